@@ -1,0 +1,350 @@
+//! Shape and dtype rules: for each op, the type of its result from its operands' types.
+//! Eager execution, tracing and the verifier all call [`infer`], so the rules live once.
+
+use smallvec::SmallVec;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::op::{BinaryOp, Op, ReduceOp, SliceDim};
+use crate::shape::{broadcast_shapes, broadcasts_to, numel, Shape};
+
+/// The static type of a value: dtype and shape.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TensorType {
+    pub dtype: DType,
+    pub shape: Shape,
+}
+
+impl TensorType {
+    pub fn new(dtype: DType, shape: &[usize]) -> TensorType {
+        TensorType { dtype, shape: SmallVec::from_slice(shape) }
+    }
+
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// Size in bytes of a buffer of this type.
+    pub fn bytes(&self) -> usize {
+        self.numel() * self.dtype.size()
+    }
+}
+
+impl std::fmt::Display for TensorType {
+    /// `f32[2,3]`, `i64[]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.dtype, crate::shape::fmt_shape(&self.shape))
+    }
+}
+
+fn arity(op: &Op, args: &[TensorType], n: usize) -> Result<()> {
+    if args.len() != n {
+        return Err(Error::invalid(
+            op.name(),
+            format!("expects {n} operand(s), got {}", args.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn same_dtype(op: &'static str, a: DType, b: DType) -> Result<()> {
+    if a != b {
+        return Err(Error::DTypeMismatch { op, lhs: a, rhs: b });
+    }
+    Ok(())
+}
+
+fn broadcast(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    broadcast_shapes(a, b).ok_or_else(|| Error::ShapeMismatch {
+        op,
+        lhs: SmallVec::from_slice(a),
+        rhs: SmallVec::from_slice(b),
+    })
+}
+
+fn check_axis(op: &'static str, axis: usize, rank: usize) -> Result<()> {
+    if axis >= rank {
+        return Err(Error::Axis { op, axis: axis as isize, rank });
+    }
+    Ok(())
+}
+
+fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Shape {
+    let mut out = Shape::new();
+    for (i, &d) in shape.iter().enumerate() {
+        if axes.contains(&i) {
+            if keepdims {
+                out.push(1);
+            }
+        } else {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The result type of `op` applied to operands of types `args`.
+///
+/// Source ops whose type is not in their attributes (`Input`, `ReadVar`, `Random`) take
+/// it from the graph and are rejected here.
+///
+/// ```
+/// use kiln_ir::{infer, BinaryOp, DType, Op, TensorType};
+/// let a = TensorType::new(DType::F32, &[2, 3]);
+/// let b = TensorType::new(DType::F32, &[3]);
+/// let t = infer(&Op::Binary(BinaryOp::Add), &[a.clone(), b]).unwrap();
+/// assert_eq!(t, a);
+/// let c = TensorType::new(DType::F64, &[3]);
+/// assert!(infer(&Op::Binary(BinaryOp::Add), &[a, c]).is_err());
+/// ```
+pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
+    let name = op.name();
+    match op {
+        Op::Input(_) | Op::ReadVar(_) | Op::Random { .. } => Err(Error::invalid(
+            name,
+            "a source op takes its type from the graph, not from operands",
+        )),
+        Op::Const(a) => {
+            arity(op, args, 0)?;
+            Ok(TensorType::new(a.dtype(), a.shape()))
+        }
+        Op::AssignVar(_) => {
+            arity(op, args, 1)?;
+            Ok(args[0].clone())
+        }
+        Op::Unary(u) => {
+            arity(op, args, 1)?;
+            let d = args[0].dtype;
+            if !u.accepts(d) {
+                return Err(Error::UnsupportedDType {
+                    op: name,
+                    dtype: d,
+                    expected: if *u == crate::op::UnaryOp::LogicalNot {
+                        "bool"
+                    } else if u.accepts(DType::I32) {
+                        "a numeric dtype"
+                    } else {
+                        "a float dtype"
+                    },
+                });
+            }
+            Ok(args[0].clone())
+        }
+        Op::Binary(b) => {
+            arity(op, args, 2)?;
+            same_dtype(name, args[0].dtype, args[1].dtype)?;
+            let d = args[0].dtype;
+            if !b.accepts(d) {
+                return Err(Error::UnsupportedDType {
+                    op: name,
+                    dtype: d,
+                    expected: match b {
+                        BinaryOp::LogicalAnd | BinaryOp::LogicalOr => "bool",
+                        BinaryOp::Pow => "a float dtype",
+                        _ => "a numeric dtype",
+                    },
+                });
+            }
+            let shape = broadcast(name, &args[0].shape, &args[1].shape)?;
+            Ok(TensorType { dtype: b.result_dtype(d), shape })
+        }
+        Op::Select => {
+            arity(op, args, 3)?;
+            if args[0].dtype != DType::Bool {
+                return Err(Error::UnsupportedDType { op: name, dtype: args[0].dtype, expected: "bool condition" });
+            }
+            same_dtype(name, args[1].dtype, args[2].dtype)?;
+            let s = broadcast(name, &args[0].shape, &args[1].shape)?;
+            let s = broadcast(name, &s, &args[2].shape)?;
+            Ok(TensorType { dtype: args[1].dtype, shape: s })
+        }
+        Op::Cast(d) => {
+            arity(op, args, 1)?;
+            Ok(TensorType { dtype: *d, shape: args[0].shape.clone() })
+        }
+        Op::BroadcastTo(shape) => {
+            arity(op, args, 1)?;
+            if !broadcasts_to(&args[0].shape, shape) {
+                return Err(Error::ShapeMismatch { op: name, lhs: args[0].shape.clone(), rhs: shape.clone() });
+            }
+            Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
+        }
+        Op::Reshape(shape) => {
+            arity(op, args, 1)?;
+            if numel(shape) != args[0].numel() {
+                return Err(Error::Reshape {
+                    from: args[0].shape.clone(),
+                    to: crate::shape::fmt_shape(shape),
+                });
+            }
+            Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
+        }
+        Op::Transpose(perm) => {
+            arity(op, args, 1)?;
+            let rank = args[0].shape.len();
+            let mut seen = vec![false; rank];
+            if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
+                return Err(Error::invalid(
+                    name,
+                    format!("{perm:?} is not a permutation of the {rank} axes of {}", args[0]),
+                ));
+            }
+            let shape = perm.iter().map(|&p| args[0].shape[p]).collect();
+            Ok(TensorType { dtype: args[0].dtype, shape })
+        }
+        Op::Slice(dims) => {
+            arity(op, args, 1)?;
+            check_slice(name, dims, &args[0].shape)?;
+            Ok(TensorType { dtype: args[0].dtype, shape: dims.iter().map(|d| d.len).collect() })
+        }
+        Op::Unslice { dims, shape } => {
+            arity(op, args, 1)?;
+            check_slice(name, dims, shape)?;
+            let sliced: Shape = dims.iter().map(|d| d.len).collect();
+            if sliced != args[0].shape {
+                return Err(Error::ShapeMismatch { op: name, lhs: args[0].shape.clone(), rhs: sliced });
+            }
+            Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
+        }
+        Op::Concat { axis } => {
+            if args.is_empty() {
+                return Err(Error::invalid(name, "needs at least one operand"));
+            }
+            let first = &args[0];
+            check_axis(name, *axis, first.shape.len())?;
+            let mut shape = first.shape.clone();
+            shape[*axis] = 0;
+            for a in args {
+                same_dtype(name, first.dtype, a.dtype)?;
+                let compatible = a.shape.len() == first.shape.len()
+                    && a.shape.iter().zip(&first.shape).enumerate().all(|(i, (x, y))| i == *axis || x == y);
+                if !compatible {
+                    return Err(Error::ShapeMismatch { op: name, lhs: first.shape.clone(), rhs: a.shape.clone() });
+                }
+                shape[*axis] += a.shape[*axis];
+            }
+            Ok(TensorType { dtype: first.dtype, shape })
+        }
+        Op::Gather { axis } => {
+            arity(op, args, 2)?;
+            let (p, i) = (&args[0], &args[1]);
+            check_axis(name, *axis, p.shape.len())?;
+            if !i.dtype.is_int() {
+                return Err(Error::UnsupportedDType { op: name, dtype: i.dtype, expected: "integer indices" });
+            }
+            let mut shape: Shape = p.shape[..*axis].iter().copied().collect();
+            shape.extend_from_slice(&i.shape);
+            shape.extend_from_slice(&p.shape[axis + 1..]);
+            Ok(TensorType { dtype: p.dtype, shape })
+        }
+        Op::ScatterAdd { axis, shape } => {
+            arity(op, args, 2)?;
+            let (u, i) = (&args[0], &args[1]);
+            check_axis(name, *axis, shape.len())?;
+            if !i.dtype.is_int() {
+                return Err(Error::UnsupportedDType { op: name, dtype: i.dtype, expected: "integer indices" });
+            }
+            if !u.dtype.is_numeric() {
+                return Err(Error::UnsupportedDType { op: name, dtype: u.dtype, expected: "a numeric dtype" });
+            }
+            let mut expect: Shape = shape[..*axis].iter().copied().collect();
+            expect.extend_from_slice(&i.shape);
+            expect.extend_from_slice(&shape[axis + 1..]);
+            if expect != u.shape {
+                return Err(Error::ShapeMismatch { op: name, lhs: u.shape.clone(), rhs: expect });
+            }
+            Ok(TensorType { dtype: u.dtype, shape: shape.clone() })
+        }
+        Op::Reduce { op: r, axes, keepdims } => {
+            arity(op, args, 1)?;
+            let a = &args[0];
+            if !a.dtype.is_numeric() {
+                return Err(Error::UnsupportedDType { op: name, dtype: a.dtype, expected: "a numeric dtype" });
+            }
+            let rank = a.shape.len();
+            for (k, &ax) in axes.iter().enumerate() {
+                check_axis(name, ax, rank)?;
+                if k > 0 && axes[k - 1] >= ax {
+                    return Err(Error::invalid(name, format!("axes {axes:?} must be sorted and unique")));
+                }
+            }
+            let count: usize = axes.iter().map(|&ax| a.shape[ax]).product();
+            if *r == ReduceOp::Mean && a.dtype.is_int() && count == 0 && !axes.is_empty() {
+                return Err(Error::invalid(name, format!("mean of an empty integer axis of {a}")));
+            }
+            Ok(TensorType { dtype: a.dtype, shape: reduced_shape(&a.shape, axes, *keepdims) })
+        }
+        Op::ArgReduce { axis, keepdims, .. } => {
+            arity(op, args, 1)?;
+            let a = &args[0];
+            if !a.dtype.is_numeric() {
+                return Err(Error::UnsupportedDType { op: name, dtype: a.dtype, expected: "a numeric dtype" });
+            }
+            check_axis(name, *axis, a.shape.len())?;
+            if a.shape[*axis] == 0 {
+                return Err(Error::invalid(name, format!("empty axis {axis} of {a}")));
+            }
+            Ok(TensorType { dtype: DType::I64, shape: reduced_shape(&a.shape, &[*axis], *keepdims) })
+        }
+        Op::MatMul => {
+            arity(op, args, 2)?;
+            let (a, b) = (&args[0], &args[1]);
+            same_dtype(name, a.dtype, b.dtype)?;
+            if !a.dtype.is_numeric() {
+                return Err(Error::UnsupportedDType { op: name, dtype: a.dtype, expected: "a numeric dtype" });
+            }
+            let (ra, rb) = (a.shape.len(), b.shape.len());
+            if ra < 2 || rb < 2 {
+                return Err(Error::invalid(
+                    name,
+                    format!("operands must have rank >= 2, got {a} and {b} (reshape vectors to [1,n] or [n,1])"),
+                ));
+            }
+            let (m, k1) = (a.shape[ra - 2], a.shape[ra - 1]);
+            let (k2, n) = (b.shape[rb - 2], b.shape[rb - 1]);
+            if k1 != k2 {
+                return Err(Error::ShapeMismatch { op: name, lhs: a.shape.clone(), rhs: b.shape.clone() });
+            }
+            let mut shape = broadcast_shapes(&a.shape[..ra - 2], &b.shape[..rb - 2])
+                .ok_or_else(|| Error::ShapeMismatch { op: name, lhs: a.shape.clone(), rhs: b.shape.clone() })?;
+            shape.push(m);
+            shape.push(n);
+            Ok(TensorType { dtype: a.dtype, shape })
+        }
+        Op::Fused(k) => {
+            let body = &k.body;
+            if args.len() != body.inputs().len() {
+                return Err(Error::invalid(
+                    name,
+                    format!("kernel takes {} operand(s), got {}", body.inputs().len(), args.len()),
+                ));
+            }
+            for (i, (arg, &inp)) in args.iter().zip(body.inputs()).enumerate() {
+                if &body.node(inp).ty != arg {
+                    return Err(Error::invalid(
+                        name,
+                        format!("operand {i} is {arg} but the kernel expects {}", body.node(inp).ty),
+                    ));
+                }
+            }
+            match body.outputs() {
+                [out] => Ok(body.node(*out).ty.clone()),
+                outs => Err(Error::invalid(name, format!("a kernel has one output, this one has {}", outs.len()))),
+            }
+        }
+    }
+}
+
+fn check_slice(op: &'static str, dims: &[SliceDim], shape: &[usize]) -> Result<()> {
+    if dims.len() != shape.len() {
+        return Err(Error::invalid(op, format!("{} slice dims for rank {}", dims.len(), shape.len())));
+    }
+    for (ax, (d, &n)) in dims.iter().zip(shape).enumerate() {
+        let last = d.start as isize + (d.len as isize - 1) * d.step;
+        let ok = d.step != 0 && (d.len == 0 || (d.start < n && last >= 0 && (last as usize) < n));
+        if !ok {
+            return Err(Error::invalid(op, format!("slice {d:?} does not fit axis {ax} of size {n}")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! kiln's intermediate representation: dtypes, shapes, concrete arrays, the op set,
+//! shape/dtype rules, the graph, and the reference interpreter.
+//!
+//! Nothing here knows about passes or code generation: a graph built here can be printed,
+//! verified and evaluated with no other crate.
+
+pub mod array;
+pub mod dtype;
+pub mod error;
+pub mod graph;
+pub mod infer;
+pub mod op;
+pub mod plan;
+pub mod shape;
+
+pub use array::{Array, Data, Uninit};
+pub use dtype::{DType, Element};
+pub use error::{Error, Result};
+pub use graph::{Edge, Graph, Node, NodeId, VarDecl};
+pub use infer::{infer, TensorType};
+pub use op::{ArgOp, BinaryOp, Distribution, Kernel, Op, ReduceOp, SliceDim, UnaryOp, VarId};
+pub use plan::{MemoryPlan, Slot};
+pub use shape::{broadcast_shapes, broadcast_strides, broadcasts_to, normalize_axes, normalize_axis, numel, strides, Shape};
