@@ -209,18 +209,13 @@ impl Array {
 
     /// The elements copied out; `Err` naming both dtypes if `T` does not match.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
-        self.as_slice::<T>()
-            .map(|s| s.to_vec())
-            .ok_or(Error::WrongElement { expected: self.dtype(), found: T::DTYPE })
+        self.as_slice::<T>().map(|s| s.to_vec()).ok_or(Error::WrongElement { expected: self.dtype(), found: T::DTYPE })
     }
 
     /// The same data seen with another shape of the same size (no copy).
     pub fn reshaped(&self, shape: &[usize]) -> Result<Array> {
         if numel(shape) != self.len() {
-            return Err(Error::Reshape {
-                from: self.shape.clone(),
-                to: crate::shape::fmt_shape(shape),
-            });
+            return Err(Error::Reshape { from: self.shape.clone(), to: crate::shape::fmt_shape(shape) });
         }
         Ok(Array { shape: SmallVec::from_slice(shape), data: self.data.clone() })
     }

@@ -68,10 +68,7 @@ impl fmt::Display for DType {
 impl std::str::FromStr for DType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        DType::ALL
-            .into_iter()
-            .find(|d| d.name() == s)
-            .ok_or_else(|| format!("unknown dtype `{s}`"))
+        DType::ALL.into_iter().find(|d| d.name() == s).ok_or_else(|| format!("unknown dtype `{s}`"))
     }
 }
 
@@ -91,9 +88,7 @@ mod sealed {
 /// assert_eq!(<f64 as Element>::DTYPE, DType::F64);
 /// assert_eq!(i32::from_f64(-2.9), -2); // truncates toward zero, like a cast
 /// ```
-pub trait Element:
-    sealed::Sealed + Copy + Send + Sync + PartialEq + fmt::Debug + fmt::Display + 'static
-{
+pub trait Element: sealed::Sealed + Copy + Send + Sync + PartialEq + fmt::Debug + fmt::Display + 'static {
     const DTYPE: DType;
     /// The value converted like `cast` does (truncation toward zero, saturation, NaN → 0).
     fn from_f64(v: f64) -> Self;

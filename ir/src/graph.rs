@@ -129,7 +129,13 @@ impl Graph {
     }
 
     /// A seeded random tensor of type `ty`; `counter`, if given, is an `i64` scalar mixed into the seed.
-    pub fn add_random(&mut self, dist: Distribution, seed: u64, ty: TensorType, counter: Option<NodeId>) -> Result<NodeId> {
+    pub fn add_random(
+        &mut self,
+        dist: Distribution,
+        seed: u64,
+        ty: TensorType,
+        counter: Option<NodeId>,
+    ) -> Result<NodeId> {
         if !ty.dtype.is_float() {
             return Err(Error::UnsupportedDType { op: dist.name(), dtype: ty.dtype, expected: "a float dtype" });
         }
@@ -215,10 +221,7 @@ impl Graph {
     /// Whether anything uses `id`: an operand edge or a graph output.
     pub fn is_used(&self, id: NodeId) -> bool {
         self.outputs.contains(&id)
-            || self
-                .g
-                .edges_directed(id, Direction::Outgoing)
-                .any(|e| matches!(e.weight(), Edge::Arg(_)))
+            || self.g.edges_directed(id, Direction::Outgoing).any(|e| matches!(e.weight(), Edge::Arg(_)))
     }
 
     /// Nodes that must run before `id` (order edges only), sorted.
@@ -282,11 +285,8 @@ impl Graph {
 
     /// Replaces operand `pos` of `user` with `new`.
     pub fn set_arg(&mut self, user: NodeId, pos: u32, new: NodeId) {
-        let old = self
-            .g
-            .edges_directed(user, Direction::Incoming)
-            .find(|e| *e.weight() == Edge::Arg(pos))
-            .map(|e| e.id());
+        let old =
+            self.g.edges_directed(user, Direction::Incoming).find(|e| *e.weight() == Edge::Arg(pos)).map(|e| e.id());
         if let Some(e) = old {
             self.g.remove_edge(e);
         }

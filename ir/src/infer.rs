@@ -39,10 +39,7 @@ impl std::fmt::Display for TensorType {
 
 fn arity(op: &Op, args: &[TensorType], n: usize) -> Result<()> {
     if args.len() != n {
-        return Err(Error::invalid(
-            op.name(),
-            format!("expects {n} operand(s), got {}", args.len()),
-        ));
+        return Err(Error::invalid(op.name(), format!("expects {n} operand(s), got {}", args.len())));
     }
     Ok(())
 }
@@ -100,10 +97,9 @@ fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Shape {
 pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
     let name = op.name();
     match op {
-        Op::Input(_) | Op::ReadVar(_) | Op::Random { .. } => Err(Error::invalid(
-            name,
-            "a source op takes its type from the graph, not from operands",
-        )),
+        Op::Input(_) | Op::ReadVar(_) | Op::Random { .. } => {
+            Err(Error::invalid(name, "a source op takes its type from the graph, not from operands"))
+        }
         Op::Const(a) => {
             arity(op, args, 0)?;
             Ok(TensorType::new(a.dtype(), a.shape()))
@@ -172,10 +168,7 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
         Op::Reshape(shape) => {
             arity(op, args, 1)?;
             if numel(shape) != args[0].numel() {
-                return Err(Error::Reshape {
-                    from: args[0].shape.clone(),
-                    to: crate::shape::fmt_shape(shape),
-                });
+                return Err(Error::Reshape { from: args[0].shape.clone(), to: crate::shape::fmt_shape(shape) });
             }
             Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
         }

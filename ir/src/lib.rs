@@ -20,4 +20,6 @@ pub use graph::{Edge, Graph, Node, NodeId, VarDecl};
 pub use infer::{infer, TensorType};
 pub use op::{ArgOp, BinaryOp, Distribution, Kernel, Op, ReduceOp, SliceDim, UnaryOp, VarId};
 pub use plan::{MemoryPlan, Slot};
-pub use shape::{broadcast_shapes, broadcast_strides, broadcasts_to, normalize_axes, normalize_axis, numel, strides, Shape};
+pub use shape::{
+    broadcast_shapes, broadcast_strides, broadcasts_to, normalize_axes, normalize_axis, numel, strides, Shape,
+};

@@ -90,9 +90,7 @@ impl UnaryOp {
     pub fn accepts(self, d: DType) -> bool {
         match self {
             UnaryOp::LogicalNot => d == DType::Bool,
-            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Square | UnaryOp::Sign | UnaryOp::Relu => {
-                d.is_numeric()
-            }
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Square | UnaryOp::Sign | UnaryOp::Relu => d.is_numeric(),
             _ => d.is_float(),
         }
     }
@@ -206,8 +204,7 @@ pub enum ReduceOp {
 }
 
 impl ReduceOp {
-    pub const ALL: [ReduceOp; 5] =
-        [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod];
+    pub const ALL: [ReduceOp; 5] = [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -278,18 +275,16 @@ impl SliceDim {
         let clip = |v: isize, lo: isize, hi: isize| v.max(lo).min(hi);
         let norm = |v: isize| if v < 0 { v + n } else { v };
         let (start, stop) = if step > 0 {
-            (
-                start.map_or(0, |s| clip(norm(s), 0, n)),
-                stop.map_or(n, |s| clip(norm(s), 0, n)),
-            )
+            (start.map_or(0, |s| clip(norm(s), 0, n)), stop.map_or(n, |s| clip(norm(s), 0, n)))
         } else {
-            (
-                start.map_or(n - 1, |s| clip(norm(s), -1, n - 1)),
-                stop.map_or(-1, |s| clip(norm(s), -1, n - 1)),
-            )
+            (start.map_or(n - 1, |s| clip(norm(s), -1, n - 1)), stop.map_or(-1, |s| clip(norm(s), -1, n - 1)))
         };
         let len = if step > 0 {
-            if stop > start { (stop - start + step - 1) / step } else { 0 }
+            if stop > start {
+                (stop - start + step - 1) / step
+            } else {
+                0
+            }
         } else if start > stop {
             (start - stop + (-step) - 1) / (-step)
         } else {
@@ -318,7 +313,10 @@ pub enum Op {
     ReadVar(VarId),
     /// Seeded, stateless: the same seed (and optional `i64` scalar operand, mixed into
     /// the seed) gives the same numbers on every machine. Shape and dtype are the node's.
-    Random { dist: Distribution, seed: u64 },
+    Random {
+        dist: Distribution,
+        seed: u64,
+    },
 
     // ---- side effect ----
     /// Writes its operand to the variable. Never removed; committed only if the call succeeds.
@@ -339,19 +337,37 @@ pub enum Op {
     Slice(Vec<SliceDim>),
     /// The transpose of `Slice`: zeros of `shape` with the operand placed where the slice
     /// `dims` would read it from (the VJP of slicing).
-    Unslice { dims: Vec<SliceDim>, shape: Shape },
-    Concat { axis: usize },
+    Unslice {
+        dims: Vec<SliceDim>,
+        shape: Shape,
+    },
+    Concat {
+        axis: usize,
+    },
     /// `gather(params, indices)` along `axis`: result shape
     /// `params[..axis] ++ indices ++ params[axis+1..]`. An index out of range is a runtime error.
-    Gather { axis: usize },
+    Gather {
+        axis: usize,
+    },
     /// The transpose of `Gather`: zeros of `shape` with `updates` added at `indices`
     /// along `axis` (operands: updates, indices).
-    ScatterAdd { axis: usize, shape: Shape },
+    ScatterAdd {
+        axis: usize,
+        shape: Shape,
+    },
 
     // ---- reductions ----
     /// `axes` sorted and unique.
-    Reduce { op: ReduceOp, axes: Vec<usize>, keepdims: bool },
-    ArgReduce { op: ArgOp, axis: usize, keepdims: bool },
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    ArgReduce {
+        op: ArgOp,
+        axis: usize,
+        keepdims: bool,
+    },
 
     // ---- linear algebra ----
     /// `[..., m, k] @ [..., k, n]`, batch dims broadcast.
@@ -435,14 +451,12 @@ impl PartialEq for Op {
             (Unslice { dims: d1, shape: s1 }, Unslice { dims: d2, shape: s2 }) => d1 == d2 && s1 == s2,
             (Concat { axis: a }, Concat { axis: b }) | (Gather { axis: a }, Gather { axis: b }) => a == b,
             (ScatterAdd { axis: a1, shape: s1 }, ScatterAdd { axis: a2, shape: s2 }) => a1 == a2 && s1 == s2,
-            (
-                Reduce { op: o1, axes: a1, keepdims: k1 },
-                Reduce { op: o2, axes: a2, keepdims: k2 },
-            ) => o1 == o2 && a1 == a2 && k1 == k2,
-            (
-                ArgReduce { op: o1, axis: a1, keepdims: k1 },
-                ArgReduce { op: o2, axis: a2, keepdims: k2 },
-            ) => o1 == o2 && a1 == a2 && k1 == k2,
+            (Reduce { op: o1, axes: a1, keepdims: k1 }, Reduce { op: o2, axes: a2, keepdims: k2 }) => {
+                o1 == o2 && a1 == a2 && k1 == k2
+            }
+            (ArgReduce { op: o1, axis: a1, keepdims: k1 }, ArgReduce { op: o2, axis: a2, keepdims: k2 }) => {
+                o1 == o2 && a1 == a2 && k1 == k2
+            }
             (Fused(a), Fused(b)) => Arc::ptr_eq(a, b) || a.body.structurally_eq(&b.body),
             _ => false,
         }

@@ -52,12 +52,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
 
 /// Whether `from` broadcasts to exactly `to` (numpy rules, `to` fixed).
 pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
-    from.len() <= to.len()
-        && from
-            .iter()
-            .rev()
-            .zip(to.iter().rev())
-            .all(|(&f, &t)| f == t || f == 1)
+    from.len() <= to.len() && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == t || f == 1)
 }
 
 /// Strides for reading an operand of shape `from` as if it had shape `to`:
@@ -65,15 +60,7 @@ pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
 pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Shape {
     let own = strides(from);
     let lead = to.len() - from.len();
-    (0..to.len())
-        .map(|i| {
-            if i < lead || from[i - lead] == 1 {
-                0
-            } else {
-                own[i - lead]
-            }
-        })
-        .collect()
+    (0..to.len()).map(|i| if i < lead || from[i - lead] == 1 { 0 } else { own[i - lead] }).collect()
 }
 
 /// A numpy-style axis (negative counts from the end) as an index in `0..rank`.
