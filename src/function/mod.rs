@@ -50,7 +50,7 @@ type Body = Box<dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + Send + Sync>;
 
 struct FnInner {
     name: String,
-    arity: usize,
+    arity: Option<usize>,
     body: Body,
     backend: Backend,
     input_signature: Option<Vec<TensorSpec>>,
@@ -172,13 +172,13 @@ impl<O: Outputs> Function<O> {
     }
 
     fn check_arity(&self, args: &[Tensor]) -> Result<()> {
-        if args.len() != self.inner.arity {
-            return Err(Error::Signature {
+        match self.inner.arity {
+            Some(n) if n != args.len() => Err(Error::Signature {
                 function: self.inner.name.clone(),
-                msg: format!("takes {} arguments, got {}", self.inner.arity, args.len()),
-            });
+                msg: format!("takes {n} arguments, got {}", args.len()),
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn concrete(&self, args: &[Tensor]) -> Result<Arc<ConcreteFunction>> {

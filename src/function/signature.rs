@@ -5,10 +5,11 @@
 use crate::{Result, Tensor};
 
 /// A closure [`crate::function`] can trace. Implemented for `Fn(&Tensor, ..) -> O` with 0 to
-/// 8 arguments; `A` only tells the arities apart.
+/// 8 arguments, and for `Fn(&[Tensor]) -> O` taking any number; `A` only tells them apart.
 pub trait TraceFn<A>: Send + Sync + 'static {
     type Output: Outputs;
-    const ARITY: usize;
+    /// The number of arguments, or `None` for a closure over a slice.
+    const ARITY: Option<usize>;
     /// Calls the closure with `args.len() == ARITY` tensors.
     fn invoke(&self, args: &[Tensor]) -> Self::Output;
 }
@@ -21,13 +22,25 @@ macro_rules! trace_fn {
             O: Outputs,
         {
             type Output = O;
-            const ARITY: usize = $n;
+            const ARITY: Option<usize> = Some($n);
             #[allow(unused_variables)]
             fn invoke(&self, args: &[Tensor]) -> O {
                 self($(&args[$i]),*)
             }
         }
     };
+}
+
+impl<F, O> TraceFn<[Tensor]> for F
+where
+    F: Fn(&[Tensor]) -> O + Send + Sync + 'static,
+    O: Outputs,
+{
+    type Output = O;
+    const ARITY: Option<usize> = None;
+    fn invoke(&self, args: &[Tensor]) -> O {
+        self(args)
+    }
 }
 
 trace_fn!(0;);
