@@ -9,6 +9,7 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
+pub mod interp;
 pub mod op;
 pub mod plan;
 pub mod shape;
