@@ -13,6 +13,8 @@ pub mod interp;
 pub mod op;
 pub mod plan;
 pub mod shape;
+mod text;
+mod verify;
 
 pub use array::{Array, Data, Uninit};
 pub use dtype::{DType, Element};
