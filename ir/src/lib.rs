@@ -12,6 +12,7 @@ pub mod infer;
 pub mod op;
 pub mod plan;
 pub mod shape;
+mod dot;
 mod text;
 mod verify;
 
