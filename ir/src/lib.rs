@@ -13,6 +13,7 @@ pub mod op;
 pub mod plan;
 pub mod shape;
 mod dot;
+mod json;
 mod text;
 mod verify;
 
