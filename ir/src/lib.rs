@@ -9,9 +9,12 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
+pub mod interp;
 pub mod op;
 pub mod plan;
 pub mod shape;
+mod text;
+mod verify;
 
 pub use array::{Array, Data, Uninit};
 pub use dtype::{DType, Element};
