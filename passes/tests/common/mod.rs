@@ -42,7 +42,7 @@ fn float_value(r: &mut Rng) -> f64 {
         0 => f64::NAN,
         1 => f64::INFINITY,
         2 => f64::NEG_INFINITY,
-        3 => -0.0,
+        3 | 6 => -0.0,
         4 => 0.0,
         5 => 1.0,
         _ => (r.below(2001) as f64 - 1000.0) / 250.0,
@@ -188,8 +188,9 @@ pub fn random_program(seed: u64) -> Program {
             }
         }
     }
-    let mut outputs: Vec<NodeId> = pool.iter().rev().take(1 + r.below(2)).copied().collect();
-    if r.chance(30) {
+    // The last value and a few random ones, so most of the program is live.
+    let mut outputs: Vec<NodeId> = vec![*pool.last().expect("inputs")];
+    for _ in 0..r.below(5) {
         outputs.push(r.pick(&pool));
     }
     g.set_outputs(outputs);
@@ -282,6 +283,17 @@ fn random_op(r: &mut Rng, g: &mut Graph, pool: &[NodeId], dtype: DType) -> Optio
             }
             return g.add(Op::Concat { axis: r.below(rank) }, &[a, b]).ok();
         }
+    };
+    // Half the binary ops get a constant operand: the material of the algebraic rules.
+    let b = if matches!(op, Op::Binary(_)) && r.chance(50) {
+        let shape = if r.chance(50) { ta.shape.clone() } else { Default::default() };
+        let c = g.add_const(random_const(r, &TensorType { dtype: ta.dtype, shape }));
+        if r.chance(50) {
+            return g.add(op, &[c, a]).ok();
+        }
+        c
+    } else {
+        b
     };
     let args: &[NodeId] = if matches!(op, Op::Binary(_)) { &[a, b] } else { &[a] };
     g.add(op, args).ok()
