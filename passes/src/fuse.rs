@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kiln_ir::{Graph, Kernel, NodeId, Op, Result};
 
-use crate::pass::{has_order_edges, remove_if_dead, Changed, Pass};
+use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
 
 /// Forms fused kernels.
 ///
@@ -120,31 +120,28 @@ impl Fuse {
     fn build_kernel(&self, g: &mut Graph, members: &[NodeId], k: usize) -> Result<()> {
         let root = *members.last().expect("non-empty group");
         let mut body = Graph::new(format!("{}.kernel{k}", g.name()));
-        let mut inside: HashMap<NodeId, NodeId> = HashMap::new();
-        let mut externals: Vec<NodeId> = Vec::new();
-        let mut pulled: Vec<NodeId> = Vec::new();
+        let member_set: HashSet<NodeId> = members.iter().copied().collect();
+        // Operands from outside, in first-use order: small constants are copied in, the
+        // rest become the body's inputs (declared first, so the dump lists them first).
+        let mut outside: Vec<NodeId> = Vec::new();
         for &m in members {
-            let mut body_args = Vec::new();
             for a in g.args(m) {
-                let b = match inside.get(&a) {
-                    Some(&b) => b,
-                    None => {
-                        let b = match &g.node(a).op {
-                            Op::Const(v) if v.len() <= self.max_const_elems => {
-                                pulled.push(a);
-                                body.add_const(v.clone())
-                            }
-                            _ => {
-                                externals.push(a);
-                                body.add_input(g.node(a).ty.clone())
-                            }
-                        };
-                        inside.insert(a, b);
-                        b
-                    }
-                };
-                body_args.push(b);
+                if !member_set.contains(&a) && !outside.contains(&a) {
+                    outside.push(a);
+                }
             }
+        }
+        let is_small_const = |a: NodeId| matches!(&g.node(a).op, Op::Const(v) if v.len() <= self.max_const_elems);
+        let (pulled, externals): (Vec<NodeId>, Vec<NodeId>) = outside.into_iter().partition(|&a| is_small_const(a));
+        let mut inside: HashMap<NodeId, NodeId> = HashMap::new();
+        for &a in &externals {
+            inside.insert(a, body.add_input(g.node(a).ty.clone()));
+        }
+        for &a in &pulled {
+            inside.insert(a, body.add_const(const_value(g, a).expect("a constant").clone()));
+        }
+        for &m in members {
+            let body_args: Vec<NodeId> = g.args(m).iter().map(|a| inside[a]).collect();
             let node = g.node(m);
             let b = body.add_unchecked(node.op.clone(), node.ty.clone(), &body_args);
             inside.insert(m, b);
