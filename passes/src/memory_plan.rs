@@ -1,7 +1,7 @@
 //! Memory planning: the execution order, and an offset in one arena for every
 //! intermediate buffer, reusing the space of values that are no longer needed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kiln_ir::{Graph, MemoryPlan, NodeId, Op, Result, Slot};
 
@@ -98,6 +98,7 @@ pub fn plan(g: &Graph) -> Result<MemoryPlan> {
     let mut plan = MemoryPlan::default();
     // Slots freed after each step.
     let mut dying: HashMap<usize, Vec<NodeId>> = HashMap::new();
+    let mut donors: HashSet<NodeId> = HashSet::new();
     for (i, &id) in schedule.iter().enumerate() {
         if needs_slot(g, id) {
             let bytes = g.node(id).ty.bytes();
@@ -106,6 +107,7 @@ pub fn plan(g: &Graph) -> Result<MemoryPlan> {
             let slot = match donor {
                 Some(d) => {
                     plan.in_place.insert(id, d);
+                    donors.insert(d);
                     plan.slots[&d]
                 }
                 None => Slot { offset: arena.alloc(align(bytes)), bytes },
@@ -115,7 +117,7 @@ pub fn plan(g: &Graph) -> Result<MemoryPlan> {
         }
         for v in dying.remove(&i).unwrap_or_default() {
             // A donor's space now belongs to the kernel that wrote over it.
-            if !plan.in_place.values().any(|&d| d == v) {
+            if !donors.contains(&v) {
                 arena.free(plan.slots[&v].offset, align(plan.slots[&v].bytes));
             }
         }

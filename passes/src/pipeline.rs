@@ -221,7 +221,7 @@ impl Run<'_> {
         let stem = format!("{}.{:02}.{stage}", file_safe(g.name()), self.seq);
         self.seq += 1;
         std::fs::write(dir.join(format!("{stem}.txt")), g.to_text_with_plan())?;
-        std::fs::write(dir.join(format!("{stem}.dot")), to_dot(g))?;
+        std::fs::write(dir.join(format!("{stem}.dot")), g.to_dot())?;
         if let Some(run) = run {
             append_line(&dir.join(format!("{}.stats.txt", file_safe(g.name()))), &format!("{stem}: {run}"))?;
         }
@@ -244,34 +244,4 @@ fn file_safe(name: &str) -> String {
     } else {
         s
     }
-}
-
-/// The graph in Graphviz DOT: one box per node (`%n = op : type`, as the text form numbers
-/// it), solid edges for operands (labelled with the position), dashed for order edges.
-/// `kiln_ir` has no DOT printer yet; this one only serves the dumps.
-fn to_dot(g: &Graph) -> String {
-    use kiln_ir::Edge;
-    use petgraph::visit::{EdgeRef, IntoEdgeReferences};
-    use std::fmt::Write as _;
-    let order = g.topo_order().unwrap_or_else(|_| g.node_ids().collect());
-    let num: std::collections::HashMap<_, _> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    let mut out = format!("digraph \"{}\" {{\n  node [shape=box, fontname=monospace];\n", g.name().replace('"', "'"));
-    for &id in &order {
-        let n = g.node(id);
-        let mut label = format!("%{} = {} : {}", num[&id], n.op.name(), n.ty);
-        if let kiln_ir::Op::Fused(k) = &n.op {
-            label.push_str(&format!(" ({} body nodes)", k.body.len()));
-        }
-        let style = if g.outputs().contains(&id) { ", style=bold" } else { "" };
-        let _ = writeln!(out, "  n{} [label=\"{}\"{style}];", num[&id], label.replace('"', "'"));
-    }
-    for e in g.petgraph().edge_references() {
-        let (a, b) = (num[&e.source()], num[&e.target()]);
-        let _ = match e.weight() {
-            Edge::Arg(i) => writeln!(out, "  n{a} -> n{b} [label=\"{i}\"];"),
-            Edge::Order => writeln!(out, "  n{a} -> n{b} [style=dashed];"),
-        };
-    }
-    out.push_str("}\n");
-    out
 }
