@@ -235,3 +235,63 @@ fn assign_operands_stay_live_to_the_end() {
         }
     }
 }
+
+/// The forward pass of DESIGN §9's MLP step (784→512→512→10, ReLU, softmax cross-entropy
+/// with one-hot labels, mean over the batch) at a given batch and width.
+fn mlp_forward(batch: usize, inp: usize, hidden: usize, classes: usize) -> Graph {
+    let mut g = Graph::new("mlp");
+    let f32s = |s: &[usize]| TensorType::new(DType::F32, s);
+    let x = g.add_input(f32s(&[batch, inp]));
+    let y = g.add_input(f32s(&[batch, classes]));
+    let mut h = x;
+    let mut width = inp;
+    for (k, out) in [hidden, hidden, classes].into_iter().enumerate() {
+        let w = g.add_input(f32s(&[width, out]));
+        let b = g.add_input(f32s(&[out]));
+        let mm = g.add(Op::MatMul, &[h, w]).unwrap();
+        h = bin(&mut g, BinaryOp::Add, mm, b);
+        if k < 2 {
+            h = g.add(Op::Unary(UnaryOp::Relu), &[h]).unwrap();
+        }
+        width = out;
+    }
+    let keep = |op| Op::Reduce { op, axes: vec![1], keepdims: true };
+    let m = g.add(keep(ReduceOp::Max), &[h]).unwrap();
+    let d = bin(&mut g, BinaryOp::Sub, h, m);
+    let e = g.add(Op::Unary(UnaryOp::Exp), &[d]).unwrap();
+    let s = g.add(keep(ReduceOp::Sum), &[e]).unwrap();
+    let lse = g.add(Op::Unary(UnaryOp::Log), &[s]).unwrap();
+    let logp = bin(&mut g, BinaryOp::Sub, d, lse);
+    let yl = bin(&mut g, BinaryOp::Mul, y, logp);
+    let per = g.add(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdims: false }, &[yl]).unwrap();
+    let neg = g.add(Op::Unary(UnaryOp::Neg), &[per]).unwrap();
+    let loss = g.add(Op::Reduce { op: ReduceOp::Mean, axes: vec![0], keepdims: false }, &[neg]).unwrap();
+    g.set_outputs(vec![loss]);
+    g
+}
+
+#[test]
+fn mlp_forward_kernels() {
+    // Semantics on a small instance, counts on the real one (they do not depend on sizes).
+    optimize_and_check(&mlp_forward(4, 12, 8, 3), 7);
+    let g = mlp_forward(256, 784, 512, 10);
+    let mut opt = g.clone();
+    Pipeline::default().verify(true).run(&mut opt).unwrap();
+    check_kernels(&opt);
+    check_plan(&opt);
+    let plan = opt.plan.as_ref().unwrap();
+    eprintln!(
+        "mlp forward: {} nodes -> {} nodes, {} kernels; arena {} bytes vs naive {} bytes\n{}",
+        g.len(),
+        opt.len(),
+        kernels(&opt),
+        plan.arena_bytes,
+        plan.naive_bytes,
+        opt.to_text()
+    );
+    // bias+relu twice, bias, max, x - max, sum(exp), log-softmax*labels summed, -mean.
+    assert_eq!(kernels(&opt), 8, "{}", opt.to_text());
+    // In place: both bias+relu epilogues and the logits' bias add over their matmul's
+    // buffer, and `logits - max` over the logits (whose last reader it is).
+    assert_eq!(plan.in_place.len(), 4, "{}", opt.plan_text());
+}

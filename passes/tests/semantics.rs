@@ -38,7 +38,12 @@ fn single(pass: &dyn Pass, seed: u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+    // 400 cases by default; `PROPTEST_CASES=n` for a longer campaign.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn full_pipeline_preserves_semantics(seed in any::<u64>()) {
