@@ -14,17 +14,23 @@ use crate::memory_plan::MemoryPlanner;
 use crate::pass::{Changed, Pass};
 use crate::simplify::Simplify;
 
-/// One entry of a pipeline: a pass run once, or passes repeated until none changes the graph.
+/// One entry of a pipeline.
 pub enum Step {
+    /// A pass run once.
     Once(Box<dyn Pass>),
+    /// Passes run in order, round after round, until a whole round changes nothing or
+    /// `max_iters` rounds have run.
     FixedPoint { passes: Vec<Box<dyn Pass>>, max_iters: usize },
 }
 
 /// What one pass did in one run.
 #[derive(Clone, Debug)]
 pub struct PassRun {
+    /// The pass's name.
     pub pass: String,
+    /// What it reported.
     pub stats: Changed,
+    /// Node count of the graph before and after the pass (fused bodies count as one node).
     pub nodes_before: usize,
     pub nodes_after: usize,
 }
@@ -87,6 +93,7 @@ pub struct Pipeline {
     steps: Vec<Step>,
     verify: bool,
     dump_dir: Option<PathBuf>,
+    dump_stem: Option<String>,
 }
 
 impl Default for Pipeline {
@@ -105,7 +112,7 @@ impl Pipeline {
     /// No passes; verification as in [`Pipeline::default`], dumps from `KILN_DUMP`.
     pub fn empty() -> Pipeline {
         let dump_dir = std::env::var_os("KILN_DUMP").filter(|d| !d.is_empty()).map(PathBuf::from);
-        Pipeline { steps: Vec::new(), verify: cfg!(debug_assertions), dump_dir }
+        Pipeline { steps: Vec::new(), verify: cfg!(debug_assertions), dump_dir, dump_stem: None }
     }
 
     /// Runs the verifier after every pass (on by default in debug builds).
@@ -117,6 +124,13 @@ impl Pipeline {
     /// Where to write dumps (`None`: no dumps). Overrides `KILN_DUMP`.
     pub fn dump_dir(mut self, dir: Option<PathBuf>) -> Pipeline {
         self.dump_dir = dir;
+        self
+    }
+
+    /// The file-name stem of the dumps (default: the graph's name), e.g. `f.sig1` so that
+    /// each traced signature of a function gets its own files.
+    pub fn dump_stem(mut self, stem: Option<String>) -> Pipeline {
+        self.dump_stem = stem;
         self
     }
 
@@ -218,12 +232,13 @@ impl Run<'_> {
     fn dump(&mut self, g: &Graph, stage: &str, run: Option<&PassRun>) -> Result<()> {
         let Some(dir) = &self.pipeline.dump_dir else { return Ok(()) };
         std::fs::create_dir_all(dir)?;
-        let stem = format!("{}.{:02}.{stage}", file_safe(g.name()), self.seq);
+        let base = file_safe(self.pipeline.dump_stem.as_deref().unwrap_or(g.name()));
+        let stem = format!("{base}.{:02}.{stage}", self.seq);
         self.seq += 1;
         std::fs::write(dir.join(format!("{stem}.txt")), g.to_text_with_plan())?;
         std::fs::write(dir.join(format!("{stem}.dot")), g.to_dot())?;
         if let Some(run) = run {
-            append_line(&dir.join(format!("{}.stats.txt", file_safe(g.name()))), &format!("{stem}: {run}"))?;
+            append_line(&dir.join(format!("{base}.stats.txt")), &format!("{stem}: {run}"))?;
         }
         Ok(())
     }
@@ -238,7 +253,8 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
 
 /// A function name usable as a file name (`/` and other odd characters become `_`).
 fn file_safe(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_alphanumeric() || "_-".contains(c) { c } else { '_' }).collect();
+    let s: String = name.chars().map(|c| if c.is_alphanumeric() || "_-.".contains(c) { c } else { '_' }).collect();
+    let s = if s.starts_with('.') { format!("_{s}") } else { s };
     if s.is_empty() {
         "graph".to_string()
     } else {

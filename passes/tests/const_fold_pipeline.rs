@@ -164,5 +164,11 @@ fn dumps_are_written_in_pipeline_order() {
     let stats = std::fs::read_to_string(dir.join("small.stats.txt")).unwrap();
     assert!(stats.lines().next().unwrap().starts_with("small.01.simplify: simplify: changed"), "{stats}");
     assert!(stats.contains("nodes_removed="), "{stats}");
+    // An explicit stem replaces the graph's name.
+    let mut g = small_graph();
+    let mut p = Pipeline::empty().verify(true).dump_dir(Some(dir.clone())).dump_stem(Some("small.sig1".into()));
+    p.push(Dce);
+    p.run(&mut g).unwrap();
+    assert!(dir.join("small.sig1.01.dce.txt").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
