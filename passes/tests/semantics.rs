@@ -52,6 +52,10 @@ proptest! {
         }) {
             check_kernels(&g);
             check_plan(&g);
+            // The pipeline is idempotent: a second run finds nothing to do.
+            let mut again = g.clone();
+            Pipeline::default().verify(true).dump_dir(None).run(&mut again).unwrap();
+            assert!(again.structurally_eq(&g), "second run changed\n{}\ninto\n{}", g.to_text(), again.to_text());
             // After the pipeline no elementwise op is left outside a kernel.
             for n in g.node_ids() {
                 assert!(!g.node(n).op.is_elementwise() || !g.order_preds(n).is_empty() || !g.order_succs(n).is_empty(),
