@@ -34,7 +34,10 @@ fn layout_is_as_documented() {
     );
     // 1.0f32, 2.5f32 little-endian.
     assert_eq!(v["nodes"][5]["data"], "AACAPwAAIEA=");
-    assert_eq!(v["nodes"][7], json!({"op": "assign_var", "dtype": "f32", "shape": [3, 4], "args": [2], "after": [2], "var": 0}));
+    assert_eq!(
+        v["nodes"][7],
+        json!({"op": "assign_var", "dtype": "f32", "shape": [3, 4], "args": [2], "after": [2], "var": 0})
+    );
     assert_eq!(v["outputs"], json!([6, 7]));
 }
 
@@ -57,6 +60,14 @@ fn corrupt_and_hostile_json_is_rejected() {
         ("output out of range", edited(|v| v["outputs"] = json!([100]))),
         ("absurd shape", edited(|v| v["nodes"][0]["shape"] = json!([99999999999u64, 99999999999u64]))),
         ("absurd reshape", edited(|v| v["nodes"][3]["attrs"] = json!({"shape": [4294967296u64, 4294967296u64]}))),
+        (
+            "absurd slice",
+            edited(|v| {
+                v["nodes"][3]["op"] = json!("slice");
+                v["nodes"][3]["args"] = json!([0]);
+                v["nodes"][3]["attrs"] = json!({"dims": [[18446744073709551615u64, 18446744073709551615u64, -9223372036854775808i64]]});
+            }),
+        ),
         ("negative dim", edited(|v| v["nodes"][0]["shape"] = json!([-1]))),
         ("float dim", edited(|v| v["nodes"][0]["shape"] = json!([1.5]))),
         ("bad dtype", edited(|v| v["nodes"][0]["dtype"] = json!("f16"))),
