@@ -65,7 +65,8 @@ fn corrupt_and_hostile_json_is_rejected() {
             edited(|v| {
                 v["nodes"][3]["op"] = json!("slice");
                 v["nodes"][3]["args"] = json!([0]);
-                v["nodes"][3]["attrs"] = json!({"dims": [[18446744073709551615u64, 18446744073709551615u64, -9223372036854775808i64]]});
+                v["nodes"][3]["attrs"] =
+                    json!({"dims": [[18446744073709551615u64, 18446744073709551615u64, -9223372036854775808i64]]});
             }),
         ),
         ("negative dim", edited(|v| v["nodes"][0]["shape"] = json!([-1]))),
