@@ -10,6 +10,7 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
+pub mod interp;
 mod json;
 pub mod op;
 pub mod plan;
