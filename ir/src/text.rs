@@ -394,6 +394,21 @@ impl Graph {
     /// The memory plan, if any, as text: arena and naive sizes, the schedule, and
     /// `%N -> [offset, bytes]` per slot (node numbers as in [`Graph::to_text`]).
     /// Empty if the graph has no plan.
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Graph, MemoryPlan, Op, Slot, TensorType, UnaryOp};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[4]));
+    /// let e = g.add(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    /// let n = g.add(Op::Unary(UnaryOp::Neg), &[e]).unwrap();
+    /// g.set_outputs(vec![n]);
+    /// let slots = [(e, Slot { offset: 0, bytes: 16 })].into_iter().collect();
+    /// g.plan = Some(MemoryPlan { schedule: vec![x, e, n], slots, arena_bytes: 16, naive_bytes: 16 });
+    /// assert_eq!(
+    ///     g.plan_text(),
+    ///     "plan: arena 16 bytes, naive 16 bytes (100.0% of naive)\nschedule: %0 %1 %2\n%1 -> [0, 16]\n"
+    /// );
+    /// ```
     pub fn plan_text(&self) -> String {
         let Some(plan) = &self.plan else { return String::new() };
         plan_lines(self, plan).join("\n") + "\n"
@@ -414,6 +429,14 @@ impl Graph {
     /// Parses the text form and verifies the result. Syntax errors are
     /// `Error::Parse { line, .. }`; a graph that parses but breaks a rule of
     /// [`Graph::verify`] is also reported as `Error::Parse` at the offending node's line.
+    ///
+    /// ```
+    /// use kiln_ir::{Error, Graph};
+    /// let g = Graph::from_text("graph @f(%0: f32[3]) -> (%1)\n  %1 = exp %0 : f32[3]\n").unwrap();
+    /// assert_eq!(g.len(), 2);
+    /// let bad = Graph::from_text("graph @f(%0: f32[3]) -> (%1)\n  %1 = exp %0 : i32[3]\n");
+    /// assert!(matches!(bad, Err(Error::Parse { line: 2, .. })));
+    /// ```
     pub fn from_text(text: &str) -> Result<Graph> {
         let (g, lines) = parse(text)?;
         g.verify_located().map_err(|(node, msg)| Error::Parse {
