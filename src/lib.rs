@@ -32,7 +32,12 @@ pub use tensor::{NestedArray, Tensor};
 pub use trace::{init_scope, is_tracing};
 pub use variable::Variable;
 
-/// The layers below `kiln`, for those who work on graphs directly.
+/// The graph IR below `kiln`, for those who work on graphs directly.
 pub mod ir {
     pub use kiln_ir::*;
+}
+
+/// The optimization passes and pipeline (`kiln-passes`).
+pub mod passes {
+    pub use kiln_passes::*;
 }

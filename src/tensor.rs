@@ -27,7 +27,7 @@ pub(crate) fn fresh_id() -> u64 {
 /// use kiln::{DType, Tensor};
 /// let a = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]]);
 /// let b = (&a * 2.0 + 1.0).sum(&[1], false);
-/// assert_eq!(b.to_vec::<f32>().unwrap(), vec![7.0, 15.0]);
+/// assert_eq!(b.to_vec::<f32>().unwrap(), vec![8.0, 16.0]);
 /// assert_eq!(a.dtype(), DType::F32);
 /// ```
 #[derive(Clone)]

@@ -263,3 +263,49 @@ fn kiln_dump_writes_the_traced_graph() {
     assert!(names.iter().any(|n| n.starts_with("dumped") && n.ends_with(".dot")), "{names:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Counts WARN events: enough of a `tracing` subscriber to see the retracing warning.
+struct WarnCounter(Arc<Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for WarnCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0 += &format!("{}={:?} ", field.name(), value);
+            }
+        }
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut f = Fields(String::new());
+            event.record(&mut f);
+            self.0.lock().unwrap().push(f.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn retracing_more_than_five_times_in_a_row_warns() {
+    let warnings: Arc<Mutex<Vec<String>>> = Arc::default();
+    let subscriber = WarnCounter(warnings.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let f = kiln::function(|x: &Tensor| x + 1.0).with_name("retraced");
+        for n in 1..=5 {
+            f.call(&Tensor::zeros(&[n], DType::F32)).unwrap();
+        }
+        assert!(warnings.lock().unwrap().is_empty(), "five traces are fine");
+        f.call(&Tensor::zeros(&[6], DType::F32)).unwrap();
+    });
+    let w = warnings.lock().unwrap();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("retraced") && w[0].contains("f32[6]") && w[0].contains("f32[1]"), "{}", w[0]);
+}

@@ -99,7 +99,7 @@ impl Data {
     /// of the element size or a bool byte is neither 0 nor 1.
     pub fn from_bytes(dtype: DType, bytes: &[u8]) -> Result<Data> {
         let size = dtype.size();
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return Err(Error::invalid(
                 "from_bytes",
                 format!("{} bytes is not a whole number of {dtype} elements", bytes.len()),

@@ -2,6 +2,7 @@
 //! Variables it binds, and how it runs.
 
 use kiln_ir::{interp, Array, Graph};
+use kiln_passes::Pipeline;
 
 use crate::trace::TraceState;
 use crate::variable::Variable;
@@ -28,19 +29,12 @@ impl Backend {
 
 /// Where and under which name a trace writes its dumps.
 pub(crate) struct Dump<'a> {
-    pub(crate) dir: &'a std::path::Path,
+    pub(crate) dir: Option<&'a std::path::Path>,
     pub(crate) stem: &'a str,
 }
 
-impl Dump<'_> {
-    fn write(&self, stage: &str, g: &Graph) -> Result<()> {
-        std::fs::create_dir_all(self.dir)?;
-        let path = |ext: &str| self.dir.join(format!("{}.{stage}.{ext}", self.stem));
-        std::fs::write(path("txt"), g.to_text())?;
-        std::fs::write(path("dot"), g.to_dot())?;
-        Ok(())
-    }
-}
+/// Builds the pass pipeline for a trace (`Pipeline::default` unless the user gave one).
+pub(crate) type PipelineFactory = std::sync::Arc<dyn Fn() -> Pipeline + Send + Sync>;
 
 /// A function specialized to one input signature.
 pub struct ConcreteFunction {
@@ -55,16 +49,18 @@ impl ConcreteFunction {
         mut state: TraceState,
         outputs: Vec<Tensor>,
         backend: Backend,
-        dump: Option<Dump>,
+        pipeline: &PipelineFactory,
+        dump: Dump,
     ) -> Result<ConcreteFunction> {
         let nodes = outputs.iter().map(|t| state.node_of(t)).collect::<Result<Vec<_>>>()?;
         state.graph.set_outputs(nodes);
         let traced = state.graph;
         traced.verify()?;
-        if let Some(d) = &dump {
-            d.write("00.traced", &traced)?;
-        }
-        let optimized = traced.clone();
+        let mut optimized = traced.clone();
+        pipeline()
+            .dump_dir(dump.dir.map(Into::into))
+            .dump_stem(Some(dump.stem.to_string()))
+            .run(&mut optimized)?;
         Ok(ConcreteFunction { traced, optimized, vars: state.vars, backend })
     }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use kiln_ir::{Graph, TensorType};
 
 pub use concrete::{Backend, ConcreteFunction};
+use concrete::PipelineFactory;
 pub use signature::{CallArgs, Outputs, TraceFn};
 
 use crate::trace::{self, run_in_trace, TraceState};
@@ -55,6 +56,7 @@ struct FnInner {
     backend: Backend,
     /// Where to write dumps (`KILN_DUMP` by default).
     dump_dir: Option<std::path::PathBuf>,
+    pipeline: PipelineFactory,
     input_signature: Option<Vec<TensorSpec>>,
     cache: Mutex<HashMap<Vec<TensorType>, Arc<ConcreteFunction>>>,
     /// Serializes tracing so two threads never trace (or create Variables) at once.
@@ -105,7 +107,8 @@ impl<O: Outputs> Function<O> {
                 arity: F::ARITY,
                 body,
                 backend: Backend::from_env(),
-                dump_dir: std::env::var_os("KILN_DUMP").map(Into::into),
+                dump_dir: std::env::var_os("KILN_DUMP").filter(|d| !d.is_empty()).map(Into::into),
+                pipeline: Arc::new(kiln_passes::Pipeline::default),
                 input_signature,
                 cache: Mutex::new(HashMap::new()),
                 trace_lock: Mutex::new(()),
@@ -143,6 +146,25 @@ impl<O: Outputs> Function<O> {
     /// kernel) under `dir`, as `KILN_DUMP=<dir>` does.
     pub fn with_dump_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.inner_mut().dump_dir = Some(dir.into());
+        self
+    }
+
+    /// Optimizes traced graphs with the pipeline `make` builds instead of the default one
+    /// (add, remove or reorder passes; see `kiln_passes::Pipeline`).
+    ///
+    /// ```
+    /// use kiln::Tensor;
+    /// use kiln::passes::{Dce, Pipeline};
+    /// let f = kiln::function(|x: &Tensor| x * 1.0).with_pipeline(|| {
+    ///     let mut p = Pipeline::empty();
+    ///     p.push(Dce);
+    ///     p
+    /// });
+    /// let g = f.graph(&Tensor::scalar(2.0f32)).unwrap();
+    /// assert!(g.to_text().contains("mul"));                 // no simplification ran
+    /// ```
+    pub fn with_pipeline(mut self, make: impl Fn() -> kiln_passes::Pipeline + Send + Sync + 'static) -> Self {
+        self.inner_mut().pipeline = Arc::new(make);
         self
     }
 
@@ -235,8 +257,8 @@ impl<O: Outputs> Function<O> {
         self.warn_on_retracing(sig);
         // Each signature's dumps get their own stem so a listing groups them.
         let stem = if n == 0 { name } else { format!("{name}.sig{n}") };
-        let dump = self.inner.dump_dir.as_deref().map(|d| concrete::Dump { dir: d, stem: &stem });
-        ConcreteFunction::new(state, outputs, self.inner.backend, dump)
+        let dump = concrete::Dump { dir: self.inner.dump_dir.as_deref(), stem: &stem };
+        ConcreteFunction::new(state, outputs, self.inner.backend, &self.inner.pipeline, dump)
     }
 
     fn warn_on_retracing(&self, sig: &[TensorType]) {
