@@ -7,8 +7,8 @@
 use crate::array::{Array, Data};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::infer::TensorType;
 use crate::op::{BinaryOp, UnaryOp};
+use crate::shape::{broadcast_shapes, Shape};
 
 use super::layout::{broadcast_offsets, take};
 use super::scalar::{maximum, minimum, Num};
@@ -131,8 +131,15 @@ fn logical(op: BinaryOp, x: &[bool], y: &[bool], ox: &[usize], oy: &[usize]) -> 
     Ok(Data::Bool(ox.iter().zip(oy).map(|(&i, &j)| f(x[i], y[j])).collect()))
 }
 
-pub(crate) fn binary(op: BinaryOp, a: &Array, b: &Array, ty: &TensorType) -> Result<Array> {
-    let (oa, ob) = (broadcast_offsets(a.shape(), &ty.shape), broadcast_offsets(b.shape(), &ty.shape));
+/// The numpy broadcast of the operands' shapes (computed, not taken from the node's type,
+/// so a wrong type is caught by `eval`'s final check rather than by an index panic).
+fn broadcast(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    broadcast_shapes(a, b).ok_or_else(|| Error::ShapeMismatch { op, lhs: a.into(), rhs: b.into() })
+}
+
+pub(crate) fn binary(op: BinaryOp, a: &Array, b: &Array) -> Result<Array> {
+    let shape = broadcast(op.name(), a.shape(), b.shape())?;
+    let (oa, ob) = (broadcast_offsets(a.shape(), &shape), broadcast_offsets(b.shape(), &shape));
     let data = match (a.data(), b.data()) {
         (Data::F32(x), Data::F32(y)) => numeric(op, x, y, &oa, &ob)?,
         (Data::F64(x), Data::F64(y)) => numeric(op, x, y, &oa, &ob)?,
@@ -141,13 +148,14 @@ pub(crate) fn binary(op: BinaryOp, a: &Array, b: &Array, ty: &TensorType) -> Res
         (Data::Bool(x), Data::Bool(y)) => logical(op, x, y, &oa, &ob)?,
         (x, y) => return Err(Error::DTypeMismatch { op: op.name(), lhs: x.dtype(), rhs: y.dtype() }),
     };
-    Array::new(data, &ty.shape)
+    Array::new(data, &shape)
 }
 
-pub(crate) fn select(c: &Array, a: &Array, b: &Array, ty: &TensorType) -> Result<Array> {
+pub(crate) fn select(c: &Array, a: &Array, b: &Array) -> Result<Array> {
     let cond = c.as_slice::<bool>().ok_or_else(|| mismatch("select", c.dtype()))?;
-    let oc = broadcast_offsets(c.shape(), &ty.shape);
-    let (oa, ob) = (broadcast_offsets(a.shape(), &ty.shape), broadcast_offsets(b.shape(), &ty.shape));
+    let shape = broadcast("select", &broadcast("select", c.shape(), a.shape())?, b.shape())?;
+    let oc = broadcast_offsets(c.shape(), &shape);
+    let (oa, ob) = (broadcast_offsets(a.shape(), &shape), broadcast_offsets(b.shape(), &shape));
     fn pick<T: Copy>(cond: &[bool], x: &[T], y: &[T], oc: &[usize], oa: &[usize], ob: &[usize]) -> Vec<T> {
         (0..oc.len()).map(|i| if cond[oc[i]] { x[oa[i]] } else { y[ob[i]] }).collect()
     }
@@ -159,7 +167,7 @@ pub(crate) fn select(c: &Array, a: &Array, b: &Array, ty: &TensorType) -> Result
         (Data::Bool(x), Data::Bool(y)) => Data::Bool(pick(cond, x, y, &oc, &oa, &ob)),
         (x, y) => return Err(Error::DTypeMismatch { op: "select", lhs: x.dtype(), rhs: y.dtype() }),
     };
-    Array::new(data, &ty.shape)
+    Array::new(data, &shape)
 }
 
 /// Converts every element with Rust's `as`, whose rules are TensorFlow's: float → int

@@ -90,11 +90,11 @@ pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
         }
         Op::Binary(b) => {
             arity(op, args, 2)?;
-            elementwise::binary(*b, args[0], args[1], ty)?
+            elementwise::binary(*b, args[0], args[1])?
         }
         Op::Select => {
             arity(op, args, 3)?;
-            elementwise::select(args[0], args[1], args[2], ty)?
+            elementwise::select(args[0], args[1], args[2])?
         }
         Op::Cast(d) => {
             arity(op, args, 1)?;
