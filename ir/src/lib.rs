@@ -5,6 +5,7 @@
 //! verified and evaluated with no other crate.
 
 pub mod array;
+pub mod display;
 pub mod dtype;
 pub mod error;
 pub mod graph;

@@ -460,6 +460,21 @@ shows = [
     np.array([[1e8, 1.0]]),
     np.array([123456789.0, 0.5], dtype=np.float32),
 ]
+for scale in (1e-6, 1e-3, 1.0, 1e3, 1e5, 1e9, 1e120):
+    for dt in (np.float32, np.float64):
+        if dt == np.float32 and scale > 1e30:
+            continue
+        shows.append((rng.standard_normal((3, 7)) * scale).astype(dt))
+shows += [
+    np.array([0.1, 0.2, 0.30000000000000004]),
+    np.array([1.0 / 512.0, 0.125]),
+    np.array([-np.inf, np.inf, np.nan], dtype=np.float32),
+    np.array([1e-300, 1e300]),
+    rng.integers(-10**12, 10**12, size=(4, 9)),
+    np.arange(-5, 25, dtype=np.int32).reshape(1, 2, 15),
+    rng.random((1001,)) < 0.5,
+    np.zeros((3, 0, 2)),
+]
 with open(os.path.join(HERE, "display.json"), "w") as f:
     json.dump({"cases": [{"array": enc(a), "str": str(a)} for a in shows]}, f, separators=(",", ":"))
 
