@@ -6,7 +6,7 @@
 //! magnitude is ≥ 1e8, the smallest nonzero < 1e-4, or their ratio > 1000. Rows wrap at 75
 //! characters. Arrays of more than 1000 elements show 3 edge items per axis around `...`
 //! (column widths then come from the shown items only). A 0-d array prints like a numpy
-//! scalar (`1.0`, `1e+20`).
+//! scalar (`1.0`, `1e+20`; f32 switches to scientific from 1e6, f64 from 1e16).
 
 use std::fmt::{self, Display, LowerExp};
 
@@ -96,8 +96,9 @@ fn exponent(exp: i32, digits: usize) -> String {
     format!("e{}{:0digits$}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
 }
 
-/// A numpy scalar's `str`: positional between 1e-4 and 1e16 (and for zero), else scientific.
-fn float_scalar<T: Display + LowerExp + Into<f64> + Copy>(x: T) -> String {
+/// A numpy scalar's `str`: positional from 1e-4 up to `upper` (and for zero), else scientific.
+/// `upper` is numpy's cutoff for the type: 1e6 for f32 scalars, 1e16 for f64.
+fn float_scalar<T: Display + LowerExp + Into<f64> + Copy>(x: T, upper: f64) -> String {
     let v: f64 = x.into();
     if v.is_nan() {
         return "nan".into();
@@ -105,7 +106,7 @@ fn float_scalar<T: Display + LowerExp + Into<f64> + Copy>(x: T) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "inf" } else { "-inf" }.into();
     }
-    if v == 0.0 || (1e-4..1e16).contains(&v.abs()) {
+    if v == 0.0 || (1e-4..upper).contains(&v.abs()) {
         let s = x.to_string();
         return if s.contains('.') { s } else { s + ".0" };
     }
@@ -116,8 +117,8 @@ fn float_scalar<T: Display + LowerExp + Into<f64> + Copy>(x: T) -> String {
 
 fn scalar(d: &Data) -> String {
     match d {
-        Data::F32(v) => float_scalar(v[0]),
-        Data::F64(v) => float_scalar(v[0]),
+        Data::F32(v) => float_scalar(v[0], 1e6),
+        Data::F64(v) => float_scalar(v[0], 1e16),
         Data::I32(v) => v[0].to_string(),
         Data::I64(v) => v[0].to_string(),
         Data::Bool(v) => if v[0] { "True" } else { "False" }.into(),

@@ -48,6 +48,10 @@ fn eval_refuses_a_type_that_does_not_match_its_operands() {
     assert!(interp::eval(&Op::Binary(BinaryOp::Add), &[&a, &a], &wrong).is_err());
     assert!(interp::eval(&Op::Binary(BinaryOp::Add), &[&a], &ty(&a)).is_err());
     assert!(interp::eval(&Op::Cast(DType::I32), &[&a], &ty(&a)).is_err());
+    // Same element count, wrong shape: still refused.
+    let keep = Op::Reduce { op: ReduceOp::Sum, axes: vec![0], keepdims: true };
+    assert!(interp::eval(&keep, &[&a], &TensorType::new(DType::F32, &[])).is_err());
+    assert_eq!(interp::eval(&keep, &[&a], &TensorType::new(DType::F32, &[1])).unwrap().shape(), &[1]);
 }
 
 #[test]

@@ -475,6 +475,8 @@ shows += [
     rng.random((1001,)) < 0.5,
     np.zeros((3, 0, 2)),
 ]
+for v in (1e15, 123456789.0, 999999.9, 1e6, 16777216.0, 1e-4, 0.00011, -2.5e-5, 0.0, -0.0):
+    shows += [np.array(v, dtype=np.float32), np.array(v)]
 with open(os.path.join(HERE, "display.json"), "w") as f:
     json.dump({"cases": [{"array": enc(a), "str": str(a)} for a in shows]}, f, separators=(",", ":"))
 
