@@ -7,10 +7,10 @@
 use crate::array::{Array, Data};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::infer::TensorType;
 use crate::op::{BinaryOp, UnaryOp};
+use crate::shape::{broadcast_shapes, Shape};
 
-use super::layout::{broadcast_offsets, take};
+use super::layout::{broadcast_offsets, take, Reads};
 use super::scalar::{maximum, minimum, Num};
 
 fn mismatch(op: &'static str, d: DType) -> Error {
@@ -95,8 +95,8 @@ pub(crate) fn unary(op: UnaryOp, a: &Array) -> Result<Array> {
 
 /// Arithmetic and comparison of two numbers of the same type; `None` for an integer
 /// division by zero.
-fn numeric<T: Num>(op: BinaryOp, x: &[T], y: &[T], ox: &[usize], oy: &[usize]) -> Result<Data> {
-    let pairs = ox.iter().zip(oy).map(|(&i, &j)| (x[i], y[j]));
+fn numeric<T: Num>(op: BinaryOp, x: &[T], y: &[T], rx: &Reads, ry: &Reads, n: usize) -> Result<Data> {
+    let pairs = (0..n).map(|i| (x[rx.at(i)], y[ry.at(i)]));
     let cmp = |f: fn(T, T) -> bool| Data::Bool(pairs.clone().map(|(a, b)| f(a, b)).collect());
     let arith = |f: fn(T, T) -> T| T::into_data(pairs.clone().map(|(a, b)| f(a, b)).collect());
     Ok(match op {
@@ -120,7 +120,7 @@ fn numeric<T: Num>(op: BinaryOp, x: &[T], y: &[T], ox: &[usize], oy: &[usize]) -
     })
 }
 
-fn logical(op: BinaryOp, x: &[bool], y: &[bool], ox: &[usize], oy: &[usize]) -> Result<Data> {
+fn logical(op: BinaryOp, x: &[bool], y: &[bool], rx: &Reads, ry: &Reads, n: usize) -> Result<Data> {
     let f: fn(bool, bool) -> bool = match op {
         BinaryOp::LogicalAnd => |a, b| a && b,
         BinaryOp::LogicalOr => |a, b| a || b,
@@ -128,38 +128,46 @@ fn logical(op: BinaryOp, x: &[bool], y: &[bool], ox: &[usize], oy: &[usize]) -> 
         BinaryOp::NotEqual => |a, b| a != b,
         _ => return Err(mismatch(op.name(), DType::Bool)),
     };
-    Ok(Data::Bool(ox.iter().zip(oy).map(|(&i, &j)| f(x[i], y[j])).collect()))
+    Ok(Data::Bool((0..n).map(|i| f(x[rx.at(i)], y[ry.at(i)])).collect()))
 }
 
-pub(crate) fn binary(op: BinaryOp, a: &Array, b: &Array, ty: &TensorType) -> Result<Array> {
-    let (oa, ob) = (broadcast_offsets(a.shape(), &ty.shape), broadcast_offsets(b.shape(), &ty.shape));
+/// The numpy broadcast of the operands' shapes (computed, not taken from the node's type,
+/// so a wrong type is caught by `eval`'s final check rather than by an index panic).
+fn broadcast(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    broadcast_shapes(a, b).ok_or_else(|| Error::ShapeMismatch { op, lhs: a.into(), rhs: b.into() })
+}
+
+pub(crate) fn binary(op: BinaryOp, a: &Array, b: &Array) -> Result<Array> {
+    let shape = broadcast(op.name(), a.shape(), b.shape())?;
+    let (ra, rb, n) = (Reads::new(a.shape(), &shape), Reads::new(b.shape(), &shape), shape.iter().product());
     let data = match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => numeric(op, x, y, &oa, &ob)?,
-        (Data::F64(x), Data::F64(y)) => numeric(op, x, y, &oa, &ob)?,
-        (Data::I32(x), Data::I32(y)) => numeric(op, x, y, &oa, &ob)?,
-        (Data::I64(x), Data::I64(y)) => numeric(op, x, y, &oa, &ob)?,
-        (Data::Bool(x), Data::Bool(y)) => logical(op, x, y, &oa, &ob)?,
+        (Data::F32(x), Data::F32(y)) => numeric(op, x, y, &ra, &rb, n)?,
+        (Data::F64(x), Data::F64(y)) => numeric(op, x, y, &ra, &rb, n)?,
+        (Data::I32(x), Data::I32(y)) => numeric(op, x, y, &ra, &rb, n)?,
+        (Data::I64(x), Data::I64(y)) => numeric(op, x, y, &ra, &rb, n)?,
+        (Data::Bool(x), Data::Bool(y)) => logical(op, x, y, &ra, &rb, n)?,
         (x, y) => return Err(Error::DTypeMismatch { op: op.name(), lhs: x.dtype(), rhs: y.dtype() }),
     };
-    Array::new(data, &ty.shape)
+    Array::new(data, &shape)
 }
 
-pub(crate) fn select(c: &Array, a: &Array, b: &Array, ty: &TensorType) -> Result<Array> {
+pub(crate) fn select(c: &Array, a: &Array, b: &Array) -> Result<Array> {
     let cond = c.as_slice::<bool>().ok_or_else(|| mismatch("select", c.dtype()))?;
-    let oc = broadcast_offsets(c.shape(), &ty.shape);
-    let (oa, ob) = (broadcast_offsets(a.shape(), &ty.shape), broadcast_offsets(b.shape(), &ty.shape));
-    fn pick<T: Copy>(cond: &[bool], x: &[T], y: &[T], oc: &[usize], oa: &[usize], ob: &[usize]) -> Vec<T> {
-        (0..oc.len()).map(|i| if cond[oc[i]] { x[oa[i]] } else { y[ob[i]] }).collect()
+    let shape = broadcast("select", &broadcast("select", c.shape(), a.shape())?, b.shape())?;
+    let r = [Reads::new(c.shape(), &shape), Reads::new(a.shape(), &shape), Reads::new(b.shape(), &shape)];
+    let n: usize = shape.iter().product();
+    fn pick<T: Copy>(cond: &[bool], x: &[T], y: &[T], r: &[Reads; 3], n: usize) -> Vec<T> {
+        (0..n).map(|i| if cond[r[0].at(i)] { x[r[1].at(i)] } else { y[r[2].at(i)] }).collect()
     }
     let data = match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(pick(cond, x, y, &oc, &oa, &ob)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(pick(cond, x, y, &oc, &oa, &ob)),
-        (Data::I32(x), Data::I32(y)) => Data::I32(pick(cond, x, y, &oc, &oa, &ob)),
-        (Data::I64(x), Data::I64(y)) => Data::I64(pick(cond, x, y, &oc, &oa, &ob)),
-        (Data::Bool(x), Data::Bool(y)) => Data::Bool(pick(cond, x, y, &oc, &oa, &ob)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(pick(cond, x, y, &r, n)),
+        (Data::F64(x), Data::F64(y)) => Data::F64(pick(cond, x, y, &r, n)),
+        (Data::I32(x), Data::I32(y)) => Data::I32(pick(cond, x, y, &r, n)),
+        (Data::I64(x), Data::I64(y)) => Data::I64(pick(cond, x, y, &r, n)),
+        (Data::Bool(x), Data::Bool(y)) => Data::Bool(pick(cond, x, y, &r, n)),
         (x, y) => return Err(Error::DTypeMismatch { op: "select", lhs: x.dtype(), rhs: y.dtype() }),
     };
-    Array::new(data, &ty.shape)
+    Array::new(data, &shape)
 }
 
 /// Converts every element with Rust's `as`, whose rules are TensorFlow's: float → int

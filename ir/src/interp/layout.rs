@@ -39,6 +39,31 @@ pub(crate) fn broadcast_offsets(from: &[usize], to: &[usize]) -> Vec<usize> {
     offsets(to, &s, 0)
 }
 
+/// Where each output element of a broadcasting op reads one operand: the same index when
+/// the operand already has the output's shape (no offset table needed), else a table.
+pub(crate) enum Reads {
+    Same,
+    Offsets(Vec<usize>),
+}
+
+impl Reads {
+    pub(crate) fn new(from: &[usize], to: &[usize]) -> Reads {
+        if from == to {
+            Reads::Same
+        } else {
+            Reads::Offsets(broadcast_offsets(from, to))
+        }
+    }
+
+    /// The operand offset of output element `i`.
+    pub(crate) fn at(&self, i: usize) -> usize {
+        match self {
+            Reads::Same => i,
+            Reads::Offsets(o) => o[i],
+        }
+    }
+}
+
 /// Row-major strides of `shape` as signed numbers.
 pub(crate) fn signed_strides(shape: &[usize]) -> Vec<isize> {
     strides(shape).iter().map(|&s| s as isize).collect()

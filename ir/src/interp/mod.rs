@@ -90,11 +90,11 @@ pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
         }
         Op::Binary(b) => {
             arity(op, args, 2)?;
-            elementwise::binary(*b, args[0], args[1], ty)?
+            elementwise::binary(*b, args[0], args[1])?
         }
         Op::Select => {
             arity(op, args, 3)?;
-            elementwise::select(args[0], args[1], args[2], ty)?
+            elementwise::select(args[0], args[1], args[2])?
         }
         Op::Cast(d) => {
             arity(op, args, 1)?;
@@ -129,13 +129,13 @@ pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
             arity(op, args, 2)?;
             movement::scatter_add(args[0], args[1], *axis, shape)?
         }
-        Op::Reduce { op: r, axes, .. } => {
+        Op::Reduce { op: r, axes, keepdims } => {
             arity(op, args, 1)?;
-            reduce::reduce(args[0], *r, axes, &ty.shape)?
+            reduce::reduce(args[0], *r, axes, *keepdims)?
         }
-        Op::ArgReduce { op: r, axis, .. } => {
+        Op::ArgReduce { op: r, axis, keepdims } => {
             arity(op, args, 1)?;
-            reduce::arg_reduce(args[0], *r, *axis, &ty.shape)?
+            reduce::arg_reduce(args[0], *r, *axis, *keepdims)?
         }
         Op::MatMul => {
             arity(op, args, 2)?;

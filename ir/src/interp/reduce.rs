@@ -12,7 +12,6 @@
 use crate::array::{Array, Data};
 use crate::error::{Error, Result};
 use crate::op::{ArgOp, ReduceOp};
-use crate::shape::numel;
 
 use super::layout::permuted_offsets;
 use super::scalar::{maximum, minimum, Num};
@@ -40,6 +39,16 @@ fn groups(op: &'static str, shape: &[usize], axes: &[usize]) -> Result<Groups> {
     let count: usize = axes.iter().map(|&a| shape[a]).product();
     let outputs: usize = kept.iter().map(|&a| shape[a]).product();
     Ok(Groups { offs: permuted_offsets(shape, &perm), count, outputs })
+}
+
+/// The result shape: reduced axes dropped, or kept as 1 with `keepdims`.
+fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {
+    let keep = |(i, &d): (usize, &usize)| match (axes.contains(&i), keepdims) {
+        (false, _) => Some(d),
+        (true, true) => Some(1),
+        (true, false) => None,
+    };
+    shape.iter().enumerate().filter_map(keep).collect()
 }
 
 /// Pairwise (cascade) summation: error grows with log n rather than n.
@@ -96,7 +105,7 @@ fn int_reduce<T: Num + Into<i128> + TryFrom<i128>>(op: ReduceOp, v: &[T], g: &Gr
     Ok(out)
 }
 
-pub(crate) fn reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -> Result<Array> {
+pub(crate) fn reduce(a: &Array, op: ReduceOp, axes: &[usize], keepdims: bool) -> Result<Array> {
     let g = groups(op.name(), a.shape(), axes)?;
     let data = match a.data() {
         Data::F32(v) => Data::F32(float_reduce(op, v, &g)),
@@ -107,7 +116,7 @@ pub(crate) fn reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize
             return Err(Error::UnsupportedDType { op: op.name(), dtype: a.dtype(), expected: "a numeric dtype" })
         }
     };
-    Array::new(data, out_shape)
+    Array::new(data, &reduced_shape(a.shape(), axes, keepdims))
 }
 
 /// The first index of the maximum (minimum); a NaN beats everything, so the first NaN wins
@@ -130,7 +139,7 @@ fn arg_of<T: Num>(op: ArgOp, v: &[T], offs: &[usize]) -> i64 {
     best as i64
 }
 
-pub(crate) fn arg_reduce(a: &Array, op: ArgOp, axis: usize, out_shape: &[usize]) -> Result<Array> {
+pub(crate) fn arg_reduce(a: &Array, op: ArgOp, axis: usize, keepdims: bool) -> Result<Array> {
     let g = groups(op.name(), a.shape(), &[axis])?;
     if g.count == 0 && g.outputs > 0 {
         return Err(Error::runtime(op.name(), format!("empty axis {axis} of shape {:?}", a.shape())));
@@ -147,6 +156,5 @@ pub(crate) fn arg_reduce(a: &Array, op: ArgOp, axis: usize, out_shape: &[usize])
             return Err(Error::UnsupportedDType { op: op.name(), dtype: a.dtype(), expected: "a numeric dtype" })
         }
     };
-    debug_assert_eq!(out.len(), numel(out_shape));
-    Array::from_vec(out, out_shape)
+    Array::from_vec(out, &reduced_shape(a.shape(), &[axis], keepdims))
 }
