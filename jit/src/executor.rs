@@ -1,0 +1,268 @@
+//! The executor: runs an optimized graph from its memory plan, with compiled kernels for
+//! fused nodes, gemm for float matmuls and the reference interpreter for everything else.
+//!
+//! Built once per function signature ([`Executable::new`]), then called any number of
+//! times, from any number of threads ([`Executable::run`]). Each call borrows a per-call
+//! state (arena plus value table) from a free list, so the steady state allocates only the
+//! result tensors, or nothing at all with [`Executable::run_into`].
+//!
+//! How each node runs (its *mode*, also printed by [`Executable::dump`]):
+//!
+//! | node | mode |
+//! |---|---|
+//! | `Fused` | `kernel`: the compiled function writes into the node's arena slot (or straight into the output tensor); big kernels are split across the thread pool |
+//! | `Fused` that failed to compile | `INTERPRETER FALLBACK`: `interp::eval` of the kernel, listed by [`Executable::fallbacks`] |
+//! | `MatMul` f32/f64 | `gemm`: written straight into its slot |
+//! | `Reshape` | `view`: the same buffer with another shape (a copy only if the operand lives in the arena) |
+//! | `Input`, `Const`, `ReadVar`, `AssignVar` | `source` / `var`: bound at call time |
+//! | anything else (transpose, slice, concat, gather, random, unfused reductions, int matmul...) | `library`: `interp::eval` into a fresh array |
+
+mod build;
+mod call;
+mod standin_interp;
+#[allow(dead_code)]
+mod standin_kernel;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use kiln_ir::{Array, Graph, NodeId, Result, TensorType};
+
+use crate::arena::Pool;
+use crate::matmul::MatMulShape;
+use crate::pool::ThreadPool;
+
+pub(crate) use standin_interp::eval as interp_eval;
+pub use standin_interp::Outcome;
+pub(crate) use standin_kernel::{compile, CompiledKernel, KernelFn};
+
+/// The reference interpreter the executor falls back on (re-exported for tests).
+pub mod reference {
+    pub use super::standin_interp::{eval, run, Outcome};
+}
+
+/// Whether fused kernels are compiled on this build (false while the code generator's
+/// stand-in is in use: every fused node then runs in the interpreter, listed as a fallback).
+pub const CODEGEN_AVAILABLE: bool = false;
+
+/// Kernels doing less work than this (elements × cost per element) run on the calling
+/// thread: waking the pool costs a few µs, about what 64K simple elements take.
+pub const PAR_MIN_WORK: usize = 1 << 18;
+
+/// How an [`Executable`] runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Threads for kernels and gemm (the caller included). Default: `KILN_NUM_THREADS`,
+    /// else the number of cores.
+    pub threads: usize,
+    /// Minimum work (elements × cost per element) for a kernel to be split across threads.
+    pub par_min_work: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { threads: crate::pool::default_threads(), par_min_work: PAR_MIN_WORK }
+    }
+}
+
+/// A node the executor runs in the interpreter because its kernel did not compile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fallback {
+    pub node: NodeId,
+    /// The compile error.
+    pub reason: String,
+}
+
+/// How one scheduled node is run.
+pub(crate) enum Mode {
+    Input(usize),
+    Const(Array),
+    ReadVar(usize),
+    AssignVar(usize),
+    Kernel { kernel: Arc<CompiledKernel>, number: usize },
+    Gemm(MatMulShape),
+    View,
+    Library,
+    Fallback(String),
+}
+
+/// Where a node computed into memory writes its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dest {
+    None,
+    /// Byte offset in the arena.
+    Slot(usize),
+    /// Straight into graph output `j`.
+    Output(usize),
+}
+
+/// One node of the schedule with everything a call needs precomputed.
+pub(crate) struct Step {
+    pub node: NodeId,
+    pub mode: Mode,
+    /// Operands as indices into the schedule.
+    pub args: Vec<usize>,
+    pub dest: Dest,
+    pub ty: TensorType,
+}
+
+/// Where output `j` comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutSrc {
+    /// The value of this step.
+    Step(usize),
+    /// The same node as an earlier output.
+    Same(usize),
+}
+
+/// A graph ready to run: kernels compiled, schedule and buffers planned.
+///
+/// ```
+/// use kiln_ir::{Array, BinaryOp, DType, Graph, Op, TensorType};
+/// use kiln_jit::Executable;
+/// let mut g = Graph::new("f");
+/// let x = g.add_input(TensorType::new(DType::F32, &[2]));
+/// let y = g.add(Op::Binary(BinaryOp::Mul), &[x, x]).unwrap();
+/// g.set_outputs(vec![y]);
+/// let exe = Executable::new(g).unwrap();
+/// let out = exe.run(&[Array::from_vec(vec![3.0f32, 4.0], &[2]).unwrap()], &[]).unwrap();
+/// assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), vec![9.0, 16.0]);
+/// assert!(exe.run(&[], &[]).is_err());
+/// ```
+pub struct Executable {
+    graph: Graph,
+    steps: Vec<Step>,
+    outputs: Vec<OutSrc>,
+    arena_bytes: usize,
+    fallbacks: Vec<Fallback>,
+    states: Pool<call::CallState>,
+    pool: Arc<ThreadPool>,
+    options: Options,
+}
+
+impl Executable {
+    /// Compiles `graph` with the default [`Options`].
+    pub fn new(graph: Graph) -> Result<Executable> {
+        Executable::with_options(graph, Options::default())
+    }
+
+    /// Compiles every fused node (a node whose kernel fails to compile runs in the
+    /// interpreter and is listed by [`Executable::fallbacks`]) and lays out the schedule
+    /// from `graph.plan`, or from a trivial plan if the graph has none.
+    pub fn with_options(graph: Graph, options: Options) -> Result<Executable> {
+        build::build(graph, options)
+    }
+
+    /// Runs one call with `interp::run`'s semantics: inputs checked against the graph's
+    /// signature, variables bound to `vars` (indexed by `VarId`), reads after a write in the
+    /// same call see it, and `writes` returned for the caller to commit on success.
+    pub fn run(&self, inputs: &[Array], vars: &[Array]) -> Result<Outcome> {
+        let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
+        self.run_into(inputs, vars, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Executable::run`] into an existing outcome: output tensors that the caller no
+    /// longer shares (and that have the right type) are overwritten in place, so a steady
+    /// state of calls allocates nothing. On `Err` the contents of `out` are unspecified.
+    pub fn run_into(&self, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+        call::run(self, inputs, vars, out)
+    }
+
+    /// Fused nodes running in the interpreter, with why.
+    pub fn fallbacks(&self) -> &[Fallback] {
+        &self.fallbacks
+    }
+
+    /// The graph being run.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Bytes of one call's arena.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena_bytes
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Writes each kernel's Cranelift IR as `<fn_name>.kernelNN.clif` (and its disassembly
+    /// as `<fn_name>.kernelNN.disasm` where available) and the schedule, with each node's
+    /// mode, as `<fn_name>.exec.txt`, into `dir` (created if missing).
+    pub fn dump(&self, dir: impl AsRef<Path>, fn_name: &str) -> Result<()> {
+        crate::dump::write(dir.as_ref(), fn_name, self)
+    }
+
+    /// [`Executable::dump`] into the directory named by `KILN_DUMP`, if set.
+    pub fn dump_from_env(&self, fn_name: &str) -> Result<()> {
+        match std::env::var_os("KILN_DUMP") {
+            Some(dir) if !dir.is_empty() => self.dump(Path::new(&dir), fn_name),
+            _ => Ok(()),
+        }
+    }
+
+    /// The schedule as text, one node per line with its mode (the `.exec.txt` dump).
+    pub fn schedule_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# {}: {} nodes, arena {} bytes, {} threads",
+            self.graph.name(),
+            self.steps.len(),
+            self.arena_bytes,
+            self.pool.threads()
+        );
+        for (i, st) in self.steps.iter().enumerate() {
+            let node = self.graph.node(st.node);
+            let args: Vec<String> = st.args.iter().map(|a| format!("%{a}")).collect();
+            let mode = match &st.mode {
+                Mode::Input(i) => format!("source input {i}"),
+                Mode::Const(_) => "source const".into(),
+                Mode::ReadVar(v) => format!("var read @{v}"),
+                Mode::AssignVar(v) => format!("var write @{v}"),
+                Mode::Kernel { number, kernel } => {
+                    format!("kernel{number:02} (cost {}/element)", kernel.cost_per_element())
+                }
+                Mode::Gemm(m) => format!("gemm {}x{}x{} batch {}", m.m, m.k, m.n, m.batch),
+                Mode::View => "view".into(),
+                Mode::Library => "library (interp::eval)".into(),
+                Mode::Fallback(why) => format!("INTERPRETER FALLBACK ({why})"),
+            };
+            let dest = match st.dest {
+                Dest::None => String::new(),
+                Dest::Slot(o) => format!(" -> arena+{o}"),
+                Dest::Output(j) => format!(" -> output {j}"),
+            };
+            let _ = writeln!(
+                s,
+                "%{i} = {}({}) : {}{:?} [{}]{dest}",
+                node.op.name(),
+                args.join(", "),
+                st.ty.dtype,
+                st.ty.shape.as_slice(),
+                mode
+            );
+        }
+        let outs: Vec<String> = self
+            .outputs
+            .iter()
+            .map(|o| match o {
+                OutSrc::Step(i) => format!("%{i}"),
+                OutSrc::Same(j) => format!("output {j}"),
+            })
+            .collect();
+        let _ = writeln!(s, "outputs: {}", outs.join(", "));
+        s
+    }
+
+    /// The compiled kernels, in schedule order.
+    pub(crate) fn kernels(&self) -> impl Iterator<Item = (usize, &CompiledKernel)> {
+        self.steps.iter().filter_map(|s| match &s.mode {
+            Mode::Kernel { kernel, number } => Some((*number, &**kernel)),
+            _ => None,
+        })
+    }
+}

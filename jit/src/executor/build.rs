@@ -1,0 +1,135 @@
+//! Building an [`Executable`]: schedule, destinations, kernel compilation.
+
+use std::collections::HashMap;
+
+use kiln_ir::{Error, Graph, MemoryPlan, NodeId, Op, Result};
+
+use super::{compile, Dest, Executable, Fallback, Mode, Options, OutSrc, Step};
+use crate::arena::Pool;
+use crate::matmul::MatMulShape;
+
+/// Slot alignment for buffers the executor places itself (a cache line).
+const ALIGN: usize = 64;
+
+pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
+    let (schedule, mut slots, mut arena_bytes) = match &graph.plan {
+        Some(p) => {
+            check_plan(&graph, p)?;
+            (p.schedule.clone(), p.slots.clone(), p.arena_bytes)
+        }
+        None => (graph.topo_order()?, HashMap::new(), 0),
+    };
+    let index: HashMap<NodeId, usize> = schedule.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    check_schedule(&graph, &schedule, &index)?;
+
+    let mut first_output: HashMap<NodeId, usize> = HashMap::new();
+    let outputs: Vec<OutSrc> = graph
+        .outputs()
+        .iter()
+        .enumerate()
+        .map(|(j, o)| match first_output.get(o) {
+            Some(&j0) => OutSrc::Same(j0),
+            None => {
+                first_output.insert(*o, j);
+                OutSrc::Step(index[o])
+            }
+        })
+        .collect();
+
+    let mut steps = Vec::with_capacity(schedule.len());
+    let mut fallbacks = Vec::new();
+    let mut kernels = 0;
+    for &id in &schedule {
+        let node = graph.node(id);
+        let args: Vec<usize> = graph.args(id).iter().map(|a| index[a]).collect();
+        let mode = match &node.op {
+            Op::Input(i) => Mode::Input(*i),
+            Op::Const(a) => Mode::Const(a.clone()),
+            Op::ReadVar(v) => Mode::ReadVar(*v as usize),
+            Op::AssignVar(v) => Mode::AssignVar(*v as usize),
+            Op::Reshape(_) => Mode::View,
+            Op::Fused(k) => match compile(k) {
+                Ok(kernel) => {
+                    kernels += 1;
+                    Mode::Kernel { kernel, number: kernels - 1 }
+                }
+                Err(e) => {
+                    fallbacks.push(Fallback { node: id, reason: e.to_string() });
+                    Mode::Fallback(e.to_string())
+                }
+            },
+            Op::MatMul => {
+                let (a, b) = (&graph.node(graph.args(id)[0]).ty, &graph.node(graph.args(id)[1]).ty);
+                match MatMulShape::new(node.ty.dtype, &a.shape, &b.shape, &node.ty.shape) {
+                    Ok(s) => Mode::Gemm(s),
+                    Err(_) => Mode::Library,
+                }
+            }
+            _ => Mode::Library,
+        };
+        // Nodes computed into memory need a destination: the output tensor if the node is a
+        // graph output, else its planned slot, else a slot of our own past the planned arena.
+        let writes_memory = matches!(mode, Mode::Kernel { .. } | Mode::Gemm(_) | Mode::View);
+        let dest = if !writes_memory {
+            Dest::None
+        } else if let Some(&j) = first_output.get(&id) {
+            Dest::Output(j)
+        } else {
+            let slot = slots.entry(id).or_insert_with(|| {
+                let offset = arena_bytes.next_multiple_of(ALIGN);
+                arena_bytes = offset + node.ty.bytes();
+                kiln_ir::Slot { offset, bytes: node.ty.bytes() }
+            });
+            Dest::Slot(slot.offset)
+        };
+        steps.push(Step { node: id, mode, args, dest, ty: node.ty.clone() });
+    }
+    let pool = crate::pool::shared(options.threads);
+    Ok(Executable { graph, steps, outputs, arena_bytes, fallbacks, states: Pool::new(), pool, options })
+}
+
+/// Every slot must fit its node's value and lie inside the arena.
+fn check_plan(g: &Graph, p: &MemoryPlan) -> Result<()> {
+    for (&id, s) in &p.slots {
+        if !g.contains(id) {
+            return Err(Error::Compile(format!("memory plan has a slot for unknown node {}", id.index())));
+        }
+        let need = g.node(id).ty.bytes();
+        if s.bytes < need || s.offset.checked_add(s.bytes).is_none_or(|end| end > p.arena_bytes) {
+            return Err(Error::Compile(format!(
+                "memory plan slot {s:?} of node {} (needs {need} bytes) does not fit an arena of {} bytes",
+                id.index(),
+                p.arena_bytes
+            )));
+        }
+        if s.offset % g.node(id).ty.dtype.size() != 0 {
+            return Err(Error::Compile(format!("memory plan slot {s:?} is misaligned for {}", g.node(id).ty.dtype)));
+        }
+    }
+    Ok(())
+}
+
+/// The schedule must list every node once, after its operands and order predecessors.
+fn check_schedule(g: &Graph, schedule: &[NodeId], index: &HashMap<NodeId, usize>) -> Result<()> {
+    if schedule.len() != g.len() || index.len() != g.len() {
+        return Err(Error::Compile(format!(
+            "schedule lists {} nodes ({} distinct) but the graph has {}",
+            schedule.len(),
+            index.len(),
+            g.len()
+        )));
+    }
+    for (pos, &id) in schedule.iter().enumerate() {
+        let preds = g.args(id).into_iter().chain(g.order_preds(id));
+        for p in preds {
+            if index.get(&p).is_none_or(|&i| i >= pos) {
+                return Err(Error::Compile(format!(
+                    "schedule runs node {} before its operand {}",
+                    id.index(),
+                    p.index()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

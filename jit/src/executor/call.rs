@@ -1,0 +1,301 @@
+//! One call of an [`Executable`]: bind inputs and variables, run the schedule, hand back
+//! outputs and variable writes.
+
+use kiln_ir::{with_data, Array, DType, Data, Error, Result, TensorType, Uninit};
+use smallvec::SmallVec;
+
+use super::{interp_eval, Dest, Executable, Mode, OutSrc, Outcome, Step};
+use crate::arena::Arena;
+
+/// A node's value during a call.
+pub(crate) enum Val {
+    None,
+    /// In the arena or in an output tensor of this call (type given by the step).
+    Ptr(*const u8),
+    Arr(Array),
+}
+
+/// Everything one call needs besides the executable; reused across calls.
+pub(crate) struct CallState {
+    arena: Arena,
+    vals: Vec<Val>,
+    /// The current value of each variable written so far in this call.
+    vars: Vec<Option<Array>>,
+    /// Operand pointers handed to a kernel.
+    ptrs: Vec<*const u8>,
+    /// Which outputs were written in place this call.
+    direct: Vec<bool>,
+}
+
+// SAFETY: the raw pointers in a `CallState` are only meaningful during one call, on the
+// thread running it; `clear` drops them all before the state goes back to the free list.
+unsafe impl Send for CallState {}
+
+impl CallState {
+    fn new(exe: &Executable) -> CallState {
+        let n = exe.steps.len();
+        let max_args = exe.steps.iter().map(|s| s.args.len()).max().unwrap_or(0);
+        CallState {
+            arena: Arena::new(exe.arena_bytes),
+            vals: (0..n).map(|_| Val::None).collect(),
+            vars: vec![None; exe.graph.vars().len()],
+            ptrs: Vec::with_capacity(max_args),
+            direct: vec![false; exe.outputs.len()],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.vals.iter_mut().for_each(|v| *v = Val::None);
+        self.vars.iter_mut().for_each(|v| *v = None);
+        self.direct.iter_mut().for_each(|d| *d = false);
+        self.ptrs.clear();
+    }
+}
+
+pub(super) fn run(exe: &Executable, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+    check_signature(exe, inputs, vars)?;
+    let mut st = exe.states.take(|| CallState::new(exe));
+    let r = run_steps(exe, &mut st, inputs, vars, out).and_then(|()| finish(exe, &mut st, out));
+    st.clear();
+    exe.states.give(st);
+    r
+}
+
+fn signature_error(exe: &Executable, msg: String) -> Error {
+    Error::Signature { function: exe.graph.name().to_string(), msg }
+}
+
+fn check_signature(exe: &Executable, inputs: &[Array], vars: &[Array]) -> Result<()> {
+    let g = &exe.graph;
+    if inputs.len() != g.inputs().len() {
+        return Err(signature_error(exe, format!("expected {} inputs, got {}", g.inputs().len(), inputs.len())));
+    }
+    for (i, (&id, a)) in g.inputs().iter().zip(inputs).enumerate() {
+        let ty = &g.node(id).ty;
+        if ty.dtype != a.dtype() || ty.shape.as_slice() != a.shape() {
+            return Err(signature_error(
+                exe,
+                format!("input {i} must be {}{:?}, got {}{:?}", ty.dtype, ty.shape.as_slice(), a.dtype(), a.shape()),
+            ));
+        }
+    }
+    if vars.len() < g.vars().len() {
+        return Err(signature_error(exe, format!("expected {} variables, got {}", g.vars().len(), vars.len())));
+    }
+    for (decl, a) in g.vars().iter().zip(vars) {
+        if decl.ty.dtype != a.dtype() || decl.ty.shape.as_slice() != a.shape() {
+            return Err(Error::Variable {
+                name: decl.name.clone(),
+                msg: format!(
+                    "declared {}{:?}, bound to {}{:?}",
+                    decl.ty.dtype,
+                    decl.ty.shape.as_slice(),
+                    a.dtype(),
+                    a.shape()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Address of a value's first byte.
+fn val_ptr(v: &Val) -> *const u8 {
+    match v {
+        Val::Ptr(p) => *p,
+        Val::Arr(a) => a.data().as_bytes().as_ptr(),
+        Val::None => unreachable!("the schedule runs operands first (checked at build)"),
+    }
+}
+
+/// A value as an array: shared if it is one, copied out of the arena otherwise.
+fn val_array(v: &Val, ty: &TensorType) -> Result<Array> {
+    match v {
+        Val::Arr(a) => Ok(a.clone()),
+        // SAFETY: a `Ptr` value points to a buffer of `ty` written earlier in this call.
+        Val::Ptr(p) => unsafe { copy_out(*p, ty) },
+        Val::None => unreachable!("the schedule runs operands first (checked at build)"),
+    }
+}
+
+/// A fresh array holding a copy of `ty.bytes()` bytes at `p`.
+///
+/// # Safety
+/// `p` must be valid for reading `ty.bytes()` bytes holding valid elements of `ty.dtype`.
+unsafe fn copy_out(p: *const u8, ty: &TensorType) -> Result<Array> {
+    let n = ty.numel();
+    macro_rules! copy {
+        ($t:ty, $variant:ident) => {{
+            let mut u = Uninit::<$t>::new(n);
+            // SAFETY: `u` has room for n elements; the source holds n valid elements.
+            unsafe {
+                std::ptr::copy_nonoverlapping(p, u.as_mut_ptr() as *mut u8, ty.bytes());
+                Data::$variant(u.assume_init())
+            }
+        }};
+    }
+    let data = match ty.dtype {
+        DType::F32 => copy!(f32, F32),
+        DType::F64 => copy!(f64, F64),
+        DType::I32 => copy!(i32, I32),
+        DType::I64 => copy!(i64, I64),
+        DType::Bool => copy!(bool, Bool),
+    };
+    Array::new(data, &ty.shape)
+}
+
+/// Where output `j` can be written in place: the caller's previous output tensor if it is
+/// unshared and of the right type, else a fresh one.
+fn output_ptr(out: &mut Outcome, j: usize, ty: &TensorType) -> *mut u8 {
+    let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
+    let reusable = out.outputs.get_mut(j).is_some_and(|a| fits(a) && a.data_mut().is_some());
+    if !reusable {
+        let fresh = Array::zeros(&ty.shape, ty.dtype);
+        if j < out.outputs.len() {
+            out.outputs[j] = fresh;
+        } else {
+            // Earlier outputs are filled at the end; placeholders keep the indices right.
+            while out.outputs.len() < j {
+                out.outputs.push(Array::zeros(&[0], DType::F32));
+            }
+            out.outputs.push(fresh);
+        }
+    }
+    let data = out.outputs[j].data_mut().expect("unshared (checked above)");
+    with_data!(data, v => v.as_mut_ptr() as *mut u8)
+}
+
+/// Raw pointers a kernel job shares across the pool's threads.
+struct KernelJob {
+    func: super::KernelFn,
+    inputs: *const *const u8,
+    output: *mut u8,
+    numel: usize,
+    chunks: usize,
+}
+
+// SAFETY: the pointers stay valid for the whole `for_each` call that uses the job, and
+// chunks write disjoint output ranges (the kernel ABI computes exactly `begin..end`).
+unsafe impl Sync for KernelJob {}
+
+impl KernelJob {
+    fn chunk(&self, c: usize) {
+        let (begin, end) = (c * self.numel / self.chunks, (c + 1) * self.numel / self.chunks);
+        // SAFETY: `inputs` holds one valid pointer per kernel operand and `output` has room
+        // for `numel` elements; `begin..end` is inside `0..numel`.
+        unsafe { (self.func)(self.inputs, self.output, begin, end) };
+    }
+}
+
+/// Elements per chunk below which splitting further is not worth a chunk hand-off.
+const MIN_CHUNK: usize = 4096;
+
+fn dest_ptr(st: &mut CallState, out: &mut Outcome, step: &Step) -> *mut u8 {
+    match step.dest {
+        // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
+        Dest::Slot(off) => unsafe { st.arena.as_mut_ptr().add(off) },
+        Dest::Output(j) => {
+            st.direct[j] = true;
+            output_ptr(out, j, &step.ty)
+        }
+        Dest::None => unreachable!("nodes written to memory get a destination at build"),
+    }
+}
+
+fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+    for (i, step) in exe.steps.iter().enumerate() {
+        let val = match &step.mode {
+            Mode::Input(k) => Val::Arr(inputs[*k].clone()),
+            Mode::Const(a) => Val::Arr(a.clone()),
+            Mode::ReadVar(v) => Val::Arr(st.vars[*v].clone().unwrap_or_else(|| vars[*v].clone())),
+            Mode::AssignVar(v) => {
+                // Materialized now: the operand's arena slot may be reused by later nodes.
+                let a = val_array(&st.vals[step.args[0]], &step.ty)?;
+                st.vars[*v] = Some(a.clone());
+                Val::Arr(a)
+            }
+            Mode::Kernel { kernel, .. } => {
+                st.ptrs.clear();
+                for &a in &step.args {
+                    st.ptrs.push(val_ptr(&st.vals[a]));
+                }
+                let output = dest_ptr(st, out, step);
+                let numel = step.ty.numel();
+                let work = numel.saturating_mul(kernel.cost_per_element().max(1));
+                let threads = exe.pool.threads();
+                let chunks = if threads > 1 && work >= exe.options.par_min_work {
+                    (threads * 4).min(numel / MIN_CHUNK).max(2)
+                } else {
+                    1
+                };
+                let job = KernelJob { func: kernel.func(), inputs: st.ptrs.as_ptr(), output, numel, chunks };
+                if numel > 0 {
+                    if chunks == 1 {
+                        job.chunk(0);
+                    } else {
+                        exe.pool.for_each(chunks, &|c| job.chunk(c));
+                    }
+                }
+                Val::Ptr(output)
+            }
+            Mode::Gemm(shape) => {
+                let (a, b) = (val_ptr(&st.vals[step.args[0]]), val_ptr(&st.vals[step.args[1]]));
+                let output = dest_ptr(st, out, step);
+                // SAFETY: operands hold the full shapes `shape` was built from (types are
+                // checked at build and at the signature), `output` has room for the result,
+                // and a node's destination never overlaps its live operands.
+                unsafe { crate::matmul::matmul(shape, a, b, output, exe.pool.threads()) };
+                Val::Ptr(output)
+            }
+            Mode::View => match &st.vals[step.args[0]] {
+                Val::Arr(a) => Val::Arr(a.reshaped(&step.ty.shape)?),
+                Val::Ptr(src) => {
+                    // Copied: the plan may reuse the operand's slot while the view lives on.
+                    let src = *src;
+                    let output = dest_ptr(st, out, step);
+                    // SAFETY: both buffers hold `ty.bytes()` bytes (same element count);
+                    // `copy` tolerates an in-place plan giving both the same address.
+                    unsafe { std::ptr::copy(src, output, step.ty.bytes()) };
+                    Val::Ptr(output)
+                }
+                Val::None => unreachable!("the schedule runs operands first (checked at build)"),
+            },
+            Mode::Library | Mode::Fallback(_) => {
+                let args: SmallVec<[Array; 4]> =
+                    step.args.iter().map(|&a| val_array(&st.vals[a], &exe.steps[a].ty)).collect::<Result<_>>()?;
+                let refs: SmallVec<[&Array; 4]> = args.iter().collect();
+                Val::Arr(interp_eval(&exe.graph.node(step.node).op, &refs, &step.ty)?)
+            }
+        };
+        st.vals[i] = val;
+    }
+    Ok(())
+}
+
+/// Moves results into `out`: outputs not written in place, and the variable writes.
+fn finish(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Result<()> {
+    let placeholder = || Array::zeros(&[0], DType::F32);
+    for (j, src) in exe.outputs.iter().enumerate() {
+        let value = match *src {
+            OutSrc::Step(_) if st.direct[j] => continue,
+            OutSrc::Step(i) => val_array(&st.vals[i], &exe.steps[i].ty)?,
+            OutSrc::Same(j0) => out.outputs[j0].clone(),
+        };
+        if j < out.outputs.len() {
+            out.outputs[j] = value;
+        } else {
+            while out.outputs.len() < j {
+                out.outputs.push(placeholder());
+            }
+            out.outputs.push(value);
+        }
+    }
+    out.outputs.truncate(exe.outputs.len());
+    out.writes.clear();
+    for (v, a) in st.vars.iter_mut().enumerate() {
+        if let Some(a) = a.take() {
+            out.writes.push((v as u32, a));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Steady-state calls allocate only their results (`run`) or nothing (`run_into`),
+//! counted by a global allocator. One test per binary section, serialized by a lock, so
+//! counts from other test threads do not leak in.
+
+mod executor_support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use executor_support::*;
+use kiln_ir::{Array, BinaryOp, Graph, Op, UnaryOp};
+use kiln_jit::{Executable, Options, Outcome};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` (run 20 times) per run.
+fn allocs_per_call(mut f: impl FnMut()) -> f64 {
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..20 {
+        f();
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCS.load(Ordering::SeqCst) as f64 / 20.0
+}
+
+/// Two fused kernels, then `x @ w`, then an epilogue kernel: two outputs.
+fn kernels_and_matmul() -> Graph {
+    let mut g = Graph::new("alloc");
+    let x = input(&mut g, &[32, 16]);
+    let w = input(&mut g, &[16, 8]);
+    let a = fused(&mut g, &[x], |b, i| un(b, UnaryOp::Tanh, i[0]));
+    let bb = fused(&mut g, &[a, x], |b, i| bin(b, BinaryOp::Mul, i[0], i[1]));
+    let mm = g.add(Op::MatMul, &[bb, w]).unwrap();
+    let y = fused(&mut g, &[mm], |b, i| un(b, UnaryOp::Relu, i[0]));
+    g.set_outputs(vec![y, a]);
+    g
+}
+
+fn gemm_chain() -> Graph {
+    let mut g = Graph::new("gemms");
+    let x = input(&mut g, &[32, 16]);
+    let w = input(&mut g, &[16, 16]);
+    let m1 = g.add(Op::MatMul, &[x, w]).unwrap();
+    let r = g.add(Op::Reshape(kiln_ir::Shape::from_slice(&[16, 32])), &[m1]).unwrap();
+    let rr = g.add(Op::Reshape(kiln_ir::Shape::from_slice(&[32, 16])), &[r]).unwrap();
+    let m2 = g.add(Op::MatMul, &[rr, w]).unwrap();
+    g.set_outputs(vec![m2]);
+    g
+}
+
+fn inputs() -> [Array; 2] {
+    [f32s(&data(512, 1), &[32, 16]), f32s(&data(256, 2), &[16, 16])]
+}
+
+/// The matmul-only graph (runs without the code generator): `run_into` allocates nothing
+/// beyond what gemm itself allocates per product, `run` adds its output tensor.
+#[test]
+fn steady_state_matmul_graph() {
+    let _s = SERIAL.lock().unwrap();
+    let exe = Executable::with_options(gemm_chain(), Options { threads: 1, ..Options::default() }).unwrap();
+    let ins = inputs();
+    // gemm 0.19 allocates a small bookkeeping vector per product (`did_pack_lhs`): measure it.
+    let (a, b) = (ins[0].clone(), ins[1].clone());
+    let mut dst = vec![0f32; 32 * 16];
+    let mut product = || {
+        // SAFETY: row-major 32×16 @ 16×16 into a 32×16 buffer, the shapes of the slices.
+        unsafe {
+            gemm::gemm(
+                32,
+                16,
+                16,
+                dst.as_mut_ptr(),
+                1,
+                16,
+                false,
+                a.as_slice::<f32>().unwrap().as_ptr(),
+                1,
+                16,
+                b.as_slice::<f32>().unwrap().as_ptr(),
+                1,
+                16,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    };
+    product(); // gemm's per-thread buffers are set up on first use
+    let gemm_allocs = allocs_per_call(product);
+    let mut out = exe.run(&ins, &[]).unwrap();
+    exe.run_into(&ins, &[], &mut out).unwrap();
+    let into = allocs_per_call(|| exe.run_into(&ins, &[], &mut out).unwrap());
+    assert!(into <= 2.0 * gemm_allocs, "run_into: {into} allocations per call (gemm alone: {gemm_allocs})");
+    let fresh = allocs_per_call(|| drop(exe.run(&ins, &[]).unwrap()));
+    // One output: its Vec, its Arc, and the outcome's output vector.
+    assert!(fresh <= 2.0 * gemm_allocs + 3.0, "run: {fresh} allocations per call (gemm alone: {gemm_allocs})");
+    println!("gemm alone {gemm_allocs}/product, run_into {into}/call, run {fresh}/call");
+}
+
+/// Fused kernels + matmul: needs every kernel compiled (no interpreter fallback).
+#[test]
+fn steady_state_kernels_and_matmul() {
+    let _s = SERIAL.lock().unwrap();
+    let exe = Executable::with_options(kernels_and_matmul(), Options { threads: 1, ..Options::default() }).unwrap();
+    if !exe.fallbacks().is_empty() {
+        // Without the code generator every fused node runs in the interpreter, which
+        // allocates by design; the check below is what matters once kernels compile.
+        eprintln!("skipped: {} fused nodes fall back to the interpreter", exe.fallbacks().len());
+        assert!(
+            !std::hint::black_box(kiln_jit::executor::CODEGEN_AVAILABLE),
+            "kernels must compile once the code generator is in"
+        );
+        return;
+    }
+    let ins = [ins_x(), f32s(&data(128, 3), &[16, 8])];
+    let mut out: Outcome = exe.run(&ins, &[]).unwrap();
+    exe.run_into(&ins, &[], &mut out).unwrap();
+    let into = allocs_per_call(|| exe.run_into(&ins, &[], &mut out).unwrap());
+    let fresh = allocs_per_call(|| drop(exe.run(&ins, &[]).unwrap()));
+    println!("kernels+matmul: run_into {into}/call, run {fresh}/call");
+    assert!(into <= 2.0, "run_into: {into} allocations per call (gemm's own only)");
+    assert!(fresh <= 2.0 + 2.0 * 2.0 + 1.0, "run: {fresh} allocations per call, 2 outputs");
+}
+
+fn ins_x() -> Array {
+    f32s(&data(512, 1), &[32, 16])
+}
