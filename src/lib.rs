@@ -1,1 +1,38 @@
-//! kiln
+//! # kiln
+//!
+//! TensorFlow's `tf.function`, rebuilt in Rust: eager numpy-like [`Tensor`]s; Rust closures
+//! traced into a graph by [`function`] and [`trace`]; optimization passes; a Cranelift JIT;
+//! and on top, [`Variable`]s, [`GradientTape`] autodiff, layers, losses, metrics, optimizers
+//! and training loops whose whole step compiles.
+//!
+//! ```
+//! use kiln::{DType, Tensor, Variable};
+//! let a = Tensor::new(&[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+//! let b = Tensor::from_vec(vec![10.0f32, 20.0, 30.0], &[3]).unwrap();
+//! let c = &a + &b;
+//! assert_eq!(c.shape(), &[2, 3]);
+//! let v = Variable::new(Tensor::zeros(&[2, 3], DType::F32));
+//! v.assign_add(&a).unwrap();
+//! ```
+
+mod autodiff;
+mod function;
+mod ops;
+mod tensor;
+mod trace;
+mod variable;
+
+pub use function::{
+    function, function_with_signature, Backend, CallArgs, ConcreteFunction, Function, Outputs, TensorSpec, TraceFn,
+};
+pub use kiln_ir::{Array, DType, Element, Error, Graph, Result};
+pub use kiln_macros::trace;
+pub use ops::args::{IntList, SliceArg};
+pub use tensor::{NestedArray, Tensor};
+pub use trace::{init_scope, is_tracing};
+pub use variable::Variable;
+
+/// The layers below `kiln`, for those who work on graphs directly.
+pub mod ir {
+    pub use kiln_ir::*;
+}

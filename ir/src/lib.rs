@@ -5,13 +5,19 @@
 //! verified and evaluated with no other crate.
 
 pub mod array;
+pub mod display;
 pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
+pub mod interp;
 pub mod op;
 pub mod plan;
 pub mod shape;
+mod dot;
+mod json;
+mod text;
+mod verify;
 
 pub use array::{Array, Data, Uninit};
 pub use dtype::{DType, Element};

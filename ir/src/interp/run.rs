@@ -1,0 +1,106 @@
+//! [`run`]: executes a whole graph on concrete inputs and variable values, purely.
+
+use std::collections::HashMap;
+
+use crate::array::Array;
+use crate::error::{Error, Result};
+use crate::graph::{Graph, NodeId};
+use crate::infer::TensorType;
+use crate::op::{Op, VarId};
+
+/// What a graph run produced: the outputs, and the final value of every variable written
+/// (sorted by [`VarId`]). The caller commits `writes` only if the run returned `Ok`.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub outputs: Vec<Array>,
+    pub writes: Vec<(VarId, Array)>,
+}
+
+fn type_of(a: &Array) -> TensorType {
+    TensorType::new(a.dtype(), a.shape())
+}
+
+/// Checks the bindings against the graph's inputs and variable table.
+fn check_bindings(g: &Graph, inputs: &[Array], vars: &[Array]) -> Result<()> {
+    let fail = |msg: String| Err(Error::Graph(format!("`{}`: {msg}", g.name())));
+    if inputs.len() != g.inputs().len() {
+        return fail(format!("expects {} input(s), got {}", g.inputs().len(), inputs.len()));
+    }
+    for (i, (a, &id)) in inputs.iter().zip(g.inputs()).enumerate() {
+        let want = &g.node(id).ty;
+        if &type_of(a) != want {
+            return fail(format!("input {i} must be {want}, got {}", type_of(a)));
+        }
+    }
+    if vars.len() != g.vars().len() {
+        return fail(format!("declares {} variable(s), got {} value(s)", g.vars().len(), vars.len()));
+    }
+    for (v, decl) in vars.iter().zip(g.vars()) {
+        if type_of(v) != decl.ty {
+            return Err(Error::Variable {
+                name: decl.name.clone(),
+                msg: format!("the graph expects {}, got {}", decl.ty, type_of(v)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs `g` on `inputs` (one per graph input, in order) and `vars` (one value per entry of
+/// `g.vars()`), executing nodes in [`Graph::topo_order`]. Nothing outside is mutated:
+/// variable writes go to a local copy, so a `ReadVar` ordered after an `AssignVar` sees the
+/// written value, and the final values come back in [`Outcome::writes`].
+///
+/// ```
+/// use kiln_ir::{interp, Array, BinaryOp, DType, Graph, Op, TensorType};
+/// let mut g = Graph::new("step");
+/// let t = TensorType::new(DType::F32, &[]);
+/// let v = g.declare_var("w", t.clone());
+/// let x = g.add_input(t);
+/// let r = g.add_read_var(v).unwrap();
+/// let s = g.add(Op::Binary(BinaryOp::Add), &[r, x]).unwrap();
+/// let w = g.add(Op::AssignVar(v), &[s]).unwrap();
+/// g.set_outputs(vec![s]);
+/// let out = interp::run(&g, &[Array::scalar(2.0f32)], &[Array::scalar(1.0f32)]).unwrap();
+/// assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), vec![3.0]);
+/// assert_eq!(out.writes[0].0, v);
+/// # let _ = w;
+/// ```
+pub fn run(g: &Graph, inputs: &[Array], vars: &[Array]) -> Result<Outcome> {
+    check_bindings(g, inputs, vars)?;
+    let mut current: Vec<Array> = vars.to_vec();
+    let mut written: Vec<bool> = vec![false; vars.len()];
+    let mut values: HashMap<NodeId, Array> = HashMap::with_capacity(g.len());
+    for id in g.topo_order()? {
+        let node = g.node(id);
+        let args: Vec<&Array> = g.args(id).iter().map(|a| &values[a]).collect();
+        let value = match &node.op {
+            Op::Input(i) => inputs.get(*i).cloned().ok_or_else(|| Error::Graph(format!("no input {i}")))?,
+            Op::ReadVar(v) => var(&current, *v)?.clone(),
+            Op::AssignVar(v) => {
+                let [new] = args.as_slice() else {
+                    return Err(Error::invalid("assign_var", format!("expects 1 operand, got {}", args.len())));
+                };
+                let slot = *v as usize;
+                if type_of(new) != type_of(var(&current, *v)?) {
+                    return Err(Error::Variable {
+                        name: g.vars()[slot].name.clone(),
+                        msg: format!("cannot assign {} to a variable of type {}", type_of(new), g.vars()[slot].ty),
+                    });
+                }
+                current[slot] = (*new).clone();
+                written[slot] = true;
+                (*new).clone()
+            }
+            op => super::eval(op, &args, &node.ty)?,
+        };
+        values.insert(id, value);
+    }
+    let outputs = g.outputs().iter().map(|o| values[o].clone()).collect();
+    let writes = current.into_iter().enumerate().filter(|(i, _)| written[*i]).map(|(i, a)| (i as VarId, a)).collect();
+    Ok(Outcome { outputs, writes })
+}
+
+fn var(current: &[Array], v: VarId) -> Result<&Array> {
+    current.get(v as usize).ok_or_else(|| Error::Graph(format!("variable @{v} is not declared")))
+}

@@ -1,0 +1,269 @@
+//! `kiln::function`: TensorFlow's `tf.function`. The closure runs once per input signature
+//! with symbolic tensors; what it does becomes a graph that is optimized, compiled and
+//! then called with concrete tensors. Semantics: `docs/SEMANTICS.md`.
+
+mod concrete;
+mod signature;
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use kiln_ir::{Graph, TensorType};
+
+pub use concrete::{Backend, ConcreteFunction};
+pub use signature::{CallArgs, Outputs, TraceFn};
+
+use crate::trace::{self, run_in_trace, TraceState};
+use crate::{Error, Result, Tensor};
+
+/// The dtype and shape a function argument must have (`function_with_signature`).
+pub type TensorSpec = TensorType;
+
+/// A traced, compiled function. Cheap to clone; safe to call from many threads.
+///
+/// ```
+/// use kiln::Tensor;
+/// let f = kiln::function(|x: &Tensor, y: &Tensor| (x * y + 1.0).tanh());
+/// let (a, b) = (Tensor::new(&[0.5f32, 1.0]), Tensor::new(&[2.0f32, -1.0]));
+/// let out = f.call((&a, &b)).unwrap();
+/// assert_eq!(f.trace_count(), 1);
+/// f.call((&b, &a)).unwrap();                      // same signature: no retrace
+/// assert_eq!(f.trace_count(), 1);
+/// assert!(f.graph((&a, &b)).unwrap().to_text().contains("tanh"));
+/// # let _ = out;
+/// ```
+pub struct Function<O: Outputs> {
+    inner: Arc<FnInner>,
+    _out: PhantomData<fn() -> O>,
+}
+
+impl<O: Outputs> Clone for Function<O> {
+    fn clone(&self) -> Self {
+        Function { inner: self.inner.clone(), _out: PhantomData }
+    }
+}
+
+type Body = Box<dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + Send + Sync>;
+
+struct FnInner {
+    name: String,
+    arity: Option<usize>,
+    body: Body,
+    backend: Backend,
+    /// Where to write dumps (`KILN_DUMP` by default).
+    dump_dir: Option<std::path::PathBuf>,
+    input_signature: Option<Vec<TensorSpec>>,
+    cache: Mutex<HashMap<Vec<TensorType>, Arc<ConcreteFunction>>>,
+    /// Serializes tracing so two threads never trace (or create Variables) at once.
+    trace_lock: Mutex<()>,
+    trace_count: AtomicUsize,
+    traced_once: AtomicBool,
+    /// Signatures traced since the last cache hit, for the retracing warning.
+    recent_traces: Mutex<Vec<String>>,
+}
+
+/// Traces `f` into a [`Function`]: see the module docs and `docs/SEMANTICS.md`.
+///
+/// ```
+/// use kiln::Tensor;
+/// let square_sum = kiln::function(|x: &Tensor| x.square().sum_all());
+/// let s = square_sum.call(&Tensor::new(&[1.0f32, 2.0])).unwrap();
+/// assert_eq!(s.to_scalar::<f32>().unwrap(), 5.0);
+/// ```
+pub fn function<A, F: TraceFn<A>>(f: F) -> Function<F::Output> {
+    Function::build(f, default_name::<F>(), None)
+}
+
+/// Like [`function`], but only accepts arguments of exactly these dtypes and shapes;
+/// anything else is an `Err` (never a retrace).
+///
+/// ```
+/// use kiln::{DType, Tensor, TensorSpec};
+/// let f = kiln::function_with_signature(&[TensorSpec::new(DType::F32, &[2])], |x: &Tensor| x * 2.0);
+/// assert!(f.call(&Tensor::new(&[1.0f32, 2.0])).is_ok());
+/// assert!(f.call(&Tensor::new(&[1.0f32, 2.0, 3.0])).is_err());
+/// ```
+pub fn function_with_signature<A, F: TraceFn<A>>(signature: &[TensorSpec], f: F) -> Function<F::Output> {
+    Function::build(f, default_name::<F>(), Some(signature.to_vec()))
+}
+
+/// A file-name-safe name from the closure's type (`quickstart.main.closure`).
+fn default_name<F>() -> String {
+    let n = std::any::type_name::<F>().replace("{{closure}}", "closure").replace("::", ".");
+    n.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '_' }).collect()
+}
+
+impl<O: Outputs> Function<O> {
+    fn build<A, F: TraceFn<A, Output = O>>(f: F, name: String, input_signature: Option<Vec<TensorSpec>>) -> Self {
+        let body: Body = Box::new(move |args: &[Tensor]| f.invoke(args).flatten());
+        Function {
+            inner: Arc::new(FnInner {
+                name,
+                arity: F::ARITY,
+                body,
+                backend: Backend::from_env(),
+                dump_dir: std::env::var_os("KILN_DUMP").map(Into::into),
+                input_signature,
+                cache: Mutex::new(HashMap::new()),
+                trace_lock: Mutex::new(()),
+                trace_count: AtomicUsize::new(0),
+                traced_once: AtomicBool::new(false),
+                recent_traces: Mutex::new(Vec::new()),
+            }),
+            _out: PhantomData,
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut FnInner {
+        Arc::get_mut(&mut self.inner).expect("configure a Function before cloning or calling it")
+    }
+
+    /// Names the function in dumps and errors.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.inner_mut().name = name.to_string();
+        self
+    }
+
+    /// Chooses how graphs run: compiled (default) or by the reference interpreter.
+    ///
+    /// ```
+    /// use kiln::{Backend, Tensor};
+    /// let f = kiln::function(|x: &Tensor| x.exp()).with_backend(Backend::Interpreter);
+    /// assert_eq!(f.call(&Tensor::scalar(0.0f64)).unwrap().to_scalar::<f64>().unwrap(), 1.0);
+    /// ```
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.inner_mut().backend = backend;
+        self
+    }
+
+    /// Writes every traced graph (and, later in the pipeline, every pass's output and
+    /// kernel) under `dir`, as `KILN_DUMP=<dir>` does.
+    pub fn with_dump_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.inner_mut().dump_dir = Some(dir.into());
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// How many times the closure has been traced (once per new signature).
+    pub fn trace_count(&self) -> usize {
+        self.inner.trace_count.load(Ordering::SeqCst)
+    }
+
+    /// Calls the function: traces on the first call for a new signature, then runs the
+    /// graph. Variable writes commit only if the whole call succeeds.
+    pub fn call(&self, args: impl CallArgs) -> Result<O::Value> {
+        let args = args.into_tensors();
+        self.check_arity(&args)?;
+        // Inside another trace, or under a recording tape, run the closure itself: its ops
+        // then join the outer graph or the tape (TF inlines nested functions the same way).
+        if trace::is_tracing() || args.iter().any(Tensor::is_symbolic) || crate::autodiff::is_recording() {
+            return Ok(O::unflatten((self.inner.body)(&args)?));
+        }
+        let concrete = self.concrete(&args)?;
+        Ok(O::unflatten(concrete.run(&args)?))
+    }
+
+    /// The optimized graph for these arguments' signature (tracing it if needed).
+    pub fn graph(&self, args: impl CallArgs) -> Result<Graph> {
+        Ok(self.concrete_function(args)?.optimized().clone())
+    }
+
+    /// The traced, optimized and compiled function for these arguments' signature.
+    pub fn concrete_function(&self, args: impl CallArgs) -> Result<Arc<ConcreteFunction>> {
+        let args = args.into_tensors();
+        self.check_arity(&args)?;
+        self.concrete(&args)
+    }
+
+    fn check_arity(&self, args: &[Tensor]) -> Result<()> {
+        match self.inner.arity {
+            Some(n) if n != args.len() => Err(Error::Signature {
+                function: self.inner.name.clone(),
+                msg: format!("takes {n} arguments, got {}", args.len()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn concrete(&self, args: &[Tensor]) -> Result<Arc<ConcreteFunction>> {
+        let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
+        if let Some(expected) = &self.inner.input_signature {
+            if *expected != sig {
+                return Err(Error::Signature {
+                    function: self.inner.name.clone(),
+                    msg: format!("expects ({}), got ({})", fmt_sig(expected), fmt_sig(&sig)),
+                });
+            }
+        }
+        if let Some(c) = self.lookup(&sig) {
+            self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            return Ok(c);
+        }
+        let _tracing = self.inner.trace_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = self.lookup(&sig) {
+            return Ok(c);
+        }
+        let c = Arc::new(self.trace(&sig)?);
+        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(sig, c.clone());
+        Ok(c)
+    }
+
+    fn lookup(&self, sig: &[TensorType]) -> Option<Arc<ConcreteFunction>> {
+        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner()).get(sig).cloned()
+    }
+
+    fn trace(&self, sig: &[TensorType]) -> Result<ConcreteFunction> {
+        let name = self.inner.name.clone();
+        let first = !self.inner.traced_once.load(Ordering::SeqCst);
+        let state = TraceState::new(&name, first);
+        let (result, state) = run_in_trace(state, || {
+            let inputs: Vec<Tensor> = sig.iter().map(|ty| trace::add_input(ty.clone())).collect();
+            catch_unwind(AssertUnwindSafe(|| (self.inner.body)(&inputs)))
+        });
+        let outputs = match result {
+            Ok(r) => r.map_err(|e| Error::Trace { function: name.clone(), msg: e.to_string() })?,
+            Err(panic) => return Err(Error::Trace { function: name, msg: panic_message(&panic) }),
+        };
+        self.inner.traced_once.store(true, Ordering::SeqCst);
+        let n = self.inner.trace_count.fetch_add(1, Ordering::SeqCst);
+        self.warn_on_retracing(sig);
+        // Each signature's dumps get their own stem so a listing groups them.
+        let stem = if n == 0 { name } else { format!("{name}.sig{n}") };
+        let dump = self.inner.dump_dir.as_deref().map(|d| concrete::Dump { dir: d, stem: &stem });
+        ConcreteFunction::new(state, outputs, self.inner.backend, dump)
+    }
+
+    fn warn_on_retracing(&self, sig: &[TensorType]) {
+        let mut recent = self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner());
+        recent.push(format!("({})", fmt_sig(sig)));
+        if recent.len() > 5 {
+            tracing::warn!(
+                function = %self.inner.name,
+                signatures = %recent.join(", "),
+                "`{}` was retraced {} times in a row; each new argument signature (dtype and shape) traces and compiles again. Pass tensors of one shape, or use function_with_signature",
+                self.inner.name,
+                recent.len()
+            );
+        }
+    }
+}
+
+fn fmt_sig(sig: &[TensorType]) -> String {
+    sig.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panicked while tracing: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panicked while tracing: {s}")
+    } else {
+        "panicked while tracing".to_string()
+    }
+}

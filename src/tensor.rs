@@ -1,0 +1,258 @@
+//! `Tensor`: an immutable, cheaply cloned n-dimensional value that is either concrete (a
+//! buffer) or, while a function is being traced, symbolic (a node of the graph being built).
+//! The same user code runs on both.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use kiln_ir::{Array, DType, Element, NodeId, TensorType};
+
+use crate::{Error, Result};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh process-wide identity (tensors, variables and traces share the counter).
+pub(crate) fn fresh_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// An n-dimensional array of one [`DType`], row-major and contiguous.
+///
+/// Cloning is cheap (an `Arc`); tensors never change. Arithmetic follows numpy's
+/// broadcasting with **no implicit dtype promotion**; a Rust `f64` literal next to a tensor
+/// takes the tensor's dtype.
+///
+/// ```
+/// use kiln::{DType, Tensor};
+/// let a = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]]);
+/// let b = (&a * 2.0 + 1.0).sum(&[1], false);
+/// assert_eq!(b.to_vec::<f32>().unwrap(), vec![7.0, 15.0]);
+/// assert_eq!(a.dtype(), DType::F32);
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    pub(crate) value: Value,
+}
+
+#[derive(Clone)]
+pub(crate) enum Value {
+    Concrete(Array),
+    Symbolic(Symbol),
+}
+
+/// A node of the graph being traced by trace `trace`.
+#[derive(Clone)]
+pub(crate) struct Symbol {
+    pub(crate) trace: u64,
+    pub(crate) node: NodeId,
+    pub(crate) ty: TensorType,
+}
+
+impl Tensor {
+    pub(crate) fn from_array(a: Array) -> Tensor {
+        Tensor(Arc::new(Inner { id: fresh_id(), value: Value::Concrete(a) }))
+    }
+
+    pub(crate) fn symbolic(trace: u64, node: NodeId, ty: TensorType) -> Tensor {
+        Tensor(Arc::new(Inner { id: fresh_id(), value: Value::Symbolic(Symbol { trace, node, ty }) }))
+    }
+
+    /// A process-unique identity, stable across clones (used by tapes and traces).
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The concrete value, or `None` for a symbolic tensor inside a trace.
+    pub fn array(&self) -> Option<&Array> {
+        match &self.0.value {
+            Value::Concrete(a) => Some(a),
+            Value::Symbolic(_) => None,
+        }
+    }
+
+    pub(crate) fn try_array(&self, op: &str) -> Result<&Array> {
+        self.array().ok_or_else(|| {
+            Error::Symbolic(format!(
+                "`{op}` needs a concrete value, but this tensor is symbolic (inside a traced function, values exist only when the graph runs)"
+            ))
+        })
+    }
+
+    pub(crate) fn symbol(&self) -> Option<&Symbol> {
+        match &self.0.value {
+            Value::Symbolic(s) => Some(s),
+            Value::Concrete(_) => None,
+        }
+    }
+
+    /// True while tracing: the tensor is a node of a graph, not a value.
+    pub fn is_symbolic(&self) -> bool {
+        self.symbol().is_some()
+    }
+
+    /// The dims, e.g. `&[2, 3]`; `&[]` for a scalar.
+    pub fn shape(&self) -> &[usize] {
+        match &self.0.value {
+            Value::Concrete(a) => a.shape(),
+            Value::Symbolic(s) => &s.ty.shape,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match &self.0.value {
+            Value::Concrete(a) => a.dtype(),
+            Value::Symbolic(s) => s.ty.dtype,
+        }
+    }
+
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.shape().len()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// Dtype and shape together.
+    pub fn tensor_type(&self) -> TensorType {
+        TensorType::new(self.dtype(), self.shape())
+    }
+
+    /// Builds a tensor from a nested Rust array of 1 to 4 dims (or a scalar).
+    ///
+    /// ```
+    /// let t = kiln::Tensor::new(&[[1i32, 2], [3, 4]]);
+    /// assert_eq!(t.shape(), &[2, 2]);
+    /// ```
+    pub fn new<A: NestedArray>(values: &A) -> Tensor {
+        let mut flat = Vec::new();
+        values.flatten_into(&mut flat);
+        let array = Array::from_vec(flat, &A::type_shape()).expect("a nested array always fits its own shape");
+        Tensor::from_array(array)
+    }
+
+    /// Builds a tensor from flat row-major data; `Err` if `data.len()` is not the product of `shape`.
+    ///
+    /// ```
+    /// let t = kiln::Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).unwrap();
+    /// assert_eq!(t.shape(), &[2, 3]);
+    /// assert!(kiln::Tensor::from_vec(vec![1.0f32; 5], &[2, 3]).is_err());
+    /// ```
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        Ok(Tensor::from_array(Array::from_vec(data, shape)?))
+    }
+
+    /// A rank-0 tensor.
+    ///
+    /// ```
+    /// assert_eq!(kiln::Tensor::scalar(2.5f32).to_scalar::<f32>().unwrap(), 2.5);
+    /// ```
+    pub fn scalar<T: Element>(value: T) -> Tensor {
+        Tensor::from_array(Array::scalar(value))
+    }
+
+    /// Copies the elements out, row-major; `Err` if `T` is not the tensor's dtype or the tensor is symbolic.
+    ///
+    /// ```
+    /// let t = kiln::Tensor::new(&[1.0f32, 2.0]);
+    /// assert_eq!(t.to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
+    /// assert!(t.to_vec::<f64>().is_err());
+    /// ```
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.try_array("to_vec")?.to_vec()
+    }
+
+    /// The single element of a tensor with one element (any rank).
+    ///
+    /// ```
+    /// let t = kiln::Tensor::new(&[[7i64]]);
+    /// assert_eq!(t.to_scalar::<i64>().unwrap(), 7);
+    /// ```
+    pub fn to_scalar<T: Element>(&self) -> Result<T> {
+        let v = self.to_vec::<T>()?;
+        if v.len() != 1 {
+            return Err(Error::invalid(
+                "to_scalar",
+                format!("tensor of shape {} has {} elements, not 1", kiln_ir::shape::fmt_shape(self.shape()), v.len()),
+            ));
+        }
+        Ok(v[0])
+    }
+
+    /// The value as `f64`, whatever the dtype (for printing metrics and losses).
+    ///
+    /// ```
+    /// assert_eq!(kiln::Tensor::scalar(3i32).item().unwrap(), 3.0);
+    /// ```
+    pub fn item(&self) -> Result<f64> {
+        let a = self.try_array("item")?;
+        if a.len() != 1 {
+            return Err(Error::invalid("item", format!("tensor has {} elements, not 1", a.len())));
+        }
+        Ok(a.get_f64(0))
+    }
+}
+
+impl fmt::Display for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.value {
+            Value::Concrete(a) => write!(f, "{a:?}"),
+            Value::Symbolic(s) => write!(f, "<symbolic %{} : {}>", s.node.index(), s.ty),
+        }
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor({}, {})", self.tensor_type(), self)
+    }
+}
+
+impl From<Array> for Tensor {
+    fn from(a: Array) -> Tensor {
+        Tensor::from_array(a)
+    }
+}
+
+/// Nested Rust arrays (`[T; N]`, `[[T; N]; M]`, ... up to 4 dims, or a scalar) that
+/// [`Tensor::new`] accepts. The shape comes from the type, so empty arrays keep their inner dims.
+pub trait NestedArray {
+    type Elem: Element;
+    fn type_shape() -> Vec<usize>;
+    fn flatten_into(&self, out: &mut Vec<Self::Elem>);
+}
+
+macro_rules! scalar_nested {
+    ($($t:ty),*) => {$(
+        impl NestedArray for $t {
+            type Elem = $t;
+            fn type_shape() -> Vec<usize> {
+                vec![]
+            }
+            fn flatten_into(&self, out: &mut Vec<$t>) {
+                out.push(*self);
+            }
+        }
+    )*};
+}
+scalar_nested!(f32, f64, i32, i64, bool);
+
+impl<A: NestedArray, const N: usize> NestedArray for [A; N] {
+    type Elem = A::Elem;
+    fn type_shape() -> Vec<usize> {
+        let mut s = vec![N];
+        s.extend(A::type_shape());
+        s
+    }
+    fn flatten_into(&self, out: &mut Vec<A::Elem>) {
+        for a in self {
+            a.flatten_into(out);
+        }
+    }
+}

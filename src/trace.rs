@@ -1,0 +1,244 @@
+//! The trace being built on this thread, and `apply`: the one place every op goes through.
+//!
+//! Outside a trace, `apply` computes the op eagerly with the reference interpreter. Inside a
+//! trace, an op on a symbolic tensor becomes a graph node (concrete operands become
+//! constants), and Variable reads and writes become ordered `read_var`/`assign_var` nodes.
+//! Tracers and traces are kept apart as in JAX's `core.py`: a symbolic tensor names its
+//! trace, and using it in another one is an error rather than a silent mix-up.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use kiln_ir::{infer, interp, Array, Distribution, Graph, NodeId, Op, TensorType, VarId};
+
+use crate::tensor::{fresh_id, Tensor};
+use crate::variable::Variable;
+use crate::{Error, Result};
+
+/// The graph under construction and what it has captured.
+pub(crate) struct TraceState {
+    pub(crate) id: u64,
+    pub(crate) graph: Graph,
+    /// The Variables the graph reads or writes, indexed by `VarId`.
+    pub(crate) vars: Vec<Variable>,
+    var_ids: HashMap<u64, VarId>,
+    /// Per variable: the last write and the reads since it, for side-effect ordering.
+    last_write: HashMap<VarId, NodeId>,
+    reads_since_write: HashMap<VarId, Vec<NodeId>>,
+    /// Concrete tensors captured as constants, by tensor id (one node per tensor).
+    consts: HashMap<u64, NodeId>,
+    /// TF allows creating Variables only in a function's first trace.
+    pub(crate) allow_var_creation: bool,
+    pub(crate) created_vars: Vec<Variable>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<TraceState>> = const { RefCell::new(None) };
+}
+
+impl TraceState {
+    pub(crate) fn new(name: &str, allow_var_creation: bool) -> TraceState {
+        TraceState {
+            id: fresh_id(),
+            graph: Graph::new(name),
+            vars: Vec::new(),
+            var_ids: HashMap::new(),
+            last_write: HashMap::new(),
+            reads_since_write: HashMap::new(),
+            consts: HashMap::new(),
+            allow_var_creation,
+            created_vars: Vec::new(),
+        }
+    }
+
+    /// The node for `t` in this trace: its own node if symbolic here, a constant if concrete.
+    pub(crate) fn node_of(&mut self, t: &Tensor) -> Result<NodeId> {
+        if let Some(s) = t.symbol() {
+            if s.trace != self.id {
+                return Err(leaked());
+            }
+            return Ok(s.node);
+        }
+        if let Some(&n) = self.consts.get(&t.id()) {
+            return Ok(n);
+        }
+        let n = self.graph.add_const(t.array().expect("a tensor is concrete or symbolic").clone());
+        self.consts.insert(t.id(), n);
+        Ok(n)
+    }
+
+    fn var_id(&mut self, v: &Variable) -> VarId {
+        if let Some(&id) = self.var_ids.get(&v.uid()) {
+            return id;
+        }
+        let id = self.graph.declare_var(v.name(), v.tensor_type());
+        self.var_ids.insert(v.uid(), id);
+        self.vars.push(v.clone());
+        id
+    }
+
+    fn symbolic(&self, node: NodeId) -> Tensor {
+        Tensor::symbolic(self.id, node, self.graph.node(node).ty.clone())
+    }
+}
+
+fn leaked() -> Error {
+    Error::Symbolic(
+        "a symbolic tensor escaped the function that traced it (return it from the function instead of storing it)"
+            .into(),
+    )
+}
+
+/// Runs `f` with the current trace, if any.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&mut TraceState>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow_mut().as_mut()))
+}
+
+/// True while this thread is tracing a function.
+pub fn is_tracing() -> bool {
+    with_current(|t| t.is_some())
+}
+
+/// Installs `state` as this thread's trace for the duration of `f`, then returns it.
+pub(crate) fn run_in_trace<R>(state: TraceState, f: impl FnOnce() -> R) -> (R, TraceState) {
+    // Restores the outer trace even if `f` panics (the caller catches the panic).
+    struct Restore(Option<Option<TraceState>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(prev) = self.0.take() {
+                CURRENT.with(|c| *c.borrow_mut() = prev);
+            }
+        }
+    }
+    let guard = Restore(Some(CURRENT.with(|c| c.borrow_mut().replace(state))));
+    let r = f();
+    let state = CURRENT.with(|c| c.borrow_mut().take()).expect("the trace is still installed");
+    drop(guard);
+    (r, state)
+}
+
+/// Runs `f` outside any trace (TF's `init_scope`): ops run eagerly, so code that builds
+/// state lazily (a layer creating its Variables on first call) gets concrete values even
+/// when first called from inside a traced function.
+///
+/// ```
+/// use kiln::{Tensor, Variable};
+/// let f = kiln::function(|x: &Tensor| {
+///     let init = kiln::init_scope(|| Tensor::ones(&[3], kiln::DType::F32));
+///     assert!(!init.is_symbolic());
+///     x + &init
+/// });
+/// let y = f.call(&Tensor::new(&[1.0f32, 2.0, 3.0])).unwrap();
+/// assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.0, 3.0, 4.0]);
+/// ```
+pub fn init_scope<R>(f: impl FnOnce() -> R) -> R {
+    let saved = CURRENT.with(|c| c.borrow_mut().take());
+    struct Restore(Option<TraceState>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let s = self.0.take();
+            CURRENT.with(|c| *c.borrow_mut() = s);
+        }
+    }
+    let _guard = Restore(saved);
+    crate::autodiff::without_tapes(f)
+}
+
+/// A new graph argument of type `ty` in the current trace.
+pub(crate) fn add_input(ty: TensorType) -> Tensor {
+    with_current(|t| {
+        let t = t.expect("add_input is called while tracing");
+        let n = t.graph.add_input(ty);
+        t.symbolic(n)
+    })
+}
+
+/// Applies `op` to `args`: a graph node when tracing with symbolic operands, else computed
+/// now by the reference interpreter. Records the op on active gradient tapes either way.
+pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
+    let out = if args.iter().any(|a| a.is_symbolic()) {
+        with_current(|t| {
+            let t = t.ok_or_else(leaked)?;
+            let nodes = args.iter().map(|a| t.node_of(a)).collect::<Result<Vec<_>>>()?;
+            let n = t.graph.add(op.clone(), &nodes)?;
+            Ok::<_, Error>(t.symbolic(n))
+        })?
+    } else {
+        let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
+        let ty = infer(&op, &tys)?;
+        let arrays: Vec<&Array> = args.iter().map(|a| a.array().expect("concrete")).collect();
+        Tensor::from_array(interp::eval(&op, &arrays, &ty)?)
+    };
+    crate::autodiff::record(&op, args, &out);
+    Ok(out)
+}
+
+/// A seeded random tensor: a graph node when tracing (never folded), else computed now.
+pub(crate) fn random(dist: Distribution, seed: u64, ty: TensorType, counter: Option<&Tensor>) -> Result<Tensor> {
+    let tracing = is_tracing();
+    if tracing {
+        return with_current(|t| {
+            let t = t.expect("tracing");
+            let c = counter.map(|c| t.node_of(c)).transpose()?;
+            let n = t.graph.add_random(dist, seed, ty, c)?;
+            Ok(t.symbolic(n))
+        });
+    }
+    let op = Op::Random { dist, seed };
+    let args: Vec<&Array> = counter.map(|c| c.try_array("random")).transpose()?.into_iter().collect();
+    Ok(Tensor::from_array(interp::eval(&op, &args, &ty)?))
+}
+
+/// Inside a trace: a `read_var` node ordered after the variable's last write.
+pub(crate) fn read_var(v: &Variable) -> Option<Tensor> {
+    with_current(|t| {
+        let t = t?;
+        let id = t.var_id(v);
+        let n = t.graph.add_read_var(id).expect("a declared variable");
+        if let Some(&w) = t.last_write.get(&id) {
+            t.graph.add_order(w, n);
+        }
+        t.reads_since_write.entry(id).or_default().push(n);
+        Some(t.symbolic(n))
+    })
+}
+
+/// Inside a trace: an `assign_var` node ordered after the variable's earlier reads and
+/// writes. Returns `None` when not tracing.
+pub(crate) fn assign_var(v: &Variable, value: &Tensor) -> Option<Result<()>> {
+    with_current(|t| {
+        let t = t?;
+        Some((|| {
+            let id = t.var_id(v);
+            let src = t.node_of(value)?;
+            let n = t.graph.add(Op::AssignVar(id), &[src])?;
+            if let Some(w) = t.last_write.insert(id, n) {
+                t.graph.add_order(w, n);
+            }
+            for r in t.reads_since_write.remove(&id).unwrap_or_default() {
+                t.graph.add_order(r, n);
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// Called by `Variable::new`: inside a trace, creation is allowed on the first trace only.
+pub(crate) fn on_variable_created(v: &Variable) -> Result<()> {
+    with_current(|t| {
+        match t {
+        None => Ok(()),
+        Some(t) if t.allow_var_creation => {
+            t.created_vars.push(v.clone());
+            Ok(())
+        }
+        Some(t) => Err(Error::Trace {
+            function: t.graph.name().to_string(),
+            msg: format!(
+                "creating Variable `{}` inside a traced function is allowed only on its first trace (as in TF); create it outside, or build the layer before calling with a new signature",
+                v.name()
+            ),
+        }),
+    }
+    })
+}
