@@ -70,7 +70,7 @@ fn w1_gelu_bandwidth_and_compile_latency() {
 
     // Compile latency (uncached), median of 15.
     let cases: Vec<(&str, Kernel)> = vec![
-        ("add [1024]", kernel(&[ty(DType::F32, &[1024]); 2], |g, x| add(g, Op::Binary(BinaryOp::Add), &[x[0], x[1]]))),
+        ("add [1024]", kernel(&[ty(DType::F32, &[1024]), ty(DType::F32, &[1024])], |g, x| add(g, Op::Binary(BinaryOp::Add), &[x[0], x[1]]))),
         ("gelu [2^22]", gelu(n)),
         (
             "sum(exp(x-m)) rows [4096,1024]",

@@ -174,7 +174,8 @@ fn fused_chain_with_constants_and_broadcast_to() {
 #[test]
 fn no_contraction_of_user_multiply_add() {
     // a*b+c must round twice, as the interpreter does, even where FMA exists.
-    let k = kernel(&[ty(DType::F32, &[64]); 3], |g, x| {
+    let t64 = ty(DType::F32, &[64]);
+    let k = kernel(&[t64.clone(), t64.clone(), t64], |g, x| {
         let m = add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[1]]);
         add(g, Op::Binary(BinaryOp::Add), &[m, x[2]])
     });
