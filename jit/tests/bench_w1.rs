@@ -57,7 +57,10 @@ fn w1_gelu_bandwidth_and_compile_latency() {
     let t = best_of(20, || run(&mut y));
     let bytes = (n * 8) as f64;
     let mut z = vec![0.0f32; n];
-    let tc = best_of(20, || z.copy_from_slice(std::hint::black_box(&x)));
+    let tc = best_of(20, || {
+        z.copy_from_slice(std::hint::black_box(&x));
+        std::hint::black_box(&mut z);
+    });
     println!(
         "W1 GELU 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s; memcpy {:.3} ms, {:.1} GB/s; ratio {:.2}",
         t * 1e3,
@@ -66,11 +69,22 @@ fn w1_gelu_bandwidth_and_compile_latency() {
         bytes / tc / 1e9,
         t / tc
     );
+    let sq =
+        kiln_jit::compile(&kernel(&[ty(DType::F32, &[n])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[0]])))
+            .unwrap();
+    // SAFETY: as above.
+    let ts = best_of(20, || unsafe { (sq.func())(ptrs.as_ptr(), y.as_mut_ptr() as *mut u8, 0, n) });
+    println!("x*x 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s", ts * 1e3, bytes / ts / 1e9);
     println!("W1 cost_per_element = {}, clif lines = {}", k.cost_per_element(), k.clif().lines().count());
 
     // Compile latency (uncached), median of 15.
     let cases: Vec<(&str, Kernel)> = vec![
-        ("add [1024]", kernel(&[ty(DType::F32, &[1024]), ty(DType::F32, &[1024])], |g, x| add(g, Op::Binary(BinaryOp::Add), &[x[0], x[1]]))),
+        (
+            "add [1024]",
+            kernel(&[ty(DType::F32, &[1024]), ty(DType::F32, &[1024])], |g, x| {
+                add(g, Op::Binary(BinaryOp::Add), &[x[0], x[1]])
+            }),
+        ),
         ("gelu [2^22]", gelu(n)),
         (
             "sum(exp(x-m)) rows [4096,1024]",

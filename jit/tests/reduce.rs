@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use kiln_ir::{Array, ArgOp, BinaryOp, DType, Op, ReduceOp, UnaryOp};
+use kiln_ir::{ArgOp, Array, BinaryOp, DType, Op, ReduceOp, UnaryOp};
 
 fn check(op: ReduceOp, d: DType, shape: &[usize], axes: &[usize], keepdims: bool, producer: bool, rng: &mut Rng) {
     let k = kernel(&[ty(d, shape)], |g, x| {
@@ -36,10 +36,10 @@ fn check(op: ReduceOp, d: DType, shape: &[usize], axes: &[usize], keepdims: bool
         nonzero(rng, d, shape)
     };
     let what = format!("{} {d} {shape:?} axes {axes:?} keepdims {keepdims} producer {producer}", op.name());
-    let Ok(want) = run_interp(&k, &[x.clone()]) else {
+    let Ok(want) = run_interp(&k, std::slice::from_ref(&x)) else {
         return; // e.g. an integer mean overflowing: the interpreter reports it
     };
-    let got = run_compiled(&k, &[x.clone()]);
+    let got = run_compiled(&k, std::slice::from_ref(&x));
     let exact = !d.is_float() || matches!(op, ReduceOp::Max | ReduceOp::Min);
     if exact && !(d.is_int() && op == ReduceOp::Mean) {
         assert_same(&got, &want, &what);
@@ -58,9 +58,15 @@ fn check(op: ReduceOp, d: DType, shape: &[usize], axes: &[usize], keepdims: bool
         let tol = match op {
             ReduceOp::Prod => 1e-5 * w.abs() + 1e-30,
             // |x| < 6 after the producer: sum |x| <= 6 count.
-            _ => (count as f64) * eps * 6.0 * count as f64 / if op == ReduceOp::Mean { count as f64 } else { 1.0 } + 1e-30,
+            _ => {
+                (count as f64) * eps * 6.0 * count as f64 / if op == ReduceOp::Mean { count as f64 } else { 1.0 }
+                    + 1e-30
+            }
         };
-        assert!((g.is_nan() && w.is_nan()) || (g - w).abs() <= tol, "{what}: element {i}: compiled {g}, interpreter {w}");
+        assert!(
+            (g.is_nan() && w.is_nan()) || (g - w).abs() <= tol,
+            "{what}: element {i}: compiled {g}, interpreter {w}"
+        );
     }
 }
 
@@ -103,12 +109,14 @@ fn arg_reductions() {
     let mut rng = Rng(12);
     for op in [ArgOp::ArgMax, ArgOp::ArgMin] {
         for d in [DType::F32, DType::F64, DType::I32, DType::I64] {
-            for (shape, axis) in [(vec![17], 0usize), (vec![4, 9], 1), (vec![9, 4], 0), (vec![3, 5, 2], 1), (vec![6, 1], 1)] {
+            for (shape, axis) in
+                [(vec![17], 0usize), (vec![4, 9], 1), (vec![9, 4], 0), (vec![3, 5, 2], 1), (vec![6, 1], 1)]
+            {
                 for keepdims in [false, true] {
                     let k = kernel(&[ty(d, &shape)], |g, x| add(g, Op::ArgReduce { op, axis, keepdims }, &[x[0]]));
                     // few distinct values: ties are common; specials (NaN) included
                     let x = random(&mut rng, d, &shape);
-                    let want = run_interp(&k, &[x.clone()]).unwrap();
+                    let want = run_interp(&k, std::slice::from_ref(&x)).unwrap();
                     assert_same(&run_compiled(&k, &[x]), &want, &format!("{} {d} {shape:?} {axis}", op.name()));
                 }
             }
@@ -124,8 +132,8 @@ fn softmax_pieces_row_reductions() {
     let kmax = kernel(&[ty(DType::F32, &[64, 1000])], |g, x| {
         add(g, Op::Reduce { op: ReduceOp::Max, axes: vec![1], keepdims: true }, &[x[0]])
     });
-    let m = run_compiled(&kmax, &[x.clone()]);
-    assert_same(&m, &run_interp(&kmax, &[x.clone()]).unwrap(), "row max");
+    let m = run_compiled(&kmax, std::slice::from_ref(&x));
+    assert_same(&m, &run_interp(&kmax, std::slice::from_ref(&x)).unwrap(), "row max");
     let ksum = kernel(&[ty(DType::F32, &[64, 1000]), ty(DType::F32, &[64, 1])], |g, x| {
         let s = add(g, Op::Binary(BinaryOp::Sub), &[x[0], x[1]]);
         let e = add(g, Op::Unary(UnaryOp::Exp), &[s]);

@@ -50,7 +50,19 @@ fn inputs_f64(rng: &mut Rng, n: usize) -> Vec<f64> {
         -1e300,
     ];
     // f32 specials too (this list is also used for f32 after rounding)
-    v.extend([f32::MIN_POSITIVE as f64, 1e-45, 1e-40, f32::MAX as f64, 88.72, 88.73, -87.3, -103.9, -104.0, 3e9, 1e-30]);
+    v.extend([
+        f32::MIN_POSITIVE as f64,
+        1e-45,
+        1e-40,
+        f32::MAX as f64,
+        88.72,
+        88.73,
+        -87.3,
+        -103.9,
+        -104.0,
+        3e9,
+        1e-30,
+    ]);
     while v.len() < n {
         let x = match rng.below(4) {
             0 => f64::from_bits(rng.next()),
@@ -71,8 +83,8 @@ fn measure(op: UnaryOp, d: DType, xs: &[f64]) -> (u64, f64) {
         Array::from_vec(xs.to_vec(), &[n]).unwrap()
     };
     let k = kernel(&[ty(d, &[n])], |g, i| add(g, Op::Unary(op), &[i[0]]));
-    let want = run_interp(&k, &[x.clone()]).unwrap();
-    let got = run_compiled(&k, &[x.clone()]);
+    let want = run_interp(&k, std::slice::from_ref(&x)).unwrap();
+    let got = run_compiled(&k, std::slice::from_ref(&x));
     let (u, i) = max_ulp(&got, &want);
     (u, x.get_f64(i))
 }

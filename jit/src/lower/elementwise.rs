@@ -30,7 +30,17 @@ pub(crate) struct Row {
 impl Row {
     /// Leaf `l`'s value for chunk `j` (of `mode.lanes` columns) at column `col`; `extra`
     /// is an element offset added to the leaf (the reduction's position), or `None`.
-    pub fn leaf(&self, fx: &mut Fx, cx: &Ctx, mode: Mode, l: usize, col: Value, j: usize, extra: Option<Value>) -> Value {
+    #[allow(clippy::too_many_arguments)]
+    pub fn leaf(
+        &self,
+        fx: &mut Fx,
+        cx: &Ctx,
+        mode: Mode,
+        l: usize,
+        col: Value,
+        j: usize,
+        extra: Option<Value>,
+    ) -> Value {
         let d = cx.prog.leaves[l].dtype;
         let size = d.size();
         if self.inner_stride[l] == 0 && extra.is_none() {
@@ -104,7 +114,12 @@ pub(crate) fn rows(fx: &mut Fx, cx: &Ctx, kept: &Dims, begin: Value, end: Value,
             let c0 = fx.b.use_var(col_v);
             let p = fx.b.use_var(pos);
             let offs = index::offsets(fx, r, &outer);
-            let mut row = Row { leaf_row: Vec::with_capacity(n), inner_stride: Vec::with_capacity(n), bcast: vec![None; n], out_row: r };
+            let mut row = Row {
+                leaf_row: Vec::with_capacity(n),
+                inner_stride: Vec::with_capacity(n),
+                bcast: vec![None; n],
+                out_row: r,
+            };
             for (l, off) in offs.into_iter().enumerate() {
                 let size = cx.prog.leaves[l].dtype.size();
                 let a = index::addr(fx, cx.leaf_ptr[l], off, size);
@@ -130,7 +145,9 @@ pub(crate) fn rows(fx: &mut Fx, cx: &Ctx, kept: &Dims, begin: Value, end: Value,
             let i = index::var(fx, c0);
             let lanes = cx.mode.lanes as usize;
             if cx.mode.is_vector() {
-                index::step_loop(fx, i, col_end, UNROLL * lanes, |fx, col| chunk.emit(fx, cx, cx.mode, UNROLL, &row, col))?;
+                index::step_loop(fx, i, col_end, UNROLL * lanes, |fx, col| {
+                    chunk.emit(fx, cx, cx.mode, UNROLL, &row, col)
+                })?;
                 index::step_loop(fx, i, col_end, lanes, |fx, col| chunk.emit(fx, cx, cx.mode, 1, &row, col))?;
             } else {
                 index::step_loop(fx, i, col_end, UNROLL, |fx, col| chunk.emit(fx, cx, cx.mode, UNROLL, &row, col))?;

@@ -232,9 +232,9 @@ pub(crate) fn pick_mode(prog: &Program) -> Mode {
     sizes.sort_unstable();
     sizes.dedup();
     // x86 has no f64x2 <-> i64x2 conversion in Cranelift 0.135 (AVX-512DQ only): scalar.
-    let wide_cvt = prog.ins.iter().any(|i| {
-        matches!(i, Ins::Cast(f, t, _) if (f.is_float() && *t == DType::I64) || (*f == DType::I64 && t.is_float()))
-    });
+    let wide_cvt = prog.ins.iter().any(
+        |i| matches!(i, Ins::Cast(f, t, _) if (f.is_float() && *t == DType::I64) || (*f == DType::I64 && t.is_float())),
+    );
     if wide_cvt {
         return Mode { lanes: 1, class: 8 };
     }

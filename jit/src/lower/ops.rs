@@ -335,7 +335,7 @@ fn cast(fx: &mut Fx, mode: Mode, from: DType, to: DType, x: Value) -> Result<Val
             // Lane masks are all-ones: keep the bits of 1 (or 1.0) where set.
             let one = if to.is_float() {
                 let f = fx.fconst(tt, 1.0);
-                fx.to_bits(f)
+                fx.bits_of(f)
             } else {
                 fx.iconst(tt, 1)
             };

@@ -133,7 +133,17 @@ impl Chunk for Outer<'_> {
 }
 
 /// Reduction whose innermost collapsed dimension is reduced: one output at a time.
-fn inner(fx: &mut Fx, cx: &Ctx, op: ReduceOp, kept: &Dims, red: &Dims, count: usize, begin: Value, end: Value) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn inner(
+    fx: &mut Fx,
+    cx: &Ctx,
+    op: ReduceOp,
+    kept: &Dims,
+    red: &Dims,
+    count: usize,
+    begin: Value,
+    end: Value,
+) -> Result<()> {
     let d = cx.prog.out_dtype;
     let mode = cx.mode;
     let n = cx.prog.leaves.len();
@@ -161,7 +171,12 @@ fn inner(fx: &mut Fx, cx: &Ctx, op: ReduceOp, kept: &Dims, red: &Dims, count: us
         let rtotal = fx.b.ins().iconst(types::I64, red_outer.numel() as i64);
         index::step_loop(fx, ro, rtotal, 1, |fx, rv| {
             let offs2 = index::offsets(fx, rv, &red_outer);
-            let mut row = Row { leaf_row: Vec::with_capacity(n), inner_stride: Vec::with_capacity(n), bcast: vec![None; n], out_row: cx.out };
+            let mut row = Row {
+                leaf_row: Vec::with_capacity(n),
+                inner_stride: Vec::with_capacity(n),
+                bcast: vec![None; n],
+                out_row: cx.out,
+            };
             for l in 0..n {
                 let size = cx.prog.leaves[l].dtype.size();
                 let a = index::addr(fx, base[l], offs2[l], size);

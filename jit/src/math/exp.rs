@@ -12,7 +12,8 @@ const LOG2E: f64 = std::f64::consts::LOG2_E;
 fn reduce(fx: &mut Fx, x: Value) -> (Value, Value, Value) {
     let t = fx.ty(x);
     let f32 = fx.is_f32(x);
-    let (hi, lo) = if f32 { (0.693359375, -2.121_944_4e-4) } else { (6.931_471_803_691_238e-1, 1.908_214_929_270_587_7e-10) };
+    let (hi, lo) =
+        if f32 { (0.693359375, -2.121_944_4e-4) } else { (6.931_471_803_691_238e-1, 1.908_214_929_270_587_7e-10) };
     let l2e = fx.fconst(t, LOG2E);
     let y = fx.mul(x, l2e);
     let (n, ni) = fx.round_int(y);

@@ -6,7 +6,10 @@ use cranelift_codegen::ir::{types, InstBuilder, Value};
 
 use super::Fx;
 
-const LG_F32: [f64; 4] = [0.666_666_626_930_236_8, 0.400_009_721_517_562_87, 0.284_987_866_878_509_52, 0.242_790_788_412_094_12];
+#[allow(clippy::excessive_precision)] // musl's hex-float constants, printed exactly
+const LG_F32: [f64; 4] =
+    [0.666_666_626_930_236_8, 0.400_009_721_517_562_87, 0.284_987_866_878_509_52, 0.242_790_788_412_094_12];
+#[allow(clippy::excessive_precision)]
 const LG_F64: [f64; 7] = [
     6.666_666_666_666_735e-1,
     3.999_999_999_940_942e-1,
@@ -42,9 +45,9 @@ fn fmt(f32: bool) -> Fmt {
         }
     } else {
         Fmt {
-            centre: 0x3fe6a09e_0000_0000,
-            one: 0x3ff00000_0000_0000,
-            mant_mask: 0x000fffff_ffffffff,
+            centre: 0x3fe6_a09e_0000_0000,
+            one: 0x3ff0_0000_0000_0000,
+            mant_mask: 0x000f_ffff_ffff_ffff,
             mant_bits: 52,
             bias: 0x3ff,
             ln2_hi: 6.931_471_803_691_238e-1,
@@ -56,7 +59,7 @@ fn fmt(f32: bool) -> Fmt {
 /// Splits positive `u` into `(k, f)` with `u = 2^k (1+f)`, `1+f` in `[sqrt(2)/2, sqrt(2))`;
 /// `k` is an integer value of the matching integer type.
 fn split(fx: &mut Fx, u: Value, m: &Fmt) -> (Value, Value) {
-    let bits = fx.to_bits(u);
+    let bits = fx.bits_of(u);
     let it = fx.ty(bits);
     let c = fx.iconst(it, m.one - m.centre);
     let bits = fx.b.ins().iadd(bits, c);
@@ -67,7 +70,7 @@ fn split(fx: &mut Fx, u: Value, m: &Fmt) -> (Value, Value) {
     let mant = fx.b.ins().band(bits, mask);
     let centre = fx.iconst(it, m.centre);
     let mant = fx.b.ins().iadd(mant, centre);
-    let onef = fx.from_bits(mant);
+    let onef = fx.float_of_bits(mant);
     let t = fx.ty(u);
     let one = fx.fconst(t, 1.0);
     (k, fx.sub(onef, one))

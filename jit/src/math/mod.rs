@@ -87,12 +87,12 @@ impl<'a, 'f> Fx<'a, 'f> {
         self.b.ins().bitcast(t, flags, v)
     }
 
-    pub fn to_bits(&mut self, v: Value) -> Value {
+    pub fn bits_of(&mut self, v: Value) -> Value {
         let t = Self::int_of(self.ty(v));
         self.cast_bits(t, v)
     }
 
-    pub fn from_bits(&mut self, v: Value) -> Value {
+    pub fn float_of_bits(&mut self, v: Value) -> Value {
         let t = Self::float_of(self.ty(v));
         self.cast_bits(t, v)
     }
@@ -217,8 +217,8 @@ impl<'a, 'f> Fx<'a, 'f> {
         let mv = self.fconst(t, magic);
         let biased = self.add(x, mv);
         let n = self.sub(biased, mv);
-        let bits = self.to_bits(biased);
-        let mbits = self.to_bits(mv);
+        let bits = self.bits_of(biased);
+        let mbits = self.bits_of(mv);
         let ni = self.b.ins().isub(bits, mbits);
         (n, ni)
     }
@@ -229,9 +229,9 @@ impl<'a, 'f> Fx<'a, 'f> {
         let ft = Self::float_of(it);
         let magic = Self::magic(ft);
         let mv = self.fconst(ft, magic);
-        let mbits = self.to_bits(mv);
+        let mbits = self.bits_of(mv);
         let biased = self.b.ins().iadd(k, mbits);
-        let f = self.from_bits(biased);
+        let f = self.float_of_bits(biased);
         self.sub(f, mv)
     }
 
@@ -243,7 +243,7 @@ impl<'a, 'f> Fx<'a, 'f> {
         let e = self.b.ins().iadd(k, bv);
         let sh = self.b.ins().iconst(types::I32, mant);
         let bits = self.b.ins().ishl(e, sh);
-        self.from_bits(bits)
+        self.float_of_bits(bits)
     }
 
     pub fn shr_s(&mut self, v: Value, n: i64) -> Value {

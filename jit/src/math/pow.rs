@@ -21,7 +21,7 @@ fn pow_f64(fx: &mut Fx, x: Value, y: Value) -> Value {
     let thy = fx.b.ins().trunc(hy);
     let hodd = fx.fcmp(FloatCC::NotEqual, thy, hy);
     let yodd = fx.and(yint, hodd);
-    let xb = fx.to_bits(x);
+    let xb = fx.bits_of(x);
     let it = fx.ty(xb);
     let zero_i = fx.iconst(it, 0);
     let xneg_sign = fx.icmp(IntCC::SignedLessThan, xb, zero_i);

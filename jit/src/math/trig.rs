@@ -26,8 +26,11 @@ fn bound(f32: bool) -> f64 {
     }
 }
 
+#[allow(clippy::excessive_precision)]
 const S_F32: [f64; 3] = [-1.666_665_461_1e-1, 8.332_160_873_6e-3, -1.951_529_589_1e-4];
+#[allow(clippy::excessive_precision)]
 const C_F32: [f64; 3] = [4.166_664_568_298_827e-2, -1.388_731_625_493_765e-3, 2.443_315_711_809_948e-5];
+#[allow(clippy::excessive_precision)]
 const S_F64: [f64; 6] = [
     -1.666_666_666_666_663_2e-1,
     8.333_333_333_322_49e-3,
@@ -36,6 +39,7 @@ const S_F64: [f64; 6] = [
     -2.505_076_025_340_686_3e-8,
     1.589_690_995_211_55e-10,
 ];
+#[allow(clippy::excessive_precision)]
 const C_F64: [f64; 6] = [
     4.166_666_666_666_66e-2,
     -1.388_888_888_887_411e-3,
@@ -107,9 +111,9 @@ fn sincos(fx: &mut Fx, x: Value, cos: bool) -> Value {
     let neg = fx.b.ins().band(q, twoi);
     let sh = fx.b.ins().iconst(types::I32, if f32 { 30 } else { 62 });
     let sign = fx.b.ins().ishl(neg, sh);
-    let vb = fx.to_bits(v);
+    let vb = fx.bits_of(v);
     let vb = fx.b.ins().bxor(vb, sign);
-    let mut res = fx.from_bits(vb);
+    let mut res = fx.float_of_bits(vb);
     if !cos {
         // sin(-0) = -0: the polynomial would give +0.
         let zero = fx.fcmp_k(FloatCC::Equal, x, 0.0);
