@@ -19,9 +19,6 @@
 
 mod build;
 mod call;
-mod standin_interp;
-#[allow(dead_code)]
-mod standin_kernel;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -33,18 +30,14 @@ use crate::arena::Pool;
 use crate::matmul::MatMulShape;
 use crate::pool::ThreadPool;
 
-pub(crate) use standin_interp::eval as interp_eval;
-pub use standin_interp::Outcome;
-pub(crate) use standin_kernel::{compile, CompiledKernel, KernelFn};
+pub(crate) use crate::kernel::{compile, CompiledKernel, KernelFn};
+pub(crate) use kiln_ir::interp::eval as interp_eval;
+pub use kiln_ir::interp::Outcome;
 
 /// The reference interpreter the executor falls back on (re-exported for tests).
 pub mod reference {
-    pub use super::standin_interp::{eval, run, Outcome};
+    pub use kiln_ir::interp::{eval, run, Outcome};
 }
-
-/// Whether fused kernels are compiled on this build (false while the code generator's
-/// stand-in is in use: every fused node then runs in the interpreter, listed as a fallback).
-pub const CODEGEN_AVAILABLE: bool = false;
 
 /// Kernels doing less work than this (elements × cost per element) run on the calling
 /// thread: waking the pool costs a few µs, about what 64K simple elements take.

@@ -1,10 +1,16 @@
-//! kiln's code generator and executor: fused kernels compiled to machine code with
-//! Cranelift, run from a precomputed buffer plan by [`Executable`].
+//! kiln's code generator and executor: each fused kernel of an optimized graph becomes one
+//! Cranelift function over 128-bit vectors ([`compile`]), cached per process, and
+//! [`Executable`] runs the graph from its precomputed buffer plan. `docs/JIT.md` explains
+//! the lowering, the vector width, the accuracy of the approximations and the executor.
 
 pub mod arena;
 mod dump;
 pub mod executor;
+pub mod kernel;
+mod lower;
+mod math;
 pub mod matmul;
 pub mod pool;
 
 pub use executor::{Executable, Fallback, Options, Outcome};
+pub use kernel::{compile, compile_uncached, set_verify, CompiledKernel, KernelFn};

@@ -1,0 +1,289 @@
+//! Compiled kernels: one Cranelift function per fused kernel, in its own `JITModule`
+//! (kept alive, and freed, by the [`CompiledKernel`]), and the process-wide compile cache.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+use kiln_ir::{Error, Kernel, Op, Result};
+
+use crate::lower;
+use crate::math::{Fx, HostMath};
+
+/// A compiled kernel's entry point: computes output elements `begin..end` (flat,
+/// row-major indices of the output; for a reduction, each output element is a whole
+/// reduction).
+///
+/// # Safety
+/// `inputs` must point to one pointer per kernel operand, each valid for reading the
+/// operand's whole buffer (its static shape and dtype); `output` must be valid for
+/// writing the whole output buffer; `begin <= end <= numel(output)`. Ranges written by
+/// concurrent calls must not overlap.
+pub type KernelFn = unsafe extern "C" fn(inputs: *const *const u8, output: *mut u8, begin: usize, end: usize);
+
+/// Machine code for one fused kernel, specialized to its static shapes.
+///
+/// ```
+/// use kiln_ir::{BinaryOp, DType, Graph, Kernel, Op, TensorType, UnaryOp};
+/// let mut g = Graph::new("k");
+/// let x = g.add_input(TensorType::new(DType::F32, &[5]));
+/// let y = g.add(Op::Binary(BinaryOp::Mul), &[x, x]).unwrap();
+/// let z = g.add(Op::Unary(UnaryOp::Neg), &[y]).unwrap();
+/// g.set_outputs(vec![z]);
+/// let k = kiln_jit::compile(&Kernel { body: g }).unwrap();
+/// let input = [1.0f32, 2.0, 3.0, 4.0, 5.0];
+/// let mut out = [0.0f32; 5];
+/// let ptrs = [input.as_ptr() as *const u8];
+/// // SAFETY: one operand of 5 f32s, an output of 5 f32s, range 0..5.
+/// unsafe { (k.func())(ptrs.as_ptr(), out.as_mut_ptr() as *mut u8, 0, 5) };
+/// assert_eq!(out, [-1.0, -4.0, -9.0, -16.0, -25.0]);
+/// assert!(k.clif().contains("fmul"));
+/// ```
+pub struct CompiledKernel {
+    func: KernelFn,
+    clif: String,
+    disasm: Option<String>,
+    cost: usize,
+    /// Keeps the code alive; freed on drop.
+    module: Mutex<Option<JITModule>>,
+    /// Constant operands baked into the code as addresses.
+    _consts: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CompiledKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledKernel").field("cost", &self.cost).finish_non_exhaustive()
+    }
+}
+
+impl CompiledKernel {
+    /// The entry point.
+    pub fn func(&self) -> KernelFn {
+        self.func
+    }
+
+    /// The function's Cranelift IR, as text (for `KILN_DUMP`).
+    pub fn clif(&self) -> &str {
+        &self.clif
+    }
+
+    /// The machine code as text, when disassembly was requested at compile time (it is
+    /// whenever `KILN_DUMP` is set).
+    pub fn disasm(&self) -> Option<&str> {
+        self.disasm.as_deref()
+    }
+
+    /// Rough work per output element (in vector-instruction units), for the executor's
+    /// decision to split a call across threads.
+    pub fn cost_per_element(&self) -> usize {
+        self.cost
+    }
+}
+
+impl Drop for CompiledKernel {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.get_mut().ok().and_then(|m| m.take()) {
+            // SAFETY: the only pointer into this module's code is `self.func`, which dies
+            // with `self`; callers cannot hold a `KernelFn` past the `Arc` they got it from.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+static VERIFY: AtomicBool = AtomicBool::new(cfg!(debug_assertions));
+
+/// Turns Cranelift's IR verifier on or off for later compilations (on by default in
+/// debug builds; tests turn it on in release builds too).
+pub fn set_verify(on: bool) {
+    VERIFY.store(on, Ordering::Relaxed);
+}
+
+fn isa(verify: bool) -> Result<OwnedTargetIsa> {
+    static ISAS: OnceLock<std::result::Result<[OwnedTargetIsa; 2], String>> = OnceLock::new();
+    let isas = ISAS.get_or_init(|| {
+        let make = |verify: bool| -> std::result::Result<OwnedTargetIsa, String> {
+            let mut flags = settings::builder();
+            let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| e.to_string());
+            set(&mut flags, "opt_level", "speed")?;
+            set(&mut flags, "regalloc_algorithm", "backtracking")?;
+            set(&mut flags, "is_pic", "false")?;
+            set(&mut flags, "use_colocated_libcalls", "false")?;
+            set(&mut flags, "enable_verifier", if verify { "true" } else { "false" })?;
+            let builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+            builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+        };
+        Ok([make(false)?, make(true)?])
+    });
+    match isas {
+        Ok(i) => Ok(i[verify as usize].clone()),
+        Err(e) => Err(Error::Compile(format!("host ISA: {e}"))),
+    }
+}
+
+/// Whether the host ISA lowers `fma` to one instruction.
+fn has_fma(isa: &OwnedTargetIsa) -> bool {
+    isa.isa_flags().iter().any(|f| f.name == "has_fma" && f.as_bool() == Some(true))
+}
+
+extern "C" fn host_sinf(x: f32) -> f32 {
+    x.sin()
+}
+extern "C" fn host_cosf(x: f32) -> f32 {
+    x.cos()
+}
+extern "C" fn host_sin(x: f64) -> f64 {
+    x.sin()
+}
+extern "C" fn host_cos(x: f64) -> f64 {
+    x.cos()
+}
+
+/// The cache key: the body's nodes in topological order, with constants by their bits.
+fn cache_key(kernel: &Kernel) -> Result<String> {
+    let g = &kernel.body;
+    let order = g.topo_order()?;
+    let pos: HashMap<_, _> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let mut key = String::new();
+    for &id in &order {
+        let node = g.node(id);
+        let args: Vec<usize> = g.args(id).iter().map(|a| pos[a]).collect();
+        match &node.op {
+            Op::Const(a) => {
+                let _ = write!(key, "const {}{:?} ", a.dtype(), a.shape());
+                for b in a.data().as_bytes() {
+                    let _ = write!(key, "{b:02x}");
+                }
+            }
+            op => {
+                let _ = write!(key, "{op:?}");
+            }
+        }
+        let _ = writeln!(key, " : {} {args:?}", node.ty);
+    }
+    let outs: Vec<usize> = g.outputs().iter().map(|o| pos[o]).collect();
+    let _ = write!(key, "out {outs:?}");
+    Ok(key)
+}
+
+type Cache = Mutex<HashMap<String, Arc<CompiledKernel>>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Compiles a fused kernel, or returns the cached compilation of an identical one
+/// (same ops, types, constants and wiring): each kernel compiles once per process.
+///
+/// `Err(Error::Compile)` for a body outside the fused-kernel contract; the executor then
+/// runs the kernel in the interpreter.
+pub fn compile(kernel: &Kernel) -> Result<Arc<CompiledKernel>> {
+    let key = cache_key(kernel)?;
+    if let Some(k) = cache().lock().map_err(|_| poisoned())?.get(&key) {
+        return Ok(k.clone());
+    }
+    let compiled = Arc::new(compile_uncached(kernel)?);
+    let mut c = cache().lock().map_err(|_| poisoned())?;
+    Ok(c.entry(key).or_insert(compiled).clone())
+}
+
+fn poisoned() -> Error {
+    Error::Compile("kernel cache poisoned by a panic".into())
+}
+
+/// Compiles without looking at the cache (benchmarks of compile latency use this).
+pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
+    let prog = lower::analyze(kernel)?;
+    let verify = VERIFY.load(Ordering::Relaxed);
+    let isa = isa(verify)?;
+    let fma = has_fma(&isa);
+    let dump = std::env::var_os("KILN_DUMP").is_some();
+    // Cranelift reports some unsupported lowerings by panicking: contain it as an error.
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codegen(&prog, isa, fma, dump)));
+    let (module, func, clif, disasm) = match built {
+        Ok(r) => r?,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            return Err(Error::Compile(format!("cranelift: {msg}")));
+        }
+    };
+    Ok(CompiledKernel {
+        func,
+        clif,
+        disasm,
+        cost: lower::cost_per_element(&prog),
+        module: Mutex::new(Some(module)),
+        _consts: prog.consts,
+    })
+}
+
+fn host_sig(isa: &OwnedTargetIsa, f32: bool) -> Signature {
+    let t = if f32 { types::F32 } else { types::F64 };
+    let mut s = Signature::new(isa.default_call_conv());
+    s.params.push(AbiParam::new(t));
+    s.returns.push(AbiParam::new(t));
+    s
+}
+
+fn codegen(
+    prog: &lower::Program,
+    isa: OwnedTargetIsa,
+    fma: bool,
+    dump: bool,
+) -> Result<(JITModule, KernelFn, String, Option<String>)> {
+    let err = |e: &dyn std::fmt::Display| Error::Compile(e.to_string());
+    let call_conv = isa.default_call_conv();
+    let frontend = isa.frontend_config();
+    let mut jb = JITBuilder::with_isa(isa.clone(), default_libcall_names());
+    jb.symbol("kiln_sinf", host_sinf as *const u8);
+    jb.symbol("kiln_cosf", host_cosf as *const u8);
+    jb.symbol("kiln_sin", host_sin as *const u8);
+    jb.symbol("kiln_cos", host_cos as *const u8);
+    let mut module = JITModule::new(jb);
+    let mut host_ids = Vec::new();
+    for (name, f32) in [("kiln_sinf", true), ("kiln_cosf", true), ("kiln_sin", false), ("kiln_cos", false)] {
+        host_ids.push(module.declare_function(name, Linkage::Import, &host_sig(&isa, f32)).map_err(|e| err(&e))?);
+    }
+    let sig = lower::signature(call_conv);
+    let id = module.declare_function("kernel", Linkage::Local, &sig).map_err(|e| err(&e))?;
+    let mut ctx = Context::new();
+    ctx.func.signature = sig;
+    ctx.func.name = UserFuncName::user(0, id.as_u32());
+    let mut fctx = FunctionBuilderContext::new();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let refs: Vec<_> = host_ids.iter().map(|&h| module.declare_func_in_func(h, b.func)).collect();
+        let host = HostMath { sinf: refs[0], cosf: refs[1], sin: refs[2], cos: refs[3] };
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let p = b.block_params(entry);
+        let args = [p[0], p[1], p[2], p[3]];
+        let mut fx = Fx { b: &mut b, fma, host };
+        lower::build(&mut fx, prog, args)?;
+        b.seal_all_blocks();
+        b.finalize(frontend);
+    }
+    let clif = ctx.func.display().to_string();
+    ctx.set_disasm(dump);
+    module.define_function(id, &mut ctx).map_err(|e| Error::Compile(format!("{e:?}\n{clif}")))?;
+    let disasm = ctx.compiled_code().and_then(|c| c.vcode.clone());
+    module.finalize_definitions().map_err(|e| err(&e))?;
+    let ptr = module.get_finalized_function(id);
+    // SAFETY: the function was declared with the KernelFn ABI (four pointer-sized
+    // integer parameters, no result, the host's default C calling convention).
+    let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) };
+    Ok((module, func, clif, disasm))
+}

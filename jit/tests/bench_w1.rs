@@ -1,0 +1,111 @@
+//! Figures for docs/JIT.md, ignored by default (timing on a shared machine):
+//! `cargo test --release -p kiln-jit --test bench_w1 -- --ignored --nocapture`.
+//! W1: tanh-GELU over 2^22 f32, single thread, in GB/s (read + write), next to a plain
+//! copy of the same buffer; and the compile latency of a few kernels.
+
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use kiln_ir::{Array, BinaryOp, DType, Graph, Kernel, NodeId, Op, ReduceOp, UnaryOp};
+
+fn gelu(n: usize) -> Kernel {
+    kernel(&[ty(DType::F32, &[n])], |g: &mut Graph, x: &[NodeId]| {
+        let x = x[0];
+        let c = |g: &mut Graph, v: f32| g.add_const(Array::scalar(v));
+        let x2 = add(g, Op::Binary(BinaryOp::Mul), &[x, x]);
+        let x3 = add(g, Op::Binary(BinaryOp::Mul), &[x2, x]);
+        let k1 = c(g, 0.044715);
+        let t = add(g, Op::Binary(BinaryOp::Mul), &[k1, x3]);
+        let t = add(g, Op::Binary(BinaryOp::Add), &[x, t]);
+        let k2 = c(g, 0.797_884_6);
+        let t = add(g, Op::Binary(BinaryOp::Mul), &[k2, t]);
+        let t = add(g, Op::Unary(UnaryOp::Tanh), &[t]);
+        let one = c(g, 1.0);
+        let t = add(g, Op::Binary(BinaryOp::Add), &[one, t]);
+        let half = c(g, 0.5);
+        let hx = add(g, Op::Binary(BinaryOp::Mul), &[half, x]);
+        add(g, Op::Binary(BinaryOp::Mul), &[hx, t])
+    })
+}
+
+fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+#[ignore]
+fn w1_gelu_bandwidth_and_compile_latency() {
+    let n = 1 << 22;
+    let k = kiln_jit::compile(&gelu(n)).unwrap();
+    let mut rng = Rng(7);
+    let x: Vec<f32> = (0..n).map(|_| (rng.unit() as f32 - 0.5) * 8.0).collect();
+    let mut y = vec![0.0f32; n];
+    let ptrs = [x.as_ptr() as *const u8];
+    let run = |y: &mut Vec<f32>| {
+        // SAFETY: one f32 operand of n elements, an f32 output of n elements.
+        unsafe { (k.func())(ptrs.as_ptr(), y.as_mut_ptr() as *mut u8, 0, n) }
+    };
+    run(&mut y);
+    let t = best_of(20, || run(&mut y));
+    let bytes = (n * 8) as f64;
+    let mut z = vec![0.0f32; n];
+    let tc = best_of(20, || {
+        z.copy_from_slice(std::hint::black_box(&x));
+        std::hint::black_box(&mut z);
+    });
+    println!(
+        "W1 GELU 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s; memcpy {:.3} ms, {:.1} GB/s; ratio {:.2}",
+        t * 1e3,
+        bytes / t / 1e9,
+        tc * 1e3,
+        bytes / tc / 1e9,
+        t / tc
+    );
+    let sq =
+        kiln_jit::compile(&kernel(&[ty(DType::F32, &[n])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[0]])))
+            .unwrap();
+    // SAFETY: as above.
+    let ts = best_of(20, || unsafe { (sq.func())(ptrs.as_ptr(), y.as_mut_ptr() as *mut u8, 0, n) });
+    println!("x*x 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s", ts * 1e3, bytes / ts / 1e9);
+    println!("W1 cost_per_element = {}, clif lines = {}", k.cost_per_element(), k.clif().lines().count());
+
+    // Compile latency (uncached), median of 15.
+    let cases: Vec<(&str, Kernel)> = vec![
+        (
+            "add [1024]",
+            kernel(&[ty(DType::F32, &[1024]), ty(DType::F32, &[1024])], |g, x| {
+                add(g, Op::Binary(BinaryOp::Add), &[x[0], x[1]])
+            }),
+        ),
+        ("gelu [2^22]", gelu(n)),
+        (
+            "sum(exp(x-m)) rows [4096,1024]",
+            kernel(&[ty(DType::F32, &[4096, 1024]), ty(DType::F32, &[4096, 1])], |g, x| {
+                let s = add(g, Op::Binary(BinaryOp::Sub), &[x[0], x[1]]);
+                let e = add(g, Op::Unary(UnaryOp::Exp), &[s]);
+                add(g, Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdims: true }, &[e])
+            }),
+        ),
+    ];
+    for (name, k) in &cases {
+        let mut ts: Vec<f64> = (0..15)
+            .map(|_| {
+                let t = Instant::now();
+                let c = kiln_jit::compile_uncached(k).unwrap();
+                let e = t.elapsed().as_secs_f64();
+                drop(c);
+                e
+            })
+            .collect();
+        ts.sort_by(f64::total_cmp);
+        println!("compile {name}: {:.0} µs", ts[7] * 1e6);
+    }
+}
