@@ -39,9 +39,14 @@ pub(crate) type PipelineFactory = std::sync::Arc<dyn Fn() -> Pipeline + Send + S
 /// A function specialized to one input signature.
 pub struct ConcreteFunction {
     traced: Graph,
-    optimized: Graph,
     vars: Vec<Variable>,
-    backend: Backend,
+    run: Runner,
+}
+
+enum Runner {
+    /// The traced graph by the reference interpreter, and the optimized graph for `graph()`.
+    Interpreter { optimized: Graph },
+    Compiled(kiln_jit::Executable),
 }
 
 impl ConcreteFunction {
@@ -61,7 +66,17 @@ impl ConcreteFunction {
             .dump_dir(dump.dir.map(Into::into))
             .dump_stem(Some(dump.stem.to_string()))
             .run(&mut optimized)?;
-        Ok(ConcreteFunction { traced, optimized, vars: state.vars, backend })
+        let run = match backend {
+            Backend::Interpreter => Runner::Interpreter { optimized },
+            Backend::Compiled => {
+                let exe = kiln_jit::Executable::new(optimized)?;
+                if let Some(dir) = dump.dir {
+                    exe.dump(dir, dump.stem)?;
+                }
+                Runner::Compiled(exe)
+            }
+        };
+        Ok(ConcreteFunction { traced, vars: state.vars, run })
     }
 
     /// The graph exactly as traced.
@@ -71,7 +86,19 @@ impl ConcreteFunction {
 
     /// The graph after the optimization passes.
     pub fn optimized(&self) -> &Graph {
-        &self.optimized
+        match &self.run {
+            Runner::Interpreter { optimized } => optimized,
+            Runner::Compiled(exe) => exe.graph(),
+        }
+    }
+
+    /// The compiled executable (`None` with `Backend::Interpreter`): its schedule, kernels
+    /// and any interpreter fallbacks.
+    pub fn executable(&self) -> Option<&kiln_jit::Executable> {
+        match &self.run {
+            Runner::Compiled(exe) => Some(exe),
+            Runner::Interpreter { .. } => None,
+        }
     }
 
     /// The Variables the graph reads or writes, in `VarId` order.
@@ -83,9 +110,9 @@ impl ConcreteFunction {
     pub(crate) fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
         let inputs = args.iter().map(|t| t.try_array("call").cloned()).collect::<Result<Vec<Array>>>()?;
         let values: Vec<Array> = self.vars.iter().map(Variable::value).collect();
-        let outcome = match self.backend {
-            Backend::Interpreter => interp::run(&self.traced, &inputs, &values),
-            Backend::Compiled => interp::run(&self.optimized, &inputs, &values),
+        let outcome = match &self.run {
+            Runner::Interpreter { .. } => interp::run(&self.traced, &inputs, &values),
+            Runner::Compiled(exe) => exe.run(&inputs, &values),
         }?;
         for (id, value) in outcome.writes {
             self.vars[id as usize].commit(value);

@@ -48,6 +48,13 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
             Op::ReadVar(v) => Mode::ReadVar(*v as usize),
             Op::AssignVar(v) => Mode::AssignVar(*v as usize),
             Op::Reshape(_) => Mode::View,
+            // Compiled code cannot report an integer division by zero, which must fail the
+            // call (and so commit no Variable write): the interpreter runs those kernels.
+            Op::Fused(k) if has_integer_division(k) => {
+                let why = "integer division reports division by zero".to_string();
+                fallbacks.push(Fallback { node: id, reason: why.clone() });
+                Mode::Fallback(why)
+            }
             Op::Fused(k) => match compile(k) {
                 Ok(kernel) => {
                     kernels += 1;
@@ -132,4 +139,11 @@ fn check_schedule(g: &Graph, schedule: &[NodeId], index: &HashMap<NodeId, usize>
         }
     }
     Ok(())
+}
+
+fn has_integer_division(k: &kiln_ir::Kernel) -> bool {
+    let b = &k.body;
+    b.node_ids().any(|n| {
+        matches!(b.node(n).op, Op::Binary(kiln_ir::BinaryOp::Div)) && b.node(n).ty.dtype.is_int()
+    })
 }
