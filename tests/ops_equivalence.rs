@@ -129,7 +129,11 @@ fn reductions_over_several_axes() {
             &[],
         );
     }
-    assert_equivalent(|a: &[Tensor]| vec![a[0].sum(&[0], false), a[0].max(&[1], false)], &[Tensor::zeros(&[0, 3], DType::F32)], &[]);
+    assert_equivalent(
+        |a: &[Tensor]| vec![a[0].sum(&[0], false), a[0].max(&[1], false)],
+        &[Tensor::zeros(&[0, 3], DType::F32)],
+        &[],
+    );
 }
 
 #[test]

@@ -45,7 +45,9 @@ pub struct ConcreteFunction {
 
 enum Runner {
     /// The traced graph by the reference interpreter, and the optimized graph for `graph()`.
-    Interpreter { optimized: Graph },
+    Interpreter {
+        optimized: Graph,
+    },
     Compiled(kiln_jit::Executable),
 }
 
@@ -62,10 +64,7 @@ impl ConcreteFunction {
         let traced = state.graph;
         traced.verify()?;
         let mut optimized = traced.clone();
-        pipeline()
-            .dump_dir(dump.dir.map(Into::into))
-            .dump_stem(Some(dump.stem.to_string()))
-            .run(&mut optimized)?;
+        pipeline().dump_dir(dump.dir.map(Into::into)).dump_stem(Some(dump.stem.to_string())).run(&mut optimized)?;
         let run = match backend {
             Backend::Interpreter => Runner::Interpreter { optimized },
             Backend::Compiled => {

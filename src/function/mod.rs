@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use kiln_ir::{Graph, TensorType};
 
-pub use concrete::{Backend, ConcreteFunction};
 use concrete::PipelineFactory;
+pub use concrete::{Backend, ConcreteFunction};
 pub use signature::{CallArgs, Outputs, TraceFn};
 
 use crate::trace::{self, run_in_trace, TraceState};

@@ -143,7 +143,5 @@ fn check_schedule(g: &Graph, schedule: &[NodeId], index: &HashMap<NodeId, usize>
 
 fn has_integer_division(k: &kiln_ir::Kernel) -> bool {
     let b = &k.body;
-    b.node_ids().any(|n| {
-        matches!(b.node(n).op, Op::Binary(kiln_ir::BinaryOp::Div)) && b.node(n).ty.dtype.is_int()
-    })
+    b.node_ids().any(|n| matches!(b.node(n).op, Op::Binary(kiln_ir::BinaryOp::Div)) && b.node(n).ty.dtype.is_int())
 }
