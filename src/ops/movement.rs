@@ -141,7 +141,7 @@ impl Tensor {
     pub fn flatten_batch(&self) -> Tensor {
         let n = self.shape().first().copied().unwrap_or(1);
         let rest: usize = self.shape().iter().skip(1).product();
-        self.reshape(&[n, rest])
+        self.reshape([n, rest])
     }
 
     /// numpy-style slicing, one [`SliceArg`] per leading dim (see [`crate::s!`]);
