@@ -202,7 +202,7 @@ impl Tensor {
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0.value {
-            Value::Concrete(a) => fmt::Display::fmt(a, f),
+            Value::Concrete(a) => write!(f, "{a:?}"),
             Value::Symbolic(s) => write!(f, "<symbolic %{} : {}>", s.node.index(), s.ty),
         }
     }

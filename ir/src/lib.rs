@@ -13,6 +13,10 @@ pub mod interp;
 pub mod op;
 pub mod plan;
 pub mod shape;
+mod dot;
+mod json;
+mod text;
+mod verify;
 
 pub use array::{Array, Data, Uninit};
 pub use dtype::{DType, Element};

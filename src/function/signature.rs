@@ -31,7 +31,7 @@ macro_rules! trace_fn {
     };
 }
 
-impl<F, O> TraceFn<[Tensor]> for F
+impl<F, O> TraceFn<Vec<Tensor>> for F
 where
     F: Fn(&[Tensor]) -> O + Send + Sync + 'static,
     O: Outputs,
