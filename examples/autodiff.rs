@@ -12,7 +12,8 @@ fn main() -> Result<()> {
     let tape = GradientTape::new();
     let z = f(&w1.read(), &w2.read());
     let g = tape.gradient(&z, &[&w1, &w2])?;
-    let exact: Vec<f32> = g.iter().map(|g| g.as_ref().expect("both are used").to_scalar::<f32>()).collect::<Result<_>>()?;
+    let exact: Vec<f32> =
+        g.iter().map(|g| g.as_ref().expect("both are used").to_scalar::<f32>()).collect::<Result<_>>()?;
 
     // Forward finite differences in f64 (eps = 1e-6): close, but not exact.
     let fd = |x1: f64, x2: f64| {

@@ -300,7 +300,8 @@ fn functional_grad_and_value_and_grad() -> Result<()> {
     assert!(close(v.item()?, 1f64.sin()));
     assert_eq!(g[0].to_vec::<f64>()?, vec![1.0, 1f64.cos()]);
     // An unused argument gets zeros (JAX), and the wrong number of arguments is an Err.
-    let g = kiln::grad(|x: &Tensor, _y: &Tensor| x.exp()).call((&Tensor::scalar(0.0f64), &Tensor::new(&[1.0f64, 2.0])))?;
+    let g =
+        kiln::grad(|x: &Tensor, _y: &Tensor| x.exp()).call((&Tensor::scalar(0.0f64), &Tensor::new(&[1.0f64, 2.0])))?;
     assert_eq!(g[1].to_vec::<f64>()?, vec![0.0, 0.0]);
     assert!(kiln::grad(|x: &Tensor| x.exp()).call((&Tensor::scalar(0.0f64), &Tensor::scalar(1.0f64))).is_err());
     // grad of grad: d2/dx2 tanh.

@@ -43,7 +43,8 @@ where
     let (value, grad_fn) = tape::without_tapes(|| f(&args));
     // A fresh identity: tapes see this tensor as computed from `inputs` by `grad_fn` alone.
     let out = value.stop_gradient();
-    let backward: GradFn = Rc::new(move |dy: &Tensor| Ok(grad_fn(dy).into_iter().map(Some).collect()));
+    let backward: GradFn =
+        Rc::new(move |dy: &Tensor| Ok::<_, crate::Error>(grad_fn(dy).into_iter().map(Some).collect()));
     tape::record(Recorded::Custom(backward), inputs, &out);
     out
 }

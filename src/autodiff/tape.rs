@@ -271,10 +271,7 @@ impl GradientTape {
     /// Each variable stands for the ids of all its recorded reads.
     fn variable_sources(&self, sources: &[&Variable]) -> Vec<Vec<u64>> {
         let s = self.state.borrow();
-        sources
-            .iter()
-            .map(|v| s.reads.iter().filter(|(r, _)| r.same_as(v)).map(|(_, t)| t.id()).collect())
-            .collect()
+        sources.iter().map(|v| s.reads.iter().filter(|(r, _)| r.same_as(v)).map(|(_, t)| t.id()).collect()).collect()
     }
 
     fn compute(&self, target: &Tensor, seed: Option<&Tensor>, sources: &[Vec<u64>]) -> Result<Vec<Option<Tensor>>> {

@@ -194,7 +194,8 @@ fn prod_grad(axes: &[usize], x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let nonzero_prod = nonzero_x.prod(axes.to_vec(), true);
     let no_zero = zeros.equal(&zero);
     let one_zero = zeros.equal(&x.scalar_like(1.0));
-    let others = no_zero.select(&(&nonzero_prod / &nonzero_x), &one_zero.logical_and(&is_zero).select(&nonzero_prod, &zero));
+    let others =
+        no_zero.select(&(&nonzero_prod / &nonzero_x), &one_zero.logical_and(&is_zero).select(&nonzero_prod, &zero));
     Ok(&others * g)
 }
 
@@ -212,8 +213,7 @@ pub(crate) fn unbroadcast(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
         return Ok(g.clone());
     }
     let lead = g.rank() - shape.len();
-    let axes: Vec<usize> =
-        (0..g.rank()).filter(|&a| a < lead || (shape[a - lead] == 1 && g.shape()[a] != 1)).collect();
+    let axes: Vec<usize> = (0..g.rank()).filter(|&a| a < lead || (shape[a - lead] == 1 && g.shape()[a] != 1)).collect();
     let summed = if axes.is_empty() { g.clone() } else { g.try_sum(axes, true)? };
     summed.try_reshape(shape.to_vec())
 }
