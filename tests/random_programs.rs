@@ -120,13 +120,7 @@ fn assert_normwise(want: &Tensor, got: &Tensor, what: &str) -> Result<(), TestCa
     let (w, g) = (want.to_vec::<f32>().unwrap(), got.to_vec::<f32>().unwrap());
     let scale = 1.0 + w.iter().filter(|x| x.is_finite()).fold(0.0f32, |m, x| m.max(x.abs()));
     for (i, (x, y)) in w.iter().zip(&g).enumerate() {
-        let ok = if x.is_nan() {
-            y.is_nan()
-        } else if x.is_infinite() {
-            x == y
-        } else {
-            (x - y).abs() <= 1e-4 * scale
-        };
+        let ok = if x.is_nan() { y.is_nan() } else if x.is_infinite() { x == y } else { (x - y).abs() <= 1e-4 * scale };
         prop_assert!(ok, "{}: element {} want {} got {}", what, i, x, y);
     }
     Ok(())
