@@ -31,6 +31,6 @@ fn main() -> Result<()> {
 
     // The same with the functional form.
     let g = kiln::grad(f).call((&Tensor::scalar(5.0f32), &Tensor::scalar(3.0f32)))?;
-    println!("kiln::grad: [{}, {}]", g[0], g[1]);
+    println!("kiln::grad: [{}, {}]", g[0].to_scalar::<f32>()?, g[1].to_scalar::<f32>()?);
     Ok(())
 }
