@@ -22,12 +22,14 @@ mod tensor;
 mod trace;
 mod variable;
 
+pub use autodiff::{custom_gradient, grad, value_and_grad, Grad, GradientTape, ValueAndGrad};
 pub use function::{
     function, function_with_signature, Backend, CallArgs, ConcreteFunction, Function, Outputs, TensorSpec, TraceFn,
 };
 pub use kiln_ir::{Array, DType, Element, Error, Graph, Result};
 pub use kiln_macros::trace;
 pub use ops::args::{IntList, SliceArg};
+pub use ops::nn_ops::{softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits};
 pub use tensor::{NestedArray, Tensor};
 pub use trace::{init_scope, is_tracing};
 pub use variable::Variable;

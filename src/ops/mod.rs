@@ -7,6 +7,7 @@ mod creation;
 mod elementwise;
 mod linalg;
 mod movement;
+pub mod nn_ops;
 mod operators;
 mod reduce;
 

@@ -1,0 +1,414 @@
+//! `GradientTape`: the thread-local stack of live tapes, what each records, and the backward
+//! walk that turns a recording into gradients.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use kiln_ir::{Op, TensorType};
+
+use super::vjp;
+use crate::{Error, Result, Tensor, Variable};
+
+/// The gradient closure of a `custom_gradient` call: output gradient → one gradient per input.
+pub(crate) type GradFn = Rc<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>>>;
+
+/// What produced a recorded tensor.
+pub(crate) enum Recorded {
+    Op(Op),
+    Custom(GradFn),
+}
+
+/// One recorded step: `output = recorded(inputs)`. Shared by every tape that recorded it.
+pub(crate) struct Entry {
+    pub(crate) recorded: Recorded,
+    pub(crate) inputs: Vec<Tensor>,
+    pub(crate) output: Tensor,
+}
+
+struct TapeState {
+    persistent: bool,
+    /// A non-persistent tape that has computed its gradient: it no longer records or answers.
+    spent: bool,
+    /// >0 while the tape computes its own gradient or runs `stop_recording`.
+    paused: usize,
+    /// The trace the tape was created in (`None`: eager). It records only that context's ops.
+    context: Option<u64>,
+    /// Ids of tensors the tape follows: watched ones and everything computed from them.
+    tracked: HashSet<u64>,
+    /// Non-trainable variables watched explicitly (trainable ones are watched anyway).
+    watched_vars: HashSet<u64>,
+    entries: Vec<Rc<Entry>>,
+    /// Every recorded read of a variable, in order: the gradient w.r.t. a variable is the sum
+    /// of the gradients w.r.t. all its reads.
+    reads: Vec<(Variable, Tensor)>,
+}
+
+impl TapeState {
+    fn records_in(&self, context: Option<u64>) -> bool {
+        !self.spent && self.paused == 0 && self.context == context
+    }
+}
+
+thread_local! {
+    static TAPES: RefCell<Vec<Rc<RefCell<TapeState>>>> = const { RefCell::new(Vec::new()) };
+    /// Depth of `without_tapes` (init_scope, custom_gradient forward passes).
+    static PAUSED: Cell<usize> = const { Cell::new(0) };
+}
+
+fn current_context() -> Option<u64> {
+    crate::trace::with_current(|t| t.map(|t| t.id))
+}
+
+/// Runs `f` over the tapes recording in the current context; a no-op (one TLS read) when
+/// there are none.
+fn for_recording_tapes(mut f: impl FnMut(&mut TapeState)) {
+    if PAUSED.with(Cell::get) > 0 {
+        return;
+    }
+    TAPES.with(|tapes| {
+        let tapes = tapes.borrow();
+        if tapes.is_empty() {
+            return;
+        }
+        let context = current_context();
+        for tape in tapes.iter() {
+            let mut s = tape.borrow_mut();
+            if s.records_in(context) {
+                f(&mut s);
+            }
+        }
+    });
+}
+
+pub(crate) fn record(recorded: Recorded, args: &[&Tensor], out: &Tensor) {
+    if !out.dtype().is_float() {
+        return; // integer and boolean results carry no gradient
+    }
+    let mut recorded = Some(recorded);
+    let mut entry: Option<Rc<Entry>> = None;
+    for_recording_tapes(|s| {
+        if !args.iter().any(|a| s.tracked.contains(&a.id())) {
+            return;
+        }
+        let e = entry.get_or_insert_with(|| {
+            Rc::new(Entry {
+                recorded: recorded.take().expect("built once"),
+                inputs: args.iter().map(|a| (*a).clone()).collect(),
+                output: out.clone(),
+            })
+        });
+        s.tracked.insert(out.id());
+        s.entries.push(e.clone());
+    });
+}
+
+pub(crate) fn record_read(v: &Variable, t: &Tensor) {
+    if !t.dtype().is_float() {
+        return;
+    }
+    for_recording_tapes(|s| {
+        if v.trainable() || s.watched_vars.contains(&v.uid()) {
+            s.tracked.insert(t.id());
+            s.reads.push((v.clone(), t.clone()));
+        }
+    });
+}
+
+pub(crate) fn is_recording() -> bool {
+    let mut any = false;
+    for_recording_tapes(|_| any = true);
+    any
+}
+
+pub(crate) fn without_tapes<R>(f: impl FnOnce() -> R) -> R {
+    struct Resume;
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            PAUSED.with(|p| p.set(p.get() - 1));
+        }
+    }
+    PAUSED.with(|p| p.set(p.get() + 1));
+    let _resume = Resume;
+    f()
+}
+
+/// Records operations for automatic differentiation (TensorFlow's `tf.GradientTape`).
+///
+/// A tape records from [`GradientTape::new`] until it is dropped. It follows trainable
+/// [`Variable`]s read while it lives and tensors given to [`GradientTape::watch`], and
+/// everything computed from them. Tapes nest: a tape alive while another computes its
+/// gradient records those backward ops, which gives second derivatives.
+///
+/// ```
+/// use kiln::{GradientTape, Tensor, Variable};
+/// let (w1, w2) = (Variable::new(Tensor::scalar(5.0f32)), Variable::new(Tensor::scalar(3.0f32)));
+/// let f = |a: &Tensor, b: &Tensor| 3.0 * a.square() + 2.0 * a * b;
+/// let tape = GradientTape::new();
+/// let z = f(&w1.read(), &w2.read());
+/// let g = tape.gradient(&z, &[&w1, &w2]).unwrap();
+/// assert_eq!(g[0].as_ref().unwrap().to_scalar::<f32>().unwrap(), 36.0);
+/// assert_eq!(g[1].as_ref().unwrap().to_scalar::<f32>().unwrap(), 10.0);
+/// assert!(tape.gradient(&z, &[&w1]).is_err()); // a plain tape answers once
+/// ```
+pub struct GradientTape {
+    state: Rc<RefCell<TapeState>>,
+}
+
+impl Default for GradientTape {
+    fn default() -> Self {
+        GradientTape::new()
+    }
+}
+
+impl GradientTape {
+    /// A tape that computes gradients once (a second `gradient` call is an `Err`).
+    pub fn new() -> GradientTape {
+        GradientTape::create(false)
+    }
+
+    /// A tape that may compute gradients any number of times.
+    ///
+    /// ```
+    /// use kiln::{GradientTape, Tensor};
+    /// let x = Tensor::scalar(2.0f64);
+    /// let tape = GradientTape::persistent();
+    /// tape.watch(&x);
+    /// let y = x.square();
+    /// let z = y.square();
+    /// let dz = tape.gradient_tensors(&z, &[&x]).unwrap()[0].clone().unwrap(); // 4x^3 = 32
+    /// let dy = tape.gradient_tensors(&y, &[&x]).unwrap()[0].clone().unwrap(); // 2x = 4
+    /// assert_eq!((dz.item().unwrap(), dy.item().unwrap()), (32.0, 4.0));
+    /// ```
+    pub fn persistent() -> GradientTape {
+        GradientTape::create(true)
+    }
+
+    fn create(persistent: bool) -> GradientTape {
+        let state = Rc::new(RefCell::new(TapeState {
+            persistent,
+            spent: false,
+            paused: 0,
+            context: current_context(),
+            tracked: HashSet::new(),
+            watched_vars: HashSet::new(),
+            entries: Vec::new(),
+            reads: Vec::new(),
+        }));
+        TAPES.with(|t| t.borrow_mut().push(state.clone()));
+        GradientTape { state }
+    }
+
+    /// Follows `t` (and what is computed from it) so gradients with respect to it can be
+    /// asked for. Tensors of integer or boolean dtype carry no gradient and are ignored.
+    pub fn watch(&self, t: &Tensor) {
+        if t.dtype().is_float() {
+            self.state.borrow_mut().tracked.insert(t.id());
+        }
+    }
+
+    /// Watches a variable that is not trainable (trainable ones are watched automatically):
+    /// its reads from now on are recorded.
+    pub fn watch_variable(&self, v: &Variable) {
+        self.state.borrow_mut().watched_vars.insert(v.uid());
+    }
+
+    /// The distinct variables read on this tape, in order of first read.
+    pub fn watched_variables(&self) -> Vec<Variable> {
+        let s = self.state.borrow();
+        let mut seen = HashSet::new();
+        s.reads.iter().filter(|(v, _)| seen.insert(v.uid())).map(|(v, _)| v.clone()).collect()
+    }
+
+    /// Runs `f` without recording on this tape (other tapes still record).
+    pub fn stop_recording<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _resume = Pause::new(&self.state);
+        f()
+    }
+
+    /// Gradients of `target` with respect to the variables: `None` where the target does not
+    /// depend on a variable (as TF). A non-scalar target is summed first; a variable read
+    /// several times gets the sum of the gradients of all its reads.
+    pub fn gradient(&self, target: &Tensor, sources: &[&Variable]) -> Result<Vec<Option<Tensor>>> {
+        self.compute(target, None, &self.variable_sources(sources))
+    }
+
+    /// [`GradientTape::gradient`] with respect to tensors (watched, or computed on the tape).
+    pub fn gradient_tensors(&self, target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
+        self.compute(target, None, &tensor_sources(sources))
+    }
+
+    /// [`GradientTape::gradient`] seeded with `output_gradient` (the gradient of some outer
+    /// loss with respect to `target`, of the target's shape and dtype) instead of ones.
+    ///
+    /// ```
+    /// use kiln::{GradientTape, Tensor, Variable};
+    /// let w = Variable::new(Tensor::new(&[1.0f64, 2.0]));
+    /// let tape = GradientTape::new();
+    /// let y = w.read().square();
+    /// let g = tape.gradient_with(&y, &[&w], &Tensor::new(&[10.0f64, 100.0])).unwrap();
+    /// assert_eq!(g[0].as_ref().unwrap().to_vec::<f64>().unwrap(), vec![20.0, 400.0]);
+    /// ```
+    pub fn gradient_with(
+        &self,
+        target: &Tensor,
+        sources: &[&Variable],
+        output_gradient: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        self.compute(target, Some(output_gradient), &self.variable_sources(sources))
+    }
+
+    /// [`GradientTape::gradient_tensors`] seeded with `output_gradient`.
+    pub fn gradient_tensors_with(
+        &self,
+        target: &Tensor,
+        sources: &[&Tensor],
+        output_gradient: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        self.compute(target, Some(output_gradient), &tensor_sources(sources))
+    }
+
+    /// Each variable stands for the ids of all its recorded reads.
+    fn variable_sources(&self, sources: &[&Variable]) -> Vec<Vec<u64>> {
+        let s = self.state.borrow();
+        sources.iter().map(|v| s.reads.iter().filter(|(r, _)| r.same_as(v)).map(|(_, t)| t.id()).collect()).collect()
+    }
+
+    fn compute(&self, target: &Tensor, seed: Option<&Tensor>, sources: &[Vec<u64>]) -> Result<Vec<Option<Tensor>>> {
+        let entries = {
+            let mut s = self.state.borrow_mut();
+            if s.spent {
+                return Err(Error::Gradient(
+                    "this GradientTape has already computed a gradient; a non-persistent tape answers once \
+                     (use GradientTape::persistent() to ask several times)"
+                        .into(),
+                ));
+            }
+            if !s.persistent {
+                s.spent = true;
+                s.reads.clear();
+                s.tracked.clear();
+                std::mem::take(&mut s.entries)
+            } else {
+                s.entries.clone()
+            }
+        };
+        if !target.dtype().is_float() {
+            return Err(Error::Gradient(format!("the target must be a float tensor, got {}", target.tensor_type())));
+        }
+        let seed = match seed {
+            Some(g) if g.tensor_type() != target.tensor_type() => {
+                return Err(Error::Gradient(format!(
+                    "output_gradient is {} but the target is {}",
+                    g.tensor_type(),
+                    target.tensor_type()
+                )))
+            }
+            Some(g) => g.clone(),
+            None => Tensor::ones(target.shape(), target.dtype()),
+        };
+        // This tape's own backward ops are not recorded on it; outer tapes record them.
+        let _resume = Pause::new(&self.state);
+        backward(&entries, target, seed, sources)
+    }
+}
+
+fn tensor_sources(sources: &[&Tensor]) -> Vec<Vec<u64>> {
+    sources.iter().map(|t| vec![t.id()]).collect()
+}
+
+/// Pauses one tape for its lifetime.
+struct Pause<'a>(&'a Rc<RefCell<TapeState>>);
+
+impl<'a> Pause<'a> {
+    fn new(state: &'a Rc<RefCell<TapeState>>) -> Pause<'a> {
+        state.borrow_mut().paused += 1;
+        Pause(state)
+    }
+}
+
+impl Drop for Pause<'_> {
+    fn drop(&mut self) {
+        self.0.borrow_mut().paused -= 1;
+    }
+}
+
+impl Drop for GradientTape {
+    fn drop(&mut self) {
+        // `try_with`: the thread-local may already be gone when a tape dies at thread exit.
+        let _ = TAPES.try_with(|t| t.borrow_mut().retain(|s| !Rc::ptr_eq(s, &self.state)));
+    }
+}
+
+/// The reverse walk: seeds `target`, then visits the entries newest first, applying each
+/// op's VJP to the gradient of its output and adding the results into its inputs'.
+/// Only entries on a path from a source to the target are differentiated.
+fn backward(entries: &[Rc<Entry>], target: &Tensor, seed: Tensor, sources: &[Vec<u64>]) -> Result<Vec<Option<Tensor>>> {
+    let source_ids: HashSet<u64> = sources.iter().flatten().copied().collect();
+    let mut reachable = source_ids.clone();
+    for e in entries {
+        if e.inputs.iter().any(|i| reachable.contains(&i.id())) {
+            reachable.insert(e.output.id());
+        }
+    }
+    let mut grads: HashMap<u64, Tensor> = HashMap::new();
+    if reachable.contains(&target.id()) {
+        grads.insert(target.id(), seed);
+    }
+    for e in entries.iter().rev() {
+        let out = e.output.id();
+        if !reachable.contains(&out) {
+            continue;
+        }
+        let g = match if source_ids.contains(&out) { grads.get(&out).cloned() } else { grads.remove(&out) } {
+            Some(g) => g,
+            None => continue,
+        };
+        let input_grads = vjp::of_entry(e, &g)?;
+        for (input, ig) in e.inputs.iter().zip(input_grads) {
+            let Some(ig) = ig else { continue };
+            if !reachable.contains(&input.id()) {
+                continue;
+            }
+            check_grad_type(e, input, &ig)?;
+            accumulate(&mut grads, input.id(), ig)?;
+        }
+    }
+    sources
+        .iter()
+        .map(|ids| {
+            let mut total: Option<Tensor> = None;
+            for id in ids {
+                if let Some(g) = grads.get(id) {
+                    total = Some(match total {
+                        None => g.clone(),
+                        Some(t) => t.try_add(g)?,
+                    });
+                }
+            }
+            Ok(total)
+        })
+        .collect()
+}
+
+fn accumulate(grads: &mut HashMap<u64, Tensor>, id: u64, g: Tensor) -> Result<()> {
+    let sum = match grads.remove(&id) {
+        Some(prev) => prev.try_add(&g)?,
+        None => g,
+    };
+    grads.insert(id, sum);
+    Ok(())
+}
+
+/// A VJP must give each operand a gradient of the operand's own type.
+fn check_grad_type(e: &Entry, input: &Tensor, g: &Tensor) -> Result<()> {
+    let (want, got): (TensorType, TensorType) = (input.tensor_type(), g.tensor_type());
+    if want != got {
+        let what = match &e.recorded {
+            Recorded::Op(op) => format!("the VJP of `{}`", op.name()),
+            Recorded::Custom(_) => "a custom_gradient function".to_string(),
+        };
+        return Err(Error::Gradient(format!("{what} returned a gradient of type {got} for an operand of type {want}")));
+    }
+    Ok(())
+}
