@@ -13,6 +13,8 @@ pub mod interp;
 pub mod op;
 pub mod plan;
 pub mod shape;
+mod dot;
+mod json;
 mod text;
 mod verify;
 

@@ -264,7 +264,7 @@ pub(crate) fn quote(s: &str) -> String {
     out
 }
 
-fn fmt_attr(v: &Attr) -> String {
+pub(crate) fn fmt_attr(v: &Attr) -> String {
     match v {
         Attr::Int(i) => i.to_string(),
         Attr::Bool(b) => b.to_string(),

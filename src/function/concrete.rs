@@ -26,6 +26,22 @@ impl Backend {
     }
 }
 
+/// Where and under which name a trace writes its dumps.
+pub(crate) struct Dump<'a> {
+    pub(crate) dir: &'a std::path::Path,
+    pub(crate) stem: &'a str,
+}
+
+impl Dump<'_> {
+    fn write(&self, stage: &str, g: &Graph) -> Result<()> {
+        std::fs::create_dir_all(self.dir)?;
+        let path = |ext: &str| self.dir.join(format!("{}.{stage}.{ext}", self.stem));
+        std::fs::write(path("txt"), g.to_text())?;
+        std::fs::write(path("dot"), g.to_dot())?;
+        Ok(())
+    }
+}
+
 /// A function specialized to one input signature.
 pub struct ConcreteFunction {
     traced: Graph,
@@ -35,10 +51,19 @@ pub struct ConcreteFunction {
 }
 
 impl ConcreteFunction {
-    pub(crate) fn new(mut state: TraceState, outputs: Vec<Tensor>, backend: Backend) -> Result<ConcreteFunction> {
+    pub(crate) fn new(
+        mut state: TraceState,
+        outputs: Vec<Tensor>,
+        backend: Backend,
+        dump: Option<Dump>,
+    ) -> Result<ConcreteFunction> {
         let nodes = outputs.iter().map(|t| state.node_of(t)).collect::<Result<Vec<_>>>()?;
         state.graph.set_outputs(nodes);
         let traced = state.graph;
+        traced.verify()?;
+        if let Some(d) = &dump {
+            d.write("00.traced", &traced)?;
+        }
         let optimized = traced.clone();
         Ok(ConcreteFunction { traced, optimized, vars: state.vars, backend })
     }

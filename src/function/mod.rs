@@ -53,6 +53,8 @@ struct FnInner {
     arity: Option<usize>,
     body: Body,
     backend: Backend,
+    /// Where to write dumps (`KILN_DUMP` by default).
+    dump_dir: Option<std::path::PathBuf>,
     input_signature: Option<Vec<TensorSpec>>,
     cache: Mutex<HashMap<Vec<TensorType>, Arc<ConcreteFunction>>>,
     /// Serializes tracing so two threads never trace (or create Variables) at once.
@@ -103,6 +105,7 @@ impl<O: Outputs> Function<O> {
                 arity: F::ARITY,
                 body,
                 backend: Backend::from_env(),
+                dump_dir: std::env::var_os("KILN_DUMP").map(Into::into),
                 input_signature,
                 cache: Mutex::new(HashMap::new()),
                 trace_lock: Mutex::new(()),
@@ -133,6 +136,13 @@ impl<O: Outputs> Function<O> {
     /// ```
     pub fn with_backend(mut self, backend: Backend) -> Self {
         self.inner_mut().backend = backend;
+        self
+    }
+
+    /// Writes every traced graph (and, later in the pipeline, every pass's output and
+    /// kernel) under `dir`, as `KILN_DUMP=<dir>` does.
+    pub fn with_dump_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.inner_mut().dump_dir = Some(dir.into());
         self
     }
 
@@ -221,9 +231,12 @@ impl<O: Outputs> Function<O> {
             Err(panic) => return Err(Error::Trace { function: name, msg: panic_message(&panic) }),
         };
         self.inner.traced_once.store(true, Ordering::SeqCst);
-        self.inner.trace_count.fetch_add(1, Ordering::SeqCst);
+        let n = self.inner.trace_count.fetch_add(1, Ordering::SeqCst);
         self.warn_on_retracing(sig);
-        ConcreteFunction::new(state, outputs, self.inner.backend)
+        // Each signature's dumps get their own stem so a listing groups them.
+        let stem = if n == 0 { name } else { format!("{name}.sig{n}") };
+        let dump = self.inner.dump_dir.as_deref().map(|d| concrete::Dump { dir: d, stem: &stem });
+        ConcreteFunction::new(state, outputs, self.inner.backend, dump)
     }
 
     fn warn_on_retracing(&self, sig: &[TensorType]) {
