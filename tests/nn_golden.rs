@@ -79,7 +79,7 @@ fn losses_match_keras() {
     ];
     for (name, make, a, b) in cases {
         let want = [g[name].as_f64().unwrap() as f32];
-        let loss = make();
+        let loss: std::sync::Arc<dyn Loss> = make().into();
         both(name, &want, &[a.clone(), b.clone()], move |args| loss.call(&args[0], &args[1]).unwrap());
     }
 }
