@@ -38,7 +38,10 @@ impl Dataset {
         let first = tensors.first().ok_or_else(|| Error::invalid("Dataset", "needs at least one tensor"))?;
         for t in tensors {
             if t.is_symbolic() {
-                return Err(Error::invalid("Dataset", "tensors must be concrete (build the dataset outside traced functions)"));
+                return Err(Error::invalid(
+                    "Dataset",
+                    "tensors must be concrete (build the dataset outside traced functions)",
+                ));
             }
             if t.rank() == 0 || t.shape()[0] != first.shape().first().copied().unwrap_or(0) {
                 return Err(Error::invalid(
@@ -50,7 +53,13 @@ impl Dataset {
                 ));
             }
         }
-        Ok(Dataset { tensors: tensors.to_vec(), rows: first.shape()[0], shuffle_seed: None, batch_size: 1, drop_remainder: false })
+        Ok(Dataset {
+            tensors: tensors.to_vec(),
+            rows: first.shape()[0],
+            shuffle_seed: None,
+            batch_size: 1,
+            drop_remainder: false,
+        })
     }
 
     /// Shuffles the rows every epoch, reproducibly from `seed`.
@@ -88,7 +97,8 @@ impl Dataset {
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..self.rows).collect();
         if let Some(seed) = self.shuffle_seed {
-            let mut rng = SplitMix(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x632b_e59b_d9b4_e019));
+            let mut rng =
+                SplitMix(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x632b_e59b_d9b4_e019));
             // Fisher–Yates.
             for i in (1..self.rows).rev() {
                 let j = (rng.next() % (i as u64 + 1)) as usize;

@@ -42,7 +42,10 @@ const EPSILON: f64 = 1e-7;
 /// `y_true` must have `y_pred`'s shape and dtype, and `y_pred` a float dtype with a batch axis.
 fn check_same(loss: &'static str, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
     if !y_pred.dtype().is_float() || y_pred.rank() == 0 {
-        return Err(Error::invalid(loss, format!("predictions must be floats with a batch axis, got {}", y_pred.tensor_type())));
+        return Err(Error::invalid(
+            loss,
+            format!("predictions must be floats with a batch axis, got {}", y_pred.tensor_type()),
+        ));
     }
     if y_true.shape() != y_pred.shape() || y_true.dtype() != y_pred.dtype() {
         return Err(Error::invalid(
@@ -108,7 +111,9 @@ impl Loss for Huber {
         let abs_error = y_pred.try_sub(y_true)?.try_abs()?;
         let quadratic = abs_error.try_minimum(&abs_error.scalar_like(self.delta))?;
         let linear = abs_error.try_sub(&quadratic)?;
-        reduce_elementwise(quadratic.try_square()?.try_mul(&abs_error.scalar_like(0.5))?.try_add(&(linear * self.delta))?)
+        reduce_elementwise(
+            quadratic.try_square()?.try_mul(&abs_error.scalar_like(0.5))?.try_add(&(linear * self.delta))?,
+        )
     }
 }
 

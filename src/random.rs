@@ -46,8 +46,9 @@ pub struct Generator {
 impl Generator {
     /// A generator whose draws are determined by `seed` and how many draws came before.
     pub fn new(seed: u64) -> Generator {
-        let counter =
-            crate::init_scope(|| Variable::with_options(Tensor::scalar(0i64), &format!("Generator:{seed}/counter"), false));
+        let counter = crate::init_scope(|| {
+            Variable::with_options(Tensor::scalar(0i64), &format!("Generator:{seed}/counter"), false)
+        });
         Generator { seed, counter }
     }
 

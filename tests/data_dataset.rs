@@ -50,7 +50,8 @@ fn shuffling_is_a_seeded_permutation_that_changes_each_epoch() {
 #[test]
 fn mismatched_or_empty_inputs_are_errors() {
     assert!(Dataset::from_tensors(&[]).is_err());
-    let e = Dataset::from_tensors(&[Tensor::zeros(&[3, 2], kiln::DType::F32), Tensor::zeros(&[4], kiln::DType::I64)]).unwrap_err();
+    let e = Dataset::from_tensors(&[Tensor::zeros(&[3, 2], kiln::DType::F32), Tensor::zeros(&[4], kiln::DType::I64)])
+        .unwrap_err();
     assert!(e.to_string().contains("first dimension"), "{e}");
     assert!(Dataset::from_tensors(&[Tensor::scalar(1.0f32)]).is_err());
 }

@@ -122,7 +122,11 @@ fn batch_normalization_matches_keras_in_training_and_inference() {
         };
         close(&train.to_vec::<f32>().unwrap(), &floats(&g["train"]), "bn train");
         close(&bn.moving_mean().unwrap().read().to_vec::<f32>().unwrap(), &floats(&g["moving_mean"]), "moving_mean");
-        close(&bn.moving_variance().unwrap().read().to_vec::<f32>().unwrap(), &floats(&g["moving_variance"]), "moving_var");
+        close(
+            &bn.moving_variance().unwrap().read().to_vec::<f32>().unwrap(),
+            &floats(&g["moving_variance"]),
+            "moving_var",
+        );
         close(&bn.call(&x, false).unwrap().to_vec::<f32>().unwrap(), &floats(&g["infer"]), "bn inference");
         assert_eq!(bn.trainable_variables().len(), 2);
         assert_eq!(bn.non_trainable_variables().len(), 2);
@@ -163,7 +167,10 @@ fn metrics_match_keras_eager_and_compiled() {
         for (name, m, a, b) in cases {
             // Two half-batches: streaming state must add up to the whole.
             let n = a.shape()[0] as i32;
-            let halves = [(a.slice(&kiln::s![..n / 2]), b.slice(&kiln::s![..n / 2])), (a.slice(&kiln::s![n / 2..]), b.slice(&kiln::s![n / 2..]))];
+            let halves = [
+                (a.slice(&kiln::s![..n / 2]), b.slice(&kiln::s![..n / 2])),
+                (a.slice(&kiln::s![n / 2..]), b.slice(&kiln::s![n / 2..])),
+            ];
             for (x, y) in &halves {
                 if compiled {
                     let m2 = m.clone();

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use kiln::nn::initializers::{GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, LecunNormal, LecunUniform, Ones, Zeros};
+use kiln::nn::initializers::{
+    GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, LecunNormal, LecunUniform, Ones, Zeros,
+};
 use kiln::nn::{unique_variables, BatchNormalization, Dense, Dropout, Flatten, Lambda, Layer, Sequential};
 use kiln::{DType, Result, Tensor, Variable};
 
@@ -17,7 +19,9 @@ fn close(got: &[f32], want: &[f32], tol: f32) {
 /// A Dense with kernel [[1, 2], [3, 4], [5, 6]] and bias [0.5, -100].
 fn fixed_dense() -> Dense {
     Dense::new(2)
-        .kernel_initializer(|s: &[usize], d: DType| Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], s).unwrap().cast(d))
+        .kernel_initializer(|s: &[usize], d: DType| {
+            Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], s).unwrap().cast(d)
+        })
         .bias_initializer(|s: &[usize], d: DType| Tensor::from_vec(vec![0.5f32, -100.0], s).unwrap().cast(d))
         .activation("relu")
 }
@@ -94,7 +98,11 @@ fn initializers_are_seeded_and_have_keras_scales() {
     // (initializer, expected stddev, bound on |x|)
     let cases: Vec<(Box<dyn Initializer>, f64, f64)> = vec![
         (Box::new(GlorotUniform::new(1)), (2.0 / (fan_in + fan_out)).sqrt(), (6.0 / (fan_in + fan_out)).sqrt()),
-        (Box::new(GlorotNormal::new(1)), (2.0 / (fan_in + fan_out)).sqrt(), 2.0 * (2.0 / (fan_in + fan_out)).sqrt() / 0.8796),
+        (
+            Box::new(GlorotNormal::new(1)),
+            (2.0 / (fan_in + fan_out)).sqrt(),
+            2.0 * (2.0 / (fan_in + fan_out)).sqrt() / 0.8796,
+        ),
         (Box::new(HeUniform::new(1)), (2.0 / fan_in).sqrt(), (6.0 / fan_in).sqrt()),
         (Box::new(HeNormal::new(1)), (2.0 / fan_in).sqrt(), 2.0 * (2.0 / fan_in).sqrt() / 0.8796),
         (Box::new(LecunUniform::new(1)), (1.0 / fan_in).sqrt(), (3.0 / fan_in).sqrt()),
@@ -168,7 +176,9 @@ struct ResidualBlock {
 
 impl ResidualBlock {
     fn new(n_layers: usize, units: usize) -> ResidualBlock {
-        ResidualBlock { hidden: (0..n_layers).map(|i| Dense::new(units).activation("elu").seed(100 + i as u64)).collect() }
+        ResidualBlock {
+            hidden: (0..n_layers).map(|i| Dense::new(units).activation("elu").seed(100 + i as u64)).collect(),
+        }
     }
 }
 
@@ -197,7 +207,8 @@ impl Layer for ResidualBlock {
 #[test]
 fn a_residual_block_model_runs_eager_and_compiled_alike() {
     let block = Arc::new(ResidualBlock::new(2, 4));
-    let model = Arc::new(Sequential::new().add(Dense::new(4).seed(7)).add_shared(block.clone()).add(Dense::new(1).seed(8)));
+    let model =
+        Arc::new(Sequential::new().add(Dense::new(4).seed(7)).add_shared(block.clone()).add(Dense::new(1).seed(8)));
     let x = Tensor::random_normal(&[5, 3], DType::F32, 3);
     let eager = model.call(&x, true).unwrap().to_vec::<f32>().unwrap();
     let m = model.clone();

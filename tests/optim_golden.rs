@@ -11,13 +11,18 @@ use kiln::{Tensor, Variable};
 use serde_json::Value;
 
 fn golden() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/keras_optimizers.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/keras_optimizers.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn matrix(v: &Value) -> Tensor {
-    let rows: Vec<Vec<f32>> =
-        v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect();
+    let rows: Vec<Vec<f32>> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect();
     let (n, m) = (rows.len(), rows[0].len());
     Tensor::from_vec(rows.concat(), &[n, m]).unwrap()
 }
@@ -75,7 +80,11 @@ fn check(name: &str, compiled: bool) {
         let got_b = b.read().to_vec::<f32>().unwrap();
         let want: Vec<f32> = floats(&expected["w"]).into_iter().chain(floats(&expected["b"])).collect();
         for (got, want) in got_w.iter().chain(&got_b).zip(&want) {
-            assert!((got - want).abs() <= 1e-5, "{name} (compiled: {compiled}) step {}: got {got}, Keras {want}", i + 1);
+            assert!(
+                (got - want).abs() <= 1e-5,
+                "{name} (compiled: {compiled}) step {}: got {got}, Keras {want}",
+                i + 1
+            );
         }
     }
     assert_eq!(opt.iterations().read().to_scalar::<i64>().unwrap(), 5);

@@ -29,7 +29,10 @@ impl Counts {
 }
 
 fn mismatch(metric: &'static str, y_true: &Tensor, y_pred: &Tensor, expected: &str) -> Error {
-    Error::invalid(metric, format!("labels {} do not fit predictions {}: {expected}", y_true.tensor_type(), y_pred.tensor_type()))
+    Error::invalid(
+        metric,
+        format!("labels {} do not fit predictions {}: {expected}", y_true.tensor_type(), y_pred.tensor_type()),
+    )
 }
 
 macro_rules! accuracy_metric {
@@ -62,7 +65,11 @@ macro_rules! accuracy_metric {
     };
 }
 
-accuracy_metric!(Accuracy, "accuracy", "Keras `Accuracy`: how often `y_pred == y_true` exactly (same shape and dtype).");
+accuracy_metric!(
+    Accuracy,
+    "accuracy",
+    "Keras `Accuracy`: how often `y_pred == y_true` exactly (same shape and dtype)."
+);
 accuracy_metric!(
     BinaryAccuracy,
     "binary_accuracy",

@@ -41,7 +41,11 @@ fn binarize(metric: &'static str, y_true: &Tensor, y_pred: &Tensor, threshold: f
     if y_true.shape() != y_pred.shape() || y_true.dtype() == DType::Bool || y_pred.dtype() == DType::Bool {
         return Err(Error::invalid(
             metric,
-            format!("labels {} and predictions {} must be numeric of the same shape", y_true.tensor_type(), y_pred.tensor_type()),
+            format!(
+                "labels {} and predictions {} must be numeric of the same shape",
+                y_true.tensor_type(),
+                y_pred.tensor_type()
+            ),
         ));
     }
     let t = y_true.try_cast(DType::F32)?;

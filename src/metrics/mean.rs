@@ -21,7 +21,11 @@ pub struct Mean {
 
 impl Mean {
     pub fn new(name: &str) -> Mean {
-        Mean { name: name.to_string(), total: state(&format!("{name}/total"), &[]), count: state(&format!("{name}/count"), &[]) }
+        Mean {
+            name: name.to_string(),
+            total: state(&format!("{name}/total"), &[]),
+            count: state(&format!("{name}/count"), &[]),
+        }
     }
 
     /// Adds the values (any shape, any numeric dtype; accumulated in `f32`).

@@ -26,7 +26,11 @@ impl<F: Fn(&[usize], DType) -> Tensor + Send + Sync> Initializer for F {
         if t.shape() != shape || t.dtype() != dtype {
             return Err(Error::invalid(
                 "initializer",
-                format!("asked for {}, the initializer returned {}", kiln_ir::TensorType::new(dtype, shape), t.tensor_type()),
+                format!(
+                    "asked for {}, the initializer returned {}",
+                    kiln_ir::TensorType::new(dtype, shape),
+                    t.tensor_type()
+                ),
             ));
         }
         Ok(t)
@@ -125,7 +129,8 @@ fn truncated_normal(shape: &[usize], seed: u64) -> Result<Tensor> {
     let mut values = Tensor::random_normal(&[n], DType::F64, seed).to_vec::<f64>()?;
     let mut round = 1u64;
     while values.iter().any(|v| v.abs() > 2.0) {
-        let fresh = Tensor::random_normal(&[n], DType::F64, seed.wrapping_add(round.wrapping_mul(0x9e37_79b9))).to_vec::<f64>()?;
+        let fresh = Tensor::random_normal(&[n], DType::F64, seed.wrapping_add(round.wrapping_mul(0x9e37_79b9)))
+            .to_vec::<f64>()?;
         for (v, f) in values.iter_mut().zip(fresh) {
             if v.abs() > 2.0 {
                 *v = f;

@@ -85,7 +85,10 @@ pub fn exponential_decay(
 /// let at = |s: i64| f(&kiln::Tensor::scalar(s)).to_scalar::<f64>().unwrap();
 /// assert_eq!((at(0), at(2), at(3), at(5), at(6)), (1.0, 1.0, 0.5, 0.5, 0.1));
 /// ```
-pub fn piecewise_constant(boundaries: Vec<i64>, values: Vec<f64>) -> impl Fn(&Tensor) -> Tensor + Send + Sync + 'static {
+pub fn piecewise_constant(
+    boundaries: Vec<i64>,
+    values: Vec<f64>,
+) -> impl Fn(&Tensor) -> Tensor + Send + Sync + 'static {
     assert_eq!(values.len(), boundaries.len() + 1, "piecewise_constant needs one more value than boundaries");
     move |step: &Tensor| {
         let s = step.cast(DType::I64);
