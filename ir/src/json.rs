@@ -72,7 +72,9 @@ fn attr_to_json(a: &Attr) -> Value {
         Attr::DType(d) => Value::String(d.name().into()),
         Attr::Ints(v) => Value::Array(v.iter().map(|&i| int(i)).collect()),
         Attr::Dims(d) => Value::Array(
-            d.iter().map(|d| Value::Array(vec![int(d.start as i128), int(d.len as i128), int(d.step as i128)])).collect(),
+            d.iter()
+                .map(|d| Value::Array(vec![int(d.start as i128), int(d.len as i128), int(d.step as i128)]))
+                .collect(),
         ),
     }
 }
@@ -86,9 +88,11 @@ fn attr_from_json(v: &Value) -> std::result::Result<Attr, String> {
         Value::Bool(b) => Ok(Attr::Bool(*b)),
         Value::Number(_) => json_int(v).map(Attr::Int).ok_or_else(|| format!("{v} is not an integer")),
         Value::String(s) => s.parse::<DType>().map(Attr::DType),
-        Value::Array(items) if items.iter().all(|i| i.is_number()) => {
-            items.iter().map(|i| json_int(i).ok_or_else(|| format!("{i} is not an integer"))).collect::<Result<_, _>>().map(Attr::Ints)
-        }
+        Value::Array(items) if items.iter().all(|i| i.is_number()) => items
+            .iter()
+            .map(|i| json_int(i).ok_or_else(|| format!("{i} is not an integer")))
+            .collect::<Result<_, _>>()
+            .map(Attr::Ints),
         Value::Array(items) => items
             .iter()
             .map(|i| match i.as_array().map(|a| a.iter().map(json_int).collect::<Option<Vec<_>>>()) {

@@ -5,16 +5,16 @@
 //! verified and evaluated with no other crate.
 
 pub mod array;
+mod dot;
 pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
 pub mod interp;
+mod json;
 pub mod op;
 pub mod plan;
 pub mod shape;
-mod dot;
-mod json;
 mod text;
 mod verify;
 

@@ -23,4 +23,8 @@ pub struct MemoryPlan {
     pub arena_bytes: usize,
     /// What the same buffers would take without reuse.
     pub naive_bytes: usize,
+    /// Elementwise kernels that write their result over a dying operand's buffer:
+    /// `node -> operand`. Both have the same slot; the kernel reads element `i` of the
+    /// operand before it writes element `i` of its result, so this is safe.
+    pub in_place: HashMap<NodeId, NodeId>,
 }

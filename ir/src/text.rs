@@ -175,9 +175,10 @@ impl AttrMap {
 pub(crate) fn check_numel(dims: &[usize]) -> std::result::Result<(), String> {
     let mut n: usize = 1;
     for &d in dims {
-        n = n.checked_mul(d).filter(|&n| n <= MAX_ELEMENTS).ok_or_else(|| {
-            format!("shape {} has more than 2^40 elements", crate::shape::fmt_shape(dims))
-        })?;
+        n = n
+            .checked_mul(d)
+            .filter(|&n| n <= MAX_ELEMENTS)
+            .ok_or_else(|| format!("shape {} has more than 2^40 elements", crate::shape::fmt_shape(dims)))?;
     }
     Ok(())
 }
@@ -185,11 +186,11 @@ pub(crate) fn check_numel(dims: &[usize]) -> std::result::Result<(), String> {
 /// A slice axis from parsed numbers, rejected if its last index could overflow `isize`.
 pub(crate) fn slice_dim(start: i128, len: i128, step: i128) -> std::result::Result<SliceDim, String> {
     let lim = MAX_ELEMENTS as i128;
-    let last = start + (len - 1) * step;
+    // Range-check the parts first so that computing the last index cannot overflow i128.
     let ok = (0..=lim).contains(&start)
         && (0..=lim).contains(&len)
         && (-lim..=lim).contains(&step)
-        && (-(1i128 << 62)..(1i128 << 62)).contains(&last);
+        && (-(1i128 << 62)..(1i128 << 62)).contains(&(start + (len - 1) * step));
     if !ok {
         return Err(format!("slice {start}:{len}:{step} is out of range"));
     }
@@ -271,7 +272,10 @@ pub(crate) fn fmt_attr(v: &Attr) -> String {
         Attr::DType(d) => d.name().to_string(),
         Attr::Ints(v) => format!("[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")),
         Attr::Dims(d) => {
-            format!("[{}]", d.iter().map(|d| format!("{}:{}:{}", d.start, d.len, d.step)).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                d.iter().map(|d| format!("{}:{}:{}", d.start, d.len, d.step)).collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }
@@ -390,6 +394,21 @@ impl Graph {
     /// The memory plan, if any, as text: arena and naive sizes, the schedule, and
     /// `%N -> [offset, bytes]` per slot (node numbers as in [`Graph::to_text`]).
     /// Empty if the graph has no plan.
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Graph, MemoryPlan, Op, Slot, TensorType, UnaryOp};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[4]));
+    /// let e = g.add(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    /// let n = g.add(Op::Unary(UnaryOp::Neg), &[e]).unwrap();
+    /// g.set_outputs(vec![n]);
+    /// let slots = [(e, Slot { offset: 0, bytes: 16 })].into_iter().collect();
+    /// g.plan = Some(MemoryPlan { schedule: vec![x, e, n], slots, arena_bytes: 16, naive_bytes: 16 });
+    /// assert_eq!(
+    ///     g.plan_text(),
+    ///     "plan: arena 16 bytes, naive 16 bytes (100.0% of naive)\nschedule: %0 %1 %2\n%1 -> [0, 16]\n"
+    /// );
+    /// ```
     pub fn plan_text(&self) -> String {
         let Some(plan) = &self.plan else { return String::new() };
         plan_lines(self, plan).join("\n") + "\n"
@@ -410,6 +429,14 @@ impl Graph {
     /// Parses the text form and verifies the result. Syntax errors are
     /// `Error::Parse { line, .. }`; a graph that parses but breaks a rule of
     /// [`Graph::verify`] is also reported as `Error::Parse` at the offending node's line.
+    ///
+    /// ```
+    /// use kiln_ir::{Error, Graph};
+    /// let g = Graph::from_text("graph @f(%0: f32[3]) -> (%1)\n  %1 = exp %0 : f32[3]\n").unwrap();
+    /// assert_eq!(g.len(), 2);
+    /// let bad = Graph::from_text("graph @f(%0: f32[3]) -> (%1)\n  %1 = exp %0 : i32[3]\n");
+    /// assert!(matches!(bad, Err(Error::Parse { line: 2, .. })));
+    /// ```
     pub fn from_text(text: &str) -> Result<Graph> {
         let (g, lines) = parse(text)?;
         g.verify_located().map_err(|(node, msg)| Error::Parse {
@@ -429,10 +456,8 @@ impl Graph {
 fn plan_lines(g: &Graph, plan: &MemoryPlan) -> Vec<String> {
     let (_, num) = numbering(g);
     let pct = if plan.naive_bytes == 0 { 100.0 } else { 100.0 * plan.arena_bytes as f64 / plan.naive_bytes as f64 };
-    let mut lines = vec![format!(
-        "plan: arena {} bytes, naive {} bytes ({pct:.1}% of naive)",
-        plan.arena_bytes, plan.naive_bytes
-    )];
+    let mut lines =
+        vec![format!("plan: arena {} bytes, naive {} bytes ({pct:.1}% of naive)", plan.arena_bytes, plan.naive_bytes)];
     let sched: Vec<String> = plan.schedule.iter().map(|&n| node_ref(&num, n)).collect();
     lines.push(format!("schedule: {}", sched.join(" ")));
     let mut slots: Vec<(usize, String, crate::plan::Slot)> =
@@ -631,7 +656,7 @@ impl Line {
     fn int(&mut self) -> Result<i128> {
         let w = self.word()?;
         match w.parse::<i128>() {
-            Ok(v) if v.abs() <= u64::MAX as i128 => Ok(v),
+            Ok(v) if v.unsigned_abs() <= u64::MAX as u128 => Ok(v),
             _ => self.err(format!("`{w}` is not an integer in range")),
         }
     }
@@ -1019,7 +1044,7 @@ impl Parser<'_> {
 
 enum Def {
     Input(TensorType),
-    Node(NodeRec),
+    Node(Box<NodeRec>),
 }
 
 fn perr<T>(line: usize, msg: impl Into<String>) -> Result<T> {
@@ -1055,7 +1080,7 @@ fn build(
         match defs.get_mut(n) {
             None => return perr(line, format!("%{n} is out of range: the graph has {total} nodes")),
             Some(Some((prev, _))) => return perr(line, format!("%{n} is already defined on line {prev}")),
-            Some(slot) => *slot = Some((line, Def::Node(rec))),
+            Some(slot) => *slot = Some((line, Def::Node(Box::new(rec)))),
         }
     }
     let mut g = Graph::new(name);
@@ -1070,7 +1095,7 @@ fn build(
         };
         let id = match def {
             Def::Input(ty) => g.add_input(ty),
-            Def::Node(rec) => add_node(&mut g, &ids, rec)?,
+            Def::Node(rec) => add_node(&mut g, &ids, *rec)?,
         };
         ids.push(id);
         lines.push(line);
@@ -1107,7 +1132,8 @@ fn add_node(g: &mut Graph, ids: &[NodeId], rec: NodeRec) -> Result<NodeId> {
         }
     }
     let after: Vec<NodeId> = rec.after.iter().map(|&n| resolve(n)).collect::<Result<_>>()?;
-    let no_attrs = |a: &AttrMap| if a.0.is_empty() { Ok(()) } else { perr(line, format!("`{}` takes no attributes", rec.name)) };
+    let no_attrs =
+        |a: &AttrMap| if a.0.is_empty() { Ok(()) } else { perr(line, format!("`{}` takes no attributes", rec.name)) };
     if rec.body.is_some() != (rec.name == "fused") {
         return perr(line, "only `fused` nodes have a `{ ... }` body, and they must have one");
     }

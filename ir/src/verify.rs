@@ -154,7 +154,8 @@ impl<'g> Verifier<'g> {
             Op::ReadVar(v) => {
                 let decl = self.var_decl(id, *v)?;
                 if decl.ty != node.ty {
-                    return self.fail(id, format!("type {} differs from variable @{v} `{}`: {}", node.ty, decl.name, decl.ty));
+                    return self
+                        .fail(id, format!("type {} differs from variable @{v} `{}`: {}", node.ty, decl.name, decl.ty));
                 }
                 Ok(())
             }
@@ -186,7 +187,11 @@ impl<'g> Verifier<'g> {
         }
     }
 
-    fn var_decl(&self, id: NodeId, v: VarId) -> std::result::Result<&'g crate::graph::VarDecl, (Option<NodeId>, String)> {
+    fn var_decl(
+        &self,
+        id: NodeId,
+        v: VarId,
+    ) -> std::result::Result<&'g crate::graph::VarDecl, (Option<NodeId>, String)> {
         match self.g.vars().get(v as usize) {
             Some(d) => Ok(d),
             None => self.fail(id, format!("variable @{v} is not declared (the graph has {})", self.g.vars().len())),
@@ -224,7 +229,10 @@ impl<'g> Verifier<'g> {
             if reduction {
                 reductions += 1;
                 if n != *out {
-                    return self.fail(id, format!("body: %{} = {}: a reduction must be the body's output", num[&n], op.name()));
+                    return self.fail(
+                        id,
+                        format!("body: %{} = {}: a reduction must be the body's output", num[&n], op.name()),
+                    );
                 }
             } else if !allowed {
                 return self.fail(

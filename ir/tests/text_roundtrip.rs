@@ -5,9 +5,7 @@ mod printers_graphs;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use kiln_ir::{
-    Array, ArgOp, BinaryOp, DType, Distribution, Error, Graph, MemoryPlan, Op, ReduceOp, Slot, UnaryOp,
-};
+use kiln_ir::{ArgOp, Array, BinaryOp, DType, Distribution, Error, Graph, MemoryPlan, Op, ReduceOp, Slot, UnaryOp};
 use printers_graphs::{kitchen_sink, reduce_kernel, small, t};
 use proptest::prelude::*;
 
@@ -183,6 +181,9 @@ fn hostile_sizes_are_rejected_before_allocating() {
     for text in [
         "graph @g(%0: f32[99999999999,99999999999]) -> ()\n",
         "graph @g(%0: f32[18446744073709551615]) -> ()\n",
+        "graph @g(%0: f32[-170141183460469231731687303715884105728]) -> ()\n",
+        "graph @g(%0: f32[4]) -> ()\n  %1 = slice %0 {dims=[18446744073709551615:18446744073709551615:-18446744073709551615]} : f32[1]\n",
+        "graph @g(%0: f32[4]) -> ()\n  %1 = sum %0 {axes=[-170141183460469231731687303715884105728], keepdims=false} : f32[]\n",
         "graph @g(%0: f32[1099511627777]) -> ()\n",
         "graph @g(%0: f32[4]) -> ()\n  %1 = reshape %0 {shape=[4294967296,4294967296,0]} : f32[0]\n",
         "graph @g() -> ()\n  %0 = const b64\"AAAA\" : f32[1048576,1048576]\n",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use kiln_ir::{
-    Array, ArgOp, BinaryOp, DType, Distribution, Graph, Kernel, NodeId, Op, ReduceOp, SliceDim, TensorType, UnaryOp,
+    ArgOp, Array, BinaryOp, DType, Distribution, Graph, Kernel, NodeId, Op, ReduceOp, SliceDim, TensorType, UnaryOp,
 };
 
 pub fn t(d: DType, s: &[usize]) -> TensorType {

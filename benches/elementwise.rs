@@ -1,0 +1,59 @@
+//! W1 (tanh-GELU on 2^22 f32, memory-bound: compared with copy bandwidth), W2 (row softmax
+//! on [4096, 1024] f32), W5 (call overhead of a tiny compiled graph), and W6 (eager vs
+//! compiled for W1 and W2). Results and peers: docs/PERFORMANCE.md.
+//!
+//! `cargo bench --bench elementwise`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use kiln::{DType, Tensor};
+use std::hint::black_box;
+
+fn gelu(x: &Tensor) -> Tensor {
+    0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.797_884_6).tanh())
+}
+
+fn w1_gelu(c: &mut Criterion) {
+    let n = 1 << 22;
+    let x = Tensor::random_normal(&[n], DType::F32, 1);
+    let mut g = c.benchmark_group("W1_gelu_2^22_f32");
+    g.throughput(Throughput::Bytes((2 * n * 4) as u64));
+    g.sample_size(30);
+    let src = x.to_vec::<f32>().unwrap();
+    let mut dst = vec![0.0f32; n];
+    g.bench_function("copy_reference", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&dst);
+        })
+    });
+    let f = kiln::function(gelu);
+    f.call(&x).unwrap();
+    g.bench_function("compiled", |b| b.iter(|| f.call(black_box(&x)).unwrap()));
+    g.bench_function("eager", |b| b.iter(|| gelu(black_box(&x))));
+    g.finish();
+}
+
+fn w2_softmax(c: &mut Criterion) {
+    let x = Tensor::random_normal(&[4096, 1024], DType::F32, 2);
+    let mut g = c.benchmark_group("W2_softmax_4096x1024_f32");
+    g.throughput(Throughput::Bytes((2 * 4096 * 1024 * 4) as u64));
+    g.sample_size(30);
+    let f = kiln::function(|x: &Tensor| x.softmax(-1));
+    f.call(&x).unwrap();
+    g.bench_function("compiled", |b| b.iter(|| f.call(black_box(&x)).unwrap()));
+    g.bench_function("eager", |b| b.iter(|| black_box(&x).softmax(-1)));
+    g.finish();
+}
+
+fn w5_call_overhead(c: &mut Criterion) {
+    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
+    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    f.call((&w1, &w2)).unwrap();
+    let mut g = c.benchmark_group("W5_call_overhead");
+    g.bench_function("compiled_3w1^2+2w1w2", |b| b.iter(|| f.call((black_box(&w1), &w2)).unwrap()));
+    g.bench_function("eager_3w1^2+2w1w2", |b| b.iter(|| 3.0 * black_box(&w1).square() + 2.0 * &w1 * &w2));
+    g.finish();
+}
+
+criterion_group!(benches, w1_gelu, w2_softmax, w5_call_overhead);
+criterion_main!(benches);

@@ -1,0 +1,89 @@
+//! W3 (MLP train step 784→512→512→10, ReLU, softmax cross-entropy, batch 256, SGD — the
+//! whole step one compiled function), W4 (its compile latency: first call minus steady
+//! call), and W6 (the same step eager). Results and peers: docs/PERFORMANCE.md.
+//!
+//! `cargo bench --bench train_step`
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use kiln::{DType, GradientTape, Tensor, Variable};
+
+struct Mlp {
+    params: Vec<Variable>,
+}
+
+impl Mlp {
+    fn new() -> Mlp {
+        let dims = [784usize, 512, 512, 10];
+        let mut params = Vec::new();
+        for (i, w) in dims.windows(2).enumerate() {
+            let scale = (2.0 / w[0] as f64).sqrt();
+            params.push(Variable::new(Tensor::random_normal(&[w[0], w[1]], DType::F32, i as u64) * scale));
+            params.push(Variable::new(Tensor::zeros(&[w[1]], DType::F32)));
+        }
+        Mlp { params }
+    }
+
+    /// One SGD step on a batch; returns the loss.
+    fn step(params: &[Variable], x: &Tensor, y: &Tensor) -> Tensor {
+        let tape = GradientTape::new();
+        let mut h = x.clone();
+        for (i, pair) in params.chunks(2).enumerate() {
+            h = h.matmul(&pair[0].read()) + pair[1].read();
+            if i < 2 {
+                h = h.relu();
+            }
+        }
+        let logp = h.log_softmax(-1);
+        let loss = -(logp * y).sum(&[-1], false).mean_all();
+        let refs: Vec<&Variable> = params.iter().collect();
+        let grads = tape.gradient(&loss, &refs).unwrap();
+        for (p, g) in params.iter().zip(grads) {
+            p.assign_sub(&(g.unwrap() * 0.01)).unwrap();
+        }
+        loss
+    }
+}
+
+fn batch() -> (Tensor, Tensor) {
+    let x = Tensor::random_uniform(&[256, 784], DType::F32, 11);
+    let labels = (Tensor::random_uniform(&[256], DType::F32, 12) * 10.0).floor().cast(DType::I64);
+    (x, labels.one_hot(10, DType::F32))
+}
+
+fn w3_w4_w6(c: &mut Criterion) {
+    let (x, y) = batch();
+    let mut g = c.benchmark_group("W3_mlp_train_step");
+    g.sample_size(20);
+    let mlp = Mlp::new();
+    let p = mlp.params.clone();
+    let step = kiln::function(move |x: &Tensor, y: &Tensor| Mlp::step(&p, x, y));
+    step.call((&x, &y)).unwrap();
+    g.bench_function("compiled", |b| b.iter(|| step.call((&x, &y)).unwrap()));
+    g.bench_function("eager", |b| b.iter(|| Mlp::step(&mlp.params, &x, &y)));
+    g.finish();
+
+    let mut g = c.benchmark_group("W4_compile_latency");
+    g.sample_size(10);
+    g.bench_function("first_call_minus_steady", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let p = mlp.params.clone();
+                let fresh = kiln::function(move |x: &Tensor, y: &Tensor| Mlp::step(&p, x, y));
+                let t0 = Instant::now();
+                fresh.call((&x, &y)).unwrap();
+                let first = t0.elapsed();
+                let t1 = Instant::now();
+                fresh.call((&x, &y)).unwrap();
+                total += first.saturating_sub(t1.elapsed());
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, w3_w4_w6);
+criterion_main!(benches);

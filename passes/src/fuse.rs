@@ -1,0 +1,161 @@
+//! Fusion: groups of elementwise ops (and a reduction that consumes them) become one
+//! `Op::Fused` node holding the group as a small body graph, which the JIT compiles
+//! into one loop nest.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use kiln_ir::{Graph, Kernel, NodeId, Op, Result};
+
+use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
+
+/// Forms fused kernels.
+///
+/// Groups are grown backwards from a root (an elementwise op, or a `Reduce`/`ArgReduce`),
+/// visited in reverse topological order: a producer joins when it is elementwise and
+/// **every** user of its value is already in the group. So a group has exactly one value
+/// used outside it (the root), no work is duplicated, and no cycle can appear (a path
+/// leaving the group and coming back would have been a cycle before). A value with users
+/// both inside and outside (softmax's `exp`) ends a group and is materialized.
+///
+/// Never fused: nodes with order edges (so nothing moves across a variable read/write),
+/// sources other than small constants, movement ops (`reshape`, `transpose`, `slice`,
+/// ...), `matmul` and gathers. Constants of at most [`Fuse::max_const_elems`] elements
+/// are copied into the body. Every elementwise op ends up in some kernel, alone if need
+/// be: the JIT compiles only fused nodes. Elementwise consumers of a `matmul` form a
+/// kernel reading its result, which memory planning lets write over the matmul's buffer.
+///
+/// ```
+/// use kiln_ir::{BinaryOp, DType, Graph, Op, ReduceOp, TensorType};
+/// use kiln_passes::{Fuse, Pass};
+/// let mut g = Graph::new("f");
+/// let x = g.add_input(TensorType::new(DType::F32, &[4, 8]));
+/// let sq = g.add(Op::Binary(BinaryOp::Mul), &[x, x]).unwrap();
+/// let s = g.add(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdims: false }, &[sq]).unwrap();
+/// g.set_outputs(vec![s]);
+/// let c = Fuse::default().run(&mut g).unwrap();
+/// assert_eq!(c.get("kernels_formed"), 1); // sum(x*x) is one kernel
+/// assert_eq!(g.len(), 2);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Fuse {
+    /// Constants with at most this many elements are copied into kernel bodies.
+    pub max_const_elems: usize,
+}
+
+impl Default for Fuse {
+    fn default() -> Fuse {
+        Fuse { max_const_elems: 1 }
+    }
+}
+
+impl Pass for Fuse {
+    fn name(&self) -> &str {
+        "fuse"
+    }
+
+    fn run(&self, g: &mut Graph) -> Result<Changed> {
+        let order = g.topo_order()?;
+        let pos: HashMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let mut taken: HashSet<NodeId> = HashSet::new();
+        let mut groups: Vec<Vec<NodeId>> = Vec::new();
+        for &root in order.iter().rev() {
+            if taken.contains(&root) || !can_root(g, root) {
+                continue;
+            }
+            let mut members = grow(g, root, &taken);
+            members.sort_by_key(|m| pos[m]);
+            taken.extend(members.iter().copied());
+            groups.push(members);
+        }
+        let mut c = Changed::none();
+        // Build in topological order of roots so kernel names read in program order.
+        groups.sort_by_key(|m| pos[m.last().expect("a group has its root")]);
+        for (k, members) in groups.iter().enumerate() {
+            let nodes = members.len();
+            self.build_kernel(g, members, k)?;
+            c.count("kernels_formed", 1);
+            c.count("nodes_fused", nodes);
+        }
+        Ok(c)
+    }
+}
+
+fn is_elementwise(g: &Graph, id: NodeId) -> bool {
+    g.node(id).op.is_elementwise() && !has_order_edges(g, id)
+}
+
+fn can_root(g: &Graph, id: NodeId) -> bool {
+    is_elementwise(g, id)
+        || (matches!(g.node(id).op, Op::Reduce { .. } | Op::ArgReduce { .. }) && !has_order_edges(g, id))
+}
+
+/// The group rooted at `root`: it and every elementwise producer all of whose users are in the group.
+fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>) -> Vec<NodeId> {
+    let mut members: HashSet<NodeId> = HashSet::from([root]);
+    let mut list = vec![root];
+    loop {
+        let mut grew = false;
+        let candidates: Vec<NodeId> = list.iter().flat_map(|&m| g.args(m)).collect();
+        for p in candidates {
+            let joins = !members.contains(&p)
+                && !taken.contains(&p)
+                && is_elementwise(g, p)
+                && !g.outputs().contains(&p)
+                && g.users(p).iter().all(|(u, _)| members.contains(u));
+            if joins {
+                members.insert(p);
+                list.push(p);
+                grew = true;
+            }
+        }
+        if !grew {
+            return list;
+        }
+    }
+}
+
+impl Fuse {
+    /// Replaces `members` (topologically sorted; the last is the root) with one fused node.
+    fn build_kernel(&self, g: &mut Graph, members: &[NodeId], k: usize) -> Result<()> {
+        let root = *members.last().expect("non-empty group");
+        let mut body = Graph::new(format!("{}.kernel{k}", g.name()));
+        let member_set: HashSet<NodeId> = members.iter().copied().collect();
+        // Operands from outside, in first-use order: small constants are copied in, the
+        // rest become the body's inputs (declared first, so the dump lists them first).
+        let mut outside: Vec<NodeId> = Vec::new();
+        for &m in members {
+            for a in g.args(m) {
+                if !member_set.contains(&a) && !outside.contains(&a) {
+                    outside.push(a);
+                }
+            }
+        }
+        let is_small_const = |a: NodeId| matches!(&g.node(a).op, Op::Const(v) if v.len() <= self.max_const_elems);
+        let (pulled, externals): (Vec<NodeId>, Vec<NodeId>) = outside.into_iter().partition(|&a| is_small_const(a));
+        let mut inside: HashMap<NodeId, NodeId> = HashMap::new();
+        for &a in &externals {
+            inside.insert(a, body.add_input(g.node(a).ty.clone()));
+        }
+        for &a in &pulled {
+            inside.insert(a, body.add_const(const_value(g, a).expect("a constant").clone()));
+        }
+        for &m in members {
+            let body_args: Vec<NodeId> = g.args(m).iter().map(|a| inside[a]).collect();
+            let node = g.node(m);
+            let b = body.add_unchecked(node.op.clone(), node.ty.clone(), &body_args);
+            inside.insert(m, b);
+        }
+        body.set_outputs(vec![inside[&root]]);
+        let ty = g.node(root).ty.clone();
+        let fused = g.add_unchecked(Op::Fused(Arc::new(Kernel { body })), ty, &externals);
+        g.replace_uses(root, fused);
+        for &m in members.iter().rev() {
+            g.remove(m);
+        }
+        for c in pulled {
+            remove_if_dead(g, c);
+        }
+        Ok(())
+    }
+}
