@@ -14,7 +14,8 @@ pub fn load() -> Result<(Tensor, Tensor)> {
         if values.len() != 65 {
             return Err(Error::invalid("digits", format!("line {}: {} fields, not 65", i + 1, values.len())));
         }
-        let parse = |s: &str| s.trim().parse::<i64>().map_err(|e| Error::invalid("digits", format!("line {}: {e}", i + 1)));
+        let parse =
+            |s: &str| s.trim().parse::<i64>().map_err(|e| Error::invalid("digits", format!("line {}: {e}", i + 1)));
         for v in &values[..64] {
             pixels.push(parse(v)? as f32 / 16.0);
         }
