@@ -58,7 +58,7 @@ fn check_same(loss: &'static str, y_true: &Tensor, y_pred: &Tensor) -> Result<()
 
 /// Mean over the last axis (per-sample), then mean over the samples.
 fn reduce_elementwise(per_element: Tensor) -> Result<Tensor> {
-    per_element.try_mean(-1, false)?.try_mean(&all_axes(per_element.rank() - 1), false)
+    per_element.try_mean(-1, false)?.try_mean(all_axes(per_element.rank() - 1), false)
 }
 
 fn all_axes(rank: usize) -> Vec<usize> {
@@ -176,7 +176,7 @@ impl Loss for CategoricalCrossentropy {
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         check_same("categorical_crossentropy", y_true, y_pred)?;
         let per_sample = y_true.try_mul(&log_probs(y_pred, self.from_logits)?)?.try_sum(-1, false)?.try_neg()?;
-        per_sample.try_mean(&all_axes(per_sample.rank()), false)
+        per_sample.try_mean(all_axes(per_sample.rank()), false)
     }
 }
 

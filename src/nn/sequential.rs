@@ -26,7 +26,8 @@ impl Sequential {
         Sequential { layers: Vec::new(), trainable: AtomicBool::new(true) }
     }
 
-    /// Appends a layer.
+    /// Appends a layer (Keras's `model.add`; the name is kept on purpose).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Layer + 'static) -> Sequential {
         self.layers.push(Arc::new(layer));
         self
