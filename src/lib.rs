@@ -22,6 +22,13 @@ mod tensor;
 mod trace;
 mod variable;
 
+pub mod data;
+pub mod losses;
+pub mod metrics;
+pub mod nn;
+pub mod optim;
+pub mod random;
+
 pub use autodiff::{custom_gradient, grad, value_and_grad, Grad, GradientTape, ValueAndGrad};
 pub use function::{
     function, function_with_signature, Backend, CallArgs, ConcreteFunction, Function, Outputs, TensorSpec, TraceFn,

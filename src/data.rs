@@ -1,0 +1,144 @@
+//! `Dataset`: in-memory tensors sliced along their first axis into (shuffled) batches,
+//! epoch by epoch (a small `tf.data.Dataset.from_tensor_slices(..).shuffle(..).batch(..)`).
+
+use kiln_ir::DType;
+
+use crate::{Error, Result, Tensor};
+
+/// Rows of one or more tensors sharing their first dimension (e.g. features and labels).
+///
+/// With [`Dataset::shuffle`], each epoch visits the rows in a new order, determined by the
+/// seed and the epoch number alone (TF's `reshuffle_each_iteration`), so runs reproduce.
+///
+/// ```
+/// use kiln::data::Dataset;
+/// use kiln::Tensor;
+/// let x = Tensor::from_vec((0..10).map(|v| v as f32).collect(), &[5, 2]).unwrap();
+/// let y = Tensor::new(&[0i64, 1, 2, 3, 4]);
+/// let ds = Dataset::from_tensors(&[x, y]).unwrap().batch(2, false);
+/// let batches: Vec<Vec<Tensor>> = ds.epoch(0).collect::<Result<_, _>>().unwrap();
+/// assert_eq!(batches.len(), 3);                                  // 2 + 2 + 1
+/// assert_eq!(batches[2][1].to_vec::<i64>().unwrap(), vec![4]);
+/// let dropped = ds.clone().batch(2, true);
+/// assert_eq!(dropped.epoch(0).count(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    tensors: Vec<Tensor>,
+    rows: usize,
+    shuffle_seed: Option<u64>,
+    batch_size: usize,
+    drop_remainder: bool,
+}
+
+impl Dataset {
+    /// A dataset over concrete tensors with equal first dimensions; one row per batch until
+    /// [`Dataset::batch`] is set.
+    pub fn from_tensors(tensors: &[Tensor]) -> Result<Dataset> {
+        let first = tensors.first().ok_or_else(|| Error::invalid("Dataset", "needs at least one tensor"))?;
+        for t in tensors {
+            if t.is_symbolic() {
+                return Err(Error::invalid(
+                    "Dataset",
+                    "tensors must be concrete (build the dataset outside traced functions)",
+                ));
+            }
+            if t.rank() == 0 || t.shape()[0] != first.shape().first().copied().unwrap_or(0) {
+                return Err(Error::invalid(
+                    "Dataset",
+                    format!(
+                        "every tensor needs the same first dimension; got {}",
+                        tensors.iter().map(|t| t.tensor_type().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(Dataset {
+            tensors: tensors.to_vec(),
+            rows: first.shape()[0],
+            shuffle_seed: None,
+            batch_size: 1,
+            drop_remainder: false,
+        })
+    }
+
+    /// Shuffles the rows every epoch, reproducibly from `seed`.
+    pub fn shuffle(self, seed: u64) -> Dataset {
+        Dataset { shuffle_seed: Some(seed), ..self }
+    }
+
+    /// Groups rows into batches of `size` (≥ 1); a smaller last batch is kept unless
+    /// `drop_remainder`.
+    #[track_caller]
+    pub fn batch(self, size: usize, drop_remainder: bool) -> Dataset {
+        assert!(size > 0, "batch size must be at least 1");
+        Dataset { batch_size: size, drop_remainder, ..self }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The number of batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        if self.drop_remainder {
+            self.rows / self.batch_size
+        } else {
+            self.rows.div_ceil(self.batch_size)
+        }
+    }
+
+    /// The row order of epoch `epoch`.
+    pub fn order(&self, epoch: u64) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.rows).collect();
+        if let Some(seed) = self.shuffle_seed {
+            let mut rng =
+                SplitMix(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x632b_e59b_d9b4_e019));
+            // Fisher–Yates.
+            for i in (1..self.rows).rev() {
+                let j = (rng.next() % (i as u64 + 1)) as usize;
+                idx.swap(i, j);
+            }
+        }
+        idx
+    }
+
+    /// The batches of epoch `epoch`, each a `Vec` with one tensor per dataset tensor.
+    pub fn epoch(&self, epoch: u64) -> impl Iterator<Item = Result<Vec<Tensor>>> + '_ {
+        let order = self.order(epoch);
+        let n = self.batches_per_epoch();
+        (0..n).map(move |b| {
+            let rows = &order[b * self.batch_size..((b + 1) * self.batch_size).min(self.rows)];
+            let idx = Tensor::from_vec(rows.iter().map(|&r| r as i64).collect::<Vec<i64>>(), &[rows.len()])?;
+            self.tensors.iter().map(|t| t.try_gather(&idx, 0)).collect()
+        })
+    }
+
+    /// Every row's tensors as one batch (for evaluation).
+    pub fn all(&self) -> Vec<Tensor> {
+        self.tensors.clone()
+    }
+
+    /// The dtypes of the tensors.
+    pub fn dtypes(&self) -> Vec<DType> {
+        self.tensors.iter().map(Tensor::dtype).collect()
+    }
+}
+
+/// splitmix64: a small, well-mixed generator for shuffling.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,93 @@
+//! Stochastic gradient descent with optional (Nesterov) momentum: Keras 3's `SGD`.
+
+use kiln_ir::DType;
+
+use super::slots::Slots;
+use super::{check_pairs, new_iterations, scalar, LearningRate, Optimizer};
+use crate::{Result, Tensor, Variable};
+
+/// Keras 3's `SGD`. Without momentum: `w -= lr * g`. With momentum `μ`:
+/// `m = μ m - lr g`, then `w += m`, or with Nesterov `w += μ m - lr g`.
+///
+/// ```
+/// use kiln::optim::{Optimizer, SGD};
+/// use kiln::{Tensor, Variable};
+/// let w = Variable::new(Tensor::scalar(1.0f64));
+/// let opt = SGD::new(0.1).momentum(0.9).nesterov(true);
+/// opt.apply_gradients(&[(Tensor::scalar(1.0f64), &w)]).unwrap();
+/// // m = -0.1; w += 0.9 * -0.1 - 0.1
+/// assert!((w.read().to_scalar::<f64>().unwrap() - 0.81).abs() < 1e-12);
+/// ```
+pub struct SGD {
+    lr: LearningRate,
+    momentum: f64,
+    nesterov: bool,
+    iterations: Variable,
+    slots: Slots,
+}
+
+impl SGD {
+    /// Plain SGD with learning rate `lr` (a constant or a schedule).
+    pub fn new(lr: impl Into<LearningRate>) -> SGD {
+        SGD {
+            lr: lr.into(),
+            momentum: 0.0,
+            nesterov: false,
+            iterations: new_iterations("SGD"),
+            slots: Slots::new("SGD", vec!["momentum"]),
+        }
+    }
+
+    /// Momentum `μ` in `[0, 1]` (Keras default 0).
+    pub fn momentum(mut self, momentum: f64) -> SGD {
+        assert!((0.0..=1.0).contains(&momentum), "SGD momentum must be in [0, 1], got {momentum}");
+        self.momentum = momentum;
+        self
+    }
+
+    /// Nesterov momentum (Keras default false).
+    pub fn nesterov(mut self, nesterov: bool) -> SGD {
+        self.nesterov = nesterov;
+        self
+    }
+
+    /// The momentum slot Variables created so far.
+    pub fn variables(&self) -> Vec<Variable> {
+        let mut v = vec![self.iterations.clone()];
+        v.extend(self.slots.all());
+        v
+    }
+
+    fn update(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
+        if self.momentum == 0.0 {
+            return var.assign_sub(&g.try_mul(lr)?);
+        }
+        let m = &self.slots.of(var)?[0];
+        let mu = scalar(var.dtype(), self.momentum)?;
+        m.assign(&m.read().try_mul(&mu)?.try_sub(&g.try_mul(lr)?)?)?;
+        if self.nesterov {
+            var.assign_add(&m.read().try_mul(&mu)?.try_sub(&g.try_mul(lr)?)?)
+        } else {
+            var.assign_add(&m.read())
+        }
+    }
+}
+
+impl Optimizer for SGD {
+    fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
+        check_pairs("SGD", grads_and_vars)?;
+        for (g, var) in grads_and_vars {
+            let lr = self.learning_rate(var.dtype())?;
+            self.update(g, var, &lr)?;
+        }
+        self.iterations.assign_add(&Tensor::scalar(1i64))
+    }
+
+    fn iterations(&self) -> &Variable {
+        &self.iterations
+    }
+
+    fn learning_rate(&self, dtype: DType) -> Result<Tensor> {
+        self.lr.at(&self.iterations.read(), dtype)
+    }
+}
