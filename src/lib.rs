@@ -17,6 +17,8 @@
 
 mod autodiff;
 mod function;
+#[cfg(feature = "ndarray")]
+mod interop;
 mod ops;
 mod tensor;
 mod trace;

@@ -27,7 +27,7 @@ pub fn load() -> Result<(Tensor, Tensor)> {
 
 /// A seeded split: `(train, test)` with the last `test_fraction` of a shuffled order held out.
 pub fn split(x: &Tensor, y: &Tensor, test_fraction: f64, seed: u64) -> Result<((Tensor, Tensor), (Tensor, Tensor))> {
-    let order = Dataset::from_tensors(&[y.clone()])?.shuffle(seed).order(0);
+    let order = Dataset::from_tensors(std::slice::from_ref(y))?.shuffle(seed).order(0);
     let n_test = (order.len() as f64 * test_fraction).round() as usize;
     let (train, test) = order.split_at(order.len() - n_test);
     let pick = |rows: &[usize]| -> Result<(Tensor, Tensor)> {
