@@ -8,7 +8,7 @@ use kiln::losses::{
     BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
     SparseCategoricalCrossentropy,
 };
-use kiln::metrics::{F1Score, LabelMetric, Metric, Precision, Recall};
+use kiln::metrics::{F1Score, LabelMetric, Precision, Recall};
 use kiln::nn::{activations, constraints, regularizers, BatchNormalization, Layer};
 use kiln::Tensor;
 use serde_json::Value;
@@ -46,7 +46,7 @@ fn activations_match_keras() {
     let x = t(&g["x"], &[1, 13]);
     for name in ["relu", "sigmoid", "tanh", "softplus", "elu", "selu", "gelu", "softmax"] {
         let f = activations::by_name(name).unwrap();
-        both(name, &floats(&g["activations"][name]), &[x.clone()], move |a| f(&a[0]));
+        both(name, &floats(&g["activations"][name]), std::slice::from_ref(&x), move |a| f(&a[0]));
     }
 }
 
@@ -92,7 +92,7 @@ fn the_book_huber_closure_is_a_loss() {
         let is_small = error.abs().less(&error.scalar_like(1.0));
         is_small.select(&(error.square() / 2.0), &(error.abs() - 0.5)).mean_all()
     };
-    let got = huber_fn.call(&t(&g["y_true"], &[2, 3]), &t(&g["y_pred"], &[2, 3])).unwrap();
+    let got = Loss::call(&huber_fn, &t(&g["y_true"], &[2, 3]), &t(&g["y_pred"], &[2, 3])).unwrap();
     close(&[got.to_scalar::<f32>().unwrap()], &[g["huber_1"].as_f64().unwrap() as f32], "huber_fn");
 }
 
@@ -143,9 +143,9 @@ fn regularizers_and_constraints_match_keras() {
     close(&one(regularizers::l1_l2(0.01, 0.02)(&w)), &[g["l1_l2"].as_f64().unwrap() as f32], "l1_l2");
     let my_l1_regularizer = |w: &Tensor| (w * 0.01).abs().sum_all();
     close(&one(my_l1_regularizer(&w)), &[g["l1"].as_f64().unwrap() as f32], "my_l1_regularizer");
-    both("non_neg", &floats(&g["non_neg"]), &[w.clone()], |a| constraints::non_neg(&a[0]));
+    both("non_neg", &floats(&g["non_neg"]), std::slice::from_ref(&w), |a| constraints::non_neg(&a[0]));
     let my_positive_weights = |w: &Tensor| w.less(&w.scalar_like(0.0)).select(&w.zeros_like(), w);
-    both("my_positive_weights", &floats(&g["non_neg"]), &[w.clone()], move |a| my_positive_weights(&a[0]));
+    both("my_positive_weights", &floats(&g["non_neg"]), std::slice::from_ref(&w), move |a| my_positive_weights(&a[0]));
     both("max_norm", &floats(&g["max_norm_2"]), &[w], |a| constraints::max_norm(2.0, 0)(&a[0]));
 }
 

@@ -6,7 +6,9 @@ mod common;
 use common::{assert_equivalent, rand_f32, rand_f64};
 use kiln::{s, DType, Tensor, Variable};
 
-fn unary_ops() -> Vec<(&'static str, fn(&Tensor) -> Tensor)> {
+type UnaryCase = (&'static str, fn(&Tensor) -> Tensor);
+
+fn unary_ops() -> Vec<UnaryCase> {
     vec![
         ("neg", |x| x.neg()),
         ("abs", |x| x.abs()),
@@ -125,7 +127,7 @@ fn reductions_over_several_axes() {
                     x.sum_all(),
                 ]
             },
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &[],
         );
     }

@@ -128,7 +128,8 @@ fn plan_text_lists_slots_and_still_parses() {
     let mut slots = std::collections::HashMap::new();
     slots.insert(order[3], Slot { offset: 0, bytes: 24 });
     slots.insert(order[4], Slot { offset: 32, bytes: 8 });
-    g.plan = Some(MemoryPlan { schedule: order.clone(), slots, arena_bytes: 40, naive_bytes: 80 });
+    g.plan =
+        Some(MemoryPlan { schedule: order.clone(), slots, arena_bytes: 40, naive_bytes: 80, ..MemoryPlan::default() });
     let plan = g.plan_text();
     assert_eq!(
         plan,

@@ -255,18 +255,31 @@ fn follows_a_memory_plan_with_reuse() {
         slots: slots.clone(),
         arena_bytes: 512,
         naive_bytes: 768,
+        ..MemoryPlan::default()
     });
     let exe = Executable::new(planned).unwrap();
     assert_eq!(exe.arena_bytes(), 512);
     assert_same(&exe.run(&inputs, &[]).unwrap(), &want);
 
     let mut bad = g.clone();
-    bad.plan = Some(MemoryPlan { schedule: g.topo_order().unwrap(), slots, arena_bytes: 300, naive_bytes: 0 });
+    bad.plan = Some(MemoryPlan {
+        schedule: g.topo_order().unwrap(),
+        slots,
+        arena_bytes: 300,
+        naive_bytes: 0,
+        ..MemoryPlan::default()
+    });
     assert!(Executable::new(bad).is_err(), "slot past the arena end");
     let mut bad = g.clone();
     let mut sched = g.topo_order().unwrap();
     sched.reverse();
-    bad.plan = Some(MemoryPlan { schedule: sched, slots: HashMap::new(), arena_bytes: 0, naive_bytes: 0 });
+    bad.plan = Some(MemoryPlan {
+        schedule: sched,
+        slots: HashMap::new(),
+        arena_bytes: 0,
+        naive_bytes: 0,
+        ..MemoryPlan::default()
+    });
     assert!(Executable::new(bad).is_err(), "schedule out of dependency order");
 }
 
