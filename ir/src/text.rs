@@ -403,7 +403,7 @@ impl Graph {
     /// let n = g.add(Op::Unary(UnaryOp::Neg), &[e]).unwrap();
     /// g.set_outputs(vec![n]);
     /// let slots = [(e, Slot { offset: 0, bytes: 16 })].into_iter().collect();
-    /// g.plan = Some(MemoryPlan { schedule: vec![x, e, n], slots, arena_bytes: 16, naive_bytes: 16 });
+    /// g.plan = Some(MemoryPlan { schedule: vec![x, e, n], slots, arena_bytes: 16, naive_bytes: 16, ..Default::default() });
     /// assert_eq!(
     ///     g.plan_text(),
     ///     "plan: arena 16 bytes, naive 16 bytes (100.0% of naive)\nschedule: %0 %1 %2\n%1 -> [0, 16]\n"

@@ -51,9 +51,12 @@ fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> 
     shape.iter().enumerate().filter_map(keep).collect()
 }
 
-/// Pairwise (cascade) summation: error grows with log n rather than n.
+/// Pairwise (cascade) summation: error grows with log n rather than n. An empty sum is
+/// +0.0 (numpy's; Rust's `Iterator::sum` would give -0.0), a sum of -0.0s stays -0.0.
 fn pairwise(v: &[f64]) -> f64 {
-    if v.len() <= 16 {
+    if v.is_empty() {
+        0.0
+    } else if v.len() <= 16 {
         v.iter().sum()
     } else {
         let (a, b) = v.split_at(v.len() / 2);
