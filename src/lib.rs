@@ -16,6 +16,7 @@
 //! ```
 
 mod autodiff;
+mod eager;
 mod function;
 #[cfg(feature = "ndarray")]
 mod interop;

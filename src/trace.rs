@@ -167,7 +167,7 @@ pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
         let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
         let ty = infer(&op, &tys)?;
         let arrays: Vec<&Array> = args.iter().map(|a| a.array().expect("concrete")).collect();
-        Tensor::from_array(interp::eval(&op, &arrays, &ty)?)
+        Tensor::from_array(crate::eager::eval(&op, &arrays, &ty)?)
     };
     crate::autodiff::record(&op, args, &out);
     Ok(out)

@@ -211,3 +211,23 @@ fn variables_inside_functions() {
         &[v, w],
     );
 }
+
+/// Large enough (≥ 4096 elements) that eager ops run as one-op compiled kernels
+/// (`src/eager.rs`): eager must still agree with the interpreter backend.
+#[test]
+fn large_eager_ops_use_compiled_kernels_and_agree() {
+    let x = rand_f32(&[64, 128], 14);
+    let y = rand_f64(&[64, 128], 15);
+    assert_equivalent(
+        |a: &[Tensor]| {
+            let x = &a[0];
+            let gelu = 0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.797_884_6).tanh());
+            vec![gelu, x.softmax(-1), x.sum(&[0], false), x.greater(&x.scalar_like(0.5)), x.cast(DType::I32)]
+        },
+        &[x],
+        &[],
+    );
+    assert_equivalent(|a: &[Tensor]| vec![a[0].exp().log1p(), a[0].max(&[1], true)], &[y], &[]);
+    let i = Tensor::arange(-4096.0, 4096.0, 1.0, DType::I32);
+    assert_equivalent(|a: &[Tensor]| vec![&a[0] * 3.0 - 7.0, &a[0] / 7.0], &[i], &[]);
+}

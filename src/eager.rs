@@ -1,0 +1,84 @@
+//! Eager execution of one op. Large elementwise ops and reductions run as a one-op compiled
+//! kernel (cached by op and operand types, split across threads by the executor); everything
+//! else, and everything when `KILN_EAGER=interpreter`, runs in the reference interpreter.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use kiln_ir::{interp, Array, BinaryOp, Graph, Kernel, Op, Result, TensorType};
+use kiln_jit::Executable;
+
+/// Below this many elements the interpreter is quicker than a kernel call.
+const MIN_ELEMENTS: usize = 4096;
+/// Distinct (op, signature) pairs kept compiled; past this, new ones are interpreted.
+const MAX_CACHED: usize = 4096;
+
+type Key = (String, Vec<TensorType>);
+
+fn cache() -> &'static Mutex<HashMap<Key, Arc<Executable>>> {
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Executable>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn compiled_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| !matches!(std::env::var("KILN_EAGER"), Ok(v) if v.eq_ignore_ascii_case("interpreter")))
+}
+
+/// Ops a one-op kernel computes exactly as the interpreter does, up to the JIT's stated
+/// ULP bounds. Integer division stays interpreted: only the interpreter reports a division
+/// by zero.
+fn compilable(op: &Op, ty: &TensorType) -> bool {
+    match op {
+        Op::Binary(BinaryOp::Div) => !ty.dtype.is_int(),
+        Op::Unary(_) | Op::Binary(_) | Op::Select | Op::Cast(_) | Op::Reduce { .. } => true,
+        _ => false,
+    }
+}
+
+/// Computes `op` on concrete operands, with `ty` its result type (already inferred).
+pub(crate) fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
+    let work = args.iter().map(|a| a.len()).chain([ty.numel()]).max().unwrap_or(0);
+    if work >= MIN_ELEMENTS && compiled_enabled() && compilable(op, ty) {
+        let tys: Vec<TensorType> = args.iter().map(|a| TensorType::new(a.dtype(), a.shape())).collect();
+        if let Some(exe) = executable(op, tys, ty) {
+            let inputs: Vec<Array> = args.iter().map(|a| (*a).clone()).collect();
+            let mut out = exe.run(&inputs, &[])?;
+            return Ok(out.outputs.pop().expect("one output"));
+        }
+    }
+    interp::eval(op, args, ty)
+}
+
+/// The cached executable for `op` on operands `tys`, built on first use.
+fn executable(op: &Op, tys: Vec<TensorType>, ty: &TensorType) -> Option<Arc<Executable>> {
+    let key = (format!("{op:?}"), tys);
+    if let Some(e) = cache().lock().ok()?.get(&key) {
+        return Some(e.clone());
+    }
+    let exe = Arc::new(build(op, &key.1, ty).ok()?);
+    let mut c = cache().lock().ok()?;
+    if c.len() < MAX_CACHED {
+        c.insert(key, exe.clone());
+    }
+    Some(exe)
+}
+
+/// A graph of one fused node whose kernel body is `op` on inputs of types `tys`.
+fn build(op: &Op, tys: &[TensorType], ty: &TensorType) -> Result<Executable> {
+    let mut body = Graph::new("eager");
+    let ins: Vec<_> = tys.iter().map(|t| body.add_input(t.clone())).collect();
+    let out = body.add(op.clone(), &ins)?;
+    body.set_outputs(vec![out]);
+    let mut g = Graph::new("eager");
+    let args: Vec<_> = tys.iter().map(|t| g.add_input(t.clone())).collect();
+    let node = g.add_unchecked(Op::Fused(Arc::new(Kernel { body })), ty.clone(), &args);
+    g.set_outputs(vec![node]);
+    let exe = Executable::new(g)?;
+    // A kernel that did not compile would only be the interpreter behind more machinery.
+    if exe.fallbacks().is_empty() {
+        Ok(exe)
+    } else {
+        Err(kiln_ir::Error::Compile(format!("{op:?} has no compiled kernel")))
+    }
+}
