@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kiln_ir::{Graph, TensorType};
 
@@ -58,13 +58,15 @@ struct FnInner {
     dump_dir: Option<std::path::PathBuf>,
     pipeline: PipelineFactory,
     input_signature: Option<Vec<TensorSpec>>,
-    cache: Mutex<HashMap<Vec<TensorType>, Arc<ConcreteFunction>>>,
+    cache: RwLock<HashMap<Vec<TensorType>, Arc<ConcreteFunction>>>,
     /// Serializes tracing so two threads never trace (or create Variables) at once.
     trace_lock: Mutex<()>,
     trace_count: AtomicUsize,
     traced_once: AtomicBool,
     /// Signatures traced since the last cache hit, for the retracing warning.
     recent_traces: Mutex<Vec<String>>,
+    /// Whether `recent_traces` is non-empty, so a cache hit clears it without locking.
+    retracing: AtomicBool,
 }
 
 /// Traces `f` into a [`Function`]: see the module docs and `docs/SEMANTICS.md`.
@@ -110,11 +112,12 @@ impl<O: Outputs> Function<O> {
                 dump_dir: std::env::var_os("KILN_DUMP").filter(|d| !d.is_empty()).map(Into::into),
                 pipeline: Arc::new(kiln_passes::Pipeline::default),
                 input_signature,
-                cache: Mutex::new(HashMap::new()),
+                cache: RwLock::new(HashMap::new()),
                 trace_lock: Mutex::new(()),
                 trace_count: AtomicUsize::new(0),
                 traced_once: AtomicBool::new(false),
                 recent_traces: Mutex::new(Vec::new()),
+                retracing: AtomicBool::new(false),
             }),
             _out: PhantomData,
         }
@@ -224,7 +227,9 @@ impl<O: Outputs> Function<O> {
             }
         }
         if let Some(c) = self.lookup(&sig) {
-            self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            if self.inner.retracing.swap(false, Ordering::Relaxed) {
+                self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            }
             return Ok(c);
         }
         let _tracing = self.inner.trace_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,12 +237,12 @@ impl<O: Outputs> Function<O> {
             return Ok(c);
         }
         let c = Arc::new(self.trace(&sig)?);
-        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(sig, c.clone());
+        self.inner.cache.write().unwrap_or_else(|e| e.into_inner()).insert(sig, c.clone());
         Ok(c)
     }
 
     fn lookup(&self, sig: &[TensorType]) -> Option<Arc<ConcreteFunction>> {
-        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner()).get(sig).cloned()
+        self.inner.cache.read().unwrap_or_else(|e| e.into_inner()).get(sig).cloned()
     }
 
     fn trace(&self, sig: &[TensorType]) -> Result<ConcreteFunction> {
@@ -263,6 +268,7 @@ impl<O: Outputs> Function<O> {
 
     fn warn_on_retracing(&self, sig: &[TensorType]) {
         let mut recent = self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner());
+        self.inner.retracing.store(true, Ordering::Relaxed);
         recent.push(format!("({})", fmt_sig(sig)));
         if recent.len() > 5 {
             tracing::warn!(
