@@ -24,6 +24,7 @@ mod tensor;
 mod trace;
 mod variable;
 
+pub mod checkpoint;
 pub mod data;
 pub mod losses;
 pub mod metrics;
