@@ -25,12 +25,14 @@ mod tensor;
 mod trace;
 mod variable;
 
+pub mod checkpoint;
 pub mod data;
 pub mod losses;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod random;
+pub mod training;
 
 pub use autodiff::{custom_gradient, grad, value_and_grad, Grad, GradientTape, ValueAndGrad};
 pub use function::{

@@ -96,6 +96,10 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
+    fn variables(&self) -> Vec<Variable> {
+        Adam::variables(self)
+    }
+
     fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
         check_pairs("Adam", grads_and_vars)?;
         for (g, var) in grads_and_vars {

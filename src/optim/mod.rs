@@ -44,6 +44,11 @@ pub trait Optimizer: Send + Sync + 'static {
 
     /// The learning rate at the current step, as a scalar of `dtype`.
     fn learning_rate(&self, dtype: kiln_ir::DType) -> Result<Tensor>;
+
+    /// The step counter and every slot Variable created so far.
+    fn variables(&self) -> Vec<Variable> {
+        vec![self.iterations().clone()]
+    }
 }
 
 /// The checks shared by every optimizer: gradients match their variables.

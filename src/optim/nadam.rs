@@ -110,6 +110,10 @@ impl Nadam {
 }
 
 impl Optimizer for Nadam {
+    fn variables(&self) -> Vec<Variable> {
+        Nadam::variables(self)
+    }
+
     fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
         check_pairs("Nadam", grads_and_vars)?;
         if let Some((_, first)) = grads_and_vars.first() {

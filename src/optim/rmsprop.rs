@@ -97,6 +97,10 @@ impl RMSprop {
 }
 
 impl Optimizer for RMSprop {
+    fn variables(&self) -> Vec<Variable> {
+        RMSprop::variables(self)
+    }
+
     fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
         check_pairs("RMSprop", grads_and_vars)?;
         for (g, var) in grads_and_vars {

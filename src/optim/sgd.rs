@@ -74,6 +74,10 @@ impl SGD {
 }
 
 impl Optimizer for SGD {
+    fn variables(&self) -> Vec<Variable> {
+        SGD::variables(self)
+    }
+
     fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
         check_pairs("SGD", grads_and_vars)?;
         for (g, var) in grads_and_vars {

@@ -1,0 +1,3 @@
+//! Keras-like training helpers: [`Trainer::fit`].
+mod fit;
+pub use fit::{History, Trainer};

@@ -1,0 +1,96 @@
+//! safetensors checkpoints: an exact round trip, and every mismatch is an `Err` naming it
+//! with all variables left unchanged.
+
+use kiln::{checkpoint, DType, Tensor, Variable};
+
+fn vars() -> (Variable, Variable, Variable) {
+    (
+        Variable::with_options(Tensor::new(&[[1.5f32, -2.25], [3.0, f32::MIN_POSITIVE]]), "w", true),
+        Variable::with_options(Tensor::new(&[0.1f64, 0.2, 0.3]), "b", true),
+        Variable::with_options(Tensor::scalar(7i64), "steps", false),
+    )
+}
+
+fn path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("kiln_test_{}_{name}.safetensors", std::process::id()))
+}
+
+fn snapshot(vs: &[&Variable]) -> Vec<Vec<u8>> {
+    vs.iter().map(|v| v.value().data().as_bytes().to_vec()).collect()
+}
+
+fn zero(vs: &[&Variable]) {
+    for v in vs {
+        v.assign(&Tensor::zeros(v.shape(), v.dtype())).unwrap();
+    }
+}
+
+#[test]
+fn round_trip_is_bit_exact() {
+    let (w, b, s) = vars();
+    let all = [&w, &b, &s];
+    let p = path("round_trip");
+    let before = snapshot(&all);
+    checkpoint::save(&p, &all).unwrap();
+    zero(&all);
+    checkpoint::load(&p, &all).unwrap();
+    assert_eq!(snapshot(&all), before);
+}
+
+/// Loads `p` into fresh zeroed variables and expects an `Err` containing `needle`, with
+/// every variable still zero.
+fn expect_err(p: &std::path::Path, vs: &[&Variable], needle: &str) {
+    zero(vs);
+    let before = snapshot(vs);
+    let e = checkpoint::load(p, vs).unwrap_err().to_string();
+    assert!(e.contains(needle), "error {e:?} should name {needle:?}");
+    assert_eq!(snapshot(vs), before, "a failed load must change nothing");
+}
+
+#[test]
+fn missing_and_extra_tensors_are_errors() {
+    let (w, b, s) = vars();
+    let p = path("two");
+    checkpoint::save(&p, &[&w, &b]).unwrap();
+    expect_err(&p, &[&w, &b, &s], "missing tensor `steps`");
+    expect_err(&p, &[&w], "no matching variable: b");
+}
+
+#[test]
+fn wrong_shape_and_dtype_are_errors() {
+    let (w, b, _) = vars();
+    let p = path("shape");
+    checkpoint::save(&p, &[&w, &b]).unwrap();
+    let w3 = Variable::with_options(Tensor::zeros(&[3, 2], DType::F32), "w", true);
+    expect_err(&p, &[&b, &w3], "tensor `w` has shape [2, 2]");
+    let b32 = Variable::with_options(Tensor::zeros(&[3], DType::F32), "b", true);
+    expect_err(&p, &[&w, &b32], "tensor `b` is f64");
+}
+
+#[test]
+fn corrupt_and_truncated_files_are_errors() {
+    let (w, b, s) = vars();
+    let all = [&w, &b, &s];
+    let p = path("corrupt");
+    checkpoint::save(&p, &all).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    let truncated = path("truncated");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();
+    expect_err(&truncated, &all, "not a valid safetensors file");
+    let mut garbled = bytes.clone();
+    for byte in &mut garbled[8..20] {
+        *byte = b'#';
+    }
+    let corrupt = path("garbled");
+    std::fs::write(&corrupt, &garbled).unwrap();
+    expect_err(&corrupt, &all, "not a valid safetensors file");
+    expect_err(&path("does_not_exist"), &all, "does_not_exist");
+}
+
+#[test]
+fn duplicate_names_are_errors() {
+    let a = Variable::with_options(Tensor::scalar(1.0f32), "same", true);
+    let b = Variable::with_options(Tensor::scalar(2.0f32), "same", true);
+    let e = checkpoint::save(path("dup"), &[&a, &b]).unwrap_err().to_string();
+    assert!(e.contains("`same`"), "{e}");
+}
