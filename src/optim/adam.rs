@@ -3,7 +3,7 @@
 use kiln_ir::DType;
 
 use super::slots::Slots;
-use super::{check_pairs, new_iterations, scalar, step_as, LearningRate, Optimizer};
+use super::{apply_each, new_iterations, scalar, step_as, LearningRate, Optimizer};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `Adam`, step for step: with `t = iterations + 1`,
@@ -101,12 +101,7 @@ impl Optimizer for Adam {
     }
 
     fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
-        check_pairs("Adam", grads_and_vars)?;
-        for (g, var) in grads_and_vars {
-            let lr = self.learning_rate(var.dtype())?;
-            self.update(g, var, &lr)?;
-        }
-        self.iterations.assign_add(&Tensor::scalar(1i64))
+        apply_each(self, "Adam", grads_and_vars, |g, var, lr| self.update(g, var, lr))
     }
 
     fn iterations(&self) -> &Variable {

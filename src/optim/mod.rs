@@ -51,6 +51,21 @@ pub trait Optimizer: Send + Sync + 'static {
     }
 }
 
+/// The step every plain optimizer takes: check the pairs, update each variable with the
+/// learning rate at the current step, then count the step.
+pub(crate) fn apply_each(
+    opt: &dyn Optimizer,
+    name: &str,
+    grads_and_vars: &[(Tensor, &Variable)],
+    update: impl Fn(&Tensor, &Variable, &Tensor) -> Result<()>,
+) -> Result<()> {
+    check_pairs(name, grads_and_vars)?;
+    for (g, var) in grads_and_vars {
+        update(g, var, &opt.learning_rate(var.dtype())?)?;
+    }
+    opt.iterations().assign_add(&Tensor::scalar(1i64))
+}
+
 /// The checks shared by every optimizer: gradients match their variables.
 pub(crate) fn check_pairs(optimizer: &str, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
     for (g, v) in grads_and_vars {
