@@ -146,7 +146,8 @@ extern "C" fn host_cos(x: f64) -> f64 {
     x.cos()
 }
 
-/// The cache key: the body's nodes in topological order, with constants by their bits.
+/// The cache key: the body's nodes in topological order, with constants by their bits,
+/// and whether transcendentals go to the AVX-512 routines.
 fn cache_key(kernel: &Kernel) -> Result<String> {
     let g = &kernel.body;
     let order = g.topo_order()?;
@@ -169,7 +170,7 @@ fn cache_key(kernel: &Kernel) -> Result<String> {
         let _ = writeln!(key, " : {} {args:?}", node.ty);
     }
     let outs: Vec<usize> = g.outputs().iter().map(|o| pos[o]).collect();
-    let _ = write!(key, "out {outs:?}");
+    let _ = write!(key, "out {outs:?} wide {}", crate::wide_math());
     Ok(key)
 }
 

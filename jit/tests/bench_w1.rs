@@ -44,38 +44,43 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
 #[ignore]
 fn w1_gelu_bandwidth_and_compile_latency() {
     let n = 1 << 22;
-    let k = kiln_jit::compile(&gelu(n)).unwrap();
     let mut rng = Rng(7);
     let x: Vec<f32> = (0..n).map(|_| (rng.unit() as f32 - 0.5) * 8.0).collect();
     let mut y = vec![0.0f32; n];
     let ptrs = [x.as_ptr() as *const u8];
-    let run = |y: &mut Vec<f32>| {
-        // SAFETY: one f32 operand of n elements, an f32 output of n elements.
-        unsafe { (k.func())(ptrs.as_ptr(), y.as_mut_ptr() as *mut u8, 0, n) }
-    };
-    run(&mut y);
-    let t = best_of(20, || run(&mut y));
     let bytes = (n * 8) as f64;
     let mut z = vec![0.0f32; n];
     let tc = best_of(20, || {
         z.copy_from_slice(std::hint::black_box(&x));
         std::hint::black_box(&mut z);
     });
-    println!(
-        "W1 GELU 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s; memcpy {:.3} ms, {:.1} GB/s; ratio {:.2}",
-        t * 1e3,
-        bytes / t / 1e9,
-        tc * 1e3,
-        bytes / tc / 1e9,
-        t / tc
-    );
+    println!("memcpy 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s", tc * 1e3, bytes / tc / 1e9);
+    let tanh = kernel(&[ty(DType::F32, &[n])], |g, x| add(g, Op::Unary(UnaryOp::Tanh), &[x[0]]));
+    for wide in [false, true] {
+        kiln_jit::set_wide_math(wide);
+        let how = if kiln_jit::wide_math() { kiln_jit::wide_math_isa() } else { "128-bit Cranelift" };
+        for (name, body) in [("GELU", gelu(n)), ("tanh", tanh.clone())] {
+            let k = kiln_jit::compile(&body).unwrap();
+            // SAFETY: one f32 operand of n elements, an f32 output of n elements.
+            let mut run = || unsafe { (k.func())(ptrs.as_ptr(), y.as_mut_ptr() as *mut u8, 0, n) };
+            run();
+            let t = best_of(20, run);
+            println!(
+                "{name} 2^22 f32, 1 thread, {how}: {:.3} ms, {:.2} ns/elt, {:.1} GB/s, {:.2}x memcpy, {} clif lines",
+                t * 1e3,
+                t * 1e9 / n as f64,
+                bytes / t / 1e9,
+                t / tc,
+                k.clif().lines().count()
+            );
+        }
+    }
     let sq =
         kiln_jit::compile(&kernel(&[ty(DType::F32, &[n])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[0]])))
             .unwrap();
     // SAFETY: as above.
     let ts = best_of(20, || unsafe { (sq.func())(ptrs.as_ptr(), y.as_mut_ptr() as *mut u8, 0, n) });
     println!("x*x 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s", ts * 1e3, bytes / ts / 1e9);
-    println!("W1 cost_per_element = {}, clif lines = {}", k.cost_per_element(), k.clif().lines().count());
 
     // Compile latency (uncached), median of 15.
     let cases: Vec<(&str, Kernel)> = vec![

@@ -144,25 +144,44 @@ unsafe fn copy_out(p: *const u8, ty: &TensorType) -> Result<Array> {
     Array::new(data, &ty.shape)
 }
 
-/// Where output `j` can be written in place: the caller's previous output tensor if it is
-/// unshared and of the right type, else a fresh one.
-fn output_ptr(out: &mut Outcome, j: usize, ty: &TensorType) -> *mut u8 {
+/// Writes output `j` with `write` (which must write every byte of `ty`): into the caller's
+/// previous output tensor if it is unshared and of the right type, else into a fresh,
+/// uninitialized buffer (no zeroing: the write covers it). Returns the buffer's address.
+fn write_output(out: &mut Outcome, j: usize, ty: &TensorType, write: impl FnOnce(*mut u8)) -> *mut u8 {
     let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
-    let reusable = out.outputs.get_mut(j).is_some_and(|a| fits(a) && a.data_mut().is_some());
-    if !reusable {
-        let fresh = Array::zeros(&ty.shape, ty.dtype);
-        if j < out.outputs.len() {
-            out.outputs[j] = fresh;
-        } else {
-            // Earlier outputs are filled at the end; placeholders keep the indices right.
-            while out.outputs.len() < j {
-                out.outputs.push(Array::zeros(&[0], DType::F32));
-            }
-            out.outputs.push(fresh);
-        }
+    if let Some(data) = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut()) {
+        let p = with_data!(data, v => v.as_mut_ptr() as *mut u8);
+        write(p);
+        return p;
     }
-    let data = out.outputs[j].data_mut().expect("unshared (checked above)");
-    with_data!(data, v => v.as_mut_ptr() as *mut u8)
+    let n = ty.numel();
+    macro_rules! fresh {
+        ($t:ty, $variant:ident) => {{
+            let mut u = Uninit::<$t>::new(n);
+            write(u.as_mut_ptr() as *mut u8);
+            // SAFETY: `write` wrote all n elements (the contract of this function).
+            Data::$variant(unsafe { u.assume_init() })
+        }};
+    }
+    let data = match ty.dtype {
+        DType::F32 => fresh!(f32, F32),
+        DType::F64 => fresh!(f64, F64),
+        DType::I32 => fresh!(i32, I32),
+        DType::I64 => fresh!(i64, I64),
+        DType::Bool => fresh!(bool, Bool),
+    };
+    let mut fresh = Array::new(data, &ty.shape).expect("numel matches the shape");
+    let p = with_data!(fresh.data_mut().expect("fresh array is unshared"), v => v.as_mut_ptr() as *mut u8);
+    if j < out.outputs.len() {
+        out.outputs[j] = fresh;
+    } else {
+        // Earlier outputs are filled at the end; placeholders keep the indices right.
+        while out.outputs.len() < j {
+            out.outputs.push(Array::zeros(&[0], DType::F32));
+        }
+        out.outputs.push(fresh);
+    }
+    p
 }
 
 /// Raw pointers a kernel job shares across the pool's threads.
@@ -190,13 +209,18 @@ impl KernelJob {
 /// Elements per chunk below which splitting further is not worth a chunk hand-off.
 const MIN_CHUNK: usize = 4096;
 
-fn dest_ptr(st: &mut CallState, out: &mut Outcome, step: &Step) -> *mut u8 {
+/// Runs `write` on the step's destination (which it must fill) and returns its address.
+fn write_dest(st: &mut CallState, out: &mut Outcome, step: &Step, write: impl FnOnce(*mut u8)) -> *mut u8 {
     match step.dest {
-        // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
-        Dest::Slot(off) => unsafe { st.arena.as_mut_ptr().add(off) },
+        Dest::Slot(off) => {
+            // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
+            let p = unsafe { st.arena.as_mut_ptr().add(off) };
+            write(p);
+            p
+        }
         Dest::Output(j) => {
             st.direct[j] = true;
-            output_ptr(out, j, &step.ty)
+            write_output(out, j, &step.ty, write)
         }
         Dest::None => unreachable!("nodes written to memory get a destination at build"),
     }
@@ -219,7 +243,6 @@ fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Arr
                 for &a in &step.args {
                     st.ptrs.push(val_ptr(&st.vals[a]));
                 }
-                let output = dest_ptr(st, out, step);
                 let numel = step.ty.numel();
                 let work = numel.saturating_mul(kernel.cost_per_element().max(1));
                 let threads = exe.pool.threads();
@@ -228,35 +251,36 @@ fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Arr
                 } else {
                     1
                 };
-                let job = KernelJob { func: kernel.func(), inputs: st.ptrs.as_ptr(), output, numel, chunks };
-                if numel > 0 {
-                    if chunks == 1 {
-                        job.chunk(0);
-                    } else {
-                        exe.pool.for_each(chunks, &|c| job.chunk(c));
+                let inputs = st.ptrs.as_ptr();
+                Val::Ptr(write_dest(st, out, step, |output| {
+                    let job = KernelJob { func: kernel.func(), inputs, output, numel, chunks };
+                    if numel > 0 {
+                        if chunks == 1 {
+                            job.chunk(0);
+                        } else {
+                            exe.pool.for_each(chunks, &|c| job.chunk(c));
+                        }
                     }
-                }
-                Val::Ptr(output)
+                }))
             }
             Mode::Gemm(shape) => {
                 let (a, b) = (val_ptr(&st.vals[step.args[0]]), val_ptr(&st.vals[step.args[1]]));
-                let output = dest_ptr(st, out, step);
+                let threads = exe.pool.threads();
                 // SAFETY: operands hold the full shapes `shape` was built from (types are
                 // checked at build and at the signature), `output` has room for the result,
                 // and a node's destination never overlaps its live operands.
-                unsafe { crate::matmul::matmul(shape, a, b, output, exe.pool.threads()) };
-                Val::Ptr(output)
+                Val::Ptr(write_dest(st, out, step, |output| unsafe {
+                    crate::matmul::matmul(shape, a, b, output, threads)
+                }))
             }
             Mode::View => match &st.vals[step.args[0]] {
                 Val::Arr(a) => Val::Arr(a.reshaped(&step.ty.shape)?),
                 Val::Ptr(src) => {
                     // Copied: the plan may reuse the operand's slot while the view lives on.
-                    let src = *src;
-                    let output = dest_ptr(st, out, step);
+                    let (src, bytes) = (*src, step.ty.bytes());
                     // SAFETY: both buffers hold `ty.bytes()` bytes (same element count);
                     // `copy` tolerates an in-place plan giving both the same address.
-                    unsafe { std::ptr::copy(src, output, step.ty.bytes()) };
-                    Val::Ptr(output)
+                    Val::Ptr(write_dest(st, out, step, |output| unsafe { std::ptr::copy(src, output, bytes) }))
                 }
                 Val::None => unreachable!("the schedule runs operands first (checked at build)"),
             },

@@ -6,6 +6,7 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_frontend::Variable;
 use kiln_ir::Result;
 
 use super::index::{self, Dims};
@@ -85,6 +86,18 @@ pub(crate) trait Chunk {
     fn preload_broadcast(&self) -> bool {
         true
     }
+    /// Emits the row's columns from the value of `i` to `col_end`, leaving `i` at
+    /// `col_end`: unrolled vector groups, single vectors, then a scalar tail.
+    fn columns(&mut self, fx: &mut Fx, cx: &Ctx, row: &Row, i: Variable, col_end: Value) -> Result<()> {
+        let lanes = cx.mode.lanes as usize;
+        if cx.mode.is_vector() {
+            index::step_loop(fx, i, col_end, UNROLL * lanes, |fx, col| self.emit(fx, cx, cx.mode, UNROLL, row, col))?;
+            index::step_loop(fx, i, col_end, lanes, |fx, col| self.emit(fx, cx, cx.mode, 1, row, col))?;
+        } else {
+            index::step_loop(fx, i, col_end, UNROLL, |fx, col| self.emit(fx, cx, cx.mode, UNROLL, row, col))?;
+        }
+        index::step_loop(fx, i, col_end, 1, |fx, col| self.emit(fx, cx, cx.mode.scalar(), 1, row, col))
+    }
 }
 
 /// Walks output elements `begin..end` of the space `kept` (row-major, the output's own
@@ -143,16 +156,7 @@ pub(crate) fn rows(fx: &mut Fx, cx: &Ctx, kept: &Dims, begin: Value, end: Value,
             let short = fx.b.ins().icmp(IntCC::UnsignedLessThan, lim, iv);
             let col_end = fx.b.ins().select(short, lim, iv);
             let i = index::var(fx, c0);
-            let lanes = cx.mode.lanes as usize;
-            if cx.mode.is_vector() {
-                index::step_loop(fx, i, col_end, UNROLL * lanes, |fx, col| {
-                    chunk.emit(fx, cx, cx.mode, UNROLL, &row, col)
-                })?;
-                index::step_loop(fx, i, col_end, lanes, |fx, col| chunk.emit(fx, cx, cx.mode, 1, &row, col))?;
-            } else {
-                index::step_loop(fx, i, col_end, UNROLL, |fx, col| chunk.emit(fx, cx, cx.mode, UNROLL, &row, col))?;
-            }
-            index::step_loop(fx, i, col_end, 1, |fx, col| chunk.emit(fx, cx, cx.mode.scalar(), 1, &row, col))?;
+            chunk.columns(fx, cx, &row, i, col_end)?;
             let done = fx.b.ins().isub(col_end, c0);
             let np = fx.b.ins().iadd(p, done);
             fx.b.def_var(pos, np);
@@ -170,9 +174,6 @@ struct Store;
 
 impl Chunk for Store {
     fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: Mode, k: usize, row: &Row, col: Value) -> Result<()> {
-        let d = cx.prog.out_dtype;
-        let osize = d.size();
-        let step = mode.lanes as usize;
         // Scalar-only programs unroll with scalars: chunk j is column col + j.
         let mut values = Vec::with_capacity(k);
         for j in 0..k {
@@ -180,16 +181,30 @@ impl Chunk for Store {
                 (0..cx.prog.leaves.len()).map(|l| row.leaf(fx, cx, mode, l, col, j, None)).collect();
             values.push(ops::eval(fx, cx.prog, mode, &leaves)?);
         }
-        let addr = index::addr(fx, row.out_row, col, osize);
-        for (j, v) in values.into_iter().enumerate() {
-            ops::store(fx, mode, d, addr, (j * step * osize) as i32, v);
-        }
+        store_out(fx, cx, mode, row, col, values);
         Ok(())
+    }
+}
+
+/// Stores `values[j]`, chunk `j` of `mode.lanes` output columns from `col`.
+pub(crate) fn store_out(fx: &mut Fx, cx: &Ctx, mode: Mode, row: &Row, col: Value, values: Vec<Value>) {
+    let d = cx.prog.out_dtype;
+    let osize = d.size();
+    let step = mode.lanes as usize;
+    let addr = index::addr(fx, row.out_row, col, osize);
+    for (j, v) in values.into_iter().enumerate() {
+        ops::store(fx, mode, d, addr, (j * step * osize) as i32, v);
     }
 }
 
 /// The elementwise kernel: output elements `begin..end`.
 pub(crate) fn emit(fx: &mut Fx, cx: &Ctx, begin: Value, end: Value) -> Result<()> {
     let (kept, _) = index::split_space(cx.prog, &[]);
-    rows(fx, cx, &kept, begin, end, &mut Store)
+    match super::tiled::plan(cx.prog, cx.mode) {
+        Some(plan) => {
+            let mut tiled = super::tiled::Tiled::new(fx, plan);
+            rows(fx, cx, &kept, begin, end, &mut tiled)
+        }
+        None => rows(fx, cx, &kept, begin, end, &mut Store),
+    }
 }

@@ -16,6 +16,7 @@ mod elementwise;
 mod index;
 mod ops;
 mod reduce;
+mod tiled;
 
 use std::collections::HashMap;
 

@@ -11,19 +11,37 @@ use crate::math::{self, Fx};
 /// Evaluates the program's instructions with `leaves[l]` the value of leaf `l` at the
 /// current position, and returns the root's value.
 pub(crate) fn eval(fx: &mut Fx, prog: &Program, mode: Mode, leaves: &[Value]) -> Result<Value> {
-    let mut vals: Vec<Value> = Vec::with_capacity(prog.ins.len());
-    for ins in &prog.ins {
+    let mut vals: Vec<Option<Value>> =
+        prog.ins.iter().map(|i| if let Ins::Leaf(l) = i { Some(leaves[*l]) } else { None }).collect();
+    eval_into(fx, prog, mode, &mut vals, |_| true)?;
+    Ok(vals[prog.root].expect("root evaluated"))
+}
+
+/// Computes each instruction `i` with `wanted(i)` whose value is not given yet, in order;
+/// the values of leaves (and of anything else computed elsewhere) must be given.
+pub(crate) fn eval_into(
+    fx: &mut Fx,
+    prog: &Program,
+    mode: Mode,
+    vals: &mut [Option<Value>],
+    wanted: impl Fn(usize) -> bool,
+) -> Result<()> {
+    for (i, ins) in prog.ins.iter().enumerate() {
+        if vals[i].is_some() || !wanted(i) {
+            continue;
+        }
+        let a = |k: usize| vals[k].expect("operand evaluated before its user");
         let v = match *ins {
-            Ins::Leaf(l) => leaves[l],
+            Ins::Leaf(l) => unreachable!("leaf {l} must be loaded by the caller"),
             Ins::Scalar(d, bits) => scalar(fx, mode, d, bits),
-            Ins::Unary(op, d, a) => unary(fx, mode, op, d, vals[a])?,
-            Ins::Binary(op, d, a, b) => binary(fx, mode, op, d, vals[a], vals[b])?,
-            Ins::Select(_, c, a, b) => fx.sel(vals[c], vals[a], vals[b]),
-            Ins::Cast(from, to, a) => cast(fx, mode, from, to, vals[a])?,
+            Ins::Unary(op, d, x) => unary(fx, mode, op, d, a(x))?,
+            Ins::Binary(op, d, x, y) => binary(fx, mode, op, d, a(x), a(y))?,
+            Ins::Select(_, c, x, y) => fx.sel(a(c), a(x), a(y)),
+            Ins::Cast(from, to, x) => cast(fx, mode, from, to, a(x))?,
         };
-        vals.push(v);
+        vals[i] = Some(v);
     }
-    Ok(vals[prog.root])
+    Ok(())
 }
 
 /// A constant of dtype `d` (given by its bit pattern) in `mode`.

@@ -8,12 +8,34 @@ use super::Fx;
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 
+/// `ln 2` split for the Cody–Waite reduction of f32 (`hi` has trailing zero bits).
+pub(crate) const LN2_HI_F32: f64 = 0.693359375;
+pub(crate) const LN2_LO_F32: f64 = -2.121_944_4e-4;
+const LN2_HI_F64: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO_F64: f64 = 1.908_214_929_270_587_7e-10;
+
+/// `1/k!` for `k = 2 ..= N + 1`: the Taylor series of `(e^r - 1 - r) / r^2`.
+const fn taylor<const N: usize>() -> [f64; N] {
+    let mut c = [0.0; N];
+    let mut fact = 1.0;
+    let mut i = 0;
+    while i < N {
+        fact *= (i + 2) as f64;
+        c[i] = 1.0 / fact;
+        i += 1;
+    }
+    c
+}
+
+/// The polynomial of f32 `exp` (Taylor to `r^8`).
+pub(crate) const EXP_TAYLOR_F32: [f64; 7] = taylor();
+const EXP_TAYLOR_F64: [f64; 13] = taylor();
+
 /// `(n, n as integer, e^r - 1)` for `x = n ln2 + r`. `x` must already be clamped.
 fn reduce(fx: &mut Fx, x: Value) -> (Value, Value, Value) {
     let t = fx.ty(x);
     let f32 = fx.is_f32(x);
-    let (hi, lo) =
-        if f32 { (0.693359375, -2.121_944_4e-4) } else { (6.931_471_803_691_238e-1, 1.908_214_929_270_587_7e-10) };
+    let (hi, lo) = if f32 { (LN2_HI_F32, LN2_LO_F32) } else { (LN2_HI_F64, LN2_LO_F64) };
     let l2e = fx.fconst(t, LOG2E);
     let y = fx.mul(x, l2e);
     let (n, ni) = fx.round_int(y);
@@ -22,14 +44,7 @@ fn reduce(fx: &mut Fx, x: Value) -> (Value, Value, Value) {
     let r = fx.madd_k(nn, hi, x);
     let r = fx.madd_k(nn, lo, r);
     // e^r - 1 = r + r^2 * q(r), q the Taylor series from 1/2! on.
-    let terms = if f32 { 9 } else { 15 };
-    let mut coeffs = Vec::with_capacity(terms - 2);
-    let mut fact = 1.0f64;
-    for k in 2..terms {
-        fact *= k as f64;
-        coeffs.push(1.0 / fact);
-    }
-    let q = fx.poly(r, &coeffs);
+    let q = fx.poly(r, if f32 { &EXP_TAYLOR_F32 } else { &EXP_TAYLOR_F64 });
     let r2 = fx.mul(r, r);
     let p = fx.madd(r2, q, r);
     (n, ni, p)

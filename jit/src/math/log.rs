@@ -7,7 +7,7 @@ use cranelift_codegen::ir::{types, InstBuilder, Value};
 use super::Fx;
 
 #[allow(clippy::excessive_precision)] // musl's hex-float constants, printed exactly
-const LG_F32: [f64; 4] =
+pub(crate) const LG_F32: [f64; 4] =
     [0.666_666_626_930_236_8, 0.400_009_721_517_562_87, 0.284_987_866_878_509_52, 0.242_790_788_412_094_12];
 #[allow(clippy::excessive_precision)]
 const LG_F64: [f64; 7] = [
@@ -19,6 +19,12 @@ const LG_F64: [f64; 7] = [
     1.531_383_769_920_937_3e-1,
     1.479_819_860_511_658_6e-1,
 ];
+
+/// `ln 2` split for `k ln2` in f32 (musl's `ln2_hi`, `ln2_lo`).
+#[allow(clippy::excessive_precision)]
+pub(crate) const LOG_LN2_HI_F32: f64 = 6.931_381_225_6e-1;
+#[allow(clippy::excessive_precision)]
+pub(crate) const LOG_LN2_LO_F32: f64 = 9.058_000_614_5e-6;
 
 /// Layout constants of one float format for the reduction.
 struct Fmt {
@@ -40,8 +46,8 @@ fn fmt(f32: bool) -> Fmt {
             mant_mask: 0x007fffff,
             mant_bits: 23,
             bias: 0x7f,
-            ln2_hi: 6.931_381_225_6e-1,
-            ln2_lo: 9.058_000_614_5e-6,
+            ln2_hi: LOG_LN2_HI_F32,
+            ln2_lo: LOG_LN2_LO_F32,
         }
     } else {
         Fmt {

@@ -10,6 +10,7 @@ mod log;
 mod pow;
 mod special;
 mod trig;
+pub(crate) mod wide;
 
 pub(crate) use exp::{exp, expm1};
 pub(crate) use log::{log, log1p};

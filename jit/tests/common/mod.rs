@@ -199,3 +199,14 @@ pub fn assert_same(got: &Array, want: &Array, what: &str) {
         assert!(same, "{what}: element {i}: compiled {g:?}, interpreter {w:?}");
     }
 }
+
+/// [`run_compiled`] with the wide host routines for transcendentals switched on or off.
+/// The switch is process-wide, so callers serialize on a lock while they compile.
+pub fn run_compiled_wide(kernel: &Kernel, inputs: &[Array], wide: bool) -> Array {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    kiln_jit::set_wide_math(wide);
+    let out = run_compiled(kernel, inputs);
+    kiln_jit::set_wide_math(true);
+    out
+}

@@ -1,0 +1,187 @@
+//! Elementwise kernels whose transcendentals run as AVX-512 host routines
+//! (`math/wide.rs`): Cranelift's 128-bit code computes the cheap parts, and the row is
+//! walked in tiles of [`TILE`] elements. For each tile, stage `s` computes the argument of
+//! the `s`-th transcendental into a stack buffer and calls its routine on the buffer; the
+//! last stage computes the root, reading earlier results from their buffers, and stores it.
+//! Leaves are reloaded in each stage (the tile is in L1 by then) and cheap instructions a
+//! later stage needs are recomputed, so nothing but the buffers lives across a call.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, StackSlotData, StackSlotKind, Value};
+use cranelift_frontend::Variable;
+use kiln_ir::{DType, Result};
+
+use super::elementwise::{store_out, Chunk, Row, UNROLL};
+use super::{index, ops, Ctx, Ins, Mode, Program, Tail};
+use crate::math::wide::{routine, TileFn};
+use crate::math::Fx;
+
+/// Elements per tile: each buffer is 1 KiB, all of them stay in L1.
+pub(crate) const TILE: usize = 256;
+
+/// Which instructions run as host routines, and what each stage evaluates.
+pub(crate) struct Plan {
+    /// The transcendental instructions, in program order, with their routines.
+    heavy: Vec<(usize, TileFn)>,
+    /// For stage `s`, which instructions it evaluates (heavy results of earlier stages
+    /// are loaded from their buffers, not evaluated).
+    need: Vec<Vec<bool>>,
+}
+
+/// A plan for an `f32` elementwise kernel with at least one transcendental that has an
+/// AVX-512 routine on this host; `None` otherwise (the kernel stays all-Cranelift).
+pub(crate) fn plan(prog: &Program, mode: Mode) -> Option<Plan> {
+    if prog.tail != Tail::None || mode.lanes != 4 {
+        return None;
+    }
+    let heavy: Vec<(usize, TileFn)> = prog
+        .ins
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ins)| match ins {
+            Ins::Unary(op, DType::F32, _) => routine(*op).map(|f| (i, f)),
+            _ => None,
+        })
+        .collect();
+    if heavy.is_empty() {
+        return None;
+    }
+    let targets = heavy.iter().map(|&(h, _)| operand(prog, h)).chain(std::iter::once(prog.root));
+    let need = targets.enumerate().map(|(s, t)| needed(prog, t, &heavy[..s])).collect();
+    Some(Plan { heavy, need })
+}
+
+fn operand(prog: &Program, i: usize) -> usize {
+    match prog.ins[i] {
+        Ins::Unary(_, _, a) => a,
+        _ => unreachable!("heavy instructions are unary"),
+    }
+}
+
+/// The instructions `target` depends on, not looking through the `done` heavy ones.
+fn needed(prog: &Program, target: usize, done: &[(usize, TileFn)]) -> Vec<bool> {
+    let mut need = vec![false; prog.ins.len()];
+    let mut stack = vec![target];
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut need[i], true) || done.iter().any(|&(h, _)| h == i) {
+            continue;
+        }
+        match prog.ins[i] {
+            Ins::Leaf(_) | Ins::Scalar(..) => {}
+            Ins::Unary(_, _, a) | Ins::Cast(_, _, a) => stack.push(a),
+            Ins::Binary(_, _, a, b) => stack.extend([a, b]),
+            Ins::Select(_, c, a, b) => stack.extend([c, a, b]),
+        }
+    }
+    need
+}
+
+/// The row walker's chunk for a planned kernel.
+pub(crate) struct Tiled {
+    plan: Plan,
+    /// Address of each heavy instruction's tile buffer.
+    bufs: Vec<Value>,
+    /// The routines' signature, `fn(*mut f32, usize)`.
+    sig: cranelift_codegen::ir::SigRef,
+    /// The stage being emitted and the column where the current tile starts.
+    stage: usize,
+    tile0: Option<Value>,
+}
+
+impl Tiled {
+    pub fn new(fx: &mut Fx, plan: Plan) -> Tiled {
+        let bufs = plan
+            .heavy
+            .iter()
+            .map(|_| {
+                let slot =
+                    fx.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (TILE * 4) as u32, 6));
+                fx.b.ins().stack_addr(types::I64, slot, 0)
+            })
+            .collect();
+        let mut s = Signature::new(fx.b.func.signature.call_conv);
+        s.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+        let sig = fx.b.import_signature(s);
+        Tiled { plan, bufs, sig, stage: 0, tile0: None }
+    }
+
+    /// Address of element `col - tile0` of buffer `k`.
+    fn buf_addr(&self, fx: &mut Fx, k: usize, col: Value) -> Value {
+        let rel = fx.b.ins().isub(col, self.tile0.expect("inside a tile"));
+        index::addr(fx, self.bufs[k], rel, 4)
+    }
+}
+
+impl Chunk for Tiled {
+    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: Mode, k: usize, row: &Row, col: Value) -> Result<()> {
+        let s = self.stage;
+        let step = mode.lanes as usize;
+        let prog = cx.prog;
+        let done = &self.plan.heavy[..s];
+        let mut values = Vec::with_capacity(k);
+        for j in 0..k {
+            let mut vals: Vec<Option<Value>> = vec![None; prog.ins.len()];
+            for (i, ins) in prog.ins.iter().enumerate() {
+                if !self.plan.need[s][i] {
+                    continue;
+                }
+                if let Some(h) = done.iter().position(|&(d, _)| d == i) {
+                    let a = self.buf_addr(fx, h, col);
+                    vals[i] = Some(ops::load(fx, mode, DType::F32, a, (j * step * 4) as i32));
+                } else if let Ins::Leaf(l) = ins {
+                    vals[i] = Some(row.leaf(fx, cx, mode, *l, col, j, None));
+                }
+            }
+            let need = &self.plan.need[s];
+            ops::eval_into(fx, prog, mode, &mut vals, |i| need[i])?;
+            let target = match self.plan.heavy.get(s) {
+                Some(&(h, _)) => operand(prog, h),
+                None => prog.root,
+            };
+            values.push(vals[target].expect("stage target evaluated"));
+        }
+        if s < self.plan.heavy.len() {
+            let a = self.buf_addr(fx, s, col);
+            for (j, v) in values.into_iter().enumerate() {
+                ops::store(fx, mode, DType::F32, a, (j * step * 4) as i32, v);
+            }
+        } else {
+            store_out(fx, cx, mode, row, col, values);
+        }
+        Ok(())
+    }
+
+    fn columns(&mut self, fx: &mut Fx, cx: &Ctx, row: &Row, i: Variable, col_end: Value) -> Result<()> {
+        index::while_loop(
+            fx,
+            |fx| {
+                let cur = fx.b.use_var(i);
+                fx.b.ins().icmp(IntCC::UnsignedLessThan, cur, col_end)
+            },
+            |fx| {
+                let t0 = fx.b.use_var(i);
+                let full = fx.b.ins().iadd_imm_s(t0, TILE as i64);
+                let short = fx.b.ins().icmp(IntCC::UnsignedLessThan, col_end, full);
+                let tend = fx.b.ins().select(short, col_end, full);
+                let len = fx.b.ins().isub(tend, t0);
+                self.tile0 = Some(t0);
+                for s in 0..=self.plan.heavy.len() {
+                    self.stage = s;
+                    let j = index::var(fx, t0);
+                    let lanes = cx.mode.lanes as usize;
+                    index::step_loop(fx, j, tend, UNROLL * lanes, |fx, col| {
+                        self.emit(fx, cx, cx.mode, UNROLL, row, col)
+                    })?;
+                    index::step_loop(fx, j, tend, lanes, |fx, col| self.emit(fx, cx, cx.mode, 1, row, col))?;
+                    index::step_loop(fx, j, tend, 1, |fx, col| self.emit(fx, cx, cx.mode.scalar(), 1, row, col))?;
+                    if let Some(&(_, f)) = self.plan.heavy.get(s) {
+                        let callee = fx.b.ins().iconst(types::I64, f as usize as i64);
+                        fx.b.ins().call_indirect(self.sig, callee, &[self.bufs[s], len]);
+                    }
+                }
+                fx.b.def_var(i, tend);
+                Ok(())
+            },
+        )
+    }
+}

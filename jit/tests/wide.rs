@@ -1,0 +1,180 @@
+//! The wide path (`lower/tiled.rs` + `math/wide.rs`): kernels whose transcendentals run as
+//! AVX-512/AVX2 host routines over tiles must compute exactly what the all-Cranelift
+//! kernels compute (the routines mirror the Cranelift approximations operation for
+//! operation), and both must agree with the interpreter. On a CPU with neither AVX2 nor
+//! AVX-512 the wide path is never taken and the two runs coincide.
+
+mod common;
+
+use common::*;
+use kiln_ir::{Array, BinaryOp, DType, Graph, Kernel, NodeId, Op, UnaryOp};
+
+const ROUTINES: [UnaryOp; 7] =
+    [UnaryOp::Exp, UnaryOp::Expm1, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Log, UnaryOp::Log1p, UnaryOp::Softplus];
+
+/// Specials, boundaries of every routine's ranges, and random bit patterns.
+fn inputs(n: usize) -> Vec<f32> {
+    let mut v = vec![
+        0.0,
+        -0.0,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        1e-45,
+        -1e-45,
+        1e-40,
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        1.0,
+        -1.0,
+        -0.999_999_9,
+        0.414_213_56,
+        -0.292_893_22,
+        88.72,
+        88.73,
+        89.0,
+        -103.9,
+        -104.0,
+        -30.0,
+        20.0,
+        -20.0,
+        1e-30,
+    ];
+    let mut rng = Rng(11);
+    while v.len() < n {
+        v.push(match rng.below(3) {
+            0 => f32::from_bits(rng.next() as u32),
+            1 => ((rng.unit() - 0.5) * 60.0) as f32,
+            _ => ((rng.unit() - 0.5) * 2.0 * 10f64.powi(rng.below(8) as i32 - 5)) as f32,
+        });
+    }
+    v
+}
+
+#[test]
+fn routines_equal_the_cranelift_approximations_bit_for_bit() {
+    let n = 20_011;
+    let x = Array::from_vec(inputs(n), &[n]).unwrap();
+    for op in ROUTINES {
+        let k = kernel(&[ty(DType::F32, &[n])], |g, i| add(g, Op::Unary(op), &[i[0]]));
+        let narrow = run_compiled_wide(&k, std::slice::from_ref(&x), false);
+        let wide = run_compiled_wide(&k, std::slice::from_ref(&x), true);
+        assert_same(&wide, &narrow, op.name());
+    }
+}
+
+fn unary(g: &mut Graph, op: UnaryOp, x: NodeId) -> NodeId {
+    add(g, Op::Unary(op), &[x])
+}
+
+fn binary(g: &mut Graph, op: BinaryOp, a: NodeId, b: NodeId) -> NodeId {
+    add(g, Op::Binary(op), &[a, b])
+}
+
+fn scalar(g: &mut Graph, v: f32) -> NodeId {
+    g.add_const(Array::scalar(v))
+}
+
+/// Kernel bodies exercising the staging: several routines in a chain and side by side, a
+/// routine's result used twice and as the root, values reused across stages, broadcast
+/// operands, and a non-f32 output.
+fn bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
+    let row = [*shape.last().unwrap()];
+    let f = |s: &[usize]| ty(DType::F32, s);
+    vec![
+        (
+            "gelu",
+            kernel(&[f(shape)], |g, x| {
+                let x = x[0];
+                let x3 = binary(g, BinaryOp::Mul, x, x);
+                let x3 = binary(g, BinaryOp::Mul, x3, x);
+                let k = scalar(g, 0.044715);
+                let t = binary(g, BinaryOp::Mul, k, x3);
+                let t = binary(g, BinaryOp::Add, x, t);
+                let t = unary(g, UnaryOp::Tanh, t);
+                let one = scalar(g, 1.0);
+                let t = binary(g, BinaryOp::Add, one, t);
+                let half = scalar(g, 0.5);
+                let h = binary(g, BinaryOp::Mul, half, x);
+                binary(g, BinaryOp::Mul, h, t)
+            }),
+        ),
+        ("exp root", kernel(&[f(shape)], |g, x| unary(g, UnaryOp::Exp, x[0]))),
+        (
+            "chain tanh(exp(x)) * log1p(x*x)",
+            kernel(&[f(shape)], |g, x| {
+                let e = unary(g, UnaryOp::Exp, x[0]);
+                let t = unary(g, UnaryOp::Tanh, e);
+                let sq = binary(g, BinaryOp::Mul, x[0], x[0]);
+                let l = unary(g, UnaryOp::Log1p, sq);
+                binary(g, BinaryOp::Mul, t, l)
+            }),
+        ),
+        (
+            "reused sigmoid(x - b) with broadcast b",
+            kernel(&[f(shape), f(&row)], |g, x| {
+                let d = binary(g, BinaryOp::Sub, x[0], x[1]);
+                let s = unary(g, UnaryOp::Sigmoid, d);
+                let s2 = binary(g, BinaryOp::Mul, s, s);
+                let m = binary(g, BinaryOp::Mul, s2, d);
+                binary(g, BinaryOp::Add, m, s)
+            }),
+        ),
+        (
+            "softplus(x) > expm1(x) (bool output)",
+            kernel(&[f(shape)], |g, x| {
+                let a = unary(g, UnaryOp::Softplus, x[0]);
+                let b = unary(g, UnaryOp::Expm1, x[0]);
+                binary(g, BinaryOp::Greater, a, b)
+            }),
+        ),
+        (
+            "log(|x|) with a scalar-only stage",
+            kernel(&[f(shape)], |g, x| {
+                let a = unary(g, UnaryOp::Abs, x[0]);
+                let l = unary(g, UnaryOp::Log, a);
+                let two = scalar(g, 2.0);
+                let e = unary(g, UnaryOp::Exp, two);
+                binary(g, BinaryOp::Mul, l, e)
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn tiled_kernels_equal_cranelift_and_the_interpreter() {
+    // Tiles are 256 elements: sizes around one and several tiles, rows shorter and
+    // longer than a tile, and an empty output.
+    let shapes: [&[usize]; 8] = [&[0], &[1], &[255], &[256], &[257], &[1031], &[3, 300], &[5, 7]];
+    let mut rng = Rng(5);
+    for shape in shapes {
+        for (name, k) in bodies(shape) {
+            let inputs: Vec<Array> = k
+                .body
+                .inputs()
+                .iter()
+                .map(|&i| {
+                    let t = &k.body.node(i).ty;
+                    random(&mut rng, t.dtype, t.shape.as_slice())
+                })
+                .collect();
+            let what = format!("{name} {shape:?}");
+            let narrow = run_compiled_wide(&k, &inputs, false);
+            let wide = run_compiled_wide(&k, &inputs, true);
+            assert_same(&wide, &narrow, &what);
+            let want = run_interp(&k, &inputs).unwrap();
+            if want.dtype() == DType::F32 {
+                // A few ULP per routine, composed through a handful of operations; absolute
+                // below 1 because `1 + tanh(t)` and the like cancel (error ~ ULP of 1).
+                for i in 0..want.len() {
+                    let (w, g) = (want.get_f64(i), wide.get_f64(i));
+                    let ok = (w.is_nan() && g.is_nan()) || w == g || (w - g).abs() <= 1e-5 * w.abs().max(1.0);
+                    assert!(ok, "{what}: element {i}: wide {g}, interpreter {w}");
+                }
+            }
+        }
+    }
+}
