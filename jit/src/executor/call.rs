@@ -25,6 +25,8 @@ pub(crate) struct CallState {
     ptrs: Vec<*const u8>,
     /// Which outputs were written in place this call.
     direct: Vec<bool>,
+    /// Output buffers allocated this call: (output, step, buffer).
+    fresh: Vec<(usize, usize, Fresh)>,
 }
 
 // SAFETY: the raw pointers in a `CallState` are only meaningful during one call, on the
@@ -41,6 +43,7 @@ impl CallState {
             vars: vec![None; exe.graph.vars().len()],
             ptrs: Vec::with_capacity(max_args),
             direct: vec![false; exe.outputs.len()],
+            fresh: Vec::with_capacity(exe.outputs.len()),
         }
     }
 
@@ -49,13 +52,17 @@ impl CallState {
         self.vars.iter_mut().for_each(|v| *v = None);
         self.direct.iter_mut().for_each(|d| *d = false);
         self.ptrs.clear();
+        self.fresh.clear();
     }
 }
 
 pub(super) fn run(exe: &Executable, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
     check_signature(exe, inputs, vars)?;
     let mut st = exe.states.take(|| CallState::new(exe));
-    let r = run_steps(exe, &mut st, inputs, vars, out).and_then(|()| finish(exe, &mut st, out));
+    let r = run_steps(exe, &mut st, inputs, vars, out)
+        // SAFETY: `run_steps` returned, so every step it started has completed.
+        .and_then(|()| unsafe { commit_fresh(exe, &mut st, out) })
+        .and_then(|()| finish(exe, &mut st, out));
     st.clear();
     exe.states.give(st);
     r
@@ -144,44 +151,88 @@ unsafe fn copy_out(p: *const u8, ty: &TensorType) -> Result<Array> {
     Array::new(data, &ty.shape)
 }
 
-/// Writes output `j` with `write` (which must write every byte of `ty`): into the caller's
-/// previous output tensor if it is unshared and of the right type, else into a fresh,
-/// uninitialized buffer (no zeroing: the write covers it). Returns the buffer's address.
-fn write_output(out: &mut Outcome, j: usize, ty: &TensorType, write: impl FnOnce(*mut u8)) -> *mut u8 {
+/// An output buffer allocated this call, not yet declared written.
+pub(crate) enum Fresh {
+    F32(Uninit<f32>),
+    F64(Uninit<f64>),
+    I32(Uninit<i32>),
+    I64(Uninit<i64>),
+    Bool(Uninit<bool>),
+}
+
+impl Fresh {
+    fn new(ty: &TensorType) -> Fresh {
+        let n = ty.numel();
+        match ty.dtype {
+            DType::F32 => Fresh::F32(Uninit::new(n)),
+            DType::F64 => Fresh::F64(Uninit::new(n)),
+            DType::I32 => Fresh::I32(Uninit::new(n)),
+            DType::I64 => Fresh::I64(Uninit::new(n)),
+            DType::Bool => Fresh::Bool(Uninit::new(n)),
+        }
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        match self {
+            Fresh::F32(u) => u.as_mut_ptr() as *mut u8,
+            Fresh::F64(u) => u.as_mut_ptr() as *mut u8,
+            Fresh::I32(u) => u.as_mut_ptr() as *mut u8,
+            Fresh::I64(u) => u.as_mut_ptr() as *mut u8,
+            Fresh::Bool(u) => u.as_mut_ptr() as *mut u8,
+        }
+    }
+
+    /// # Safety
+    /// Every element must have been written (bools with 0 or 1).
+    unsafe fn assume_init(self) -> Data {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match self {
+                Fresh::F32(u) => Data::F32(u.assume_init()),
+                Fresh::F64(u) => Data::F64(u.assume_init()),
+                Fresh::I32(u) => Data::I32(u.assume_init()),
+                Fresh::I64(u) => Data::I64(u.assume_init()),
+                Fresh::Bool(u) => Data::Bool(u.assume_init()),
+            }
+        }
+    }
+}
+
+/// Where step `i` writes output `j`: the caller's previous output tensor if it is unshared
+/// and of the right type, else a fresh uninitialized buffer (no zeroing: the step writes
+/// all of it), which [`commit_fresh`] turns into the output once the schedule has run.
+fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &TensorType) -> *mut u8 {
     let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
     if let Some(data) = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut()) {
-        let p = with_data!(data, v => v.as_mut_ptr() as *mut u8);
-        write(p);
-        return p;
+        return with_data!(data, v => v.as_mut_ptr() as *mut u8);
     }
-    let n = ty.numel();
-    macro_rules! fresh {
-        ($t:ty, $variant:ident) => {{
-            let mut u = Uninit::<$t>::new(n);
-            write(u.as_mut_ptr() as *mut u8);
-            // SAFETY: `write` wrote all n elements (the contract of this function).
-            Data::$variant(unsafe { u.assume_init() })
-        }};
-    }
-    let data = match ty.dtype {
-        DType::F32 => fresh!(f32, F32),
-        DType::F64 => fresh!(f64, F64),
-        DType::I32 => fresh!(i32, I32),
-        DType::I64 => fresh!(i64, I64),
-        DType::Bool => fresh!(bool, Bool),
-    };
-    let mut fresh = Array::new(data, &ty.shape).expect("numel matches the shape");
-    let p = with_data!(fresh.data_mut().expect("fresh array is unshared"), v => v.as_mut_ptr() as *mut u8);
-    if j < out.outputs.len() {
-        out.outputs[j] = fresh;
-    } else {
-        // Earlier outputs are filled at the end; placeholders keep the indices right.
-        while out.outputs.len() < j {
-            out.outputs.push(Array::zeros(&[0], DType::F32));
-        }
-        out.outputs.push(fresh);
-    }
+    let mut fresh = Fresh::new(ty);
+    let p = fresh.as_mut_ptr();
+    st.fresh.push((j, i, fresh));
     p
+}
+
+/// Moves this call's fresh output buffers into `out`.
+///
+/// # Safety
+/// Every step writing a fresh buffer has run to completion.
+unsafe fn commit_fresh(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Result<()> {
+    for (j, i, fresh) in st.fresh.drain(..) {
+        // SAFETY: kernels, gemm and copies write every element of their destination, and
+        // they have all run (the caller's contract).
+        let data = unsafe { fresh.assume_init() };
+        let a = Array::new(data, &exe.steps[i].ty.shape)?;
+        if j < out.outputs.len() {
+            out.outputs[j] = a;
+        } else {
+            // Earlier outputs are filled at the end; placeholders keep the indices right.
+            while out.outputs.len() < j {
+                out.outputs.push(Array::zeros(&[0], DType::F32));
+            }
+            out.outputs.push(a);
+        }
+    }
+    Ok(())
 }
 
 /// Raw pointers a kernel job shares across the pool's threads.
@@ -209,18 +260,14 @@ impl KernelJob {
 /// Elements per chunk below which splitting further is not worth a chunk hand-off.
 const MIN_CHUNK: usize = 4096;
 
-/// Runs `write` on the step's destination (which it must fill) and returns its address.
-fn write_dest(st: &mut CallState, out: &mut Outcome, step: &Step, write: impl FnOnce(*mut u8)) -> *mut u8 {
+/// The address step `i` writes to.
+fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> *mut u8 {
     match step.dest {
-        Dest::Slot(off) => {
-            // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
-            let p = unsafe { st.arena.as_mut_ptr().add(off) };
-            write(p);
-            p
-        }
+        // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
+        Dest::Slot(off) => unsafe { st.arena.as_mut_ptr().add(off) },
         Dest::Output(j) => {
             st.direct[j] = true;
-            write_output(out, j, &step.ty, write)
+            output_ptr(st, out, j, i, &step.ty)
         }
         Dest::None => unreachable!("nodes written to memory get a destination at build"),
     }
@@ -251,36 +298,36 @@ fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Arr
                 } else {
                     1
                 };
-                let inputs = st.ptrs.as_ptr();
-                Val::Ptr(write_dest(st, out, step, |output| {
-                    let job = KernelJob { func: kernel.func(), inputs, output, numel, chunks };
-                    if numel > 0 {
-                        if chunks == 1 {
-                            job.chunk(0);
-                        } else {
-                            exe.pool.for_each(chunks, &|c| job.chunk(c));
-                        }
+                let output = dest_ptr(st, out, i, step);
+                let job = KernelJob { func: kernel.func(), inputs: st.ptrs.as_ptr(), output, numel, chunks };
+                if numel > 0 {
+                    if chunks == 1 {
+                        job.chunk(0);
+                    } else {
+                        exe.pool.for_each(chunks, &|c| job.chunk(c));
                     }
-                }))
+                }
+                Val::Ptr(output)
             }
             Mode::Gemm(shape) => {
                 let (a, b) = (val_ptr(&st.vals[step.args[0]]), val_ptr(&st.vals[step.args[1]]));
-                let threads = exe.pool.threads();
+                let output = dest_ptr(st, out, i, step);
                 // SAFETY: operands hold the full shapes `shape` was built from (types are
                 // checked at build and at the signature), `output` has room for the result,
                 // and a node's destination never overlaps its live operands.
-                Val::Ptr(write_dest(st, out, step, |output| unsafe {
-                    crate::matmul::matmul(shape, a, b, output, threads)
-                }))
+                unsafe { crate::matmul::matmul(shape, a, b, output, exe.pool.threads()) };
+                Val::Ptr(output)
             }
             Mode::View => match &st.vals[step.args[0]] {
                 Val::Arr(a) => Val::Arr(a.reshaped(&step.ty.shape)?),
                 Val::Ptr(src) => {
                     // Copied: the plan may reuse the operand's slot while the view lives on.
-                    let (src, bytes) = (*src, step.ty.bytes());
+                    let src = *src;
+                    let output = dest_ptr(st, out, i, step);
                     // SAFETY: both buffers hold `ty.bytes()` bytes (same element count);
                     // `copy` tolerates an in-place plan giving both the same address.
-                    Val::Ptr(write_dest(st, out, step, |output| unsafe { std::ptr::copy(src, output, bytes) }))
+                    unsafe { std::ptr::copy(src, output, step.ty.bytes()) };
+                    Val::Ptr(output)
                 }
                 Val::None => unreachable!("the schedule runs operands first (checked at build)"),
             },
