@@ -19,6 +19,7 @@
 
 mod build;
 mod call;
+mod rows;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -51,11 +52,14 @@ pub struct Options {
     pub threads: usize,
     /// Minimum work (elements × cost per element) for a kernel to be split across threads.
     pub par_min_work: usize,
+    /// Whether chains of row-wise kernels run block of rows by block of rows (see the
+    /// module docs). Default: on.
+    pub row_groups: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { threads: crate::pool::default_threads(), par_min_work: PAR_MIN_WORK }
+        Options { threads: crate::pool::default_threads(), par_min_work: PAR_MIN_WORK, row_groups: true }
     }
 }
 
@@ -88,6 +92,8 @@ pub(crate) enum Dest {
     Slot(usize),
     /// Straight into graph output `j`.
     Output(usize),
+    /// In its row group's per-thread block buffer, at this offset (see `rows.rs`).
+    Block(usize),
 }
 
 /// One node of the schedule with everything a call needs precomputed.
@@ -129,6 +135,7 @@ pub struct Executable {
     outputs: Vec<OutSrc>,
     arena_bytes: usize,
     fallbacks: Vec<Fallback>,
+    groups: Vec<rows::RowGroup>,
     states: Pool<call::CallState>,
     pool: Arc<ThreadPool>,
     options: Options,
@@ -228,7 +235,19 @@ impl Executable {
                 Dest::None => String::new(),
                 Dest::Slot(o) => format!(" -> arena+{o}"),
                 Dest::Output(j) => format!(" -> output {j}"),
+                Dest::Block(o) => format!(" -> block+{o}"),
             };
+            if let Some(g) = self.groups.iter().find(|g| g.start == i) {
+                let _ = writeln!(
+                    s,
+                    "# row group %{}..%{}: {} rows in blocks of {}, block buffers {} bytes per thread",
+                    g.start,
+                    g.end - 1,
+                    g.rows,
+                    g.block_rows,
+                    g.scratch_per_thread
+                );
+            }
             let _ = writeln!(
                 s,
                 "%{i} = {}({}) : {}{:?} [{}]{dest}",

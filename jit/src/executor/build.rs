@@ -9,7 +9,7 @@ use crate::arena::Pool;
 use crate::matmul::MatMulShape;
 
 /// Slot alignment for buffers the executor places itself (a cache line).
-const ALIGN: usize = 64;
+pub(super) const ALIGN: usize = 64;
 
 pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
     let (schedule, mut slots, mut arena_bytes) = match &graph.plan {
@@ -92,7 +92,12 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
         steps.push(Step { node: id, mode, args, dest, ty: node.ty.clone() });
     }
     let pool = crate::pool::shared(options.threads);
-    Ok(Executable { graph, steps, outputs, arena_bytes, fallbacks, states: Pool::new(), pool, options })
+    let groups = if options.row_groups {
+        super::rows::plan(&graph, &mut steps, &mut arena_bytes, pool.threads())
+    } else {
+        vec![]
+    };
+    Ok(Executable { graph, steps, outputs, arena_bytes, fallbacks, groups, states: Pool::new(), pool, options })
 }
 
 /// Every slot must fit its node's value and lie inside the arena.

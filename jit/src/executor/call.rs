@@ -4,12 +4,15 @@
 use kiln_ir::{with_data, Array, DType, Data, Error, Result, TensorType, Uninit};
 use smallvec::SmallVec;
 
+use super::rows::RowGroup;
 use super::{interp_eval, Dest, Executable, Mode, OutSrc, Outcome, Step};
 use crate::arena::Arena;
 
 /// A node's value during a call.
 pub(crate) enum Val {
     None,
+    /// Computed in a row group's block buffers and consumed there.
+    Done,
     /// In the arena or in an output tensor of this call (type given by the step).
     Ptr(*const u8),
     Arr(Array),
@@ -27,6 +30,12 @@ pub(crate) struct CallState {
     direct: Vec<bool>,
     /// Output buffers allocated this call: (output, step, buffer).
     fresh: Vec<(usize, usize, Fresh)>,
+}
+
+impl Val {
+    fn is_set(&self) -> bool {
+        !matches!(self, Val::None)
+    }
 }
 
 // SAFETY: the raw pointers in a `CallState` are only meaningful during one call, on the
@@ -111,7 +120,7 @@ fn val_ptr(v: &Val) -> *const u8 {
     match v {
         Val::Ptr(p) => *p,
         Val::Arr(a) => a.data().as_bytes().as_ptr(),
-        Val::None => unreachable!("the schedule runs operands first (checked at build)"),
+        Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
     }
 }
 
@@ -121,7 +130,7 @@ fn val_array(v: &Val, ty: &TensorType) -> Result<Array> {
         Val::Arr(a) => Ok(a.clone()),
         // SAFETY: a `Ptr` value points to a buffer of `ty` written earlier in this call.
         Val::Ptr(p) => unsafe { copy_out(*p, ty) },
-        Val::None => unreachable!("the schedule runs operands first (checked at build)"),
+        Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
     }
 }
 
@@ -269,12 +278,21 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> *mu
             st.direct[j] = true;
             output_ptr(st, out, j, i, &step.ty)
         }
-        Dest::None => unreachable!("nodes written to memory get a destination at build"),
+        Dest::None | Dest::Block(_) => {
+            unreachable!("nodes written to memory get a destination at build; block values only inside their row group")
+        }
     }
 }
 
 fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+    let mut groups = exe.groups.iter().peekable();
     for (i, step) in exe.steps.iter().enumerate() {
+        if let Some(g) = groups.next_if(|g| g.start == i) {
+            run_group(exe, st, out, g);
+        }
+        if st.vals[i].is_set() {
+            continue; // computed by its row group
+        }
         let val = match &step.mode {
             Mode::Input(k) => Val::Arr(inputs[*k].clone()),
             Mode::Const(a) => Val::Arr(a.clone()),
@@ -329,7 +347,7 @@ fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Arr
                     unsafe { std::ptr::copy(src, output, step.ty.bytes()) };
                     Val::Ptr(output)
                 }
-                Val::None => unreachable!("the schedule runs operands first (checked at build)"),
+                Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
             },
             Mode::Library | Mode::Fallback(_) => {
                 let args: SmallVec<[Array; 4]> =
@@ -341,6 +359,95 @@ fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Arr
         st.vals[i] = val;
     }
     Ok(())
+}
+
+/// A row group's call: full-size destinations and outside operands resolved once, then
+/// each thread walks its share of the rows block by block through every kernel.
+fn run_group(exe: &Executable, st: &mut CallState, out: &mut Outcome, g: &RowGroup) {
+    let mut dest: SmallVec<[*mut u8; 8]> = SmallVec::new();
+    for i in g.start..g.end {
+        let step = &exe.steps[i];
+        dest.push(match step.dest {
+            Dest::Block(_) => std::ptr::null_mut(),
+            _ => dest_ptr(st, out, i, step),
+        });
+    }
+    st.ptrs.clear();
+    for i in g.start..g.end {
+        for &a in &exe.steps[i].args {
+            st.ptrs.push(if g.contains(a) { std::ptr::null() } else { val_ptr(&st.vals[a]) });
+        }
+    }
+    let threads = exe.pool.threads();
+    let parts =
+        if threads > 1 && g.work >= exe.options.par_min_work { threads.min(g.rows.div_ceil(g.block_rows)) } else { 1 };
+    // SAFETY: the block buffers lie inside the arena (placed at build past every slot).
+    let scratch = unsafe { st.arena.as_mut_ptr().add(g.scratch) };
+    let job = GroupJob { exe, g, dest: &dest, outside: &st.ptrs, scratch, parts };
+    if parts == 1 {
+        job.part(0);
+    } else {
+        exe.pool.for_each(parts, &|p| job.part(p));
+    }
+    for (k, i) in (g.start..g.end).enumerate() {
+        st.vals[i] = if dest[k].is_null() { Val::Done } else { Val::Ptr(dest[k]) };
+    }
+}
+
+/// What the threads of a row group share.
+struct GroupJob<'a> {
+    exe: &'a Executable,
+    g: &'a RowGroup,
+    /// Each step's full-size destination, or null for a block-buffer value.
+    dest: &'a [*mut u8],
+    /// Operand pointers of every step in order, null for operands from inside the group.
+    outside: &'a [*const u8],
+    scratch: *mut u8,
+    parts: usize,
+}
+
+// SAFETY: the pointers stay valid for the whole `for_each` that uses the job; parts write
+// disjoint rows of the full-size destinations and their own block buffers.
+unsafe impl Sync for GroupJob<'_> {}
+
+impl GroupJob<'_> {
+    /// Rows `p*R/parts .. (p+1)*R/parts`, with block buffer area `p`.
+    fn part(&self, p: usize) {
+        let g = self.g;
+        let (lo, hi) = (p * g.rows / self.parts, (p + 1) * g.rows / self.parts);
+        let area = self.scratch.wrapping_add(p * g.scratch_per_thread);
+        // Where row 0 of step `i`'s value would be, so that rows r0.. land at the block
+        // buffer's start: kernels address element `e` as `base + e * size`.
+        let base = |i: usize, r0: usize| -> *mut u8 {
+            let step = &self.exe.steps[i];
+            match step.dest {
+                Dest::Block(off) => area.wrapping_add(off).wrapping_sub(r0 * (step.ty.bytes() / g.rows)),
+                _ => self.dest[i - g.start],
+            }
+        };
+        let mut r0 = lo;
+        while r0 < hi {
+            let r1 = (r0 + g.block_rows).min(hi);
+            let mut next_arg = 0;
+            for i in g.start..g.end {
+                let step = &self.exe.steps[i];
+                let Mode::Kernel { kernel, .. } = &step.mode else { unreachable!("row groups hold kernels only") };
+                let mut ptrs: SmallVec<[*const u8; 8]> = SmallVec::new();
+                for &a in &step.args {
+                    let outside = self.outside[next_arg];
+                    next_arg += 1;
+                    ptrs.push(if outside.is_null() { base(a, r0) as *const u8 } else { outside });
+                }
+                let per_row = step.ty.numel() / g.rows;
+                // SAFETY: operand pointers address whole buffers of their static types, or
+                // (block values) buffers whose rows r0..r1 were just written at the shifted
+                // base; the kernel touches only rows r0..r1 of row-wise operands (`rows.rs`)
+                // and writes only elements r0*per_row .. r1*per_row of its output.
+                unsafe { (kernel.func())(ptrs.as_ptr(), base(i, r0), r0 * per_row, r1 * per_row) };
+            }
+            r0 = r1;
+        }
+    }
 }
 
 /// Moves results into `out`: outputs not written in place, and the variable writes.
