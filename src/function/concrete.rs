@@ -3,6 +3,7 @@
 
 use kiln_ir::{interp, Array, Graph};
 use kiln_passes::Pipeline;
+use smallvec::SmallVec;
 
 use crate::trace::TraceState;
 use crate::variable::Variable;
@@ -107,8 +108,8 @@ impl ConcreteFunction {
 
     /// Runs with concrete arguments; commits Variable writes only on success.
     pub(crate) fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
-        let inputs = args.iter().map(|t| t.try_array("call").cloned()).collect::<Result<Vec<Array>>>()?;
-        let values: Vec<Array> = self.vars.iter().map(Variable::value).collect();
+        let inputs = args.iter().map(|t| t.try_array("call").cloned()).collect::<Result<SmallVec<[Array; 4]>>>()?;
+        let values: SmallVec<[Array; 4]> = self.vars.iter().map(Variable::value).collect();
         let outcome = match &self.run {
             Runner::Interpreter { .. } => interp::run(&self.traced, &inputs, &values),
             Runner::Compiled(exe) => exe.run(&inputs, &values),

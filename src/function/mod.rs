@@ -5,7 +5,6 @@
 mod concrete;
 mod signature;
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -58,7 +57,9 @@ struct FnInner {
     dump_dir: Option<std::path::PathBuf>,
     pipeline: PipelineFactory,
     input_signature: Option<Vec<TensorSpec>>,
-    cache: RwLock<HashMap<Vec<TensorType>, Arc<ConcreteFunction>>>,
+    /// Traced signatures, searched linearly: a call compares its arguments' types in place
+    /// instead of building and hashing a key (functions see a handful of signatures).
+    cache: RwLock<Vec<(Vec<TensorType>, Arc<ConcreteFunction>)>>,
     /// Serializes tracing so two threads never trace (or create Variables) at once.
     trace_lock: Mutex<()>,
     trace_count: AtomicUsize,
@@ -112,7 +113,7 @@ impl<O: Outputs> Function<O> {
                 dump_dir: std::env::var_os("KILN_DUMP").filter(|d| !d.is_empty()).map(Into::into),
                 pipeline: Arc::new(kiln_passes::Pipeline::default),
                 input_signature,
-                cache: RwLock::new(HashMap::new()),
+                cache: RwLock::new(Vec::new()),
                 trace_lock: Mutex::new(()),
                 trace_count: AtomicUsize::new(0),
                 traced_once: AtomicBool::new(false),
@@ -217,32 +218,34 @@ impl<O: Outputs> Function<O> {
     }
 
     fn concrete(&self, args: &[Tensor]) -> Result<Arc<ConcreteFunction>> {
-        let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
         if let Some(expected) = &self.inner.input_signature {
-            if *expected != sig {
+            if !same_types(expected, args) {
+                let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
                 return Err(Error::Signature {
                     function: self.inner.name.clone(),
                     msg: format!("expects ({}), got ({})", fmt_sig(expected), fmt_sig(&sig)),
                 });
             }
         }
-        if let Some(c) = self.lookup(&sig) {
+        if let Some(c) = self.lookup(args) {
             if self.inner.retracing.swap(false, Ordering::Relaxed) {
                 self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
             }
             return Ok(c);
         }
         let _tracing = self.inner.trace_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = self.lookup(&sig) {
+        if let Some(c) = self.lookup(args) {
             return Ok(c);
         }
+        let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
         let c = Arc::new(self.trace(&sig)?);
-        self.inner.cache.write().unwrap_or_else(|e| e.into_inner()).insert(sig, c.clone());
+        self.inner.cache.write().unwrap_or_else(|e| e.into_inner()).push((sig, c.clone()));
         Ok(c)
     }
 
-    fn lookup(&self, sig: &[TensorType]) -> Option<Arc<ConcreteFunction>> {
-        self.inner.cache.read().unwrap_or_else(|e| e.into_inner()).get(sig).cloned()
+    fn lookup(&self, args: &[Tensor]) -> Option<Arc<ConcreteFunction>> {
+        let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+        cache.iter().find(|(sig, _)| same_types(sig, args)).map(|(_, c)| c.clone())
     }
 
     fn trace(&self, sig: &[TensorType]) -> Result<ConcreteFunction> {
@@ -280,6 +283,12 @@ impl<O: Outputs> Function<O> {
             );
         }
     }
+}
+
+/// Whether `args` have exactly the dtypes and shapes of `sig`.
+fn same_types(sig: &[TensorType], args: &[Tensor]) -> bool {
+    sig.len() == args.len()
+        && sig.iter().zip(args).all(|(t, a)| t.dtype == a.dtype() && t.shape.as_slice() == a.shape())
 }
 
 fn fmt_sig(sig: &[TensorType]) -> String {
