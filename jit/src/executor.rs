@@ -77,9 +77,14 @@ pub(crate) enum Mode {
     Const(Array),
     ReadVar(usize),
     AssignVar(usize),
-    Kernel { kernel: Arc<CompiledKernel>, number: usize },
+    Kernel {
+        kernel: Arc<CompiledKernel>,
+        number: usize,
+    },
     Gemm(MatMulShape),
     View,
+    /// A transpose every reader takes through gemm's strides: nothing to compute.
+    Elided,
     Library,
     Fallback(String),
 }
@@ -167,7 +172,38 @@ impl Executable {
     /// longer shares (and that have the right type) are overwritten in place, so a steady
     /// state of calls allocates nothing. On `Err` the contents of `out` are unspecified.
     pub fn run_into(&self, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
-        call::run(self, inputs, vars, out)
+        call::run(self, inputs, vars, out, None)
+    }
+
+    /// Runs one call like [`Executable::run`] and reports where its time went: the
+    /// schedule of [`Executable::schedule_text`] with each node's wall time, slowest first
+    /// in a summary (a row group's time is under its first node).
+    ///
+    /// ```
+    /// use kiln_ir::{Array, DType, Graph, Op, TensorType, UnaryOp};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[3]));
+    /// let y = g.add(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    /// g.set_outputs(vec![y]);
+    /// let exe = kiln_jit::Executable::new(g).unwrap();
+    /// let report = exe.profile(&[Array::from_vec(vec![0.0f32, 1.0, 2.0], &[3]).unwrap()], &[]).unwrap();
+    /// assert!(report.contains("%1 = exp"));
+    /// ```
+    pub fn profile(&self, inputs: &[Array], vars: &[Array]) -> Result<String> {
+        let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
+        let mut times = Vec::with_capacity(self.steps.len());
+        call::run(self, inputs, vars, &mut out, Some(&mut times))?;
+        let total: std::time::Duration = times.iter().sum();
+        let text = self.schedule_text();
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('%')).collect();
+        let mut s = format!("# {}: {:.3} ms in {} nodes\n", self.graph.name(), total.as_secs_f64() * 1e3, lines.len());
+        let mut order: Vec<usize> = (0..times.len()).collect();
+        order.sort_by(|&a, &b| times[b].cmp(&times[a]));
+        for &i in order.iter().take_while(|&&i| !times[i].is_zero()) {
+            let share = times[i].as_secs_f64() / total.as_secs_f64().max(1e-12) * 100.0;
+            let _ = writeln!(s, "{:>9.1} us {share:>5.1}%  {}", times[i].as_secs_f64() * 1e6, lines[i]);
+        }
+        Ok(s)
     }
 
     /// Fused nodes running in the interpreter, with why.
@@ -226,7 +262,19 @@ impl Executable {
                 Mode::Kernel { number, kernel } => {
                     format!("kernel{number:02} (cost {}/element)", kernel.cost_per_element())
                 }
-                Mode::Gemm(m) => format!("gemm {}x{}x{} batch {}", m.m, m.k, m.n, m.batch),
+                Mode::Gemm(m) => {
+                    let t = |on: bool, side: &str| if on { format!(", {side} transposed") } else { String::new() };
+                    format!(
+                        "gemm {}x{}x{} batch {}{}{}",
+                        m.m,
+                        m.k,
+                        m.n,
+                        m.batch,
+                        t(m.lhs_transposed, "lhs"),
+                        t(m.rhs_transposed, "rhs")
+                    )
+                }
+                Mode::Elided => "elided (read transposed by gemm)".into(),
                 Mode::View => "view".into(),
                 Mode::Library => "library (interp::eval)".into(),
                 Mode::Fallback(why) => format!("INTERPRETER FALLBACK ({why})"),

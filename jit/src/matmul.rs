@@ -22,6 +22,11 @@ pub struct MatMulShape {
     /// Per result batch index, the matrix index in each operand (broadcast batch dims).
     pub lhs_index: Vec<usize>,
     pub rhs_index: Vec<usize>,
+    /// Whether an operand buffer holds the transpose of its last two axes (`[..., k, m]`
+    /// for the lhs, `[..., n, k]` for the rhs): the executor then hands gemm the operand of a
+    /// `transpose` node with swapped strides instead of materializing the transpose.
+    pub lhs_transposed: bool,
+    pub rhs_transposed: bool,
 }
 
 impl MatMulShape {
@@ -41,7 +46,17 @@ impl MatMulShape {
             let bs = broadcast_strides(&op[..op.len() - 2], batch_shape);
             (0..batch).map(|b| flat_index(b, batch_shape, &bs)).collect()
         };
-        Ok(MatMulShape { dtype, m, k, n, batch, lhs_index: index(lhs), rhs_index: index(rhs) })
+        Ok(MatMulShape {
+            dtype,
+            m,
+            k,
+            n,
+            batch,
+            lhs_index: index(lhs),
+            rhs_index: index(rhs),
+            lhs_transposed: false,
+            rhs_transposed: false,
+        })
     }
 
     /// Multiply-adds of the whole product.
@@ -106,9 +121,12 @@ unsafe fn batched<T: GemmScalar>(s: &MatMulShape, lhs: *const T, rhs: *const T, 
             unsafe { std::slice::from_raw_parts_mut(d, m * n).fill(T::ZERO) };
             continue;
         }
-        // SAFETY: row-major strides (column stride 1, row stride = row length) describe
-        // exactly the m×k, k×n and m×n blocks above; `read_dst = false, beta = 1` overwrites
-        // `dst` with lhs·rhs (gemm names alpha/beta the reverse of BLAS).
+        // (column stride, row stride) of each operand: row-major, or row-major transposed.
+        let (a_cs, a_rs) = if s.lhs_transposed { (m as isize, 1) } else { (1, k as isize) };
+        let (b_cs, b_rs) = if s.rhs_transposed { (k as isize, 1) } else { (1, n as isize) };
+        // SAFETY: these strides describe exactly the m×k, k×n and m×n blocks above (each
+        // operand block holds m·k or k·n elements either way); `read_dst = false, beta = 1`
+        // overwrites `dst` with lhs·rhs (gemm names alpha/beta the reverse of BLAS).
         unsafe {
             gemm::gemm(
                 m,
@@ -119,11 +137,11 @@ unsafe fn batched<T: GemmScalar>(s: &MatMulShape, lhs: *const T, rhs: *const T, 
                 n as isize,
                 false,
                 a,
-                1,
-                k as isize,
+                a_cs,
+                a_rs,
                 bm,
-                1,
-                n as isize,
+                b_cs,
+                b_rs,
                 T::ZERO,
                 T::ONE,
                 false,

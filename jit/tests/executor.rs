@@ -383,3 +383,62 @@ fn dump_writes_schedule_and_marks_fallbacks() {
     assert_eq!(clifs + exe.fallbacks().len(), 1, "the one fused node is either a kernel or a marked fallback");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A matmul operand made by transposing the last two axes is read by gemm through swapped
+/// strides (lhs, rhs, both, batched, an operand living in the arena); the transpose is not
+/// computed when nothing else reads it, and still is when something does.
+#[test]
+fn gemm_reads_transposed_operands_in_place() {
+    let t = |g: &mut Graph, a, perm: &[usize]| g.add(Op::Transpose(perm.to_vec()), &[a]).unwrap();
+    let mm = |g: &mut Graph, a, b| g.add(Op::MatMul, &[a, b]).unwrap();
+    let mut g = Graph::new("transposed");
+    let shapes: [&[usize]; 6] = [&[7, 5], &[7, 9], &[9, 7], &[5, 7], &[3, 4, 6], &[3, 4, 5]];
+    let ids: Vec<_> = shapes.iter().map(|s| input(&mut g, s)).collect();
+    let (a, b, e, x, c, d) = (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]);
+    let at = t(&mut g, a, &[1, 0]); // [5, 7]
+    let et = t(&mut g, e, &[1, 0]); // [7, 9], also an output below
+    let ct = t(&mut g, c, &[0, 2, 1]); // [3, 6, 4]
+    let lhs = mm(&mut g, at, b);
+    let rhs = mm(&mut g, x, et);
+    let both = mm(&mut g, at, et);
+    let batched = mm(&mut g, ct, d);
+    let a2 = fused(&mut g, &[a], |k, i| un(k, UnaryOp::Neg, i[0]));
+    let a2t = t(&mut g, a2, &[1, 0]);
+    let arena = mm(&mut g, a2t, b);
+    g.set_outputs(vec![lhs, rhs, both, batched, arena, et]);
+    let inputs: Vec<_> =
+        shapes.iter().enumerate().map(|(k, s)| f32s(&data(s.iter().product(), 40 + k as u64), s)).collect();
+    let want = reference::run(&g, &inputs, &[]).unwrap();
+    let exe = Executable::new(g).unwrap();
+    assert_close(&exe.run(&inputs, &[]).unwrap(), &want, 1e-5);
+    let text = exe.schedule_text();
+    assert!(text.contains("lhs transposed") && text.contains("rhs transposed"), "{text}");
+    assert_eq!(text.matches("elided").count(), 3, "at, ct and a2t are elided; et is an output:\n{text}");
+}
+
+/// When the plan reuses the slot of a transpose's operand before the matmul that reads the
+/// transpose (the plan sees the operand die at the transpose), gemm must not read the slot:
+/// the transpose is computed as usual.
+#[test]
+fn gemm_does_not_read_a_transposed_operand_whose_slot_was_reused() {
+    let mut g = Graph::new("reuse");
+    let x = input(&mut g, &[4, 4]);
+    let a = fused(&mut g, &[x], |k, i| un(k, UnaryOp::Neg, i[0]));
+    let at = g.add(Op::Transpose(vec![1, 0]), &[a]).unwrap();
+    let z = fused(&mut g, &[x], |k, i| un(k, UnaryOp::Square, i[0]));
+    let m = g.add(Op::MatMul, &[at, z]).unwrap();
+    g.set_outputs(vec![m]);
+    let inputs = [f32s(&data(16, 50), &[4, 4])];
+    let want = reference::run(&g, &inputs, &[]).unwrap();
+    let mut planned = g.clone();
+    planned.plan = Some(MemoryPlan {
+        schedule: vec![x, a, at, z, m],
+        slots: [(a, Slot { offset: 0, bytes: 64 }), (z, Slot { offset: 0, bytes: 64 })].into(),
+        arena_bytes: 64,
+        naive_bytes: 128,
+        ..MemoryPlan::default()
+    });
+    let exe = Executable::new(planned).unwrap();
+    assert!(!exe.schedule_text().contains("elided"), "{}", exe.schedule_text());
+    assert_close(&exe.run(&inputs, &[]).unwrap(), &want, 1e-5);
+}

@@ -9,6 +9,9 @@ use crate::trace::TraceState;
 use crate::variable::Variable;
 use crate::{Result, Tensor};
 
+/// Call arguments or Variable values, inline for the common few.
+type Arrays = SmallVec<[Array; 4]>;
+
 /// How a traced graph runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -106,10 +109,32 @@ impl ConcreteFunction {
         &self.vars
     }
 
+    /// Runs the compiled graph once on `args` and reports each node's time, slowest first
+    /// (see [`kiln_jit::Executable::profile`]). Variable writes are not committed.
+    /// `None` with `Backend::Interpreter`.
+    ///
+    /// ```
+    /// use kiln::Tensor;
+    /// let f = kiln::function(|x: &Tensor| (x * 2.0).exp().sum_all());
+    /// let x = Tensor::new(&[1.0f32, 2.0]);
+    /// let report = f.concrete_function(&x).unwrap().profile(&[x]).unwrap().unwrap();
+    /// assert!(report.contains("ms in"));
+    /// ```
+    pub fn profile(&self, args: &[Tensor]) -> Result<Option<String>> {
+        let Some(exe) = self.executable() else { return Ok(None) };
+        let (inputs, values) = self.bind(args)?;
+        Ok(Some(exe.profile(&inputs, &values)?))
+    }
+
+    /// The arrays of the arguments and of the Variables' current values.
+    fn bind(&self, args: &[Tensor]) -> Result<(Arrays, Arrays)> {
+        let inputs = args.iter().map(|t| t.try_array("call").cloned()).collect::<Result<_>>()?;
+        Ok((inputs, self.vars.iter().map(Variable::value).collect()))
+    }
+
     /// Runs with concrete arguments; commits Variable writes only on success.
     pub(crate) fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
-        let inputs = args.iter().map(|t| t.try_array("call").cloned()).collect::<Result<SmallVec<[Array; 4]>>>()?;
-        let values: SmallVec<[Array; 4]> = self.vars.iter().map(Variable::value).collect();
+        let (inputs, values) = self.bind(args)?;
         let outcome = match &self.run {
             Runner::Interpreter { .. } => interp::run(&self.traced, &inputs, &values),
             Runner::Compiled(exe) => exe.run(&inputs, &values),

@@ -91,6 +91,7 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
         };
         steps.push(Step { node: id, mode, args, dest, ty: node.ty.clone() });
     }
+    absorb_transposes(&graph, &mut steps, &outputs);
     let pool = crate::pool::shared(options.threads);
     let groups = if options.row_groups {
         super::rows::plan(&graph, &mut steps, &mut arena_bytes, pool.threads())
@@ -98,6 +99,53 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
         vec![]
     };
     Ok(Executable { graph, steps, outputs, arena_bytes, fallbacks, groups, states: Pool::new(), pool, options })
+}
+
+/// gemm reads a transposed operand through swapped strides: a matmul operand made by a
+/// `transpose` of the last two axes becomes the transpose's own operand, and a transpose
+/// left with no reader is not computed at all (`Mode::Elided`).
+fn absorb_transposes(g: &Graph, steps: &mut [Step], outputs: &[OutSrc]) {
+    for mm in 0..steps.len() {
+        for side in 0..2 {
+            if !matches!(steps[mm].mode, Mode::Gemm(_)) {
+                break;
+            }
+            let t = steps[mm].args[side];
+            let Op::Transpose(perm) = &g.node(steps[t].node).op else { continue };
+            let r = perm.len();
+            let swaps_last_two = r >= 2
+                && perm[r - 2] == r - 1
+                && perm[r - 1] == r - 2
+                && perm[..r - 2].iter().enumerate().all(|(i, &p)| p == i);
+            let src = steps[t].args[0];
+            if !swaps_last_two || overwritten(steps, src, t + 1..mm + 1) {
+                continue;
+            }
+            if let Mode::Gemm(shape) = &mut steps[mm].mode {
+                if side == 0 {
+                    shape.lhs_transposed = true;
+                } else {
+                    shape.rhs_transposed = true;
+                }
+            }
+            steps[mm].args[side] = src;
+        }
+    }
+    for t in 0..steps.len() {
+        let read = steps.iter().any(|s| s.args.contains(&t)) || outputs.contains(&OutSrc::Step(t));
+        if matches!(g.node(steps[t].node).op, Op::Transpose(_)) && !read {
+            steps[t].mode = Mode::Elided;
+        }
+    }
+}
+
+/// Whether a step in `range` writes over the arena slot of step `src`'s value: the plan
+/// considers a transpose's operand dead after the transpose, so a gemm reading it later
+/// must make sure nothing reused its slot in between (its own output included).
+fn overwritten(steps: &[Step], src: usize, range: std::ops::Range<usize>) -> bool {
+    let Dest::Slot(off) = steps[src].dest else { return false };
+    let end = off + steps[src].ty.bytes();
+    steps[range].iter().any(|s| matches!(s.dest, Dest::Slot(o) if o < end && off < o + s.ty.bytes()))
 }
 
 /// Every slot must fit its node's value and lie inside the arena.

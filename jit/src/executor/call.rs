@@ -65,10 +65,18 @@ impl CallState {
     }
 }
 
-pub(super) fn run(exe: &Executable, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+/// Runs one call; with `times`, also records each step's wall time (a row group's under
+/// its first step, zero for the others).
+pub(super) fn run(
+    exe: &Executable,
+    inputs: &[Array],
+    vars: &[Array],
+    out: &mut Outcome,
+    times: Option<&mut Vec<std::time::Duration>>,
+) -> Result<()> {
     check_signature(exe, inputs, vars)?;
     let mut st = exe.states.take(|| CallState::new(exe));
-    let r = run_steps(exe, &mut st, inputs, vars, out)
+    let r = run_steps(exe, &mut st, inputs, vars, out, times)
         // SAFETY: `run_steps` returned, so every step it started has completed.
         .and_then(|()| unsafe { commit_fresh(exe, &mut st, out) })
         .and_then(|()| finish(exe, &mut st, out));
@@ -284,14 +292,29 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> *mu
     }
 }
 
-fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+fn run_steps(
+    exe: &Executable,
+    st: &mut CallState,
+    inputs: &[Array],
+    vars: &[Array],
+    out: &mut Outcome,
+    mut times: Option<&mut Vec<std::time::Duration>>,
+) -> Result<()> {
     let mut groups = exe.groups.iter().peekable();
     for (i, step) in exe.steps.iter().enumerate() {
+        let start = times.as_ref().map(|_| std::time::Instant::now());
+        if let Some(t) = times.as_deref_mut() {
+            t.push(std::time::Duration::ZERO);
+        }
         if let Some(g) = groups.next_if(|g| g.start == i) {
             run_group(exe, st, out, g);
         }
         if st.vals[i].is_set() {
-            continue; // computed by its row group
+            // Computed by its row group (the whole group's time goes to its first step).
+            if let (Some(t), Some(start)) = (times.as_deref_mut(), start) {
+                t[i] = start.elapsed();
+            }
+            continue;
         }
         let val = match &step.mode {
             Mode::Input(k) => Val::Arr(inputs[*k].clone()),
@@ -349,6 +372,7 @@ fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Arr
                 }
                 Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
             },
+            Mode::Elided => Val::None,
             Mode::Library | Mode::Fallback(_) => {
                 let args: SmallVec<[Array; 4]> =
                     step.args.iter().map(|&a| val_array(&st.vals[a], &exe.steps[a].ty)).collect::<Result<_>>()?;
@@ -357,6 +381,9 @@ fn run_steps(exe: &Executable, st: &mut CallState, inputs: &[Array], vars: &[Arr
             }
         };
         st.vals[i] = val;
+        if let (Some(t), Some(start)) = (times.as_deref_mut(), start) {
+            t[i] = start.elapsed();
+        }
     }
     Ok(())
 }
