@@ -242,7 +242,7 @@ pub struct Uninit<T> {
 
 impl<T: Element> Uninit<T> {
     pub fn new(n: usize) -> Self {
-        Uninit { v: Vec::with_capacity(n), n }
+        Uninit { v: crate::recycle::take(n), n }
     }
 
     /// Where to write: valid for `n` elements of `T`.
@@ -259,5 +259,11 @@ impl<T: Element> Uninit<T> {
         // SAFETY: the caller guarantees all n elements are initialized; capacity >= n.
         unsafe { self.v.set_len(self.n) };
         self.v
+    }
+}
+
+impl Drop for Data {
+    fn drop(&mut self) {
+        crate::recycle::give(self);
     }
 }

@@ -97,6 +97,9 @@ pub trait Element: sealed::Sealed + Copy + Send + Sync + PartialEq + fmt::Debug 
     fn slice(data: &Data) -> Option<&[Self]>;
     /// Wraps a vector as untyped data.
     fn into_data(v: Vec<Self>) -> Data;
+    /// The typed vector inside `data`, if it holds this element type.
+    #[doc(hidden)]
+    fn vec_mut(data: &mut Data) -> Option<&mut Vec<Self>>;
 }
 
 macro_rules! element {
@@ -117,6 +120,12 @@ macro_rules! element {
             }
             fn into_data(v: Vec<Self>) -> Data {
                 Data::$dt(v)
+            }
+            fn vec_mut(data: &mut Data) -> Option<&mut Vec<Self>> {
+                match data {
+                    Data::$dt(v) => Some(v),
+                    _ => None,
+                }
             }
         }
     };
@@ -146,5 +155,11 @@ impl Element for bool {
     }
     fn into_data(v: Vec<Self>) -> Data {
         Data::Bool(v)
+    }
+    fn vec_mut(data: &mut Data) -> Option<&mut Vec<Self>> {
+        match data {
+            Data::Bool(v) => Some(v),
+            _ => None,
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod interp;
 mod json;
 pub mod op;
 pub mod plan;
+pub mod recycle;
 pub mod shape;
 mod text;
 mod verify;

@@ -1,10 +1,13 @@
-//! Elementwise kernels whose transcendentals run as AVX-512 host routines
+//! Elementwise kernels whose transcendentals run as AVX-512/AVX2 host routines
 //! (`math/wide.rs`): Cranelift's 128-bit code computes the cheap parts, and the row is
 //! walked in tiles of [`TILE`] elements. For each tile, stage `s` computes the argument of
 //! the `s`-th transcendental into a stack buffer and calls its routine on the buffer; the
 //! last stage computes the root, reading earlier results from their buffers, and stores it.
 //! Leaves are reloaded in each stage (the tile is in L1 by then) and cheap instructions a
 //! later stage needs are recomputed, so nothing but the buffers lives across a call.
+//!
+//! Two shortcuts skip a stage's copy: a routine whose argument is a contiguous operand
+//! reads the operand in place, and a routine whose result is the root writes the output.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, StackSlotData, StackSlotKind, Value};
@@ -81,7 +84,7 @@ pub(crate) struct Tiled {
     plan: Plan,
     /// Address of each heavy instruction's tile buffer.
     bufs: Vec<Value>,
-    /// The routines' signature, `fn(*mut f32, usize)`.
+    /// The routines' signature, `fn(*const f32, *mut f32, usize)`.
     sig: cranelift_codegen::ir::SigRef,
     /// The stage being emitted and the column where the current tile starts.
     stage: usize,
@@ -100,9 +103,19 @@ impl Tiled {
             })
             .collect();
         let mut s = Signature::new(fx.b.func.signature.call_conv);
-        s.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+        s.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
         let sig = fx.b.import_signature(s);
         Tiled { plan, bufs, sig, stage: 0, tile0: None }
+    }
+
+    /// Stage `s`'s loops over the tile's columns `t0..tend`.
+    fn emit_stage(&mut self, fx: &mut Fx, cx: &Ctx, row: &Row, s: usize, t0: Value, tend: Value) -> Result<()> {
+        self.stage = s;
+        let j = index::var(fx, t0);
+        let lanes = cx.mode.lanes as usize;
+        index::step_loop(fx, j, tend, UNROLL * lanes, |fx, col| self.emit(fx, cx, cx.mode, UNROLL, row, col))?;
+        index::step_loop(fx, j, tend, lanes, |fx, col| self.emit(fx, cx, cx.mode, 1, row, col))?;
+        index::step_loop(fx, j, tend, 1, |fx, col| self.emit(fx, cx, cx.mode.scalar(), 1, row, col))
     }
 
     /// Address of element `col - tile0` of buffer `k`.
@@ -165,19 +178,26 @@ impl Chunk for Tiled {
                 let tend = fx.b.ins().select(short, col_end, full);
                 let len = fx.b.ins().isub(tend, t0);
                 self.tile0 = Some(t0);
-                for s in 0..=self.plan.heavy.len() {
-                    self.stage = s;
-                    let j = index::var(fx, t0);
-                    let lanes = cx.mode.lanes as usize;
-                    index::step_loop(fx, j, tend, UNROLL * lanes, |fx, col| {
-                        self.emit(fx, cx, cx.mode, UNROLL, row, col)
-                    })?;
-                    index::step_loop(fx, j, tend, lanes, |fx, col| self.emit(fx, cx, cx.mode, 1, row, col))?;
-                    index::step_loop(fx, j, tend, 1, |fx, col| self.emit(fx, cx, cx.mode.scalar(), 1, row, col))?;
-                    if let Some(&(_, f)) = self.plan.heavy.get(s) {
-                        let callee = fx.b.ins().iconst(types::I64, f as usize as i64);
-                        fx.b.ins().call_indirect(self.sig, callee, &[self.bufs[s], len]);
-                    }
+                let heavy = self.plan.heavy.len();
+                // The root is the last routine's result: it writes the output directly.
+                let root_direct = self.plan.heavy[heavy - 1].0 == cx.prog.root && cx.prog.out_dtype == DType::F32;
+                for s in 0..heavy {
+                    let (h, f) = self.plan.heavy[s];
+                    // A routine applied straight to a contiguous operand reads it in place.
+                    let src = match cx.prog.ins[operand(cx.prog, h)] {
+                        Ins::Leaf(l) if row.inner_stride[l] == 1 => index::addr(fx, row.leaf_row[l], t0, 4),
+                        _ => {
+                            self.emit_stage(fx, cx, row, s, t0, tend)?;
+                            self.bufs[s]
+                        }
+                    };
+                    let dst =
+                        if s == heavy - 1 && root_direct { index::addr(fx, row.out_row, t0, 4) } else { self.bufs[s] };
+                    let callee = fx.b.ins().iconst(types::I64, f as usize as i64);
+                    fx.b.ins().call_indirect(self.sig, callee, &[src, dst, len]);
+                }
+                if !root_direct {
+                    self.emit_stage(fx, cx, row, heavy, t0, tend)?;
                 }
                 fx.b.def_var(i, tend);
                 Ok(())

@@ -17,8 +17,9 @@ use kiln_ir::UnaryOp;
 use super::exp::{EXP_TAYLOR_F32, LN2_HI_F32, LN2_LO_F32};
 use super::log::{LG_F32, LOG_LN2_HI_F32, LOG_LN2_LO_F32};
 
-/// A tile routine: `f(ptr, n)` replaces `ptr[0..n]` by the function's values.
-pub(crate) type TileFn = unsafe extern "C" fn(*mut f32, usize);
+/// A tile routine: `f(src, dst, n)` writes `f(src[i])` to `dst[i]` for `i < n`; `src` and
+/// `dst` are the same buffer or do not overlap.
+pub(crate) type TileFn = unsafe extern "C" fn(*const f32, *mut f32, usize);
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
@@ -101,27 +102,44 @@ pub(crate) fn routine(op: UnaryOp) -> Option<TileFn> {
 /// AVX-512 and for AVX2 (LLVM vectorizes the branch-free scalar code 16 or 8 lanes wide).
 macro_rules! tile {
     ($tile:ident, $f:ident) => {
-        unsafe extern "C" fn $tile(p: *mut f32, n: usize) {
+        unsafe extern "C" fn $tile(src: *const f32, dst: *mut f32, n: usize) {
             #[target_feature(enable = "avx512f,fma")]
-            fn avx512(x: &mut [f32]) {
-                for v in x {
-                    *v = $f(*v);
-                }
+            fn avx512(x: &[f32], y: &mut [f32]) {
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x));
+            }
+            #[target_feature(enable = "avx512f,fma")]
+            fn avx512_in_place(x: &mut [f32]) {
+                x.iter_mut().for_each(|x| *x = $f(*x));
             }
             #[target_feature(enable = "avx2,fma")]
-            fn avx2(x: &mut [f32]) {
-                for v in x {
-                    *v = $f(*v);
-                }
+            fn avx2(x: &[f32], y: &mut [f32]) {
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x));
             }
-            // SAFETY: the kernel passes its own tile buffer of `n` floats.
-            let x = unsafe { std::slice::from_raw_parts_mut(p, n) };
-            match detected() {
-                // SAFETY: AVX-512F and FMA were detected on this CPU.
-                Some(Width::Avx512) => unsafe { avx512(x) },
-                // SAFETY: AVX2 and FMA were detected on this CPU.
-                Some(Width::Avx2) => unsafe { avx2(x) },
-                None => x.iter_mut().for_each(|v| *v = $f(*v)),
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2_in_place(x: &mut [f32]) {
+                x.iter_mut().for_each(|x| *x = $f(*x));
+            }
+            if std::ptr::eq(src, dst) {
+                // SAFETY: the kernel passes a buffer of `n` floats it owns for the call.
+                let x = unsafe { std::slice::from_raw_parts_mut(dst, n) };
+                match detected() {
+                    // SAFETY: AVX-512F and FMA were detected on this CPU.
+                    Some(Width::Avx512) => unsafe { avx512_in_place(x) },
+                    // SAFETY: AVX2 and FMA were detected on this CPU.
+                    Some(Width::Avx2) => unsafe { avx2_in_place(x) },
+                    None => x.iter_mut().for_each(|x| *x = $f(*x)),
+                }
+            } else {
+                // SAFETY: `src` and `dst` are valid for `n` floats and do not overlap (the
+                // kernel passes an operand or tile buffer and an output or tile buffer).
+                let (x, y) = unsafe { (std::slice::from_raw_parts(src, n), std::slice::from_raw_parts_mut(dst, n)) };
+                match detected() {
+                    // SAFETY: as above.
+                    Some(Width::Avx512) => unsafe { avx512(x, y) },
+                    // SAFETY: as above.
+                    Some(Width::Avx2) => unsafe { avx2(x, y) },
+                    None => y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x)),
+                }
             }
         }
     };
