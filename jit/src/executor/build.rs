@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 
-use kiln_ir::{Error, Graph, MemoryPlan, NodeId, Op, Result};
+use std::sync::{Arc, Mutex};
 
-use super::{compile, Dest, Executable, Fallback, Mode, Options, OutSrc, Step};
+use kiln_ir::{Error, Graph, Kernel, MemoryPlan, NodeId, Op, Result};
+
+use super::{compile, CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, Step};
 use crate::arena::Pool;
 use crate::matmul::MatMulShape;
+use crate::pool::ThreadPool;
 
 /// Slot alignment for buffers the executor places itself (a cache line).
 pub(super) const ALIGN: usize = 64;
@@ -36,6 +39,8 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
         })
         .collect();
 
+    let pool = crate::pool::shared(options.threads);
+    let mut compiled = compile_all(&graph, &schedule, &pool);
     let mut steps = Vec::with_capacity(schedule.len());
     let mut fallbacks = Vec::new();
     let mut kernels = 0;
@@ -55,7 +60,7 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
                 fallbacks.push(Fallback { node: id, reason: why.clone() });
                 Mode::Fallback(why)
             }
-            Op::Fused(k) => match compile(k) {
+            Op::Fused(_) => match compiled.remove(&id).expect("compiled above") {
                 Ok(kernel) => {
                     kernels += 1;
                     Mode::Kernel { kernel, number: kernels - 1 }
@@ -92,13 +97,37 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
         steps.push(Step { node: id, mode, args, dest, ty: node.ty.clone() });
     }
     absorb_transposes(&graph, &mut steps, &outputs);
-    let pool = crate::pool::shared(options.threads);
     let groups = if options.row_groups {
         super::rows::plan(&graph, &mut steps, &mut arena_bytes, pool.threads())
     } else {
         vec![]
     };
     Ok(Executable { graph, steps, outputs, arena_bytes, fallbacks, groups, states: Pool::new(), pool, options })
+}
+
+/// Compiles every fused kernel the executor runs compiled, spread over the thread pool
+/// (Cranelift is the bulk of a first call: W4).
+fn compile_all(g: &Graph, schedule: &[NodeId], pool: &ThreadPool) -> HashMap<NodeId, Result<Arc<CompiledKernel>>> {
+    let kernels: Vec<(NodeId, &Kernel)> = schedule
+        .iter()
+        .filter_map(|&id| match &g.node(id).op {
+            Op::Fused(k) if !has_integer_division(k) => Some((id, &**k)),
+            _ => None,
+        })
+        .collect();
+    let results: Vec<Mutex<Option<Result<Arc<CompiledKernel>>>>> = kernels.iter().map(|_| Mutex::new(None)).collect();
+    pool.for_each(kernels.len(), &|i| {
+        let r = compile(kernels[i].1);
+        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    });
+    kernels
+        .iter()
+        .zip(results)
+        .map(|(&(id, _), r)| {
+            let r = r.into_inner().unwrap_or_else(|e| e.into_inner());
+            (id, r.unwrap_or_else(|| Err(Error::Compile("kernel compilation did not run".into()))))
+        })
+        .collect()
 }
 
 /// gemm reads a transposed operand through swapped strides: a matmul operand made by a
