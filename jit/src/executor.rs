@@ -99,6 +99,8 @@ pub(crate) enum Dest {
     Output(usize),
     /// In its row group's per-thread block buffer, at this offset (see `rows.rs`).
     Block(usize),
+    /// In a buffer of its own, handed to the Variable write that reads it.
+    Fresh,
 }
 
 /// One node of the schedule with everything a call needs precomputed.
@@ -284,6 +286,7 @@ impl Executable {
                 Dest::Slot(o) => format!(" -> arena+{o}"),
                 Dest::Output(j) => format!(" -> output {j}"),
                 Dest::Block(o) => format!(" -> block+{o}"),
+                Dest::Fresh => " -> fresh buffer".into(),
             };
             if let Some(g) = self.groups.iter().find(|g| g.start == i) {
                 let _ = writeln!(

@@ -128,6 +128,8 @@ fn variable_reads_and_writes_in_order() {
     let _ = a2;
     let vars = [f32s(&[1.0, 2.0, 3.0], &[3]), f32s(&[0.0; 3], &[3])];
     let exe = check_exact(g, &[f32s(&[10.0, 20.0, 30.0], &[3])], &vars);
+    // `sum` is read only by the write of v: computed into the buffer v then gets.
+    assert!(exe.schedule_text().contains("-> fresh buffer"), "{}", exe.schedule_text());
     let out = exe.run(&[f32s(&[10.0, 20.0, 30.0], &[3])], &vars).unwrap();
     assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0]);
     assert_eq!(out.outputs[1].to_vec::<f32>().unwrap(), vec![11.0, 22.0, 33.0]);

@@ -97,12 +97,30 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
         steps.push(Step { node: id, mode, args, dest, ty: node.ty.clone() });
     }
     absorb_transposes(&graph, &mut steps, &outputs);
+    write_assigned_values_fresh(&mut steps);
     let groups = if options.row_groups {
         super::rows::plan(&graph, &mut steps, &mut arena_bytes, pool.threads())
     } else {
         vec![]
     };
     Ok(Executable { graph, steps, outputs, arena_bytes, fallbacks, groups, states: Pool::new(), pool, options })
+}
+
+/// A value whose only reader is a Variable write is computed straight into a fresh buffer
+/// that becomes the Variable's new array (`Dest::Fresh`), instead of into the arena and
+/// then copied out.
+fn write_assigned_values_fresh(steps: &mut [Step]) {
+    for i in 0..steps.len() {
+        if !matches!(steps[i].dest, Dest::Slot(_)) {
+            continue;
+        }
+        let mut readers = steps.iter().filter(|s| s.args.contains(&i));
+        if let (Some(r), None) = (readers.next(), readers.next()) {
+            if matches!(r.mode, Mode::AssignVar(_)) {
+                steps[i].dest = Dest::Fresh;
+            }
+        }
+    }
 }
 
 /// Compiles every fused kernel the executor runs compiled, spread over the thread pool

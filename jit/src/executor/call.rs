@@ -30,6 +30,8 @@ pub(crate) struct CallState {
     direct: Vec<bool>,
     /// Output buffers allocated this call: (output, step, buffer).
     fresh: Vec<(usize, usize, Fresh)>,
+    /// Per step with `Dest::Fresh`: its buffer until the Variable write takes it.
+    pending: Vec<Option<Fresh>>,
 }
 
 impl Val {
@@ -53,6 +55,7 @@ impl CallState {
             ptrs: Vec::with_capacity(max_args),
             direct: vec![false; exe.outputs.len()],
             fresh: Vec::with_capacity(exe.outputs.len()),
+            pending: (0..n).map(|_| None).collect(),
         }
     }
 
@@ -62,6 +65,7 @@ impl CallState {
         self.direct.iter_mut().for_each(|d| *d = false);
         self.ptrs.clear();
         self.fresh.clear();
+        self.pending.iter_mut().for_each(|p| *p = None);
     }
 }
 
@@ -286,6 +290,12 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> *mu
             st.direct[j] = true;
             output_ptr(st, out, j, i, &step.ty)
         }
+        Dest::Fresh => {
+            let mut fresh = Fresh::new(&step.ty);
+            let p = fresh.as_mut_ptr();
+            st.pending[i] = Some(fresh);
+            p
+        }
         Dest::None | Dest::Block(_) => {
             unreachable!("nodes written to memory get a destination at build; block values only inside their row group")
         }
@@ -321,8 +331,13 @@ fn run_steps(
             Mode::Const(a) => Val::Arr(a.clone()),
             Mode::ReadVar(v) => Val::Arr(st.vars[*v].clone().unwrap_or_else(|| vars[*v].clone())),
             Mode::AssignVar(v) => {
-                // Materialized now: the operand's arena slot may be reused by later nodes.
-                let a = val_array(&st.vals[step.args[0]], &step.ty)?;
+                let a = match st.pending[step.args[0]].take() {
+                    // SAFETY: the step that owns this buffer ran to completion before us (the
+                    // schedule runs operands first) and wrote all of it.
+                    Some(fresh) => Array::new(unsafe { fresh.assume_init() }, &step.ty.shape)?,
+                    // Materialized now: the operand's arena slot may be reused by later nodes.
+                    None => val_array(&st.vals[step.args[0]], &step.ty)?,
+                };
                 st.vars[*v] = Some(a.clone());
                 Val::Arr(a)
             }

@@ -105,7 +105,7 @@ fn place(steps: &mut [Step], start: usize, end: usize, rows: usize, arena: &mut 
             work += step.ty.numel().saturating_mul(kernel.cost_per_element());
         }
         match step.dest {
-            Dest::Output(_) => {}
+            Dest::Output(_) | Dest::Fresh => {}
             _ if used_outside => {
                 let offset = arena.next_multiple_of(super::build::ALIGN);
                 *arena = offset + step.ty.bytes();
