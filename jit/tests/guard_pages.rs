@@ -78,7 +78,14 @@ fn kernels_stay_inside_their_buffers() {
     let mut rng = Rng(7);
     for n in [1usize, 3, 5, 7, 9, 13, 17, 1031] {
         for d in [DType::F32, DType::F64] {
+            // A routine on an operand, straight into the output (the wide path's shortcuts
+            // for f32), and one staged through tile buffers (x * sigmoid(x)).
             let k = kernel(&[ty(d, &[n])], |g, x| add(g, Op::Unary(UnaryOp::Tanh), &[x[0]]));
+            check(&k, &[random(&mut rng, d, &[n])]);
+            let k = kernel(&[ty(d, &[n])], |g, x| {
+                let s = add(g, Op::Unary(UnaryOp::Sigmoid), &[x[0]]);
+                add(g, Op::Binary(BinaryOp::Mul), &[x[0], s])
+            });
             check(&k, &[random(&mut rng, d, &[n])]);
             // A row broadcast against a matrix.
             let k = kernel(&[ty(d, &[n]), ty(d, &[3, n])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[1]]));
