@@ -7,6 +7,22 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kiln::{DType, Tensor};
 use std::hint::black_box;
+use std::time::Instant;
+
+/// Median seconds of `reps` runs of `f`: the ratios printed after each group, measured
+/// in the same run as criterion's figures.
+fn median(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
 
 fn gelu(x: &Tensor) -> Tensor {
     0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.797_884_6).tanh())
@@ -31,6 +47,20 @@ fn w1_gelu(c: &mut Criterion) {
     g.bench_function("compiled", |b| b.iter(|| f.call(black_box(&x)).unwrap()));
     g.bench_function("eager", |b| b.iter(|| gelu(black_box(&x))));
     g.finish();
+    let copy = median(21, || {
+        dst.copy_from_slice(black_box(&src));
+        black_box(&dst);
+    });
+    let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
+    let eager = median(11, || drop(gelu(black_box(&x))));
+    println!(
+        "W1 ratio: compiled / copy = {:.2} ({:.3} ms / {:.3} ms); W6 ratio: compiled / eager = {:.2} (eager {:.2} ms)",
+        compiled / copy,
+        compiled * 1e3,
+        copy * 1e3,
+        compiled / eager,
+        eager * 1e3
+    );
 }
 
 fn w2_softmax(c: &mut Criterion) {
@@ -43,6 +73,14 @@ fn w2_softmax(c: &mut Criterion) {
     g.bench_function("compiled", |b| b.iter(|| f.call(black_box(&x)).unwrap()));
     g.bench_function("eager", |b| b.iter(|| black_box(&x).softmax(-1)));
     g.finish();
+    let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
+    let eager = median(21, || drop(black_box(&x).softmax(-1)));
+    println!(
+        "W2 ratio: compiled / eager = {:.2} ({:.3} ms / {:.3} ms)",
+        compiled / eager,
+        compiled * 1e3,
+        eager * 1e3
+    );
 }
 
 fn w5_call_overhead(c: &mut Criterion) {
@@ -53,6 +91,13 @@ fn w5_call_overhead(c: &mut Criterion) {
     g.bench_function("compiled_3w1^2+2w1w2", |b| b.iter(|| f.call((black_box(&w1), &w2)).unwrap()));
     g.bench_function("eager_3w1^2+2w1w2", |b| b.iter(|| 3.0 * black_box(&w1).square() + 2.0 * &w1 * &w2));
     g.finish();
+    let calls = 100_000;
+    let per_call = median(11, || {
+        for _ in 0..calls {
+            drop(f.call((black_box(&w1), &w2)).unwrap());
+        }
+    }) / calls as f64;
+    println!("W5: {:.0} ns per call", per_call * 1e9);
 }
 
 criterion_group!(benches, w1_gelu, w2_softmax, w5_call_overhead);
