@@ -75,12 +75,7 @@ fn w2_softmax(c: &mut Criterion) {
     g.finish();
     let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
     let eager = median(21, || drop(black_box(&x).softmax(-1)));
-    println!(
-        "W2 ratio: compiled / eager = {:.2} ({:.3} ms / {:.3} ms)",
-        compiled / eager,
-        compiled * 1e3,
-        eager * 1e3
-    );
+    println!("W2 ratio: compiled / eager = {:.2} ({:.3} ms / {:.3} ms)", compiled / eager, compiled * 1e3, eager * 1e3);
 }
 
 fn w5_call_overhead(c: &mut Criterion) {

@@ -87,17 +87,30 @@ pub(crate) trait Chunk {
         true
     }
     /// Emits the row's columns from the value of `i` to `col_end`, leaving `i` at
-    /// `col_end`: unrolled vector groups, single vectors, then a scalar tail.
+    /// `col_end` (by default [`column_loops`]).
     fn columns(&mut self, fx: &mut Fx, cx: &Ctx, row: &Row, i: Variable, col_end: Value) -> Result<()> {
-        let lanes = cx.mode.lanes as usize;
-        if cx.mode.is_vector() {
-            index::step_loop(fx, i, col_end, UNROLL * lanes, |fx, col| self.emit(fx, cx, cx.mode, UNROLL, row, col))?;
-            index::step_loop(fx, i, col_end, lanes, |fx, col| self.emit(fx, cx, cx.mode, 1, row, col))?;
-        } else {
-            index::step_loop(fx, i, col_end, UNROLL, |fx, col| self.emit(fx, cx, cx.mode, UNROLL, row, col))?;
-        }
-        index::step_loop(fx, i, col_end, 1, |fx, col| self.emit(fx, cx, cx.mode.scalar(), 1, row, col))
+        column_loops(self, fx, cx, row, i, col_end)
     }
+}
+
+/// Columns from the value of `i` to `col_end` through `chunk`: unrolled vector groups,
+/// single vectors, then a scalar tail.
+pub(crate) fn column_loops<C: Chunk + ?Sized>(
+    chunk: &mut C,
+    fx: &mut Fx,
+    cx: &Ctx,
+    row: &Row,
+    i: Variable,
+    col_end: Value,
+) -> Result<()> {
+    let lanes = cx.mode.lanes as usize;
+    if cx.mode.is_vector() {
+        index::step_loop(fx, i, col_end, UNROLL * lanes, |fx, col| chunk.emit(fx, cx, cx.mode, UNROLL, row, col))?;
+        index::step_loop(fx, i, col_end, lanes, |fx, col| chunk.emit(fx, cx, cx.mode, 1, row, col))?;
+    } else {
+        index::step_loop(fx, i, col_end, UNROLL, |fx, col| chunk.emit(fx, cx, cx.mode, UNROLL, row, col))?;
+    }
+    index::step_loop(fx, i, col_end, 1, |fx, col| chunk.emit(fx, cx, cx.mode.scalar(), 1, row, col))
 }
 
 /// Walks output elements `begin..end` of the space `kept` (row-major, the output's own

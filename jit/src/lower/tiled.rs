@@ -14,7 +14,7 @@ use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, StackSlotDa
 use cranelift_frontend::Variable;
 use kiln_ir::{DType, Result};
 
-use super::elementwise::{store_out, Chunk, Row, UNROLL};
+use super::elementwise::{column_loops, store_out, Chunk, Row};
 use super::{index, ops, Ctx, Ins, Mode, Program, Tail};
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
@@ -112,10 +112,7 @@ impl Tiled {
     fn emit_stage(&mut self, fx: &mut Fx, cx: &Ctx, row: &Row, s: usize, t0: Value, tend: Value) -> Result<()> {
         self.stage = s;
         let j = index::var(fx, t0);
-        let lanes = cx.mode.lanes as usize;
-        index::step_loop(fx, j, tend, UNROLL * lanes, |fx, col| self.emit(fx, cx, cx.mode, UNROLL, row, col))?;
-        index::step_loop(fx, j, tend, lanes, |fx, col| self.emit(fx, cx, cx.mode, 1, row, col))?;
-        index::step_loop(fx, j, tend, 1, |fx, col| self.emit(fx, cx, cx.mode.scalar(), 1, row, col))
+        column_loops(self, fx, cx, row, j, tend)
     }
 
     /// Address of element `col - tile0` of buffer `k`.
