@@ -83,6 +83,8 @@ fn scalar(g: &mut Graph, v: f32) -> NodeId {
 /// operands, and a non-f32 output.
 fn bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
     let row = [*shape.last().unwrap()];
+    // One value per row: `[rows, 1]`, or `[1]` for a single row.
+    let col: Vec<usize> = if shape.len() >= 2 { vec![shape[0], 1] } else { vec![1] };
     let f = |s: &[usize]| ty(DType::F32, s);
     vec![
         (
@@ -132,6 +134,13 @@ fn bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
             }),
         ),
         (
+            "x - log(b) with b constant along the row",
+            kernel(&[f(shape), f(&col)], |g, x| {
+                let l = unary(g, UnaryOp::Log, x[1]);
+                binary(g, BinaryOp::Sub, x[0], l)
+            }),
+        ),
+        (
             "log(|x|) with a scalar-only stage",
             kernel(&[f(shape)], |g, x| {
                 let a = unary(g, UnaryOp::Abs, x[0]);
@@ -177,4 +186,30 @@ fn tiled_kernels_equal_cranelift_and_the_interpreter() {
             }
         }
     }
+}
+
+/// Only transcendentals that vary along the row go to the routines: one of a value that is
+/// constant along the row (`log` of a broadcast row statistic) stays in Cranelift code,
+/// computed once per row instead of once per element.
+#[test]
+fn row_constant_transcendentals_stay_in_cranelift() {
+    let x = ty(DType::F32, &[4, 300]);
+    let s = ty(DType::F32, &[4, 1]);
+    let per_row = kernel(&[x.clone(), s], |g, i| {
+        let l = unary(g, UnaryOp::Log, i[1]);
+        binary(g, BinaryOp::Sub, i[0], l)
+    });
+    let per_element = kernel(&[x], |g, i| {
+        let l = unary(g, UnaryOp::Log, i[0]);
+        binary(g, BinaryOp::Sub, i[0], l)
+    });
+    with_wide(true, || {
+        let calls = |k: &Kernel| kiln_jit::compile_uncached(k).unwrap().clif().contains("call_indirect");
+        assert!(!calls(&per_row), "log of a row constant must not call a routine");
+        assert_eq!(
+            calls(&per_element),
+            kiln_jit::wide_math(),
+            "log of every element uses the routine when there is one"
+        );
+    });
 }

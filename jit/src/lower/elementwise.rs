@@ -213,7 +213,7 @@ pub(crate) fn store_out(fx: &mut Fx, cx: &Ctx, mode: Mode, row: &Row, col: Value
 /// The elementwise kernel: output elements `begin..end`.
 pub(crate) fn emit(fx: &mut Fx, cx: &Ctx, begin: Value, end: Value) -> Result<()> {
     let (kept, _) = index::split_space(cx.prog, &[]);
-    match super::tiled::plan(cx.prog, cx.mode) {
+    match super::tiled::plan(cx.prog, cx.mode, &kept) {
         Some(plan) => {
             let mut tiled = super::tiled::Tiled::new(fx, plan);
             rows(fx, cx, &kept, begin, end, &mut tiled)

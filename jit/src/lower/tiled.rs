@@ -15,7 +15,8 @@ use cranelift_frontend::Variable;
 use kiln_ir::{DType, Result};
 
 use super::elementwise::{column_loops, store_out, Chunk, Row};
-use super::{index, ops, Ctx, Ins, Mode, Program, Tail};
+use super::index::{self, Dims};
+use super::{ops, Ctx, Ins, Mode, Program, Tail};
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
 
@@ -31,18 +32,31 @@ pub(crate) struct Plan {
     need: Vec<Vec<bool>>,
 }
 
-/// A plan for an `f32` elementwise kernel with at least one transcendental that has an
-/// AVX-512 routine on this host; `None` otherwise (the kernel stays all-Cranelift).
-pub(crate) fn plan(prog: &Program, mode: Mode) -> Option<Plan> {
+/// A plan for an `f32` elementwise kernel over `kept` with at least one transcendental
+/// that has a wide routine on this host and varies along the row; `None` otherwise (the
+/// kernel stays all-Cranelift). A transcendental of values constant along the row (e.g.
+/// `log` of a row's sum, broadcast) stays in Cranelift code, which computes it once per
+/// row (the loop-invariant value is hoisted) instead of once per element.
+pub(crate) fn plan(prog: &Program, mode: Mode, kept: &Dims) -> Option<Plan> {
     if prog.tail != Tail::None || mode.lanes != 4 {
         return None;
+    }
+    let mut varies = vec![false; prog.ins.len()];
+    for (i, ins) in prog.ins.iter().enumerate() {
+        varies[i] = match *ins {
+            Ins::Leaf(l) => kept.inner_stride(l) != 0,
+            Ins::Scalar(..) => false,
+            Ins::Unary(_, _, a) | Ins::Cast(_, _, a) => varies[a],
+            Ins::Binary(_, _, a, b) => varies[a] || varies[b],
+            Ins::Select(_, c, a, b) => varies[c] || varies[a] || varies[b],
+        };
     }
     let heavy: Vec<(usize, TileFn)> = prog
         .ins
         .iter()
         .enumerate()
         .filter_map(|(i, ins)| match ins {
-            Ins::Unary(op, DType::F32, _) => routine(*op).map(|f| (i, f)),
+            Ins::Unary(op, DType::F32, _) if varies[i] => routine(*op).map(|f| (i, f)),
             _ => None,
         })
         .collect();

@@ -200,13 +200,18 @@ pub fn assert_same(got: &Array, want: &Array, what: &str) {
     }
 }
 
-/// [`run_compiled`] with the wide host routines for transcendentals switched on or off.
-/// The switch is process-wide, so callers serialize on a lock while they compile.
-pub fn run_compiled_wide(kernel: &Kernel, inputs: &[Array], wide: bool) -> Array {
+/// Runs `f` with the wide host routines for transcendentals switched on or off. The switch
+/// is process-wide, so callers serialize on a lock while they compile.
+pub fn with_wide<R>(wide: bool, f: impl FnOnce() -> R) -> R {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     kiln_jit::set_wide_math(wide);
-    let out = run_compiled(kernel, inputs);
+    let out = f();
     kiln_jit::set_wide_math(true);
     out
+}
+
+/// [`run_compiled`] with the wide routines on or off.
+pub fn run_compiled_wide(kernel: &Kernel, inputs: &[Array], wide: bool) -> Array {
+    with_wide(wide, || run_compiled(kernel, inputs))
 }
