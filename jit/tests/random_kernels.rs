@@ -1,5 +1,5 @@
 //! Random f32 kernel bodies mixing cheap ops and transcendentals, over random shapes with
-//! broadcast operands: the wide path (`lower/tiled.rs`: stages, tile buffers, in-place and
+//! broadcast operands, sometimes ending in a reduction over the rows: the wide path (`lower/tiled.rs`: stages, tile buffers, in-place and
 //! direct shortcuts, tile boundaries, ranges split at odd places) must give exactly the
 //! bits of the all-Cranelift kernel. (Against the interpreter, random compositions are
 //! too often ill-conditioned — `log1p` of a `tanh` near -1 turns 2 ULP into 1% — for a
@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use kiln_ir::{Array, BinaryOp, DType, Graph, NodeId, Op, UnaryOp};
+use kiln_ir::{Array, BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 use proptest::prelude::*;
 
 const UNARY: [UnaryOp; 9] = [
@@ -64,6 +64,7 @@ proptest! {
         cols in prop_oneof![1usize..9, 250usize..263, 500usize..530],
         kinds in proptest::collection::vec(any::<u8>(), 1..4),
         steps in proptest::collection::vec(step(), 1..10),
+        reduce in proptest::option::of(0usize..4),
         seed in any::<u64>(),
     ) {
         let shapes: Vec<Vec<usize>> = std::iter::once(vec![rows, cols])
@@ -88,7 +89,15 @@ proptest! {
             // The root must have the full output shape: add the first input (zero-cost
             // broadcast for whatever the last value's shape is).
             let last = *vals.last().unwrap();
-            add(g, Op::Binary(BinaryOp::Add), &[last, ins[0]])
+            let full = add(g, Op::Binary(BinaryOp::Add), &[last, ins[0]]);
+            // Sometimes a reduction over the rows, which tiles accumulate.
+            match reduce {
+                Some(r) => {
+                    let op = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Mean][r];
+                    add(g, Op::Reduce { op, axes: vec![1], keepdims: false }, &[full])
+                }
+                None => full,
+            }
         });
         let mut rng = Rng(seed | 1);
         let inputs: Vec<Array> = shapes.iter().map(|s| random(&mut rng, DType::F32, s)).collect();

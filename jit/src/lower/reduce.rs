@@ -16,6 +16,7 @@ use kiln_ir::{ArgOp, DType, ReduceOp, Result};
 
 use super::elementwise::{rows, Chunk, Row, UNROLL};
 use super::index::{self, Dims};
+use super::tiled::Sink;
 use super::{ops, Ctx, Mode, Tail};
 use crate::math::Fx;
 
@@ -36,7 +37,7 @@ fn identity(fx: &mut Fx, mode: Mode, op: ReduceOp, d: DType) -> Value {
 }
 
 /// `acc ⊕ v`. Max/min propagate NaN.
-fn combine(fx: &mut Fx, op: ReduceOp, d: DType, acc: Value, v: Value) -> Value {
+pub(crate) fn combine(fx: &mut Fx, op: ReduceOp, d: DType, acc: Value, v: Value) -> Value {
     let float = d.is_float();
     match op {
         ReduceOp::Sum | ReduceOp::Mean if float => fx.b.ins().fadd(acc, v),
@@ -149,6 +150,8 @@ fn inner(
     let n = cx.prog.leaves.len();
     let len = red.inner();
     let red_outer = red.outer();
+    // Transcendentals along the row go to the wide routines, tile by tile (`tiled.rs`).
+    let mut tiled = super::tiled::plan(cx.prog, mode, red).map(|p| super::tiled::Tiled::new(fx, p));
     let o = index::var(fx, begin);
     index::step_loop(fx, o, end, 1, |fx, ov| {
         let offs = index::offsets(fx, ov, kept);
@@ -200,6 +203,10 @@ fn inner(
                 }
                 Ok(())
             };
+            if let Some(t) = tiled.as_mut() {
+                t.sink = Sink::Accumulate { op, vector: vaccs.clone(), scalar: sacc };
+                return t.columns(fx, cx, &row, i, lenv);
+            }
             index::step_loop(fx, i, lenv, vec_k * lanes, |fx, col| accumulate(fx, mode, vec_k, col, &vaccs))?;
             if mode.is_vector() {
                 index::step_loop(fx, i, lenv, lanes, |fx, col| accumulate(fx, mode, 1, col, &vaccs))?;

@@ -12,10 +12,11 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, StackSlotData, StackSlotKind, Value};
 use cranelift_frontend::Variable;
-use kiln_ir::{DType, Result};
+use kiln_ir::{DType, ReduceOp, Result};
 
 use super::elementwise::{column_loops, store_out, Chunk, Row};
 use super::index::{self, Dims};
+use super::reduce::combine;
 use super::{ops, Ctx, Ins, Mode, Program, Tail};
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
@@ -32,19 +33,20 @@ pub(crate) struct Plan {
     need: Vec<Vec<bool>>,
 }
 
-/// A plan for an `f32` elementwise kernel over `kept` with at least one transcendental
-/// that has a wide routine on this host and varies along the row; `None` otherwise (the
-/// kernel stays all-Cranelift). A transcendental of values constant along the row (e.g.
+/// A plan for an `f32` kernel with at least one transcendental that has a wide routine on
+/// this host and varies along the row; `None` otherwise (the kernel stays all-Cranelift).
+/// `along` are the dimensions whose innermost one a row walks: the output's for an
+/// elementwise kernel, the reduced ones for a reduction over the innermost axis. A transcendental of values constant along the row (e.g.
 /// `log` of a row's sum, broadcast) stays in Cranelift code, which computes it once per
 /// row (the loop-invariant value is hoisted) instead of once per element.
-pub(crate) fn plan(prog: &Program, mode: Mode, kept: &Dims) -> Option<Plan> {
-    if prog.tail != Tail::None || mode.lanes != 4 {
+pub(crate) fn plan(prog: &Program, mode: Mode, along: &Dims) -> Option<Plan> {
+    if matches!(prog.tail, Tail::Arg { .. }) || mode.lanes != 4 {
         return None;
     }
     let mut varies = vec![false; prog.ins.len()];
     for (i, ins) in prog.ins.iter().enumerate() {
         varies[i] = match *ins {
-            Ins::Leaf(l) => kept.inner_stride(l) != 0,
+            Ins::Leaf(l) => along.inner_stride(l) != 0,
             Ins::Scalar(..) => false,
             Ins::Unary(_, _, a) | Ins::Cast(_, _, a) => varies[a],
             Ins::Binary(_, _, a, b) => varies[a] || varies[b],
@@ -93,8 +95,18 @@ fn needed(prog: &Program, target: usize, done: &[(usize, TileFn)]) -> Vec<bool> 
     need
 }
 
+/// What the last stage does with the root's values.
+pub(crate) enum Sink {
+    /// Store them to the output (elementwise kernels).
+    Store,
+    /// Combine them into accumulators: chunk `j` of a vector group into `vector[j]`,
+    /// scalar-tail values into `scalar` (reductions over the innermost axis).
+    Accumulate { op: ReduceOp, vector: Vec<Variable>, scalar: Variable },
+}
+
 /// The row walker's chunk for a planned kernel.
 pub(crate) struct Tiled {
+    pub sink: Sink,
     plan: Plan,
     /// Address of each heavy instruction's tile buffer.
     bufs: Vec<Value>,
@@ -119,7 +131,7 @@ impl Tiled {
         let mut s = Signature::new(fx.b.func.signature.call_conv);
         s.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
         let sig = fx.b.import_signature(s);
-        Tiled { plan, bufs, sig, stage: 0, tile0: None }
+        Tiled { sink: Sink::Store, plan, bufs, sig, stage: 0, tile0: None }
     }
 
     /// Stage `s`'s loops over the tile's columns `t0..tend`.
@@ -170,7 +182,17 @@ impl Chunk for Tiled {
                 ops::store(fx, mode, DType::F32, a, (j * step * 4) as i32, v);
             }
         } else {
-            store_out(fx, cx, mode, row, col, values);
+            match &self.sink {
+                Sink::Store => store_out(fx, cx, mode, row, col, values),
+                Sink::Accumulate { op, vector, scalar } => {
+                    for (j, v) in values.into_iter().enumerate() {
+                        let acc = if mode.is_vector() { vector[j] } else { *scalar };
+                        let a = fx.b.use_var(acc);
+                        let a = combine(fx, *op, cx.prog.out_dtype, a, v);
+                        fx.b.def_var(acc, a);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -191,7 +213,9 @@ impl Chunk for Tiled {
                 self.tile0 = Some(t0);
                 let heavy = self.plan.heavy.len();
                 // The root is the last routine's result: it writes the output directly.
-                let root_direct = self.plan.heavy[heavy - 1].0 == cx.prog.root && cx.prog.out_dtype == DType::F32;
+                let root_direct = matches!(self.sink, Sink::Store)
+                    && self.plan.heavy[heavy - 1].0 == cx.prog.root
+                    && cx.prog.out_dtype == DType::F32;
                 for s in 0..heavy {
                     let (h, f) = self.plan.heavy[s];
                     // A routine applied straight to a contiguous operand reads it in place.
