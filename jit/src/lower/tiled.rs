@@ -1,8 +1,10 @@
-//! Elementwise kernels whose transcendentals run as AVX-512/AVX2 host routines
-//! (`math/wide.rs`): Cranelift's 128-bit code computes the cheap parts, and the row is
-//! walked in tiles of [`TILE`] elements. For each tile, stage `s` computes the argument of
-//! the `s`-th transcendental into a stack buffer and calls its routine on the buffer; the
-//! last stage computes the root, reading earlier results from their buffers, and stores it.
+//! Kernels whose transcendentals run as AVX-512/AVX2 host routines (`math/wide.rs`):
+//! Cranelift's 128-bit code computes the cheap parts, and each row (of an elementwise
+//! kernel, or the reduced row of a reduction over the innermost axis) is walked in tiles of
+//! [`TILE`] elements. For each tile, stage `s` computes the argument of the `s`-th
+//! transcendental into a stack buffer and calls its routine on the buffer; the last stage
+//! computes the root, reading earlier results from their buffers, and stores it (or adds it
+//! to the reduction's accumulators).
 //! Leaves are reloaded in each stage (the tile is in L1 by then) and cheap instructions a
 //! later stage needs are recomputed, so nothing but the buffers lives across a call.
 //!
@@ -36,9 +38,11 @@ pub(crate) struct Plan {
 /// A plan for an `f32` kernel with at least one transcendental that has a wide routine on
 /// this host and varies along the row; `None` otherwise (the kernel stays all-Cranelift).
 /// `along` are the dimensions whose innermost one a row walks: the output's for an
-/// elementwise kernel, the reduced ones for a reduction over the innermost axis. A transcendental of values constant along the row (e.g.
-/// `log` of a row's sum, broadcast) stays in Cranelift code, which computes it once per
-/// row (the loop-invariant value is hoisted) instead of once per element.
+/// elementwise kernel, the reduced ones for a reduction over the innermost axis.
+///
+/// A transcendental of values constant along the row (e.g. `log` of a row's sum,
+/// broadcast) stays in Cranelift code, which computes it once per row (the loop-invariant
+/// value is hoisted) instead of once per element.
 pub(crate) fn plan(prog: &Program, mode: Mode, along: &Dims) -> Option<Plan> {
     if matches!(prog.tail, Tail::Arg { .. }) || mode.lanes != 4 {
         return None;
