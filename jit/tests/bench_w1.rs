@@ -56,19 +56,25 @@ fn w1_gelu_bandwidth_and_compile_latency() {
     });
     println!("memcpy 2^22 f32, 1 thread: {:.3} ms, {:.1} GB/s", tc * 1e3, bytes / tc / 1e9);
     let tanh = kernel(&[ty(DType::F32, &[n])], |g, x| add(g, Op::Unary(UnaryOp::Tanh), &[x[0]]));
+    // f64: half the elements, the same bytes.
+    let tanh64 = kernel(&[ty(DType::F64, &[n / 2])], |g, x| add(g, Op::Unary(UnaryOp::Tanh), &[x[0]]));
+    let x64: Vec<f64> = x[..n / 2].iter().map(|&v| v as f64).collect();
+    let ptrs64 = [x64.as_ptr() as *const u8];
     for wide in [false, true] {
         kiln_jit::set_wide_math(wide);
         let how = if kiln_jit::wide_math() { kiln_jit::wide_math_isa() } else { "128-bit Cranelift" };
-        for (name, body) in [("GELU", gelu(n)), ("tanh", tanh.clone())] {
+        for (name, body) in [("GELU", gelu(n)), ("tanh", tanh.clone()), ("f64 tanh", tanh64.clone())] {
             let k = kiln_jit::compile(&body).unwrap();
-            // SAFETY: one f32 operand of n elements, an f32 output of n elements.
-            let mut run = || unsafe { (k.func())(ptrs.as_ptr(), y.as_mut_ptr() as *mut u8, 0, n) };
+            let (p, m) = if name.starts_with("f64") { (ptrs64.as_ptr(), n / 2) } else { (ptrs.as_ptr(), n) };
+            // SAFETY: one operand of m elements and an output of m elements, of the kernel's
+            // dtype (`y` holds n f32s, the same bytes as n/2 f64s).
+            let mut run = || unsafe { (k.func())(p, y.as_mut_ptr() as *mut u8, 0, m) };
             run();
             let t = best_of(20, run);
             println!(
-                "{name} 2^22 f32, 1 thread, {how}: {:.3} ms, {:.2} ns/elt, {:.1} GB/s, {:.2}x memcpy, {} clif lines",
+                "{name} over 16 MiB, 1 thread, {how}: {:.3} ms, {:.2} ns/elt, {:.1} GB/s, {:.2}x memcpy, {} clif lines",
                 t * 1e3,
-                t * 1e9 / n as f64,
+                t * 1e9 / m as f64,
                 bytes / t / 1e9,
                 t / tc,
                 k.clif().lines().count()

@@ -1,4 +1,4 @@
-//! Random f32 kernel bodies mixing cheap ops and transcendentals, over random shapes with
+//! Random f32 and f64 kernel bodies mixing cheap ops and transcendentals, over random shapes with
 //! broadcast operands, sometimes ending in a reduction over the rows: the wide path (`lower/tiled.rs`: stages, tile buffers, in-place and
 //! direct shortcuts, tile boundaries, ranges split at odd places) must give exactly the
 //! bits of the all-Cranelift kernel. (Against the interpreter, random compositions are
@@ -65,12 +65,14 @@ proptest! {
         kinds in proptest::collection::vec(any::<u8>(), 1..4),
         steps in proptest::collection::vec(step(), 1..10),
         reduce in proptest::option::of(0usize..4),
+        double in any::<bool>(),
         seed in any::<u64>(),
     ) {
+        let d = if double { DType::F64 } else { DType::F32 };
         let shapes: Vec<Vec<usize>> = std::iter::once(vec![rows, cols])
             .chain(kinds.iter().map(|&k| operand_shape(k, rows, cols)))
             .collect();
-        let types: Vec<_> = shapes.iter().map(|s| ty(DType::F32, s)).collect();
+        let types: Vec<_> = shapes.iter().map(|s| ty(d, s)).collect();
         let k = kernel(&types, |g: &mut Graph, ins: &[NodeId]| {
             let mut vals: Vec<NodeId> = ins.to_vec();
             for s in &steps {
@@ -79,7 +81,7 @@ proptest! {
                     Step::Unary(o, a) => add(g, Op::Unary(UNARY[o]), &[vals[a % n]]),
                     Step::Binary(o, a, b) => add(g, Op::Binary(BINARY[o]), &[vals[a % n], vals[b % n]]),
                     Step::Select(c, a, b) => {
-                        let zero = g.add_const(Array::scalar(0.0f32));
+                        let zero = g.add_const(if double { Array::scalar(0.0f64) } else { Array::scalar(0.0f32) });
                         let m = add(g, Op::Binary(BinaryOp::Greater), &[vals[c % n], zero]);
                         add(g, Op::Select, &[m, vals[a % n], vals[b % n]])
                     }
@@ -100,7 +102,7 @@ proptest! {
             }
         });
         let mut rng = Rng(seed | 1);
-        let inputs: Vec<Array> = shapes.iter().map(|s| random(&mut rng, DType::F32, s)).collect();
+        let inputs: Vec<Array> = shapes.iter().map(|s| random(&mut rng, d, s)).collect();
         let narrow = run_compiled_wide(&k, &inputs, false);
         let wide = run_compiled_wide(&k, &inputs, true);
         assert_same(&wide, &narrow, &k.body.to_text());

@@ -1,8 +1,8 @@
 //! The wide path (`lower/tiled.rs` + `math/wide.rs`): kernels whose transcendentals run as
 //! AVX-512/AVX2 host routines over tiles must compute exactly what the all-Cranelift
 //! kernels compute (the routines mirror the Cranelift approximations operation for
-//! operation), and both must agree with the interpreter. On a CPU with neither AVX2 nor
-//! AVX-512 the wide path is never taken and the two runs coincide.
+//! operation), and both must agree with the interpreter; in f32 and in f64. On a CPU with
+//! neither AVX2 nor AVX-512 the wide path is never taken and the two runs coincide.
 
 mod common;
 
@@ -57,12 +57,23 @@ fn inputs(n: usize) -> Vec<f32> {
 #[test]
 fn routines_equal_the_cranelift_approximations_bit_for_bit() {
     let n = 20_011;
-    let x = Array::from_vec(inputs(n), &[n]).unwrap();
-    for op in ROUTINES {
-        let k = kernel(&[ty(DType::F32, &[n])], |g, i| add(g, Op::Unary(op), &[i[0]]));
-        let narrow = run_compiled_wide(&k, std::slice::from_ref(&x), false);
-        let wide = run_compiled_wide(&k, std::slice::from_ref(&x), true);
-        assert_same(&wide, &narrow, op.name());
+    let x32 = inputs(n);
+    // f64: the same values, plus f64's own boundaries and random bit patterns.
+    let mut rng = Rng(12);
+    let mut x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+    x64.extend([709.7, 710.0, -745.0, -746.0, -45.0, 40.0, 1e-310, f64::MIN_POSITIVE, f64::MAX, 5e-324]);
+    x64.extend((0..n).map(|_| f64::from_bits(rng.next())));
+    let cases = [
+        (DType::F32, Array::from_vec(x32, &[n]).unwrap()),
+        (DType::F64, Array::from_vec(x64.clone(), &[x64.len()]).unwrap()),
+    ];
+    for (d, x) in cases {
+        for op in ROUTINES {
+            let k = kernel(&[ty(d, x.shape())], |g, i| add(g, Op::Unary(op), &[i[0]]));
+            let narrow = run_compiled_wide(&k, std::slice::from_ref(&x), false);
+            let wide = run_compiled_wide(&k, std::slice::from_ref(&x), true);
+            assert_same(&wide, &narrow, &format!("{} {d}", op.name()));
+        }
     }
 }
 
@@ -74,18 +85,18 @@ fn binary(g: &mut Graph, op: BinaryOp, a: NodeId, b: NodeId) -> NodeId {
     add(g, Op::Binary(op), &[a, b])
 }
 
-fn scalar(g: &mut Graph, v: f32) -> NodeId {
-    g.add_const(Array::scalar(v))
+fn scalar(g: &mut Graph, d: DType, v: f64) -> NodeId {
+    g.add_const(if d == DType::F32 { Array::scalar(v as f32) } else { Array::scalar(v) })
 }
 
 /// Kernel bodies exercising the staging: several routines in a chain and side by side, a
 /// routine's result used twice and as the root, values reused across stages, broadcast
 /// operands, and a non-f32 output.
-fn bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
+fn bodies(d: DType, shape: &[usize]) -> Vec<(&'static str, Kernel)> {
     let row = [*shape.last().unwrap()];
     // One value per row: `[rows, 1]`, or `[1]` for a single row.
     let col: Vec<usize> = if shape.len() >= 2 { vec![shape[0], 1] } else { vec![1] };
-    let f = |s: &[usize]| ty(DType::F32, s);
+    let f = |s: &[usize]| ty(d, s);
     vec![
         (
             "gelu",
@@ -93,13 +104,13 @@ fn bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
                 let x = x[0];
                 let x3 = binary(g, BinaryOp::Mul, x, x);
                 let x3 = binary(g, BinaryOp::Mul, x3, x);
-                let k = scalar(g, 0.044715);
+                let k = scalar(g, d, 0.044715);
                 let t = binary(g, BinaryOp::Mul, k, x3);
                 let t = binary(g, BinaryOp::Add, x, t);
                 let t = unary(g, UnaryOp::Tanh, t);
-                let one = scalar(g, 1.0);
+                let one = scalar(g, d, 1.0);
                 let t = binary(g, BinaryOp::Add, one, t);
-                let half = scalar(g, 0.5);
+                let half = scalar(g, d, 0.5);
                 let h = binary(g, BinaryOp::Mul, half, x);
                 binary(g, BinaryOp::Mul, h, t)
             }),
@@ -145,7 +156,7 @@ fn bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
             kernel(&[f(shape)], |g, x| {
                 let a = unary(g, UnaryOp::Abs, x[0]);
                 let l = unary(g, UnaryOp::Log, a);
-                let two = scalar(g, 2.0);
+                let two = scalar(g, d, 2.0);
                 let e = unary(g, UnaryOp::Exp, two);
                 binary(g, BinaryOp::Mul, l, e)
             }),
@@ -156,10 +167,10 @@ fn bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
 /// Reductions over the innermost axis with routines inside: the tiles accumulate into the
 /// same accumulators in the same order as the all-Cranelift loop (a tile is a multiple of
 /// the 16-element vector group), so these too must agree bit for bit.
-fn reduction_bodies(shape: &[usize]) -> Vec<(&'static str, Kernel)> {
+fn reduction_bodies(d: DType, shape: &[usize]) -> Vec<(&'static str, Kernel)> {
     let last = shape.len() - 1;
     let col: Vec<usize> = if shape.len() >= 2 { vec![shape[0], 1] } else { vec![1] };
-    let f = |s: &[usize]| ty(DType::F32, s);
+    let f = |s: &[usize]| ty(d, s);
     let reduce =
         |g: &mut Graph, op: ReduceOp, x: NodeId| add(g, Op::Reduce { op, axes: vec![last], keepdims: true }, &[x]);
     vec![
@@ -196,31 +207,38 @@ fn tiled_kernels_equal_cranelift_and_the_interpreter() {
     let shapes: [&[usize]; 8] = [&[0], &[1], &[255], &[256], &[257], &[1031], &[3, 300], &[5, 7]];
     let mut rng = Rng(5);
     for shape in shapes {
-        let reductions = reduction_bodies(shape).into_iter().map(|(n, k)| (n, k, true));
-        for (name, k, reduces) in bodies(shape).into_iter().map(|(n, k)| (n, k, false)).chain(reductions) {
-            let inputs: Vec<Array> = k
-                .body
-                .inputs()
-                .iter()
-                .map(|&i| {
-                    let t = &k.body.node(i).ty;
-                    random(&mut rng, t.dtype, t.shape.as_slice())
-                })
-                .collect();
-            let what = format!("{name} {shape:?}");
-            let narrow = run_compiled_wide(&k, &inputs, false);
-            let wide = run_compiled_wide(&k, &inputs, true);
-            assert_same(&wide, &narrow, &what);
-            let want = run_interp(&k, &inputs).unwrap();
-            if want.dtype() == DType::F32 {
-                // A few ULP per routine, composed through a handful of operations; absolute
-                // below 1 because `1 + tanh(t)` and the like cancel (error ~ ULP of 1).
-                // Reductions add the reassociated f32 sum (n eps relative, n <= 1031).
-                let tol = if reduces { 1e-4 } else { 1e-5 };
-                for i in 0..want.len() {
-                    let (w, g) = (want.get_f64(i), wide.get_f64(i));
-                    let ok = (w.is_nan() && g.is_nan()) || w == g || (w - g).abs() <= tol * w.abs().max(1.0);
-                    assert!(ok, "{what}: element {i}: wide {g}, interpreter {w}");
+        for d in [DType::F32, DType::F64] {
+            let reductions = reduction_bodies(d, shape).into_iter().map(|(n, k)| (n, k, true));
+            for (name, k, reduces) in bodies(d, shape).into_iter().map(|(n, k)| (n, k, false)).chain(reductions) {
+                let inputs: Vec<Array> = k
+                    .body
+                    .inputs()
+                    .iter()
+                    .map(|&i| {
+                        let t = &k.body.node(i).ty;
+                        random(&mut rng, t.dtype, t.shape.as_slice())
+                    })
+                    .collect();
+                let what = format!("{name} {d}{shape:?}");
+                let narrow = run_compiled_wide(&k, &inputs, false);
+                let wide = run_compiled_wide(&k, &inputs, true);
+                assert_same(&wide, &narrow, &what);
+                let want = run_interp(&k, &inputs).unwrap();
+                if want.dtype().is_float() {
+                    // A few ULP per routine, composed through a handful of operations; absolute
+                    // below 1 because `1 + tanh(t)` and the like cancel (error ~ ULP of 1).
+                    // Reductions add the reassociated sum (n eps relative, n <= 1031).
+                    let tol = match (d, reduces) {
+                        (DType::F32, false) => 1e-5,
+                        (DType::F32, true) => 1e-4,
+                        (_, false) => 1e-12,
+                        (_, true) => 1e-11,
+                    };
+                    for i in 0..want.len() {
+                        let (w, g) = (want.get_f64(i), wide.get_f64(i));
+                        let ok = (w.is_nan() && g.is_nan()) || w == g || (w - g).abs() <= tol * w.abs().max(1.0);
+                        assert!(ok, "{what}: element {i}: wide {g}, interpreter {w}");
+                    }
                 }
             }
         }
@@ -243,7 +261,7 @@ fn which_kernels_call_routines() {
         let l = unary(g, UnaryOp::Log, i[0]);
         binary(g, BinaryOp::Sub, i[0], l)
     });
-    let row_sums = &reduction_bodies(&[4, 300])[0].1;
+    let row_sums = &reduction_bodies(DType::F32, &[4, 300])[0].1;
     with_wide(true, || {
         let calls = |k: &Kernel| kiln_jit::compile_uncached(k).unwrap().clif().contains("call_indirect");
         assert!(!calls(&per_row), "log of a row constant must not call a routine");

@@ -23,11 +23,13 @@ use super::{ops, Ctx, Ins, Mode, Program, Tail};
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
 
-/// Elements per tile: each buffer is 1 KiB, all of them stay in L1.
+/// Elements per tile: each buffer is 1 KiB (f32) or 2 KiB (f64), all of them stay in L1.
 pub(crate) const TILE: usize = 256;
 
 /// Which instructions run as host routines, and what each stage evaluates.
 pub(crate) struct Plan {
+    /// The float type of the routines (the kernel's vector lanes).
+    dtype: DType,
     /// The transcendental instructions, in program order, with their routines.
     heavy: Vec<(usize, TileFn)>,
     /// For stage `s`, which instructions it evaluates (heavy results of earlier stages
@@ -35,7 +37,7 @@ pub(crate) struct Plan {
     need: Vec<Vec<bool>>,
 }
 
-/// A plan for an `f32` kernel with at least one transcendental that has a wide routine on
+/// A plan for an `f32` or `f64` vector kernel with at least one transcendental that has a wide routine on
 /// this host and varies along the row; `None` otherwise (the kernel stays all-Cranelift).
 /// `along` are the dimensions whose innermost one a row walks: the output's for an
 /// elementwise kernel, the reduced ones for a reduction over the innermost axis.
@@ -44,9 +46,10 @@ pub(crate) struct Plan {
 /// broadcast) stays in Cranelift code, which computes it once per row (the loop-invariant
 /// value is hoisted) instead of once per element.
 pub(crate) fn plan(prog: &Program, mode: Mode, along: &Dims) -> Option<Plan> {
-    if matches!(prog.tail, Tail::Arg { .. }) || mode.lanes != 4 {
+    if matches!(prog.tail, Tail::Arg { .. }) || !mode.is_vector() {
         return None;
     }
+    let dtype = if mode.class == 4 { DType::F32 } else { DType::F64 };
     let mut varies = vec![false; prog.ins.len()];
     for (i, ins) in prog.ins.iter().enumerate() {
         varies[i] = match *ins {
@@ -62,7 +65,7 @@ pub(crate) fn plan(prog: &Program, mode: Mode, along: &Dims) -> Option<Plan> {
         .iter()
         .enumerate()
         .filter_map(|(i, ins)| match ins {
-            Ins::Unary(op, DType::F32, _) if varies[i] => routine(*op).map(|f| (i, f)),
+            Ins::Unary(op, d, _) if *d == dtype && varies[i] => routine(*op, dtype).map(|f| (i, f)),
             _ => None,
         })
         .collect();
@@ -71,7 +74,7 @@ pub(crate) fn plan(prog: &Program, mode: Mode, along: &Dims) -> Option<Plan> {
     }
     let targets = heavy.iter().map(|&(h, _)| operand(prog, h)).chain(std::iter::once(prog.root));
     let need = targets.enumerate().map(|(s, t)| needed(prog, t, &heavy[..s])).collect();
-    Some(Plan { heavy, need })
+    Some(Plan { dtype, heavy, need })
 }
 
 fn operand(prog: &Program, i: usize) -> usize {
@@ -114,7 +117,7 @@ pub(crate) struct Tiled {
     plan: Plan,
     /// Address of each heavy instruction's tile buffer.
     bufs: Vec<Value>,
-    /// The routines' signature, `fn(*const f32, *mut f32, usize)`.
+    /// The routines' signature, `fn(*const T, *mut T, usize)`.
     sig: cranelift_codegen::ir::SigRef,
     /// The stage being emitted and the column where the current tile starts.
     stage: usize,
@@ -127,8 +130,8 @@ impl Tiled {
             .heavy
             .iter()
             .map(|_| {
-                let slot =
-                    fx.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (TILE * 4) as u32, 6));
+                let bytes = (TILE * plan.dtype.size()) as u32;
+                let slot = fx.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 6));
                 fx.b.ins().stack_addr(types::I64, slot, 0)
             })
             .collect();
@@ -148,13 +151,14 @@ impl Tiled {
     /// Address of element `col - tile0` of buffer `k`.
     fn buf_addr(&self, fx: &mut Fx, k: usize, col: Value) -> Value {
         let rel = fx.b.ins().isub(col, self.tile0.expect("inside a tile"));
-        index::addr(fx, self.bufs[k], rel, 4)
+        index::addr(fx, self.bufs[k], rel, self.plan.dtype.size())
     }
 }
 
 impl Chunk for Tiled {
     fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: Mode, k: usize, row: &Row, col: Value) -> Result<()> {
         let s = self.stage;
+        let (d, size) = (self.plan.dtype, self.plan.dtype.size());
         let step = mode.lanes as usize;
         let prog = cx.prog;
         let done = &self.plan.heavy[..s];
@@ -167,7 +171,7 @@ impl Chunk for Tiled {
                 }
                 if let Some(h) = done.iter().position(|&(d, _)| d == i) {
                     let a = self.buf_addr(fx, h, col);
-                    vals[i] = Some(ops::load(fx, mode, DType::F32, a, (j * step * 4) as i32));
+                    vals[i] = Some(ops::load(fx, mode, d, a, (j * step * size) as i32));
                 } else if let Ins::Leaf(l) = ins {
                     vals[i] = Some(row.leaf(fx, cx, mode, *l, col, j, None));
                 }
@@ -183,7 +187,7 @@ impl Chunk for Tiled {
         if s < self.plan.heavy.len() {
             let a = self.buf_addr(fx, s, col);
             for (j, v) in values.into_iter().enumerate() {
-                ops::store(fx, mode, DType::F32, a, (j * step * 4) as i32, v);
+                ops::store(fx, mode, d, a, (j * step * size) as i32, v);
             }
         } else {
             match &self.sink {
@@ -219,19 +223,23 @@ impl Chunk for Tiled {
                 // The root is the last routine's result: it writes the output directly.
                 let root_direct = matches!(self.sink, Sink::Store)
                     && self.plan.heavy[heavy - 1].0 == cx.prog.root
-                    && cx.prog.out_dtype == DType::F32;
+                    && cx.prog.out_dtype == self.plan.dtype;
+                let size = self.plan.dtype.size();
                 for s in 0..heavy {
                     let (h, f) = self.plan.heavy[s];
                     // A routine applied straight to a contiguous operand reads it in place.
                     let src = match cx.prog.ins[operand(cx.prog, h)] {
-                        Ins::Leaf(l) if row.inner_stride[l] == 1 => index::addr(fx, row.leaf_row[l], t0, 4),
+                        Ins::Leaf(l) if row.inner_stride[l] == 1 => index::addr(fx, row.leaf_row[l], t0, size),
                         _ => {
                             self.emit_stage(fx, cx, row, s, t0, tend)?;
                             self.bufs[s]
                         }
                     };
-                    let dst =
-                        if s == heavy - 1 && root_direct { index::addr(fx, row.out_row, t0, 4) } else { self.bufs[s] };
+                    let dst = if s == heavy - 1 && root_direct {
+                        index::addr(fx, row.out_row, t0, size)
+                    } else {
+                        self.bufs[s]
+                    };
                     let callee = fx.b.ins().iconst(types::I64, f as usize as i64);
                     fx.b.ins().call_indirect(self.sig, callee, &[src, dst, len]);
                 }

@@ -11,8 +11,8 @@ const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// `ln 2` split for the Cody–Waite reduction of f32 (`hi` has trailing zero bits).
 pub(crate) const LN2_HI_F32: f64 = 0.693359375;
 pub(crate) const LN2_LO_F32: f64 = -2.121_944_4e-4;
-const LN2_HI_F64: f64 = 6.931_471_803_691_238e-1;
-const LN2_LO_F64: f64 = 1.908_214_929_270_587_7e-10;
+pub(crate) const LN2_HI_F64: f64 = 6.931_471_803_691_238e-1;
+pub(crate) const LN2_LO_F64: f64 = 1.908_214_929_270_587_7e-10;
 
 /// `1/k!` for `k = 2 ..= N + 1`: the Taylor series of `(e^r - 1 - r) / r^2`.
 const fn taylor<const N: usize>() -> [f64; N] {
@@ -27,9 +27,9 @@ const fn taylor<const N: usize>() -> [f64; N] {
     c
 }
 
-/// The polynomial of f32 `exp` (Taylor to `r^8`).
+/// The polynomial of `exp`: Taylor to `r^8` for f32, to `r^14` for f64.
 pub(crate) const EXP_TAYLOR_F32: [f64; 7] = taylor();
-const EXP_TAYLOR_F64: [f64; 13] = taylor();
+pub(crate) const EXP_TAYLOR_F64: [f64; 13] = taylor();
 
 /// `(n, n as integer, e^r - 1)` for `x = n ln2 + r`. `x` must already be clamped.
 fn reduce(fx: &mut Fx, x: Value) -> (Value, Value, Value) {

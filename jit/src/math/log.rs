@@ -10,7 +10,7 @@ use super::Fx;
 pub(crate) const LG_F32: [f64; 4] =
     [0.666_666_626_930_236_8, 0.400_009_721_517_562_87, 0.284_987_866_878_509_52, 0.242_790_788_412_094_12];
 #[allow(clippy::excessive_precision)]
-const LG_F64: [f64; 7] = [
+pub(crate) const LG_F64: [f64; 7] = [
     6.666_666_666_666_735e-1,
     3.999_999_999_940_942e-1,
     2.857_142_874_366_239e-1,
@@ -20,25 +20,21 @@ const LG_F64: [f64; 7] = [
     1.479_819_860_511_658_6e-1,
 ];
 
-/// `ln 2` split for `k ln2` in f32 (musl's `ln2_hi`, `ln2_lo`).
-#[allow(clippy::excessive_precision)]
-pub(crate) const LOG_LN2_HI_F32: f64 = 6.931_381_225_6e-1;
-#[allow(clippy::excessive_precision)]
-pub(crate) const LOG_LN2_LO_F32: f64 = 9.058_000_614_5e-6;
-
 /// Layout constants of one float format for the reduction.
-struct Fmt {
+pub(crate) struct Fmt {
     /// Bits of `sqrt(2)/2`'s neighbourhood used to centre the mantissa (musl's 0x3f3504f3).
-    centre: i64,
-    one: i64,
-    mant_mask: i64,
-    mant_bits: i64,
-    bias: i64,
-    ln2_hi: f64,
-    ln2_lo: f64,
+    pub centre: i64,
+    pub one: i64,
+    pub mant_mask: i64,
+    pub mant_bits: i64,
+    pub bias: i64,
+    /// `ln 2` split for `k ln2` (musl's `ln2_hi`, `ln2_lo`).
+    pub ln2_hi: f64,
+    pub ln2_lo: f64,
 }
 
-fn fmt(f32: bool) -> Fmt {
+#[allow(clippy::excessive_precision)]
+pub(crate) const fn fmt(f32: bool) -> Fmt {
     if f32 {
         Fmt {
             centre: 0x3f3504f3,
@@ -46,8 +42,8 @@ fn fmt(f32: bool) -> Fmt {
             mant_mask: 0x007fffff,
             mant_bits: 23,
             bias: 0x7f,
-            ln2_hi: LOG_LN2_HI_F32,
-            ln2_lo: LOG_LN2_LO_F32,
+            ln2_hi: 6.931_381_225_6e-1,
+            ln2_lo: 9.058_000_614_5e-6,
         }
     } else {
         Fmt {

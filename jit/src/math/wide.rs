@@ -1,8 +1,10 @@
 //! The transcendentals of this module again, as Rust compiled for AVX-512 (or AVX2): each
-//! routine rewrites a tile of `f32`s in place, 16 (or 8) lanes at a time. Cranelift emits
-//! 128-bit vectors only, so a kernel heavy in these functions is compute-bound at a
-//! quarter (or half) of the machine's width; `lower/tiled.rs` computes each function's argument for a tile of
-//! elements into a buffer and calls the routine here (CRANELIFT.md's measured proposal).
+//! routine maps a tile of `f32`s (16 or 8 lanes at a time) or `f64`s (8 or 4). Cranelift
+//! emits 128-bit vectors only, so a kernel heavy in these functions is compute-bound at a
+//! quarter (or half) of the machine's width; `lower/tiled.rs` computes each function's
+//! argument for a tile of elements into a buffer and calls the routine here (CRANELIFT.md's
+//! measured proposal). The algorithms are written once (`float_math!`), with each format's
+//! constants taken from the Cranelift code's own.
 //!
 //! Each function mirrors its Cranelift twin step for step (same reduction, same
 //! polynomial, same constants, FMA where the twin uses it), so the ULP bounds of
@@ -12,20 +14,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use kiln_ir::UnaryOp;
+use kiln_ir::{DType, UnaryOp};
 
-use super::exp::{EXP_TAYLOR_F32, LN2_HI_F32, LN2_LO_F32};
-use super::log::{LG_F32, LOG_LN2_HI_F32, LOG_LN2_LO_F32};
-
-/// A tile routine: `f(src, dst, n)` writes `f(src[i])` to `dst[i]` for `i < n`; `src` and
-/// `dst` are the same buffer or do not overlap.
-pub(crate) type TileFn = unsafe extern "C" fn(*const f32, *mut f32, usize);
+/// A tile routine: `f(src, dst, n)` writes `f(src[i])` to `dst[i]` for `i < n` elements
+/// of the routine's float type; `src` and `dst` are the same buffer or do not overlap.
+pub(crate) type TileFn = unsafe extern "C" fn(*const u8, *mut u8, usize);
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Turns the wide tile routines on or off for later compilations (on by default where the
-/// CPU has AVX-512F or AVX2, with FMA). Off, every transcendental is 128-bit Cranelift code; the
-/// tests run both ways.
+/// CPU has AVX-512F or AVX2, with FMA). Off, every transcendental is 128-bit Cranelift code;
+/// the tests run both ways.
 ///
 /// ```
 /// kiln_jit::set_wide_math(false);
@@ -81,19 +80,29 @@ pub fn wide_math_isa() -> &'static str {
     }
 }
 
-/// The routine for `op` on `f32` tiles, if there is one and this host can run it.
-pub(crate) fn routine(op: UnaryOp) -> Option<TileFn> {
+/// The routine for `op` on tiles of `dtype` (f32 or f64), if there is one and this host can
+/// run it.
+pub(crate) fn routine(op: UnaryOp, dtype: DType) -> Option<TileFn> {
     if !wide_math() {
         return None;
     }
-    Some(match op {
-        UnaryOp::Exp => exp_tile,
-        UnaryOp::Expm1 => expm1_tile,
-        UnaryOp::Tanh => tanh_tile,
-        UnaryOp::Sigmoid => sigmoid_tile,
-        UnaryOp::Log => log_tile,
-        UnaryOp::Log1p => log1p_tile,
-        UnaryOp::Softplus => softplus_tile,
+    macro_rules! pick {
+        ($m:ident) => {
+            match op {
+                UnaryOp::Exp => $m::exp_tile,
+                UnaryOp::Expm1 => $m::expm1_tile,
+                UnaryOp::Tanh => $m::tanh_tile,
+                UnaryOp::Sigmoid => $m::sigmoid_tile,
+                UnaryOp::Log => $m::log_tile,
+                UnaryOp::Log1p => $m::log1p_tile,
+                UnaryOp::Softplus => $m::softplus_tile,
+                _ => return None,
+            }
+        };
+    }
+    Some(match dtype {
+        DType::F32 => pick!(f32_math),
+        DType::F64 => pick!(f64_math),
         _ => return None,
     })
 }
@@ -102,25 +111,26 @@ pub(crate) fn routine(op: UnaryOp) -> Option<TileFn> {
 /// AVX-512 and for AVX2 (LLVM vectorizes the branch-free scalar code 16 or 8 lanes wide).
 macro_rules! tile {
     ($tile:ident, $f:ident) => {
-        unsafe extern "C" fn $tile(src: *const f32, dst: *mut f32, n: usize) {
+        pub(super) unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
             #[target_feature(enable = "avx512f,fma")]
-            fn avx512(x: &[f32], y: &mut [f32]) {
+            fn avx512(x: &[F], y: &mut [F]) {
                 y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x));
             }
             #[target_feature(enable = "avx512f,fma")]
-            fn avx512_in_place(x: &mut [f32]) {
+            fn avx512_in_place(x: &mut [F]) {
                 x.iter_mut().for_each(|x| *x = $f(*x));
             }
             #[target_feature(enable = "avx2,fma")]
-            fn avx2(x: &[f32], y: &mut [f32]) {
+            fn avx2(x: &[F], y: &mut [F]) {
                 y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x));
             }
             #[target_feature(enable = "avx2,fma")]
-            fn avx2_in_place(x: &mut [f32]) {
+            fn avx2_in_place(x: &mut [F]) {
                 x.iter_mut().for_each(|x| *x = $f(*x));
             }
+            let (src, dst) = (src as *const F, dst as *mut F);
             if std::ptr::eq(src, dst) {
-                // SAFETY: the kernel passes a buffer of `n` floats it owns for the call.
+                // SAFETY: the kernel passes a buffer of `n` elements it owns for the call.
                 let x = unsafe { std::slice::from_raw_parts_mut(dst, n) };
                 match detected() {
                     // SAFETY: AVX-512F and FMA were detected on this CPU.
@@ -130,7 +140,7 @@ macro_rules! tile {
                     None => x.iter_mut().for_each(|x| *x = $f(*x)),
                 }
             } else {
-                // SAFETY: `src` and `dst` are valid for `n` floats and do not overlap (the
+                // SAFETY: `src` and `dst` are valid for `n` elements and do not overlap (the
                 // kernel passes an operand or tile buffer and an output or tile buffer).
                 let (x, y) = unsafe { (std::slice::from_raw_parts(src, n), std::slice::from_raw_parts_mut(dst, n)) };
                 match detected() {
@@ -145,162 +155,232 @@ macro_rules! tile {
     };
 }
 
-tile!(exp_tile, exp);
-tile!(expm1_tile, expm1);
-tile!(tanh_tile, tanh);
-tile!(sigmoid_tile, sigmoid);
-tile!(log_tile, log);
-tile!(log1p_tile, log1p);
-tile!(softplus_tile, softplus);
+/// The routines for one float format `F` with integer twin `I`, given that format's
+/// constants (a module in scope as `c` with the items used below).
+macro_rules! float_math {
+    ($name:ident, $F:ty, $I:ty, $consts:path) => {
+        pub(super) mod $name {
+            use super::{detected, Width};
+            use $consts as c;
 
-const MAGIC: f32 = 12582912.0;
+            type F = $F;
+            type I = $I;
 
-#[inline(always)]
-fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
-    let x = if x < lo { lo } else { x };
-    if x > hi {
-        hi
-    } else {
-        x
-    }
+            tile!(exp_tile, exp);
+            tile!(expm1_tile, expm1);
+            tile!(tanh_tile, tanh);
+            tile!(sigmoid_tile, sigmoid);
+            tile!(log_tile, log);
+            tile!(log1p_tile, log1p);
+            tile!(softplus_tile, softplus);
+
+            const MAGIC: F = c::MAGIC as F;
+
+            #[inline(always)]
+            fn clamp(x: F, lo: f64, hi: f64) -> F {
+                let x = if x < lo as F { lo as F } else { x };
+                if x > hi as F {
+                    hi as F
+                } else {
+                    x
+                }
+            }
+
+            #[inline(always)]
+            fn pow2i(k: I) -> F {
+                F::from_bits((k.wrapping_add(c::BIAS) << c::MANT_BITS) as _)
+            }
+
+            #[inline(always)]
+            fn poly(x: F, k: &[f64]) -> F {
+                let mut r = k[k.len() - 1] as F;
+                for &a in k[..k.len() - 1].iter().rev() {
+                    r = r.mul_add(x, a as F);
+                }
+                r
+            }
+
+            /// `(n as integer, e^r - 1)` for `x = n ln2 + r`, as `exp::reduce`.
+            #[inline(always)]
+            fn reduce(x: F) -> (I, F) {
+                let y = x * std::f64::consts::LOG2_E as F;
+                let biased = y + MAGIC;
+                let n = biased - MAGIC;
+                let ni = (biased.to_bits() as I).wrapping_sub(MAGIC.to_bits() as I);
+                let r = (-n).mul_add(c::LN2_HI as F, x);
+                let r = (-n).mul_add(c::LN2_LO as F, r);
+                let q = poly(r, &c::TAYLOR);
+                (ni, (r * r).mul_add(q, r))
+            }
+
+            #[inline(always)]
+            fn exp(x: F) -> F {
+                let (ni, p) = reduce(clamp(x, c::EXP_MIN, c::EXP_MAX));
+                let n1 = ni >> 1;
+                (1.0 + p) * pow2i(n1) * pow2i(ni.wrapping_sub(n1))
+            }
+
+            #[inline(always)]
+            fn expm1(x: F) -> F {
+                let (ni, p) = reduce(clamp(x, c::EXPM1_MIN, c::EXP_MAX));
+                let nc = if ni > c::EMAX { c::EMAX } else { ni };
+                let (s, u) = (pow2i(nc), pow2i(ni.wrapping_sub(nc)));
+                let r = s.mul_add(p, s - 1.0) * u;
+                if x == 0.0 {
+                    x
+                } else {
+                    r
+                }
+            }
+
+            #[inline(always)]
+            fn tanh(x: F) -> F {
+                let xc = clamp(x, -c::TANH_BOUND, c::TANH_BOUND);
+                let em = expm1(xc + xc);
+                em / (em + 2.0)
+            }
+
+            #[inline(always)]
+            fn sigmoid(x: F) -> F {
+                let e = exp(-x.abs());
+                let num = if x >= 0.0 { 1.0 } else { e };
+                num / (1.0 + e)
+            }
+
+            #[inline(always)]
+            fn softplus(x: F) -> F {
+                let l = log1p(exp(-x.abs()));
+                let m = if x > 0.0 { x } else { 0.0 };
+                m + l
+            }
+
+            const FMT: crate::math::log::Fmt = crate::math::log::fmt(c::IS_F32);
+
+            /// `(k, f)` with `u = 2^k (1+f)`, as `log::split`.
+            #[inline(always)]
+            fn split(u: F) -> (I, F) {
+                let bits = (u.to_bits() as I).wrapping_add((FMT.one - FMT.centre) as I);
+                let k = (((bits as <F as super::Bits>::U) >> FMT.mant_bits) as I).wrapping_sub(FMT.bias as I);
+                let mant = (bits & FMT.mant_mask as I) + FMT.centre as I;
+                (k, F::from_bits(mant as _) - 1.0)
+            }
+
+            /// `k` (|k| < 2^22) as a float, by the magic-number trick of `Fx::int_to_float`.
+            #[inline(always)]
+            fn int_to_float(k: I) -> F {
+                F::from_bits(k.wrapping_add(MAGIC.to_bits() as I) as _) - MAGIC
+            }
+
+            /// As `log::core`, operation for operation.
+            #[inline(always)]
+            fn core(f: F, dk: F, cc: F) -> F {
+                let s = f / (2.0 + f);
+                let z = s * s;
+                let w = z * z;
+                let t1 = w * poly(w, &c::LG_ODD);
+                let t2 = z * poly(w, &c::LG_EVEN);
+                let r = t2 + t1;
+                let hfsq = (0.5 * f) * f;
+                let a = s * (hfsq + r);
+                let lo = dk.mul_add(FMT.ln2_lo as F, cc);
+                let a = ((a + lo) - hfsq) + f;
+                a + dk * FMT.ln2_hi as F
+            }
+
+            #[inline(always)]
+            fn log(x: F) -> F {
+                let sub = x < F::MIN_POSITIVE;
+                let u = if sub { x * c::SUB_SCALE as F } else { x };
+                let (k, f) = split(u);
+                let k = if sub { k.wrapping_sub(c::SUB_EXP) } else { k };
+                let r = core(f, int_to_float(k), 0.0);
+                let r = if x < 0.0 { F::NAN } else { r };
+                let r = if x == 0.0 { F::NEG_INFINITY } else { r };
+                let r = if x == F::INFINITY { x } else { r };
+                if x.is_nan() {
+                    x
+                } else {
+                    r
+                }
+            }
+
+            #[inline(always)]
+            fn log1p(x: F) -> F {
+                let u = 1.0 + x;
+                let (k, f) = split(u);
+                let cc = if k >= 2 { 1.0 - (u - x) } else { x - (u - 1.0) };
+                let cc = cc / u;
+                let small = x < 0.414_213_56 as F && x > -0.292_893_22 as F;
+                let f = if small { x } else { f };
+                let cc = if small { 0.0 } else { cc };
+                let k = if small { 0 } else { k };
+                let r = core(f, int_to_float(k), cc);
+                let r = if x < -1.0 { F::NAN } else { r };
+                let r = if x == -1.0 { F::NEG_INFINITY } else { r };
+                let r = if x == F::INFINITY { x } else { r };
+                let r = if x.is_nan() { x } else { r };
+                if x == 0.0 {
+                    x
+                } else {
+                    r
+                }
+            }
+        }
+    };
 }
 
-#[inline(always)]
-fn pow2i(k: i32) -> f32 {
-    f32::from_bits((k.wrapping_add(127) << 23) as u32)
+/// The unsigned integer of a float's width (for logical shifts of its bits).
+trait Bits {
+    type U;
+}
+impl Bits for f32 {
+    type U = u32;
+}
+impl Bits for f64 {
+    type U = u64;
 }
 
-#[inline(always)]
-fn poly(x: f32, c: &[f64]) -> f32 {
-    let mut r = c[c.len() - 1] as f32;
-    for &k in c[..c.len() - 1].iter().rev() {
-        r = r.mul_add(x, k as f32);
-    }
-    r
+/// f32's constants for `float_math!` (the values `exp.rs` and `log.rs` use for f32).
+mod f32_consts {
+    pub const IS_F32: bool = true;
+    pub const MAGIC: f64 = 12582912.0;
+    pub const BIAS: i32 = 127;
+    pub const MANT_BITS: i32 = 23;
+    pub const EMAX: i32 = 127;
+    pub const EXP_MIN: f64 = -104.0;
+    pub const EXP_MAX: f64 = 89.0;
+    pub const EXPM1_MIN: f64 = -30.0;
+    pub const TANH_BOUND: f64 = 20.0;
+    pub const SUB_SCALE: f64 = 33554432.0;
+    pub const SUB_EXP: i32 = 25;
+    pub const LN2_HI: f64 = crate::math::exp::LN2_HI_F32;
+    pub const LN2_LO: f64 = crate::math::exp::LN2_LO_F32;
+    pub const TAYLOR: [f64; 7] = crate::math::exp::EXP_TAYLOR_F32;
+    use crate::math::log::LG_F32 as LG;
+    pub const LG_ODD: [f64; 2] = [LG[1], LG[3]];
+    pub const LG_EVEN: [f64; 2] = [LG[0], LG[2]];
 }
 
-/// `(n as integer, e^r - 1)` for `x = n ln2 + r`, as `exp::reduce`.
-#[inline(always)]
-fn reduce(x: f32) -> (i32, f32) {
-    let y = x * std::f64::consts::LOG2_E as f32;
-    let biased = y + MAGIC;
-    let n = biased - MAGIC;
-    let ni = (biased.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
-    let r = (-n).mul_add(LN2_HI_F32 as f32, x);
-    let r = (-n).mul_add(LN2_LO_F32 as f32, r);
-    let q = poly(r, &EXP_TAYLOR_F32);
-    (ni, (r * r).mul_add(q, r))
+/// f64's constants for `float_math!`.
+mod f64_consts {
+    pub const IS_F32: bool = false;
+    pub const MAGIC: f64 = 6755399441055744.0;
+    pub const BIAS: i64 = 1023;
+    pub const MANT_BITS: i64 = 52;
+    pub const EMAX: i64 = 1023;
+    pub const EXP_MIN: f64 = -746.0;
+    pub const EXP_MAX: f64 = 710.0;
+    pub const EXPM1_MIN: f64 = -45.0;
+    pub const TANH_BOUND: f64 = 40.0;
+    pub const SUB_SCALE: f64 = 18014398509481984.0;
+    pub const SUB_EXP: i64 = 54;
+    pub const LN2_HI: f64 = crate::math::exp::LN2_HI_F64;
+    pub const LN2_LO: f64 = crate::math::exp::LN2_LO_F64;
+    pub const TAYLOR: [f64; 13] = crate::math::exp::EXP_TAYLOR_F64;
+    use crate::math::log::LG_F64 as LG;
+    pub const LG_ODD: [f64; 3] = [LG[1], LG[3], LG[5]];
+    pub const LG_EVEN: [f64; 4] = [LG[0], LG[2], LG[4], LG[6]];
 }
 
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    let (ni, p) = reduce(clamp(x, -104.0, 89.0));
-    let n1 = ni >> 1;
-    (1.0 + p) * pow2i(n1) * pow2i(ni.wrapping_sub(n1))
-}
-
-#[inline(always)]
-fn expm1(x: f32) -> f32 {
-    let (ni, p) = reduce(clamp(x, -30.0, 89.0));
-    let nc = if ni > 127 { 127 } else { ni };
-    let (s, u) = (pow2i(nc), pow2i(ni.wrapping_sub(nc)));
-    let r = s.mul_add(p, s - 1.0) * u;
-    if x == 0.0 {
-        x
-    } else {
-        r
-    }
-}
-
-#[inline(always)]
-fn tanh(x: f32) -> f32 {
-    let xc = clamp(x, -20.0, 20.0);
-    let em = expm1(xc + xc);
-    em / (em + 2.0)
-}
-
-#[inline(always)]
-fn sigmoid(x: f32) -> f32 {
-    let e = exp(-x.abs());
-    let num = if x >= 0.0 { 1.0 } else { e };
-    num / (1.0 + e)
-}
-
-#[inline(always)]
-fn softplus(x: f32) -> f32 {
-    let l = log1p(exp(-x.abs()));
-    let m = if x > 0.0 { x } else { 0.0 };
-    m + l
-}
-
-const CENTRE: i32 = 0x3f3504f3;
-
-/// `(k, f)` with `u = 2^k (1+f)`, as `log::split`.
-#[inline(always)]
-fn split(u: f32) -> (i32, f32) {
-    let bits = (u.to_bits() as i32).wrapping_add(0x3f800000 - CENTRE);
-    let k = ((bits as u32) >> 23) as i32 - 0x7f;
-    let mant = (bits & 0x007fffff) + CENTRE;
-    (k, f32::from_bits(mant as u32) - 1.0)
-}
-
-/// `k` (|k| < 2^22) as a float, by the magic-number trick of `Fx::int_to_float`.
-#[inline(always)]
-fn int_to_float(k: i32) -> f32 {
-    f32::from_bits((k + MAGIC.to_bits() as i32) as u32) - MAGIC
-}
-
-/// As `log::core`, operation for operation.
-#[inline(always)]
-fn core(f: f32, dk: f32, c: f32) -> f32 {
-    let s = f / (2.0 + f);
-    let z = s * s;
-    let w = z * z;
-    let t1 = w * poly(w, &[LG_F32[1], LG_F32[3]]);
-    let t2 = z * poly(w, &[LG_F32[0], LG_F32[2]]);
-    let r = t2 + t1;
-    let hfsq = (0.5 * f) * f;
-    let a = s * (hfsq + r);
-    let lo = dk.mul_add(LOG_LN2_LO_F32 as f32, c);
-    let a = ((a + lo) - hfsq) + f;
-    a + dk * LOG_LN2_HI_F32 as f32
-}
-
-#[inline(always)]
-fn log(x: f32) -> f32 {
-    let sub = x < f32::MIN_POSITIVE;
-    let u = if sub { x * 33554432.0 } else { x };
-    let (k, f) = split(u);
-    let k = if sub { k - 25 } else { k };
-    let r = core(f, int_to_float(k), 0.0);
-    let r = if x < 0.0 { f32::NAN } else { r };
-    let r = if x == 0.0 { f32::NEG_INFINITY } else { r };
-    let r = if x == f32::INFINITY { x } else { r };
-    if x.is_nan() {
-        x
-    } else {
-        r
-    }
-}
-
-#[inline(always)]
-fn log1p(x: f32) -> f32 {
-    let u = 1.0 + x;
-    let (k, f) = split(u);
-    let c = if k >= 2 { 1.0 - (u - x) } else { x - (u - 1.0) };
-    let c = c / u;
-    let small = x < 0.414_213_56 && x > -0.292_893_22;
-    let f = if small { x } else { f };
-    let c = if small { 0.0 } else { c };
-    let k = if small { 0 } else { k };
-    let r = core(f, int_to_float(k), c);
-    let r = if x < -1.0 { f32::NAN } else { r };
-    let r = if x == -1.0 { f32::NEG_INFINITY } else { r };
-    let r = if x == f32::INFINITY { x } else { r };
-    let r = if x.is_nan() { x } else { r };
-    if x == 0.0 {
-        x
-    } else {
-        r
-    }
-}
+float_math!(f32_math, f32, i32, super::f32_consts);
+float_math!(f64_math, f64, i64, super::f64_consts);
