@@ -3,14 +3,13 @@
 
 use kiln_ir::{interp, Array, Graph};
 use kiln_passes::Pipeline;
-use smallvec::SmallVec;
 
 use crate::trace::TraceState;
 use crate::variable::Variable;
 use crate::{Result, Tensor};
 
-/// Call arguments or Variable values, inline for the common few.
-type Arrays = SmallVec<[Array; 4]>;
+/// Call arguments or Variable values.
+type Arrays = Vec<Array>;
 
 /// How a traced graph runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
