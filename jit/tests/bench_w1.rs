@@ -63,7 +63,8 @@ fn w1_gelu_bandwidth_and_compile_latency() {
     for wide in [false, true] {
         kiln_jit::set_wide_math(wide);
         let how = if kiln_jit::wide_math() { kiln_jit::wide_math_isa() } else { "128-bit Cranelift" };
-        for (name, body) in [("GELU", gelu(n)), ("tanh", tanh.clone()), ("f64 tanh", tanh64.clone())] {
+        let sin = kernel(&[ty(DType::F32, &[n])], |g, x| add(g, Op::Unary(UnaryOp::Sin), &[x[0]]));
+        for (name, body) in [("GELU", gelu(n)), ("tanh", tanh.clone()), ("f64 tanh", tanh64.clone()), ("sin", sin)] {
             let k = kiln_jit::compile(&body).unwrap();
             let (p, m) = if name.starts_with("f64") { (ptrs64.as_ptr(), n / 2) } else { (ptrs.as_ptr(), n) };
             // SAFETY: one operand of m elements and an output of m elements, of the kernel's

@@ -14,7 +14,9 @@ use common::*;
 use kiln_ir::{Array, BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 use proptest::prelude::*;
 
-const UNARY: [UnaryOp; 9] = [
+const UNARY: [UnaryOp; 11] = [
+    UnaryOp::Sin,
+    UnaryOp::Cos,
     UnaryOp::Exp,
     UnaryOp::Expm1,
     UnaryOp::Tanh,

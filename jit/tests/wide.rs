@@ -9,8 +9,17 @@ mod common;
 use common::*;
 use kiln_ir::{Array, BinaryOp, DType, Graph, Kernel, NodeId, Op, ReduceOp, UnaryOp};
 
-const ROUTINES: [UnaryOp; 7] =
-    [UnaryOp::Exp, UnaryOp::Expm1, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Log, UnaryOp::Log1p, UnaryOp::Softplus];
+const ROUTINES: [UnaryOp; 9] = [
+    UnaryOp::Exp,
+    UnaryOp::Expm1,
+    UnaryOp::Tanh,
+    UnaryOp::Sigmoid,
+    UnaryOp::Log,
+    UnaryOp::Log1p,
+    UnaryOp::Softplus,
+    UnaryOp::Sin,
+    UnaryOp::Cos,
+];
 
 /// Specials, boundaries of every routine's ranges, and random bit patterns.
 fn inputs(n: usize) -> Vec<f32> {
@@ -42,6 +51,11 @@ fn inputs(n: usize) -> Vec<f32> {
         20.0,
         -20.0,
         1e-30,
+        // sin/cos: the reduction's bound and beyond (lanes the host's libm recomputes).
+        8192.0,
+        -8192.5,
+        3e9,
+        1e20,
     ];
     let mut rng = Rng(11);
     while v.len() < n {

@@ -18,7 +18,7 @@ pub(crate) struct HostMath {
 }
 
 /// Largest |x| reduced in generated code.
-fn bound(f32: bool) -> f64 {
+pub(crate) const fn bound(f32: bool) -> f64 {
     if f32 {
         8192.0
     } else {
@@ -26,12 +26,16 @@ fn bound(f32: bool) -> f64 {
     }
 }
 
+/// `pi/2` in three parts for the reduction (each product with `n` exact).
+pub(crate) const PIO2_F32: [f64; 3] = [1.5703125, 4.837_512_969_970_703e-4, 7.549_789_954_891_882e-8];
+pub(crate) const PIO2_F64: [f64; 3] = [1.570_796_326_734_125_6, 6.077_100_506_303_966e-11, 2.022_266_248_711_166_5e-21];
+
 #[allow(clippy::excessive_precision)]
-const S_F32: [f64; 3] = [-1.666_665_461_1e-1, 8.332_160_873_6e-3, -1.951_529_589_1e-4];
+pub(crate) const S_F32: [f64; 3] = [-1.666_665_461_1e-1, 8.332_160_873_6e-3, -1.951_529_589_1e-4];
 #[allow(clippy::excessive_precision)]
-const C_F32: [f64; 3] = [4.166_664_568_298_827e-2, -1.388_731_625_493_765e-3, 2.443_315_711_809_948e-5];
+pub(crate) const C_F32: [f64; 3] = [4.166_664_568_298_827e-2, -1.388_731_625_493_765e-3, 2.443_315_711_809_948e-5];
 #[allow(clippy::excessive_precision)]
-const S_F64: [f64; 6] = [
+pub(crate) const S_F64: [f64; 6] = [
     -1.666_666_666_666_663_2e-1,
     8.333_333_333_322_49e-3,
     -1.984_126_982_985_795e-4,
@@ -40,7 +44,7 @@ const S_F64: [f64; 6] = [
     1.589_690_995_211_55e-10,
 ];
 #[allow(clippy::excessive_precision)]
-const C_F64: [f64; 6] = [
+pub(crate) const C_F64: [f64; 6] = [
     4.166_666_666_666_66e-2,
     -1.388_888_888_887_411e-3,
     2.480_158_728_947_673e-5,
@@ -53,11 +57,7 @@ const C_F64: [f64; 6] = [
 fn sincos(fx: &mut Fx, x: Value, cos: bool) -> Value {
     let t = fx.ty(x);
     let f32 = fx.is_f32(x);
-    let (p1, p2, p3) = if f32 {
-        (1.5703125, 4.837_512_969_970_703e-4, 7.549_789_954_891_882e-8)
-    } else {
-        (1.570_796_326_734_125_6, 6.077_100_506_303_966e-11, 2.022_266_248_711_166_5e-21)
-    };
+    let [p1, p2, p3] = if f32 { PIO2_F32 } else { PIO2_F64 };
     // Reduction on the clamped argument (huge lanes are recomputed on the slow path).
     let b = bound(f32);
     let xc = fx.clamp(x, -b, b);

@@ -96,6 +96,8 @@ pub(crate) fn routine(op: UnaryOp, dtype: DType) -> Option<TileFn> {
                 UnaryOp::Log => $m::log_tile,
                 UnaryOp::Log1p => $m::log1p_tile,
                 UnaryOp::Softplus => $m::softplus_tile,
+                UnaryOp::Sin => $m::sin_tile,
+                UnaryOp::Cos => $m::cos_tile,
                 _ => return None,
             }
         };
@@ -155,6 +157,49 @@ macro_rules! tile {
     };
 }
 
+/// Defines `$tile` for sin (`$cos = false`) or cos: the vectorized fast path over a copy of
+/// each chunk of the input (which may be the output buffer itself), then the rare lanes
+/// beyond the reduction's bound recomputed by the host's libm, as the Cranelift code does.
+macro_rules! tile_trig {
+    ($tile:ident, $cos:expr, $libm:expr) => {
+        pub(super) unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
+            #[target_feature(enable = "avx512f,fma")]
+            fn avx512(x: &[F], y: &mut [F]) {
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = sincos(*x, $cos));
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(x: &[F], y: &mut [F]) {
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = sincos(*x, $cos));
+            }
+            const CHUNK: usize = 64;
+            let (src, dst) = (src as *const F, dst as *mut F);
+            let mut start = 0;
+            while start < n {
+                let m = CHUNK.min(n - start);
+                let mut xs = [0.0 as F; CHUNK];
+                // SAFETY: `src` holds `n` elements; the chunk is copied before `dst` (which
+                // may be the same buffer) is written.
+                xs[..m].copy_from_slice(unsafe { std::slice::from_raw_parts(src.add(start), m) });
+                // SAFETY: `dst` holds `n` elements; `xs` is a local copy, so no overlap.
+                let y = unsafe { std::slice::from_raw_parts_mut(dst.add(start), m) };
+                match detected() {
+                    // SAFETY: AVX-512F and FMA were detected on this CPU.
+                    Some(Width::Avx512) => unsafe { avx512(&xs[..m], y) },
+                    // SAFETY: AVX2 and FMA were detected on this CPU.
+                    Some(Width::Avx2) => unsafe { avx2(&xs[..m], y) },
+                    None => y.iter_mut().zip(&xs[..m]).for_each(|(y, x)| *y = sincos(*x, $cos)),
+                }
+                for (y, &x) in y.iter_mut().zip(&xs[..m]) {
+                    if x.abs() > c::TRIG_BOUND as F {
+                        *y = $libm(x);
+                    }
+                }
+                start += m;
+            }
+        }
+    };
+}
+
 /// The routines for one float format `F` with integer twin `I`, given that format's
 /// constants (a module in scope as `c` with the items used below).
 macro_rules! float_math {
@@ -173,6 +218,8 @@ macro_rules! float_math {
             tile!(log_tile, log);
             tile!(log1p_tile, log1p);
             tile!(softplus_tile, softplus);
+            tile_trig!(sin_tile, false, F::sin);
+            tile_trig!(cos_tile, true, F::cos);
 
             const MAGIC: F = c::MAGIC as F;
 
@@ -252,6 +299,42 @@ macro_rules! float_math {
                 let l = log1p(exp(-x.abs()));
                 let m = if x > 0.0 { x } else { 0.0 };
                 m + l
+            }
+
+            /// sin or cos for |x| up to the bound, as `trig::sincos` (larger lanes are
+            /// recomputed by the caller).
+            #[inline(always)]
+            fn sincos(x: F, cos: bool) -> F {
+                let b = c::TRIG_BOUND;
+                let xc = clamp(x, -b, b);
+                let y = xc * std::f64::consts::FRAC_2_PI as F;
+                let biased = y + MAGIC;
+                let n = biased - MAGIC;
+                let ni = (biased.to_bits() as I).wrapping_sub(MAGIC.to_bits() as I);
+                let r = (-n).mul_add(c::PIO2[0] as F, xc);
+                let r = (-n).mul_add(c::PIO2[1] as F, r);
+                let r = (-n).mul_add(c::PIO2[2] as F, r);
+                let z = r * r;
+                let s = (r * z).mul_add(poly(z, &c::SIN), r);
+                let cc = if c::IS_F32 {
+                    let c0 = z.mul_add(-0.5, 1.0);
+                    (z * z).mul_add(poly(z, &c::COS), c0)
+                } else {
+                    let hz = 0.5 * z;
+                    let w = 1.0 - hz;
+                    let e = (1.0 - w) - hz;
+                    let e = (z * z).mul_add(poly(z, &c::COS), e);
+                    w + e
+                };
+                let q = if cos { ni.wrapping_add(1) } else { ni };
+                let v = if q & 1 == 1 { cc } else { s };
+                let sign = (q & 2) << (I::BITS - 2);
+                let res = F::from_bits((v.to_bits() as I ^ sign) as _);
+                if !cos && x == 0.0 {
+                    x
+                } else {
+                    res
+                }
             }
 
             const FMT: crate::math::log::Fmt = crate::math::log::fmt(c::IS_F32);
@@ -359,6 +442,10 @@ mod f32_consts {
     use crate::math::log::LG_F32 as LG;
     pub const LG_ODD: [f64; 2] = [LG[1], LG[3]];
     pub const LG_EVEN: [f64; 2] = [LG[0], LG[2]];
+    pub const TRIG_BOUND: f64 = crate::math::trig::bound(true);
+    pub const PIO2: [f64; 3] = crate::math::trig::PIO2_F32;
+    pub const SIN: [f64; 3] = crate::math::trig::S_F32;
+    pub const COS: [f64; 3] = crate::math::trig::C_F32;
 }
 
 /// f64's constants for `float_math!`.
@@ -380,6 +467,10 @@ mod f64_consts {
     use crate::math::log::LG_F64 as LG;
     pub const LG_ODD: [f64; 3] = [LG[1], LG[3], LG[5]];
     pub const LG_EVEN: [f64; 4] = [LG[0], LG[2], LG[4], LG[6]];
+    pub const TRIG_BOUND: f64 = crate::math::trig::bound(false);
+    pub const PIO2: [f64; 3] = crate::math::trig::PIO2_F64;
+    pub const SIN: [f64; 6] = crate::math::trig::S_F64;
+    pub const COS: [f64; 6] = crate::math::trig::C_F64;
 }
 
 float_math!(f32_math, f32, i32, super::f32_consts);
