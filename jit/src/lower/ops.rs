@@ -35,7 +35,7 @@ pub(crate) fn eval_into(
             Ins::Leaf(l) => unreachable!("leaf {l} must be loaded by the caller"),
             Ins::Scalar(d, bits) => scalar(fx, mode, d, bits),
             Ins::Unary(op, d, x) => unary(fx, mode, op, d, a(x))?,
-            Ins::Binary(op, d, x, y) => binary(fx, mode, op, d, a(x), a(y))?,
+            Ins::Binary(op, d, x, y) => binary(fx, op, d, a(x), a(y))?,
             Ins::Select(_, c, x, y) => fx.sel(a(c), a(x), a(y)),
             Ins::Cast(from, to, x) => cast(fx, mode, from, to, a(x))?,
         };
@@ -285,7 +285,8 @@ fn sdiv(fx: &mut Fx, a: Value, d: Value) -> Value {
     r
 }
 
-fn binary(fx: &mut Fx, _mode: Mode, op: BinaryOp, d: DType, a: Value, b: Value) -> Result<Value> {
+/// One binary op on values of dtype `d` (scalars or vectors alike).
+pub(crate) fn binary(fx: &mut Fx, op: BinaryOp, d: DType, a: Value, b: Value) -> Result<Value> {
     if d.is_float() {
         if let Some(cc) = float_cc(op) {
             return Ok(fx.fcmp(cc, a, b));

@@ -12,7 +12,7 @@
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::Variable;
-use kiln_ir::{ArgOp, DType, ReduceOp, Result};
+use kiln_ir::{ArgOp, BinaryOp, DType, ReduceOp, Result};
 
 use super::elementwise::{rows, Chunk, Row, UNROLL};
 use super::index::{self, Dims};
@@ -36,25 +36,16 @@ fn identity(fx: &mut Fx, mode: Mode, op: ReduceOp, d: DType) -> Value {
     }
 }
 
-/// `acc ⊕ v`. Max/min propagate NaN.
+/// `acc ⊕ v`: the elementwise op of the reduction (so max/min propagate NaN exactly as
+/// `maximum`/`minimum` do). Reduced dtypes are numeric (checked by `infer`).
 pub(crate) fn combine(fx: &mut Fx, op: ReduceOp, d: DType, acc: Value, v: Value) -> Value {
-    let float = d.is_float();
-    match op {
-        ReduceOp::Sum | ReduceOp::Mean if float => fx.b.ins().fadd(acc, v),
-        ReduceOp::Sum | ReduceOp::Mean => fx.b.ins().iadd(acc, v),
-        ReduceOp::Prod if float => fx.b.ins().fmul(acc, v),
-        ReduceOp::Prod => fx.b.ins().imul(acc, v),
-        ReduceOp::Max if float => ops::fmaximum(fx, acc, v),
-        ReduceOp::Min if float => ops::fminimum(fx, acc, v),
-        ReduceOp::Max => {
-            let gt = fx.icmp(IntCC::SignedGreaterThan, acc, v);
-            fx.sel(gt, acc, v)
-        }
-        ReduceOp::Min => {
-            let lt = fx.icmp(IntCC::SignedLessThan, acc, v);
-            fx.sel(lt, acc, v)
-        }
-    }
+    let b = match op {
+        ReduceOp::Sum | ReduceOp::Mean => BinaryOp::Add,
+        ReduceOp::Prod => BinaryOp::Mul,
+        ReduceOp::Max => BinaryOp::Maximum,
+        ReduceOp::Min => BinaryOp::Minimum,
+    };
+    ops::binary(fx, b, d, acc, v).expect("every numeric dtype has add, mul, maximum and minimum")
 }
 
 /// Mean divides by the count (integers: truncating; the count is never 0 here).
