@@ -59,6 +59,16 @@ impl<F: Fn(&Tensor) -> Tensor + Send + Sync + 'static> From<F> for LearningRate 
     }
 }
 
+/// `step / decay_steps` in `f64`, floored when `staircase`: the decay schedules' exponent.
+fn progress(step: &Tensor, decay_steps: u64, staircase: bool) -> Tensor {
+    let p = step.cast(DType::F64) / decay_steps as f64;
+    if staircase {
+        p.floor()
+    } else {
+        p
+    }
+}
+
 /// Keras `ExponentialDecay`: `initial * rate ^ (step / decay_steps)`, the exponent floored
 /// when `staircase`. Computed in `f64`.
 pub fn exponential_decay(
@@ -68,10 +78,7 @@ pub fn exponential_decay(
     staircase: bool,
 ) -> impl Fn(&Tensor) -> Tensor + Send + Sync + 'static {
     move |step: &Tensor| {
-        let mut p = step.cast(DType::F64) / decay_steps as f64;
-        if staircase {
-            p = p.floor();
-        }
+        let p = progress(step, decay_steps, staircase);
         p.scalar_like(rate).pow(&p) * initial
     }
 }
@@ -110,10 +117,7 @@ pub fn inverse_time_decay(
     staircase: bool,
 ) -> impl Fn(&Tensor) -> Tensor + Send + Sync + 'static {
     move |step: &Tensor| {
-        let mut p = step.cast(DType::F64) / decay_steps as f64;
-        if staircase {
-            p = p.floor();
-        }
+        let p = progress(step, decay_steps, staircase);
         let d = &p * rate + 1.0;
         d.scalar_like(initial) / &d
     }

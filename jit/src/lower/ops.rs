@@ -214,7 +214,7 @@ fn unary(fx: &mut Fx, _mode: Mode, op: UnaryOp, d: DType, x: Value) -> Result<Va
 
 /// NaN-propagating maximum with the interpreter's (numpy's) rule `a >= b || isnan(a) ? a : b`,
 /// bit for bit (ties between -0 and +0 return `a`).
-pub(crate) fn fmaximum(fx: &mut Fx, a: Value, b: Value) -> Value {
+fn fmaximum(fx: &mut Fx, a: Value, b: Value) -> Value {
     let ge = fx.fcmp(FloatCC::GreaterThanOrEqual, a, b);
     let nan = fx.isnan(a);
     let m = fx.or(ge, nan);
@@ -222,7 +222,7 @@ pub(crate) fn fmaximum(fx: &mut Fx, a: Value, b: Value) -> Value {
 }
 
 /// `a <= b || isnan(a) ? a : b`.
-pub(crate) fn fminimum(fx: &mut Fx, a: Value, b: Value) -> Value {
+fn fminimum(fx: &mut Fx, a: Value, b: Value) -> Value {
     let le = fx.fcmp(FloatCC::LessThanOrEqual, a, b);
     let nan = fx.isnan(a);
     let m = fx.or(le, nan);
