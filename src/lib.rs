@@ -39,6 +39,20 @@ pub use function::{
     function, function_with_signature, Backend, CallArgs, ConcreteFunction, Function, Outputs, TensorSpec, TraceFn,
 };
 pub use kiln_ir::{Array, DType, Element, Error, Graph, Result};
+/// Turns a plain `fn` over `&Tensor`s into a traced, compiled function with the same
+/// signature (TensorFlow's `@tf.function`); options `jit = false` and `name = ".."`. (The
+/// proc-macro crate cannot run this example itself: it cannot depend on `kiln`.)
+///
+/// ```
+/// use kiln::Tensor;
+/// #[kiln::trace]
+/// fn gelu(x: &Tensor) -> Tensor {
+///     0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.797_884_6).tanh())
+/// }
+/// let y = gelu(&Tensor::new(&[0.0f32, 1.0]));
+/// assert_eq!(y.to_vec::<f32>().unwrap()[0], 0.0);
+/// assert!((y.to_vec::<f32>().unwrap()[1] - 0.841_192).abs() < 1e-5);
+/// ```
 pub use kiln_macros::trace;
 pub use ops::args::{IntList, SliceArg};
 pub use ops::nn_ops::{softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits};

@@ -1,6 +1,8 @@
 //! `#[kiln::trace]`: turns a plain `fn` over `&Tensor`s into a traced, compiled function
 //! with the same signature (TensorFlow's `@tf.function`).
 //!
+//! (Doc-tested on its re-export, `kiln::trace`: this crate cannot depend on `kiln`.)
+//!
 //! ```ignore
 //! #[kiln::trace]
 //! fn gelu(x: &Tensor) -> Tensor {
