@@ -22,7 +22,7 @@ fn cache() -> &'static Mutex<HashMap<Key, Arc<Executable>>> {
 
 fn compiled_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| !matches!(std::env::var("KILN_EAGER"), Ok(v) if v.eq_ignore_ascii_case("interpreter")))
+    *ON.get_or_init(|| !kiln_ir::config::eager_is_interpreter())
 }
 
 /// Ops a one-op kernel computes exactly as the interpreter does, up to the JIT's stated

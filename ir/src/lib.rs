@@ -5,6 +5,7 @@
 //! verified and evaluated with no other crate.
 
 pub mod array;
+pub mod config;
 pub mod display;
 mod dot;
 pub mod dtype;

@@ -234,14 +234,6 @@ impl Executable {
         crate::dump::write(dir.as_ref(), fn_name, self)
     }
 
-    /// [`Executable::dump`] into the directory named by `KILN_DUMP`, if set.
-    pub fn dump_from_env(&self, fn_name: &str) -> Result<()> {
-        match std::env::var_os("KILN_DUMP") {
-            Some(dir) if !dir.is_empty() => self.dump(Path::new(&dir), fn_name),
-            _ => Ok(()),
-        }
-    }
-
     /// The schedule as text, one node per line with its mode (the `.exec.txt` dump).
     pub fn schedule_text(&self) -> String {
         let mut s = String::new();

@@ -206,7 +206,7 @@ pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
     let verify = VERIFY.load(Ordering::Relaxed);
     let isa = isa(verify)?;
     let fma = has_fma(&isa);
-    let dump = std::env::var_os("KILN_DUMP").is_some();
+    let dump = kiln_ir::config::dump_dir().is_some();
     // Cranelift reports some unsupported lowerings by panicking: contain it as an error.
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codegen(&prog, isa, fma, dump)));
     let (module, func, clif, disasm) = match built {

@@ -14,4 +14,4 @@ pub mod pool;
 
 pub use executor::{Executable, Fallback, Options, Outcome};
 pub use kernel::{compile, compile_uncached, set_verify, CompiledKernel, KernelFn};
-pub use math::wide::{set_wide_math, wide_math, wide_math_isa};
+pub use math::wide::{math_path, set_math_path, set_wide_math, wide_math, wide_math_isa, MathPath};

@@ -60,9 +60,9 @@ fn w1_gelu_bandwidth_and_compile_latency() {
     let tanh64 = kernel(&[ty(DType::F64, &[n / 2])], |g, x| add(g, Op::Unary(UnaryOp::Tanh), &[x[0]]));
     let x64: Vec<f64> = x[..n / 2].iter().map(|&v| v as f64).collect();
     let ptrs64 = [x64.as_ptr() as *const u8];
-    for wide in [false, true] {
-        kiln_jit::set_wide_math(wide);
-        let how = if kiln_jit::wide_math() { kiln_jit::wide_math_isa() } else { "128-bit Cranelift" };
+    for path in kiln_jit::MathPath::available().into_iter().rev() {
+        kiln_jit::set_math_path(path).unwrap();
+        let how = path.name();
         let sin = kernel(&[ty(DType::F32, &[n])], |g, x| add(g, Op::Unary(UnaryOp::Sin), &[x[0]]));
         for (name, body) in [("GELU", gelu(n)), ("tanh", tanh.clone()), ("f64 tanh", tanh64.clone()), ("sin", sin)] {
             let k = kiln_jit::compile(&body).unwrap();

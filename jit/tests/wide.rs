@@ -84,9 +84,7 @@ fn routines_equal_the_cranelift_approximations_bit_for_bit() {
     for (d, x) in cases {
         for op in ROUTINES {
             let k = kernel(&[ty(d, x.shape())], |g, i| add(g, Op::Unary(op), &[i[0]]));
-            let narrow = run_compiled_wide(&k, std::slice::from_ref(&x), false);
-            let wide = run_compiled_wide(&k, std::slice::from_ref(&x), true);
-            assert_same(&wide, &narrow, &format!("{} {d}", op.name()));
+            assert_paths_agree(&k, std::slice::from_ref(&x), &format!("{} {d}", op.name()));
         }
     }
 }
@@ -234,9 +232,7 @@ fn tiled_kernels_equal_cranelift_and_the_interpreter() {
                     })
                     .collect();
                 let what = format!("{name} {d}{shape:?}");
-                let narrow = run_compiled_wide(&k, &inputs, false);
-                let wide = run_compiled_wide(&k, &inputs, true);
-                assert_same(&wide, &narrow, &what);
+                let wide = assert_paths_agree(&k, &inputs, &what);
                 let want = run_interp(&k, &inputs).unwrap();
                 if want.dtype().is_float() {
                     // A few ULP per routine, composed through a handful of operations; absolute
@@ -276,14 +272,34 @@ fn which_kernels_call_routines() {
         binary(g, BinaryOp::Sub, i[0], l)
     });
     let row_sums = &reduction_bodies(DType::F32, &[4, 300])[0].1;
-    with_wide(true, || {
-        let calls = |k: &Kernel| kiln_jit::compile_uncached(k).unwrap().clif().contains("call_indirect");
-        assert!(!calls(&per_row), "log of a row constant must not call a routine");
-        assert_eq!(
-            calls(&per_element),
-            kiln_jit::wide_math(),
-            "log of every element uses the routine when there is one"
-        );
-        assert_eq!(calls(row_sums), kiln_jit::wide_math(), "so does exp inside a row sum");
-    });
+    for path in kiln_jit::MathPath::available() {
+        with_path(path, || {
+            let calls = |k: &Kernel| kiln_jit::compile_uncached(k).unwrap().clif().contains("call_indirect");
+            let wide = path != kiln_jit::MathPath::Cranelift;
+            assert!(!calls(&per_row), "log of a row constant must not call a routine");
+            assert_eq!(calls(&per_element), wide, "{path:?}: log of every element uses the routine");
+            assert_eq!(calls(row_sums), wide, "{path:?}: so does exp inside a row sum");
+        });
+    }
+}
+
+/// Every build the CPU can run is offered, so the suite tests each of them: an AVX-512 CPU
+/// also runs the AVX2 build, and every CPU the Cranelift code.
+#[test]
+fn every_build_the_cpu_runs_is_available() {
+    use kiln_jit::MathPath;
+    let paths = MathPath::available();
+    let has = |f: &str| match f {
+        "avx512f" => std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma"),
+        _ => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+    };
+    assert_eq!(paths.contains(&MathPath::Avx512), has("avx512f"));
+    assert_eq!(paths.contains(&MathPath::Avx2), has("avx2"));
+    assert_eq!(paths.last(), Some(&MathPath::Cranelift));
+    for p in [MathPath::Avx512, MathPath::Avx2] {
+        if !paths.contains(&p) {
+            assert!(kiln_jit::set_math_path(p).is_err(), "{p:?} must be refused on this CPU");
+        }
+    }
+    println!("math paths here: {:?}", paths.iter().map(|p| p.name()).collect::<Vec<_>>());
 }

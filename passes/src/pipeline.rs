@@ -111,7 +111,7 @@ impl Default for Pipeline {
 impl Pipeline {
     /// No passes; verification as in [`Pipeline::default`], dumps from `KILN_DUMP`.
     pub fn empty() -> Pipeline {
-        let dump_dir = std::env::var_os("KILN_DUMP").filter(|d| !d.is_empty()).map(PathBuf::from);
+        let dump_dir = kiln_ir::config::dump_dir();
         Pipeline { steps: Vec::new(), verify: cfg!(debug_assertions), dump_dir, dump_stem: None }
     }
 

@@ -23,9 +23,10 @@ pub enum Backend {
 impl Backend {
     /// `KILN_BACKEND=interpreter` selects the interpreter for every function by default.
     pub(crate) fn from_env() -> Backend {
-        match std::env::var("KILN_BACKEND") {
-            Ok(v) if v.eq_ignore_ascii_case("interpreter") => Backend::Interpreter,
-            _ => Backend::Compiled,
+        if kiln_ir::config::backend_is_interpreter() {
+            Backend::Interpreter
+        } else {
+            Backend::Compiled
         }
     }
 }

@@ -110,7 +110,7 @@ impl<O: Outputs> Function<O> {
                 arity: F::ARITY,
                 body,
                 backend: Backend::from_env(),
-                dump_dir: std::env::var_os("KILN_DUMP").filter(|d| !d.is_empty()).map(Into::into),
+                dump_dir: kiln_ir::config::dump_dir(),
                 pipeline: Arc::new(kiln_passes::Pipeline::default),
                 input_signature,
                 cache: RwLock::new(Vec::new()),

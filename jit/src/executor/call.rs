@@ -82,8 +82,7 @@ pub(super) fn run(
     let mut st = exe.states.take(|| CallState::new(exe));
     let r = run_steps(exe, &mut st, inputs, vars, out, times)
         // SAFETY: `run_steps` returned, so every step it started has completed.
-        .and_then(|()| unsafe { commit_fresh(exe, &mut st, out) })
-        .and_then(|()| finish(exe, &mut st, out));
+        .and_then(|()| unsafe { finish(exe, &mut st, out) });
     st.clear();
     exe.states.give(st);
     r
@@ -221,7 +220,7 @@ impl Fresh {
 
 /// Where step `i` writes output `j`: the caller's previous output tensor if it is unshared
 /// and of the right type, else a fresh uninitialized buffer (no zeroing: the step writes
-/// all of it), which [`commit_fresh`] turns into the output once the schedule has run.
+/// all of it), which [`finish`] turns into the output once the schedule has run.
 fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &TensorType) -> *mut u8 {
     let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
     if let Some(data) = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut()) {
@@ -231,29 +230,6 @@ fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &Te
     let p = fresh.as_mut_ptr();
     st.fresh.push((j, i, fresh));
     p
-}
-
-/// Moves this call's fresh output buffers into `out`.
-///
-/// # Safety
-/// Every step writing a fresh buffer has run to completion.
-unsafe fn commit_fresh(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Result<()> {
-    for (j, i, fresh) in st.fresh.drain(..) {
-        // SAFETY: kernels, gemm and copies write every element of their destination, and
-        // they have all run (the caller's contract).
-        let data = unsafe { fresh.assume_init() };
-        let a = Array::new(data, &exe.steps[i].ty.shape)?;
-        if j < out.outputs.len() {
-            out.outputs[j] = a;
-        } else {
-            // Earlier outputs are filled at the end; placeholders keep the indices right.
-            while out.outputs.len() < j {
-                out.outputs.push(Array::zeros(&[0], DType::F32));
-            }
-            out.outputs.push(a);
-        }
-    }
-    Ok(())
 }
 
 /// Raw pointers a kernel job shares across the pool's threads.
@@ -493,20 +469,32 @@ impl GroupJob<'_> {
 }
 
 /// Moves results into `out`: outputs not written in place, and the variable writes.
-fn finish(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Result<()> {
-    let placeholder = || Array::zeros(&[0], DType::F32);
+/// Fills `out` in output order: this call's fresh buffers, the values of the arena or of
+/// other outputs; outputs written in place are already there. In order, so no placeholder
+/// is ever allocated for an output filled later.
+///
+/// # Safety
+/// Every step writing a fresh buffer has run to completion.
+unsafe fn finish(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Result<()> {
+    st.fresh.sort_unstable_by_key(|f| f.0);
+    let mut fresh = st.fresh.drain(..).peekable();
     for (j, src) in exe.outputs.iter().enumerate() {
-        let value = match *src {
-            OutSrc::Step(_) if st.direct[j] => continue,
-            OutSrc::Step(i) => val_array(&st.vals[i], &exe.steps[i].ty)?,
-            OutSrc::Same(j0) => out.outputs[j0].clone(),
+        let value = match fresh.next_if(|f| f.0 == j) {
+            Some((_, i, buf)) => {
+                // SAFETY: kernels, gemm and copies write every element of their destination,
+                // and they have all run (the caller's contract).
+                let data = unsafe { buf.assume_init() };
+                Array::new(data, &exe.steps[i].ty.shape)?
+            }
+            None => match *src {
+                OutSrc::Step(_) if st.direct[j] => continue,
+                OutSrc::Step(i) => val_array(&st.vals[i], &exe.steps[i].ty)?,
+                OutSrc::Same(j0) => out.outputs[j0].clone(),
+            },
         };
         if j < out.outputs.len() {
             out.outputs[j] = value;
         } else {
-            while out.outputs.len() < j {
-                out.outputs.push(placeholder());
-            }
             out.outputs.push(value);
         }
     }

@@ -11,7 +11,7 @@
 //! docs/JIT.md hold for both; `jit/tests/ulp.rs` measures both paths. Runtime detection
 //! picks the AVX-512 or AVX2 build, and a host without either keeps the Cranelift code.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use kiln_ir::{DType, UnaryOp};
@@ -20,11 +20,122 @@ use kiln_ir::{DType, UnaryOp};
 /// of the routine's float type; `src` and `dst` are the same buffer or do not overlap.
 pub(crate) type TileFn = unsafe extern "C" fn(*const u8, *mut u8, usize);
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Where a kernel's transcendentals run: one of the host-routine builds, or the 128-bit
+/// Cranelift code every x86-64 CPU runs. All give bit-identical results; they differ in speed.
+///
+/// ```
+/// use kiln_jit::MathPath;
+/// // The paths this CPU can run, widest first; the Cranelift code is always among them.
+/// let paths = MathPath::available();
+/// assert_eq!(paths.last(), Some(&MathPath::Cranelift));
+/// assert!(paths.contains(&kiln_jit::math_path()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MathPath {
+    /// Host routines compiled for AVX-512F + FMA (16 f32 lanes).
+    Avx512,
+    /// Host routines compiled for AVX2 + FMA (8 f32 lanes).
+    Avx2,
+    /// The 128-bit Cranelift code, inline in the kernel.
+    Cranelift,
+}
 
-/// Turns the wide tile routines on or off for later compilations (on by default where the
-/// CPU has AVX-512F or AVX2, with FMA). Off, every transcendental is 128-bit Cranelift code;
-/// the tests run both ways.
+impl MathPath {
+    /// Every path this CPU can run, widest first (always ends with `Cranelift`).
+    pub fn available() -> Vec<MathPath> {
+        let mut out = Vec::with_capacity(3);
+        if cpu_runs(MathPath::Avx512) {
+            out.push(MathPath::Avx512);
+        }
+        if cpu_runs(MathPath::Avx2) {
+            out.push(MathPath::Avx2);
+        }
+        out.push(MathPath::Cranelift);
+        out
+    }
+
+    /// The name used in reports and in `KILN_MATH`: `"avx512"`, `"avx2"` or `"cranelift"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MathPath::Avx512 => "avx512",
+            MathPath::Avx2 => "avx2",
+            MathPath::Cranelift => "cranelift",
+        }
+    }
+
+    /// The path named `name` (as [`MathPath::name`] writes it), if there is one.
+    pub fn from_name(name: &str) -> Option<MathPath> {
+        [MathPath::Avx512, MathPath::Avx2, MathPath::Cranelift].into_iter().find(|p| p.name() == name)
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            MathPath::Avx512 => 1,
+            MathPath::Avx2 => 2,
+            MathPath::Cranelift => 3,
+        }
+    }
+}
+
+fn cpu_runs(path: MathPath) -> bool {
+    static FEATURES: OnceLock<(bool, bool)> = OnceLock::new();
+    let (avx512, avx2) = *FEATURES.get_or_init(|| {
+        let fma = std::is_x86_feature_detected!("fma");
+        (fma && std::is_x86_feature_detected!("avx512f"), fma && std::is_x86_feature_detected!("avx2"))
+    });
+    match path {
+        MathPath::Avx512 => avx512,
+        MathPath::Avx2 => avx2,
+        MathPath::Cranelift => true,
+    }
+}
+
+/// 0: not chosen yet (the widest the CPU runs, or `KILN_MATH`); else a [`MathPath::code`].
+static SELECTED: AtomicU8 = AtomicU8::new(0);
+
+/// The path transcendentals take now: the one [`set_math_path`] chose, else the one named
+/// by the environment variable `KILN_MATH` (if this CPU runs it), else the widest available.
+pub fn math_path() -> MathPath {
+    match SELECTED.load(Ordering::Relaxed) {
+        1 => MathPath::Avx512,
+        2 => MathPath::Avx2,
+        3 => MathPath::Cranelift,
+        _ => {
+            let widest = MathPath::available()[0];
+            let chosen = kiln_ir::config::math()
+                .as_deref()
+                .and_then(MathPath::from_name)
+                .filter(|p| cpu_runs(*p))
+                .unwrap_or(widest);
+            SELECTED.store(chosen.code(), Ordering::Relaxed);
+            chosen
+        }
+    }
+}
+
+/// Chooses where transcendentals run from now on, process-wide: kernels compiled later
+/// call host routines unless `path` is `Cranelift`, and routines already compiled in run the
+/// chosen build. Refuses a build this CPU cannot run (and changes nothing).
+///
+/// ```
+/// use kiln_jit::MathPath;
+/// let before = kiln_jit::math_path();
+/// for path in MathPath::available() {
+///     kiln_jit::set_math_path(path).unwrap();
+///     assert_eq!(kiln_jit::math_path(), path);
+/// }
+/// kiln_jit::set_math_path(before).unwrap();
+/// ```
+pub fn set_math_path(path: MathPath) -> Result<(), String> {
+    if !cpu_runs(path) {
+        return Err(format!("this CPU cannot run the {} build of the math routines", path.name()));
+    }
+    SELECTED.store(path.code(), Ordering::Relaxed);
+    Ok(())
+}
+
+/// Turns the wide tile routines on (the widest build this CPU runs) or off (the 128-bit
+/// Cranelift code) for later compilations; shorthand for [`set_math_path`].
 ///
 /// ```
 /// kiln_jit::set_wide_math(false);
@@ -32,52 +143,27 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 /// kiln_jit::set_wide_math(true);
 /// ```
 pub fn set_wide_math(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    let path = if on { MathPath::available()[0] } else { MathPath::Cranelift };
+    SELECTED.store(path.code(), Ordering::Relaxed);
 }
 
-/// The widest vector extension the routines use on this CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Width {
-    Avx512,
-    Avx2,
-}
-
-fn detected() -> Option<Width> {
-    static DETECTED: OnceLock<Option<Width>> = OnceLock::new();
-    *DETECTED.get_or_init(|| {
-        if !std::is_x86_feature_detected!("fma") {
-            None
-        } else if std::is_x86_feature_detected!("avx512f") {
-            Some(Width::Avx512)
-        } else if std::is_x86_feature_detected!("avx2") {
-            Some(Width::Avx2)
-        } else {
-            None
-        }
-    })
-}
-
-/// Whether kernels compiled now hand transcendental-heavy tiles to host routines: enabled,
-/// and this CPU has AVX-512F or AVX2, with FMA.
+/// Whether kernels compiled now hand transcendental-heavy tiles to host routines.
 ///
 /// ```
 /// let _used: bool = kiln_jit::wide_math();
 /// ```
 pub fn wide_math() -> bool {
-    detected().is_some() && ENABLED.load(Ordering::Relaxed)
+    math_path() != MathPath::Cranelift
 }
 
-/// The vector width the routines run at here, for reports: `"avx512"`, `"avx2"` or `"none"`.
+/// The name of the path transcendentals take now, for reports: `"avx512"`, `"avx2"` or
+/// `"cranelift"`.
 ///
 /// ```
-/// assert!(["avx512", "avx2", "none"].contains(&kiln_jit::wide_math_isa()));
+/// assert!(["avx512", "avx2", "cranelift"].contains(&kiln_jit::wide_math_isa()));
 /// ```
 pub fn wide_math_isa() -> &'static str {
-    match detected() {
-        Some(Width::Avx512) => "avx512",
-        Some(Width::Avx2) => "avx2",
-        None => "none",
-    }
+    math_path().name()
 }
 
 /// The routine for `op` on tiles of `dtype` (f32 or f64), if there is one and this host can
@@ -134,23 +220,23 @@ macro_rules! tile {
             if std::ptr::eq(src, dst) {
                 // SAFETY: the kernel passes a buffer of `n` elements it owns for the call.
                 let x = unsafe { std::slice::from_raw_parts_mut(dst, n) };
-                match detected() {
+                match math_path() {
                     // SAFETY: AVX-512F and FMA were detected on this CPU.
-                    Some(Width::Avx512) => unsafe { avx512_in_place(x) },
+                    MathPath::Avx512 => unsafe { avx512_in_place(x) },
                     // SAFETY: AVX2 and FMA were detected on this CPU.
-                    Some(Width::Avx2) => unsafe { avx2_in_place(x) },
-                    None => x.iter_mut().for_each(|x| *x = $f(*x)),
+                    MathPath::Avx2 => unsafe { avx2_in_place(x) },
+                    MathPath::Cranelift => x.iter_mut().for_each(|x| *x = $f(*x)),
                 }
             } else {
                 // SAFETY: `src` and `dst` are valid for `n` elements and do not overlap (the
                 // kernel passes an operand or tile buffer and an output or tile buffer).
                 let (x, y) = unsafe { (std::slice::from_raw_parts(src, n), std::slice::from_raw_parts_mut(dst, n)) };
-                match detected() {
+                match math_path() {
                     // SAFETY: as above.
-                    Some(Width::Avx512) => unsafe { avx512(x, y) },
+                    MathPath::Avx512 => unsafe { avx512(x, y) },
                     // SAFETY: as above.
-                    Some(Width::Avx2) => unsafe { avx2(x, y) },
-                    None => y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x)),
+                    MathPath::Avx2 => unsafe { avx2(x, y) },
+                    MathPath::Cranelift => y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x)),
                 }
             }
         }
@@ -182,12 +268,12 @@ macro_rules! tile_trig {
                 xs[..m].copy_from_slice(unsafe { std::slice::from_raw_parts(src.add(start), m) });
                 // SAFETY: `dst` holds `n` elements; `xs` is a local copy, so no overlap.
                 let y = unsafe { std::slice::from_raw_parts_mut(dst.add(start), m) };
-                match detected() {
+                match math_path() {
                     // SAFETY: AVX-512F and FMA were detected on this CPU.
-                    Some(Width::Avx512) => unsafe { avx512(&xs[..m], y) },
+                    MathPath::Avx512 => unsafe { avx512(&xs[..m], y) },
                     // SAFETY: AVX2 and FMA were detected on this CPU.
-                    Some(Width::Avx2) => unsafe { avx2(&xs[..m], y) },
-                    None => y.iter_mut().zip(&xs[..m]).for_each(|(y, x)| *y = sincos(*x, $cos)),
+                    MathPath::Avx2 => unsafe { avx2(&xs[..m], y) },
+                    MathPath::Cranelift => y.iter_mut().zip(&xs[..m]).for_each(|(y, x)| *y = sincos(*x, $cos)),
                 }
                 for (y, &x) in y.iter_mut().zip(&xs[..m]) {
                     if x.abs() > c::TRIG_BOUND as F {
@@ -205,7 +291,7 @@ macro_rules! tile_trig {
 macro_rules! float_math {
     ($name:ident, $F:ty, $I:ty, $consts:path) => {
         pub(super) mod $name {
-            use super::{detected, Width};
+            use super::{math_path, MathPath};
             use $consts as c;
 
             type F = $F;

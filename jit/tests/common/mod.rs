@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use kiln_ir::{Array, DType, Data, Graph, Kernel, NodeId, Op, TensorType};
+use kiln_jit::MathPath;
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 pub struct Rng(pub u64);
@@ -200,18 +201,41 @@ pub fn assert_same(got: &Array, want: &Array, what: &str) {
     }
 }
 
-/// Runs `f` with the wide host routines for transcendentals switched on or off. The switch
-/// is process-wide, so callers serialize on a lock while they compile.
-pub fn with_wide<R>(wide: bool, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with transcendentals on `path` (a host-routine build or the Cranelift code).
+/// The choice is process-wide, so callers serialize on a lock while they compile and run;
+/// the path before is restored afterwards, even if `f` panics.
+pub fn with_path<R>(path: MathPath, f: impl FnOnce() -> R) -> R {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    struct Restore(MathPath);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            kiln_jit::set_math_path(self.0).unwrap();
+        }
+    }
     let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    kiln_jit::set_wide_math(wide);
-    let out = f();
-    kiln_jit::set_wide_math(true);
-    out
+    let _restore = Restore(kiln_jit::math_path());
+    kiln_jit::set_math_path(path).unwrap();
+    f()
 }
 
-/// [`run_compiled`] with the wide routines on or off.
-pub fn run_compiled_wide(kernel: &Kernel, inputs: &[Array], wide: bool) -> Array {
-    with_wide(wide, || run_compiled(kernel, inputs))
+/// The host-routine builds this CPU runs (AVX-512 and AVX2 on an AVX-512 machine, so both
+/// are tested wherever the suite runs); empty on a CPU with neither.
+pub fn wide_paths() -> Vec<MathPath> {
+    MathPath::available().into_iter().filter(|p| *p != MathPath::Cranelift).collect()
+}
+
+/// [`run_compiled`] with transcendentals on `path`.
+pub fn run_compiled_on(kernel: &Kernel, inputs: &[Array], path: MathPath) -> Array {
+    with_path(path, || run_compiled(kernel, inputs))
+}
+
+/// Runs `kernel` on the Cranelift code and on every wide build this CPU runs, asserts that
+/// all agree bit for bit, and returns the result.
+pub fn assert_paths_agree(kernel: &Kernel, inputs: &[Array], what: &str) -> Array {
+    let narrow = run_compiled_on(kernel, inputs, MathPath::Cranelift);
+    for path in wide_paths() {
+        let wide = run_compiled_on(kernel, inputs, path);
+        assert_same(&wide, &narrow, &format!("{what} ({})", path.name()));
+    }
+    narrow
 }

@@ -1,0 +1,44 @@
+//! The one reader of kiln's `KILN_*` environment variables; every crate asks here, so the
+//! README's table of variables is the whole list.
+//!
+//! ```
+//! // Unset or empty variables read as "not set".
+//! let _dump: Option<std::path::PathBuf> = kiln_ir::config::dump_dir();
+//! let _threads: Option<usize> = kiln_ir::config::num_threads();
+//! ```
+
+use std::path::PathBuf;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn is(name: &str, value: &str) -> bool {
+    var(name).is_some_and(|v| v.eq_ignore_ascii_case(value))
+}
+
+/// `KILN_DUMP=<dir>`: where every traced graph, pass, kernel and schedule is written.
+pub fn dump_dir() -> Option<PathBuf> {
+    std::env::var_os("KILN_DUMP").filter(|d| !d.is_empty()).map(PathBuf::from)
+}
+
+/// `KILN_BACKEND=interpreter`: traced graphs run on the reference interpreter.
+pub fn backend_is_interpreter() -> bool {
+    is("KILN_BACKEND", "interpreter")
+}
+
+/// `KILN_EAGER=interpreter`: eager ops never use compiled one-op kernels.
+pub fn eager_is_interpreter() -> bool {
+    is("KILN_EAGER", "interpreter")
+}
+
+/// `KILN_NUM_THREADS=<n>` (n ≥ 1): worker threads for large kernels.
+pub fn num_threads() -> Option<usize> {
+    var("KILN_NUM_THREADS").and_then(|s| s.parse::<usize>().ok()).filter(|&n| n > 0)
+}
+
+/// `KILN_MATH=avx512|avx2|cranelift`: which build of the transcendental routines runs (the
+/// JIT ignores a build this CPU cannot run). Lower-cased; `None` when unset.
+pub fn math() -> Option<String> {
+    var("KILN_MATH").map(|v| v.to_ascii_lowercase())
+}
