@@ -264,6 +264,27 @@ fn kiln_dump_writes_the_traced_graph() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Function names become file names in one place: nothing is written outside the dump
+/// directory, and a name with a path separator still dumps (and the call succeeds).
+#[test]
+fn dump_names_stay_inside_the_dump_directory() {
+    let root = std::env::temp_dir().join(format!("kiln-dump-names-{}", std::process::id()));
+    let dir = root.join("dumps");
+    let x = Tensor::new(&[1.0f32, 2.0]);
+    for name in ["../escaped", "model/step", "/abs/path", ""] {
+        // exp makes a kernel, so the executor's writers (kernel IR, schedule) run too.
+        let f = kiln::function(|x: &Tensor| x.exp() + 1.0).with_name(name).with_dump_dir(&dir);
+        f.call(&x).unwrap_or_else(|e| panic!("name {name:?}: {e}"));
+    }
+    let outside: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside, vec![std::ffi::OsString::from("dumps")], "files written beside the dump directory");
+    let inside: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(inside.iter().any(|n| n.starts_with("model_step") && n.ends_with(".exec.txt")), "{inside:?}");
+    assert!(inside.iter().any(|n| n.starts_with("_.._escaped") && n.ends_with(".clif")), "{inside:?}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 /// Counts WARN events: enough of a `tracing` subscriber to see the retracing warning.
 struct WarnCounter(Arc<Mutex<Vec<String>>>);
 

@@ -8,6 +8,7 @@ pub mod array;
 pub mod config;
 pub mod display;
 mod dot;
+pub mod dump;
 pub mod dtype;
 pub mod error;
 pub mod graph;

@@ -10,6 +10,7 @@ use crate::executor::Executable;
 /// Writes `<fn>.kernelNN.clif`, `<fn>.kernelNN.disasm` and `<fn>.exec.txt` into `dir`.
 pub(crate) fn write(dir: &Path, fn_name: &str, exe: &Executable) -> Result<()> {
     std::fs::create_dir_all(dir)?;
+    let fn_name = kiln_ir::dump::file_stem(fn_name);
     for (number, kernel) in exe.kernels() {
         std::fs::write(dir.join(format!("{fn_name}.kernel{number:02}.clif")), kernel.clif())?;
         if let Some(asm) = kernel.disasm() {

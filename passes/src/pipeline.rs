@@ -232,7 +232,7 @@ impl Run<'_> {
     fn dump(&mut self, g: &Graph, stage: &str, run: Option<&PassRun>) -> Result<()> {
         let Some(dir) = &self.pipeline.dump_dir else { return Ok(()) };
         std::fs::create_dir_all(dir)?;
-        let base = file_safe(self.pipeline.dump_stem.as_deref().unwrap_or(g.name()));
+        let base = kiln_ir::dump::file_stem(self.pipeline.dump_stem.as_deref().unwrap_or(g.name()));
         let stem = format!("{base}.{:02}.{stage}", self.seq);
         self.seq += 1;
         std::fs::write(dir.join(format!("{stem}.txt")), g.to_text_with_plan())?;
@@ -249,15 +249,4 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     writeln!(f, "{line}")?;
     Ok(())
-}
-
-/// A function name usable as a file name (`/` and other odd characters become `_`).
-fn file_safe(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_alphanumeric() || "_-.".contains(c) { c } else { '_' }).collect();
-    let s = if s.starts_with('.') { format!("_{s}") } else { s };
-    if s.is_empty() {
-        "graph".to_string()
-    } else {
-        s
-    }
 }
