@@ -59,7 +59,8 @@ fn check_unique(path: &Path, vars: &[&Variable]) -> Result<()> {
     Ok(())
 }
 
-/// Writes the current values of `vars` to `path`, one tensor per Variable name.
+/// Writes the current values of `vars` to `path`, one tensor per Variable name. The file is
+/// replaced atomically: if the save fails or the process dies, the previous file remains.
 pub fn save(path: impl AsRef<Path>, vars: &[&Variable]) -> Result<()> {
     let path = path.as_ref();
     check_unique(path, vars)?;
@@ -71,7 +72,7 @@ pub fn save(path: impl AsRef<Path>, vars: &[&Variable]) -> Result<()> {
         views.insert(v.name().to_string(), view);
     }
     let bytes = safetensors::serialize(views, None).map_err(|e| err(path, e))?;
-    std::fs::write(path, bytes).map_err(|e| err(path, e))
+    crate::atomic_file::write(path, &bytes).map_err(|e| err(path, e))
 }
 
 /// Reads `path` and assigns each Variable the tensor of its name. Any mismatch (missing or

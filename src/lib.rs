@@ -15,6 +15,7 @@
 //! v.assign_add(&a).unwrap();
 //! ```
 
+mod atomic_file;
 mod autodiff;
 mod eager;
 mod function;

@@ -94,3 +94,33 @@ fn duplicate_names_are_errors() {
     let e = checkpoint::save(path("dup"), &[&a, &b]).unwrap_err().to_string();
     assert!(e.contains("`same`"), "{e}");
 }
+
+/// A save that dies half-way (here: a file-size limit the child process hits, as a full disk
+/// would stop it) leaves the previous checkpoint loadable.
+#[test]
+fn an_interrupted_save_keeps_the_old_checkpoint() {
+    const CHILD: &str = "KILN_TEST_INTERRUPTED_SAVE";
+    if let Some(p) = std::env::var_os(CHILD) {
+        // The child: overwrite the checkpoint with 4 MiB, past its 64 KiB file-size limit.
+        let w = Variable::with_options(Tensor::zeros(&[1 << 20], DType::F32), "w", true);
+        let _ = checkpoint::save(std::path::Path::new(&p), &[&w]);
+        return;
+    }
+    let p = path("interrupted");
+    let w = Variable::with_options(Tensor::new(&[1.0f32, 2.0]), "w", true);
+    checkpoint::save(&p, &[&w]).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#"ulimit -f 64 && exec "$0" --exact an_interrupted_save_keeps_the_old_checkpoint --test-threads 1"#)
+        .arg(std::env::current_exe().unwrap())
+        .env(CHILD, &p)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must have been stopped by the file-size limit");
+    let back = Variable::with_options(Tensor::zeros(&[2], DType::F32), "w", true);
+    checkpoint::load(&p, &[&back]).expect("the old checkpoint must still load");
+    assert_eq!(back.read().to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
+    let _ = std::fs::remove_file(&p);
+}
