@@ -63,8 +63,38 @@ fn nan_loss_stops_with_the_last_good_weights() {
 
     let e = t.fit(&train, 3, None).unwrap_err();
     assert!(matches!(e, Error::Training(_)), "{e}");
-    assert!(e.to_string().contains("epoch 1 step 3"), "{e}");
+    assert!(e.to_string().contains("epoch 1 step 3") && e.to_string().contains("loss is NaN"), "{e}");
     for (a, b) in model.variables().iter().zip(reference.variables()) {
         assert_eq!(a.read().to_vec::<f32>().unwrap(), b.read().to_vec::<f32>().unwrap(), "{}", a.name());
     }
+}
+
+/// The guard checks what a step commits, not only its loss: a finite loss whose gradient is
+/// NaN (`sqrt(|p - y|)` at `p == y`) must not leave NaN weights, and the error says so.
+#[test]
+fn a_nan_gradient_with_a_finite_loss_is_undone() {
+    use kiln::nn::initializers::Zeros;
+    let model = Arc::new(Sequential::new().add(Dense::new(1).kernel_initializer(Zeros)));
+    let x = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]]);
+    let y = Tensor::zeros(&[2, 1], DType::F32);
+    let train = Dataset::from_tensors(&[x, y]).unwrap().batch(2, false);
+    let loss = |y: &Tensor, p: &Tensor| (p - y).abs().sqrt().mean_all();
+    let t = Trainer::new(model.clone(), Arc::new(loss), Arc::new(SGD::new(0.1)), vec![]);
+    let e = t.fit(&train, 2, None).unwrap_err();
+    assert!(matches!(e, Error::Training(_)), "{e}");
+    assert!(e.to_string().contains("epoch 1 step 1"), "{e}");
+    assert!(e.to_string().contains("kernel"), "the error names the variable: {e}");
+    for v in model.variables() {
+        assert!(v.read().to_vec::<f32>().unwrap().iter().all(|w| *w == 0.0), "{} = {}", v.name(), v.read());
+    }
+}
+
+#[test]
+fn an_empty_dataset_is_an_error() {
+    let model = Arc::new(Sequential::new().add(Dense::new(3).seed(5)));
+    let train = Dataset::from_tensors(&[Tensor::zeros(&[0, 4], DType::F32), Tensor::zeros(&[0], DType::I64)])
+        .unwrap()
+        .batch(8, false);
+    let e = trainer(model).fit(&train, 2, None).unwrap_err();
+    assert!(e.to_string().contains("no batches"), "{e}");
 }

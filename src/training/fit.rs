@@ -76,16 +76,20 @@ impl Trainer {
     }
 
     /// Trains for `epochs` over `train` (its batches as `[x, y]`), evaluating on
-    /// `validation` after each epoch. A non-finite loss stops training with
-    /// `Error::Training` naming the epoch and step; every Variable is then as after the
-    /// last good step.
+    /// `validation` after each epoch. A step whose loss or any written Variable is not
+    /// finite stops training with `Error::Training` naming it, the epoch and the step; every
+    /// Variable is then as after the last good step. A dataset with no batches is an error.
     pub fn fit(&self, train: &Dataset, epochs: u64, validation: Option<&Dataset>) -> Result<History> {
         let mut h = History {
             metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
             val_metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
             ..History::default()
         };
+        if train.batches_per_epoch() == 0 {
+            return Err(Error::Training("fit: the training dataset has no batches".into()));
+        }
         for epoch in 0..epochs {
+            let mut steps = 0;
             self.reset()?;
             let bar = indicatif::ProgressBar::new(train.batches_per_epoch() as u64);
             bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
@@ -100,21 +104,32 @@ impl Trainer {
                 let vars = self.state();
                 let snapshot: Vec<Array> = vars.iter().map(Variable::value).collect();
                 let l = self.step.call(args)?.item()?;
-                if !l.is_finite() {
+                // A finite loss can still commit NaN weights (a NaN gradient), so the guard
+                // looks at everything the step wrote.
+                let bad = if l.is_finite() {
+                    vars.iter().find(|v| !all_finite(&v.value())).map(|v| format!("variable `{}` is not finite", v.name()))
+                } else {
+                    Some(format!("loss is {l}"))
+                };
+                if let Some(what) = bad {
                     for (v, a) in vars.iter().zip(snapshot) {
                         v.assign(&Tensor::from_array(a))?;
                     }
                     bar.abandon();
                     return Err(Error::Training(format!(
-                        "loss is {l} at epoch {} step {}; stopped with the weights of the last good step",
+                        "{what} after epoch {} step {}; every variable was restored to its value before that step",
                         epoch + 1,
                         i + 1
                     )));
                 }
+                steps += 1;
                 bar.set_message(format!("loss {:.4}", self.loss_tracker.result().item()?));
                 bar.inc(1);
             }
             bar.finish();
+            if steps == 0 {
+                return Err(Error::Training(format!("fit: epoch {} of the training dataset has no batches", epoch + 1)));
+            }
             h.loss.push(self.loss_tracker.result().item()?);
             for (m, (_, values)) in self.metrics.iter().zip(&mut h.metrics) {
                 values.push(m.result().item()?);
@@ -154,5 +169,14 @@ impl Trainer {
         );
         self.reset()?;
         Ok(out)
+    }
+}
+
+/// Whether every element of a float array is finite (integer and bool arrays always are).
+fn all_finite(a: &Array) -> bool {
+    match a.data() {
+        kiln_ir::Data::F32(v) => v.iter().all(|x| x.is_finite()),
+        kiln_ir::Data::F64(v) => v.iter().all(|x| x.is_finite()),
+        _ => true,
     }
 }
