@@ -1,6 +1,7 @@
 //! The trace being built on this thread, and `apply`: the one place every op goes through.
 //!
-//! Outside a trace, `apply` computes the op eagerly with the reference interpreter. Inside a
+//! Outside a trace, `apply` computes the op eagerly (`eager.rs`: a cached one-op compiled
+//! kernel for large elementwise ops and reductions, the reference interpreter for the rest). Inside a
 //! trace, an op on a symbolic tensor becomes a graph node (concrete operands become
 //! constants), and Variable reads and writes become ordered `read_var`/`assign_var` nodes.
 //! Tracers and traces are kept apart as in JAX's `core.py`: a symbolic tensor names its
@@ -154,7 +155,7 @@ pub(crate) fn add_input(ty: TensorType) -> Tensor {
 }
 
 /// Applies `op` to `args`: a graph node when tracing with symbolic operands, else computed
-/// now by the reference interpreter. Records the op on active gradient tapes either way.
+/// now (`eager::eval`). Records the op on active gradient tapes either way.
 pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
     let out = if args.iter().any(|a| a.is_symbolic()) {
         with_current(|t| {

@@ -1,4 +1,4 @@
-//! Every op of DESIGN §4, run eagerly and as a traced function on every backend
+//! Every op of docs/DESIGN.md §4, run eagerly and as a traced function on every backend
 //! (`common::assert_equivalent`, tolerances stated in `common::tolerance`).
 
 mod common;

@@ -2,12 +2,12 @@
 //!
 //! Operands are row-major `[..., m, k]` and `[..., k, n]` with broadcast batch dims; the
 //! result `[..., m, n]` is contiguous. Small products run single-threaded: gemm's own
-//! threading threshold is too low on this machine (`shared/GEMM.md`).
+//! threading threshold is too low on this machine (`docs/BACKGROUND.md`).
 
 use gemm::Parallelism;
 use kiln_ir::{broadcast_strides, DType, Error, Result};
 
-/// Multiply-adds below which a product runs on one thread (GEMM.md: 2-4 M).
+/// Multiply-adds below which a product runs on one thread (docs/BACKGROUND.md: 2-4 M).
 pub const PARALLEL_MIN_MACS: usize = 3 << 20;
 
 /// The static shape of one matmul node, precomputed at build time.

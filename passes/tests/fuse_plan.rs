@@ -19,7 +19,7 @@ fn kernels(g: &Graph) -> usize {
     g.node_ids().filter(|&n| matches!(g.node(n).op, Op::Fused(_))).count()
 }
 
-/// tanh-GELU as DESIGN §9 writes it: `0.5*x*(1 + tanh((x + 0.044715*x*x*x) * 0.7978846))`.
+/// tanh-GELU as docs/DESIGN.md §9 writes it: `0.5*x*(1 + tanh((x + 0.044715*x*x*x) * 0.7978846))`.
 pub fn gelu(n: usize) -> Graph {
     let mut g = Graph::new("gelu");
     let x = g.add_input(TensorType::new(DType::F32, &[n]));
@@ -236,7 +236,7 @@ fn assign_operands_stay_live_to_the_end() {
     }
 }
 
-/// The forward pass of DESIGN §9's MLP step (784→512→512→10, ReLU, softmax cross-entropy
+/// The forward pass of docs/DESIGN.md §9's MLP step (784→512→512→10, ReLU, softmax cross-entropy
 /// with one-hot labels, mean over the batch) at a given batch and width.
 fn mlp_forward(batch: usize, inp: usize, hidden: usize, classes: usize) -> Graph {
     let mut g = Graph::new("mlp");

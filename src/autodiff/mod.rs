@@ -1,4 +1,4 @@
-//! Reverse-mode autodiff on a tape, as TensorFlow's `GradientTape` (DESIGN §8).
+//! Reverse-mode autodiff on a tape, as TensorFlow's `GradientTape` (docs/DESIGN.md §8).
 //!
 //! Every op goes through `trace::apply`, which calls [`record`]; a Variable read calls
 //! [`record_read`]. Each live tape keeps the ops whose operands it tracks (watched tensors

@@ -107,7 +107,9 @@ impl Trainer {
                 // A finite loss can still commit NaN weights (a NaN gradient), so the guard
                 // looks at everything the step wrote.
                 let bad = if l.is_finite() {
-                    vars.iter().find(|v| !all_finite(&v.value())).map(|v| format!("variable `{}` is not finite", v.name()))
+                    vars.iter()
+                        .find(|v| !all_finite(&v.value()))
+                        .map(|v| format!("variable `{}` is not finite", v.name()))
                 } else {
                     Some(format!("loss is {l}"))
                 };
@@ -128,7 +130,10 @@ impl Trainer {
             }
             bar.finish();
             if steps == 0 {
-                return Err(Error::Training(format!("fit: epoch {} of the training dataset has no batches", epoch + 1)));
+                return Err(Error::Training(format!(
+                    "fit: epoch {} of the training dataset has no batches",
+                    epoch + 1
+                )));
             }
             h.loss.push(self.loss_tracker.result().item()?);
             for (m, (_, values)) in self.metrics.iter().zip(&mut h.metrics) {

@@ -2,7 +2,7 @@
 
 A two-layer MLP with ReLU and sparse softmax cross-entropy (mean over the batch), on fixed
 random inputs; the JSON holds the inputs, the loss and the gradients of every parameter.
-Regenerate with: /work/anchors-work/venv/bin/python tests/golden/autodiff_mlp.py
+Regenerate with: python3 tests/golden/autodiff_mlp.py   (with jax installed: pip install "jax[cpu]")
 """
 import json
 import os

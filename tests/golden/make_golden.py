@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the golden values the reference interpreter (kiln_ir::interp) is tested against.
 
-    /work/anchors-work/venv/bin/python tests/golden/make_golden.py
+    python3 tests/golden/make_golden.py      # with numpy installed (pip install numpy)
 
 Outputs (committed; the Rust tests never run Python):
   ops.json      one case per op application: operands, the expected result (or the

@@ -2,7 +2,7 @@
 //! routine maps a tile of `f32`s (16 or 8 lanes at a time) or `f64`s (8 or 4). Cranelift
 //! emits 128-bit vectors only, so a kernel heavy in these functions is compute-bound at a
 //! quarter (or half) of the machine's width; `lower/tiled.rs` computes each function's
-//! argument for a tile of elements into a buffer and calls the routine here (CRANELIFT.md's
+//! argument for a tile of elements into a buffer and calls the routine here (docs/BACKGROUND.md's
 //! measured proposal). The algorithms are written once (`float_math!`), with each format's
 //! constants taken from the Cranelift code's own.
 //!
