@@ -432,7 +432,8 @@ impl Op {
 }
 
 /// Ops compare by kind and attributes; constants by dtype, shape and bits; fused kernels
-/// by their bodies' structure (`Graph::structurally_eq`). This is the equality common-subexpression elimination uses.
+/// by their bodies' structure (`Graph::structurally_eq`). This is the equality
+/// common-subexpression elimination uses.
 impl PartialEq for Op {
     fn eq(&self, other: &Op) -> bool {
         use Op::*;
