@@ -32,7 +32,22 @@ fn compilable(op: &Op, ty: &TensorType) -> bool {
     match op {
         Op::Binary(BinaryOp::Div) => !ty.dtype.is_int(),
         Op::Unary(_) | Op::Binary(_) | Op::Select | Op::Cast(_) | Op::Reduce { .. } => true,
-        _ => false,
+        Op::Input(_)
+        | Op::Const(_)
+        | Op::ReadVar(_)
+        | Op::Random { .. }
+        | Op::AssignVar(_)
+        | Op::BroadcastTo(_)
+        | Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Slice(_)
+        | Op::Unslice { .. }
+        | Op::Concat { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::ArgReduce { .. }
+        | Op::MatMul
+        | Op::Fused(_) => false,
     }
 }
 

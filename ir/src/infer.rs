@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::{BinaryOp, Op, ReduceOp, SliceDim};
+use crate::op::{Op, ReduceOp, SliceDim};
 use crate::shape::{broadcast_shapes, broadcasts_to, numel, Shape};
 
 /// The static type of a value: dtype and shape.
@@ -37,9 +37,11 @@ impl std::fmt::Display for TensorType {
     }
 }
 
-fn arity(op: &Op, args: &[TensorType], n: usize) -> Result<()> {
-    if args.len() != n {
-        return Err(Error::invalid(op.name(), format!("expects {n} operand(s), got {}", args.len())));
+/// The operand count the op table allows for `op`.
+fn arity(op: &Op, args: &[TensorType]) -> Result<()> {
+    let a = op.kind().arity();
+    if !a.allows(args.len()) {
+        return Err(Error::invalid(op.name(), format!("expects {a} operand(s), got {}", args.len())));
     }
     Ok(())
 }
@@ -96,20 +98,14 @@ fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Shape {
 /// ```
 pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
     let name = op.name();
+    arity(op, args)?;
     match op {
         Op::Input(_) | Op::ReadVar(_) | Op::Random { .. } => {
             Err(Error::invalid(name, "a source op takes its type from the graph, not from operands"))
         }
-        Op::Const(a) => {
-            arity(op, args, 0)?;
-            Ok(TensorType::new(a.dtype(), a.shape()))
-        }
-        Op::AssignVar(_) => {
-            arity(op, args, 1)?;
-            Ok(args[0].clone())
-        }
+        Op::Const(a) => Ok(TensorType::new(a.dtype(), a.shape())),
+        Op::AssignVar(_) => Ok(args[0].clone()),
         Op::Unary(u) => {
-            arity(op, args, 1)?;
             let d = args[0].dtype;
             if !u.accepts(d) {
                 return Err(Error::UnsupportedDType {
@@ -127,17 +123,18 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(args[0].clone())
         }
         Op::Binary(b) => {
-            arity(op, args, 2)?;
             same_dtype(name, args[0].dtype, args[1].dtype)?;
             let d = args[0].dtype;
             if !b.accepts(d) {
                 return Err(Error::UnsupportedDType {
                     op: name,
                     dtype: d,
-                    expected: match b {
-                        BinaryOp::LogicalAnd | BinaryOp::LogicalOr => "bool",
-                        BinaryOp::Pow => "a float dtype",
-                        _ => "a numeric dtype",
+                    expected: if b.accepts(DType::Bool) {
+                        "bool"
+                    } else if b.accepts(DType::I32) {
+                        "a numeric dtype"
+                    } else {
+                        "a float dtype"
                     },
                 });
             }
@@ -145,7 +142,6 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: b.result_dtype(d), shape })
         }
         Op::Select => {
-            arity(op, args, 3)?;
             if args[0].dtype != DType::Bool {
                 return Err(Error::UnsupportedDType { op: name, dtype: args[0].dtype, expected: "bool condition" });
             }
@@ -154,26 +150,20 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             let s = broadcast(name, &s, &args[2].shape)?;
             Ok(TensorType { dtype: args[1].dtype, shape: s })
         }
-        Op::Cast(d) => {
-            arity(op, args, 1)?;
-            Ok(TensorType { dtype: *d, shape: args[0].shape.clone() })
-        }
+        Op::Cast(d) => Ok(TensorType { dtype: *d, shape: args[0].shape.clone() }),
         Op::BroadcastTo(shape) => {
-            arity(op, args, 1)?;
             if !broadcasts_to(&args[0].shape, shape) {
                 return Err(Error::ShapeMismatch { op: name, lhs: args[0].shape.clone(), rhs: shape.clone() });
             }
             Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
         }
         Op::Reshape(shape) => {
-            arity(op, args, 1)?;
             if numel(shape) != args[0].numel() {
                 return Err(Error::Reshape { from: args[0].shape.clone(), to: crate::shape::fmt_shape(shape) });
             }
             Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
         }
         Op::Transpose(perm) => {
-            arity(op, args, 1)?;
             let rank = args[0].shape.len();
             let mut seen = vec![false; rank];
             if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
@@ -186,12 +176,10 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: args[0].dtype, shape })
         }
         Op::Slice(dims) => {
-            arity(op, args, 1)?;
             check_slice(name, dims, &args[0].shape)?;
             Ok(TensorType { dtype: args[0].dtype, shape: dims.iter().map(|d| d.len).collect() })
         }
         Op::Unslice { dims, shape } => {
-            arity(op, args, 1)?;
             check_slice(name, dims, shape)?;
             let sliced: Shape = dims.iter().map(|d| d.len).collect();
             if sliced != args[0].shape {
@@ -200,9 +188,6 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
         }
         Op::Concat { axis } => {
-            if args.is_empty() {
-                return Err(Error::invalid(name, "needs at least one operand"));
-            }
             let first = &args[0];
             check_axis(name, *axis, first.shape.len())?;
             let mut shape = first.shape.clone();
@@ -219,7 +204,6 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: first.dtype, shape })
         }
         Op::Gather { axis } => {
-            arity(op, args, 2)?;
             let (p, i) = (&args[0], &args[1]);
             check_axis(name, *axis, p.shape.len())?;
             if !i.dtype.is_int() {
@@ -231,7 +215,6 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: p.dtype, shape })
         }
         Op::ScatterAdd { axis, shape } => {
-            arity(op, args, 2)?;
             let (u, i) = (&args[0], &args[1]);
             check_axis(name, *axis, shape.len())?;
             if !i.dtype.is_int() {
@@ -249,7 +232,6 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: u.dtype, shape: shape.clone() })
         }
         Op::Reduce { op: r, axes, keepdims } => {
-            arity(op, args, 1)?;
             let a = &args[0];
             if !a.dtype.is_numeric() {
                 return Err(Error::UnsupportedDType { op: name, dtype: a.dtype, expected: "a numeric dtype" });
@@ -268,7 +250,6 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: a.dtype, shape: reduced_shape(&a.shape, axes, *keepdims) })
         }
         Op::ArgReduce { axis, keepdims, .. } => {
-            arity(op, args, 1)?;
             let a = &args[0];
             if !a.dtype.is_numeric() {
                 return Err(Error::UnsupportedDType { op: name, dtype: a.dtype, expected: "a numeric dtype" });
@@ -280,7 +261,6 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: DType::I64, shape: reduced_shape(&a.shape, &[*axis], *keepdims) })
         }
         Op::MatMul => {
-            arity(op, args, 2)?;
             let (a, b) = (&args[0], &args[1]);
             same_dtype(name, a.dtype, b.dtype)?;
             if !a.dtype.is_numeric() {

@@ -16,6 +16,7 @@ pub mod infer;
 pub mod interp;
 mod json;
 pub mod op;
+mod op_table;
 pub mod plan;
 pub mod recycle;
 pub mod shape;
@@ -27,7 +28,7 @@ pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use graph::{Edge, Graph, Node, NodeId, VarDecl};
 pub use infer::{infer, TensorType};
-pub use op::{ArgOp, BinaryOp, Distribution, Kernel, Op, ReduceOp, SliceDim, UnaryOp, VarId};
+pub use op::{ArgOp, Arity, BinaryOp, Distribution, Kernel, Op, OpKind, ReduceOp, SliceDim, UnaryOp, VarId};
 pub use plan::{MemoryPlan, Slot};
 pub use shape::{
     broadcast_shapes, broadcast_strides, broadcasts_to, normalize_axes, normalize_axis, numel, strides, Shape,

@@ -15,7 +15,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
 use crate::infer::TensorType;
-use crate::op::{ArgOp, BinaryOp, Distribution, Kernel, Op, ReduceOp, SliceDim, UnaryOp, VarId};
+use crate::op::{ArgOp, BinaryOp, Distribution, Kernel, Op, OpKind, ReduceOp, SliceDim, UnaryOp, VarId};
 use crate::plan::MemoryPlan;
 use crate::shape::Shape;
 
@@ -85,7 +85,14 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         Op::ArgReduce { axis, keepdims, .. } => {
             vec![("axis", Attr::Int(*axis as i128)), ("keepdims", Attr::Bool(*keepdims))]
         }
-        _ => Vec::new(),
+        Op::Const(_)
+        | Op::ReadVar(_)
+        | Op::AssignVar(_)
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Select
+        | Op::MatMul
+        | Op::Fused(_) => Vec::new(),
     }
 }
 
@@ -200,30 +207,38 @@ pub(crate) fn slice_dim(start: i128, len: i128, step: i128) -> std::result::Resu
 /// Builds an op other than `input`, `const`, `read_var`, `assign_var` and `fused` from
 /// its name and attributes.
 pub(crate) fn build_op(name: &str, mut a: AttrMap) -> std::result::Result<Op, String> {
-    let op = if let Some(u) = UnaryOp::ALL.into_iter().find(|u| u.name() == name) {
+    let op = if let Some(u) = UnaryOp::from_name(name) {
         Op::Unary(u)
-    } else if let Some(b) = BinaryOp::ALL.into_iter().find(|b| b.name() == name) {
+    } else if let Some(b) = BinaryOp::from_name(name) {
         Op::Binary(b)
-    } else if let Some(r) = ReduceOp::ALL.into_iter().find(|r| r.name() == name) {
+    } else if let Some(r) = ReduceOp::from_name(name) {
         Op::Reduce { op: r, axes: a.usizes("axes")?, keepdims: a.bool("keepdims")? }
-    } else if let Some(r) = [ArgOp::ArgMax, ArgOp::ArgMin].into_iter().find(|r| r.name() == name) {
+    } else if let Some(r) = ArgOp::from_name(name) {
         Op::ArgReduce { op: r, axis: a.usize("axis")?, keepdims: a.bool("keepdims")? }
-    } else if let Some(d) = [Distribution::Uniform, Distribution::Normal].into_iter().find(|d| d.name() == name) {
+    } else if let Some(d) = Distribution::from_name(name) {
         Op::Random { dist: d, seed: a.int("seed", u64::MAX as i128)? as u64 }
     } else {
-        match name {
-            "select" => Op::Select,
-            "matmul" => Op::MatMul,
-            "cast" => Op::Cast(a.dtype("to")?),
-            "broadcast_to" => Op::BroadcastTo(a.shape("shape")?),
-            "reshape" => Op::Reshape(a.shape("shape")?),
-            "transpose" => Op::Transpose(a.usizes("perm")?),
-            "slice" => Op::Slice(a.dims("dims")?),
-            "unslice" => Op::Unslice { dims: a.dims("dims")?, shape: a.shape("shape")? },
-            "concat" => Op::Concat { axis: a.usize("axis")? },
-            "gather" => Op::Gather { axis: a.usize("axis")? },
-            "scatter_add" => Op::ScatterAdd { axis: a.usize("axis")?, shape: a.shape("shape")? },
-            _ => return Err(format!("unknown op `{name}`")),
+        let unknown = || format!("unknown op `{name}`");
+        match OpKind::ALL.into_iter().find(|k| k.name() == name).ok_or_else(unknown)? {
+            OpKind::Select => Op::Select,
+            OpKind::MatMul => Op::MatMul,
+            OpKind::Cast => Op::Cast(a.dtype("to")?),
+            OpKind::BroadcastTo => Op::BroadcastTo(a.shape("shape")?),
+            OpKind::Reshape => Op::Reshape(a.shape("shape")?),
+            OpKind::Transpose => Op::Transpose(a.usizes("perm")?),
+            OpKind::Slice => Op::Slice(a.dims("dims")?),
+            OpKind::Unslice => Op::Unslice { dims: a.dims("dims")?, shape: a.shape("shape")? },
+            OpKind::Concat => Op::Concat { axis: a.usize("axis")? },
+            OpKind::Gather => Op::Gather { axis: a.usize("axis")? },
+            OpKind::ScatterAdd => Op::ScatterAdd { axis: a.usize("axis")?, shape: a.shape("shape")? },
+            // Written with their operands or bodies, not built from attributes here.
+            OpKind::Input | OpKind::Const | OpKind::ReadVar | OpKind::AssignVar | OpKind::Fused => {
+                return Err(format!("`{name}` cannot be built from attributes alone"))
+            }
+            // Named by their sub-op (`tanh`, `add`, `sum`, `argmax`, `random_normal`).
+            OpKind::Unary | OpKind::Binary | OpKind::Reduce | OpKind::ArgReduce | OpKind::Random => {
+                return Err(unknown())
+            }
         }
     };
     a.finish(name)?;

@@ -137,9 +137,9 @@ impl<'g> Verifier<'g> {
         }
         let args = g.args(id);
         let tys: Vec<TensorType> = args.iter().map(|&a| g.node(a).ty.clone()).collect();
-        let is_source = matches!(node.op, Op::Input(_) | Op::Const(_) | Op::ReadVar(_));
-        if is_source && !args.is_empty() {
-            return self.fail(id, format!("a source takes no operands, got {}", args.len()));
+        let arity = node.op.kind().arity();
+        if !arity.allows(args.len()) {
+            return self.fail(id, format!("takes {arity} operand(s), got {}", args.len()));
         }
         match &node.op {
             Op::Input(i) => {
@@ -173,17 +173,32 @@ impl<'g> Verifier<'g> {
                     return self.fail(id, format!("type {} is not a float type", node.ty));
                 }
                 match tys.as_slice() {
-                    [] => Ok(()),
-                    [t] if t.dtype == DType::I64 && t.shape.is_empty() => Ok(()),
-                    [t] => self.fail(id, format!("the counter operand must be i64[], got {t}")),
-                    _ => self.fail(id, format!("takes at most one operand (the counter), got {}", tys.len())),
+                    [t] if t.dtype != DType::I64 || !t.shape.is_empty() => {
+                        self.fail(id, format!("the counter operand must be i64[], got {t}"))
+                    }
+                    _ => Ok(()),
                 }
             }
             Op::Fused(k) => {
                 self.check_kernel(id, k)?;
                 self.check_infer(id, &tys)
             }
-            _ => self.check_infer(id, &tys),
+            Op::Const(_)
+            | Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Select
+            | Op::Cast(_)
+            | Op::BroadcastTo(_)
+            | Op::Reshape(_)
+            | Op::Transpose(_)
+            | Op::Slice(_)
+            | Op::Unslice { .. }
+            | Op::Concat { .. }
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. }
+            | Op::Reduce { .. }
+            | Op::ArgReduce { .. }
+            | Op::MatMul => self.check_infer(id, &tys),
         }
     }
 

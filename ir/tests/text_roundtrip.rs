@@ -5,7 +5,9 @@ mod printers_graphs;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use kiln_ir::{ArgOp, Array, BinaryOp, DType, Distribution, Error, Graph, MemoryPlan, Op, ReduceOp, Slot, UnaryOp};
+use kiln_ir::{
+    ArgOp, Array, BinaryOp, DType, Distribution, Error, Graph, MemoryPlan, Op, OpKind, ReduceOp, Slot, UnaryOp,
+};
 use printers_graphs::{kitchen_sink, reduce_kernel, small, t};
 use proptest::prelude::*;
 
@@ -89,6 +91,10 @@ fn op_names_are_unique_per_kind() {
     ops.extend(ReduceOp::ALL.map(|op| Op::Reduce { op, axes: vec![], keepdims: false }));
     let names: HashSet<&str> = ops.iter().map(|o| o.name()).collect();
     assert_eq!(names.len(), ops.len(), "two op kinds share a printed name");
+    // The list above must name every row of the op table.
+    for kind in OpKind::ALL {
+        assert!(ops.iter().any(|o| o.kind() == kind), "op kind {kind:?} missing from this test");
+    }
 }
 
 #[test]

@@ -6,8 +6,11 @@ use super::or_panic;
 use crate::trace::apply;
 use crate::{Error, Result, Tensor};
 
-macro_rules! unary {
-    ($($name:ident $try_name:ident $variant:ident $doc:literal;)*) => {
+// The rows of the op table (`kiln_ir::for_each_unary_op!`, `for_each_binary_op!`) define
+// these methods: a new elementwise op gets its `x.op()` and `x.try_op()` from its row.
+
+macro_rules! unary_methods {
+    ($($V:ident $name:ident $try_name:ident $class:ident $cost:literal $doc:literal;)*) => {
         impl Tensor {$(
             #[doc = $doc]
             #[track_caller]
@@ -16,37 +19,16 @@ macro_rules! unary {
             }
             #[doc = concat!("The fallible form of [`Tensor::", stringify!($name), "`].")]
             pub fn $try_name(&self) -> Result<Tensor> {
-                apply(Op::Unary(UnaryOp::$variant), &[self])
+                apply(Op::Unary(UnaryOp::$V), &[self])
             }
         )*}
     };
 }
 
-unary! {
-    neg try_neg Neg "`-x`.";
-    abs try_abs Abs "`|x|`.";
-    exp try_exp Exp "`e^x`.";
-    log try_log Log "Natural logarithm.";
-    log1p try_log1p Log1p "`ln(1 + x)`, accurate for small `x`.";
-    expm1 try_expm1 Expm1 "`e^x - 1`, accurate for small `x`.";
-    sqrt try_sqrt Sqrt "Square root.";
-    rsqrt try_rsqrt Rsqrt "`1 / sqrt(x)`.";
-    square try_square Square "`x * x`.";
-    tanh try_tanh Tanh "Hyperbolic tangent.";
-    sigmoid try_sigmoid Sigmoid "`1 / (1 + e^-x)`, stable for large `|x|`.";
-    relu try_relu Relu "`max(x, 0)` (NaN stays NaN).";
-    softplus try_softplus Softplus "`ln(1 + e^x)`, computed without overflow.";
-    sin try_sin Sin "Sine.";
-    cos try_cos Cos "Cosine.";
-    sign try_sign Sign "-1, 0 or 1 (NaN stays NaN).";
-    floor try_floor Floor "Round toward -inf.";
-    ceil try_ceil Ceil "Round toward +inf.";
-    round try_round Round "Round half to even (TF's convention).";
-    logical_not try_logical_not LogicalNot "Boolean not.";
-}
+kiln_ir::for_each_unary_op!(unary_methods);
 
-macro_rules! binary {
-    ($($name:ident $try_name:ident $variant:ident $doc:literal;)*) => {
+macro_rules! binary_methods {
+    ($($V:ident $name:ident $try_name:ident $class:ident -> $res:ident $cf:literal / $ci:literal $doc:literal;)*) => {
         impl Tensor {$(
             #[doc = $doc]
             #[doc = ""]
@@ -57,29 +39,13 @@ macro_rules! binary {
             }
             #[doc = concat!("The fallible form of [`Tensor::", stringify!($name), "`].")]
             pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
-                apply(Op::Binary(BinaryOp::$variant), &[self, other])
+                apply(Op::Binary(BinaryOp::$V), &[self, other])
             }
         )*}
     };
 }
 
-binary! {
-    add try_add Add "Elementwise sum.";
-    sub try_sub Sub "Elementwise difference.";
-    mul try_mul Mul "Elementwise product.";
-    div try_div Div "Elementwise quotient (integers truncate toward zero; integer division by zero is an error).";
-    pow try_pow Pow "`self ^ other` (floats).";
-    maximum try_maximum Maximum "Elementwise maximum (NaN propagates).";
-    minimum try_minimum Minimum "Elementwise minimum (NaN propagates).";
-    equal try_equal Equal "`==`, giving a `Bool` tensor.";
-    not_equal try_not_equal NotEqual "`!=`, giving a `Bool` tensor.";
-    less try_less Less "`<`, giving a `Bool` tensor.";
-    less_equal try_less_equal LessEqual "`<=`, giving a `Bool` tensor.";
-    greater try_greater Greater "`>`, giving a `Bool` tensor.";
-    greater_equal try_greater_equal GreaterEqual "`>=`, giving a `Bool` tensor.";
-    logical_and try_logical_and LogicalAnd "Boolean and.";
-    logical_or try_logical_or LogicalOr "Boolean or.";
-}
+kiln_ir::for_each_binary_op!(binary_methods);
 
 impl Tensor {
     /// A scalar of this tensor's dtype (how `&x * 2.0` turns the literal into a tensor).

@@ -75,7 +75,21 @@ macro_rules! int_unary {
             UnaryOp::Square => |x| x.wrapping_mul(x),
             UnaryOp::Sign => |x| x.signum(),
             UnaryOp::Relu => |x| x.max(0),
-            _ => return Err(mismatch($op.name(), <$t as crate::Element>::DTYPE)),
+            UnaryOp::Exp
+            | UnaryOp::Log
+            | UnaryOp::Log1p
+            | UnaryOp::Expm1
+            | UnaryOp::Sqrt
+            | UnaryOp::Rsqrt
+            | UnaryOp::Tanh
+            | UnaryOp::Sigmoid
+            | UnaryOp::Softplus
+            | UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Floor
+            | UnaryOp::Ceil
+            | UnaryOp::Round
+            | UnaryOp::LogicalNot => return Err(mismatch($op.name(), <$t as crate::Element>::DTYPE)),
         };
         $v.iter().map(|&x| f(x)).collect::<Vec<$t>>()
     }};
@@ -126,7 +140,17 @@ fn logical(op: BinaryOp, x: &[bool], y: &[bool], rx: &Reads, ry: &Reads, n: usiz
         BinaryOp::LogicalOr => |a, b| a || b,
         BinaryOp::Equal => |a, b| a == b,
         BinaryOp::NotEqual => |a, b| a != b,
-        _ => return Err(mismatch(op.name(), DType::Bool)),
+        BinaryOp::Add
+        | BinaryOp::Sub
+        | BinaryOp::Mul
+        | BinaryOp::Div
+        | BinaryOp::Pow
+        | BinaryOp::Maximum
+        | BinaryOp::Minimum
+        | BinaryOp::Less
+        | BinaryOp::LessEqual
+        | BinaryOp::Greater
+        | BinaryOp::GreaterEqual => return Err(mismatch(op.name(), DType::Bool)),
     };
     Ok(Data::Bool((0..n).map(|i| f(x[rx.at(i)], y[ry.at(i)])).collect()))
 }

@@ -77,7 +77,22 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
                     Err(_) => Mode::Library,
                 }
             }
-            _ => Mode::Library,
+            // Unfused elementwise ops, movement, reductions and random numbers run on the
+            // interpreter's kernels (`Library`); fusion leaves few of them.
+            Op::Random { .. }
+            | Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Select
+            | Op::Cast(_)
+            | Op::BroadcastTo(_)
+            | Op::Transpose(_)
+            | Op::Slice(_)
+            | Op::Unslice { .. }
+            | Op::Concat { .. }
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. }
+            | Op::Reduce { .. }
+            | Op::ArgReduce { .. } => Mode::Library,
         };
         // Nodes computed into memory need a destination: the output tensor if the node is a
         // graph output, else its planned slot, else a slot of our own past the planned arena.

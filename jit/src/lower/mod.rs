@@ -255,18 +255,9 @@ pub(crate) fn cost_per_element(prog: &Program) -> usize {
         .map(|i| match i {
             Ins::Leaf(_) => 1,
             Ins::Scalar(..) => 0,
-            Ins::Unary(u, ..) => match u {
-                UnaryOp::Exp | UnaryOp::Expm1 | UnaryOp::Sigmoid => 20,
-                UnaryOp::Log | UnaryOp::Log1p => 25,
-                UnaryOp::Tanh | UnaryOp::Sin | UnaryOp::Cos => 30,
-                UnaryOp::Softplus => 45,
-                UnaryOp::Sqrt | UnaryOp::Rsqrt => 4,
-                _ => 1,
-            },
-            Ins::Binary(BinaryOp::Pow, ..) => 90,
-            Ins::Binary(BinaryOp::Div, d, ..) if d.is_int() => 10,
-            Ins::Binary(BinaryOp::Div, ..) => 3,
-            _ => 1,
+            Ins::Unary(u, ..) => u.cost(),
+            Ins::Binary(op, d, ..) => op.cost(*d),
+            Ins::Select(..) | Ins::Cast(..) => 1,
         })
         .sum::<usize>()
         .max(1);

@@ -199,7 +199,21 @@ fn int_unary(fx: &mut Fx, op: UnaryOp, x: Value) -> Result<Value> {
             let pos = fx.icmp(IntCC::SignedGreaterThan, x, zero);
             fx.sel(pos, one, r)
         }
-        other => return Err(Error::Compile(format!("{} is not defined on integers", other.name()))),
+        UnaryOp::Exp
+        | UnaryOp::Log
+        | UnaryOp::Log1p
+        | UnaryOp::Expm1
+        | UnaryOp::Sqrt
+        | UnaryOp::Rsqrt
+        | UnaryOp::Tanh
+        | UnaryOp::Sigmoid
+        | UnaryOp::Softplus
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Floor
+        | UnaryOp::Ceil
+        | UnaryOp::Round
+        | UnaryOp::LogicalNot => return Err(Error::Compile(format!("{} is not defined on integers", op.name()))),
     })
 }
 
@@ -227,30 +241,6 @@ fn fminimum(fx: &mut Fx, a: Value, b: Value) -> Value {
     let nan = fx.isnan(a);
     let m = fx.or(le, nan);
     fx.sel(m, a, b)
-}
-
-fn float_cc(op: BinaryOp) -> Option<FloatCC> {
-    Some(match op {
-        BinaryOp::Equal => FloatCC::Equal,
-        BinaryOp::NotEqual => FloatCC::NotEqual,
-        BinaryOp::Less => FloatCC::LessThan,
-        BinaryOp::LessEqual => FloatCC::LessThanOrEqual,
-        BinaryOp::Greater => FloatCC::GreaterThan,
-        BinaryOp::GreaterEqual => FloatCC::GreaterThanOrEqual,
-        _ => return None,
-    })
-}
-
-fn int_cc(op: BinaryOp) -> Option<IntCC> {
-    Some(match op {
-        BinaryOp::Equal => IntCC::Equal,
-        BinaryOp::NotEqual => IntCC::NotEqual,
-        BinaryOp::Less => IntCC::SignedLessThan,
-        BinaryOp::LessEqual => IntCC::SignedLessThanOrEqual,
-        BinaryOp::Greater => IntCC::SignedGreaterThan,
-        BinaryOp::GreaterEqual => IntCC::SignedGreaterThanOrEqual,
-        _ => return None,
-    })
 }
 
 /// Truncating integer division of scalars that never traps: `x / 0 = 0` (the interpreter
@@ -285,50 +275,66 @@ fn sdiv(fx: &mut Fx, a: Value, d: Value) -> Value {
     r
 }
 
-/// One binary op on values of dtype `d` (scalars or vectors alike).
+/// The dtype classes a lowering distinguishes.
+#[derive(Clone, Copy)]
+enum Class {
+    Float,
+    Int,
+    Bool,
+}
+
+fn class(d: DType) -> Class {
+    match d {
+        DType::F32 | DType::F64 => Class::Float,
+        DType::I32 | DType::I64 => Class::Int,
+        DType::Bool => Class::Bool,
+    }
+}
+
+/// One binary op on values of dtype `d` (scalars or vectors alike): one arm per op and
+/// dtype class, so a new op must say what it does on each.
 pub(crate) fn binary(fx: &mut Fx, op: BinaryOp, d: DType, a: Value, b: Value) -> Result<Value> {
-    if d.is_float() {
-        if let Some(cc) = float_cc(op) {
-            return Ok(fx.fcmp(cc, a, b));
-        }
-        return Ok(match op {
-            BinaryOp::Add => fx.b.ins().fadd(a, b),
-            BinaryOp::Sub => fx.b.ins().fsub(a, b),
-            BinaryOp::Mul => fx.b.ins().fmul(a, b),
-            BinaryOp::Div => fx.b.ins().fdiv(a, b),
-            BinaryOp::Pow => math::pow(fx, a, b),
-            BinaryOp::Maximum => fmaximum(fx, a, b),
-            BinaryOp::Minimum => fminimum(fx, a, b),
-            _ => return Err(Error::Compile(format!("{} is not defined on {d}", op.name()))),
-        });
-    }
-    if let Some(cc) = int_cc(op) {
-        if d == DType::Bool && !matches!(op, BinaryOp::Equal | BinaryOp::NotEqual) {
-            return Err(Error::Compile(format!("{} is not defined on bool", op.name())));
-        }
-        return Ok(fx.icmp(cc, a, b));
-    }
-    if d == DType::Bool {
-        return match op {
-            BinaryOp::LogicalAnd => Ok(fx.b.ins().band(a, b)),
-            BinaryOp::LogicalOr => Ok(fx.b.ins().bor(a, b)),
-            _ => Err(Error::Compile(format!("{} is not defined on bool", op.name()))),
-        };
-    }
-    Ok(match op {
-        BinaryOp::Add => fx.b.ins().iadd(a, b),
-        BinaryOp::Sub => fx.b.ins().isub(a, b),
-        BinaryOp::Mul => fx.b.ins().imul(a, b),
-        BinaryOp::Div => sdiv(fx, a, b),
-        BinaryOp::Maximum => {
+    use BinaryOp::*;
+    use Class::*;
+    Ok(match (op, class(d)) {
+        (Add, Float) => fx.b.ins().fadd(a, b),
+        (Sub, Float) => fx.b.ins().fsub(a, b),
+        (Mul, Float) => fx.b.ins().fmul(a, b),
+        (Div, Float) => fx.b.ins().fdiv(a, b),
+        (Pow, Float) => math::pow(fx, a, b),
+        (Maximum, Float) => fmaximum(fx, a, b),
+        (Minimum, Float) => fminimum(fx, a, b),
+        (Equal, Float) => fx.fcmp(FloatCC::Equal, a, b),
+        (NotEqual, Float) => fx.fcmp(FloatCC::NotEqual, a, b),
+        (Less, Float) => fx.fcmp(FloatCC::LessThan, a, b),
+        (LessEqual, Float) => fx.fcmp(FloatCC::LessThanOrEqual, a, b),
+        (Greater, Float) => fx.fcmp(FloatCC::GreaterThan, a, b),
+        (GreaterEqual, Float) => fx.fcmp(FloatCC::GreaterThanOrEqual, a, b),
+        (Add, Int) => fx.b.ins().iadd(a, b),
+        (Sub, Int) => fx.b.ins().isub(a, b),
+        (Mul, Int) => fx.b.ins().imul(a, b),
+        (Div, Int) => sdiv(fx, a, b),
+        (Maximum, Int) => {
             let gt = fx.icmp(IntCC::SignedGreaterThan, a, b);
             fx.sel(gt, a, b)
         }
-        BinaryOp::Minimum => {
+        (Minimum, Int) => {
             let lt = fx.icmp(IntCC::SignedLessThan, a, b);
             fx.sel(lt, a, b)
         }
-        _ => return Err(Error::Compile(format!("{} is not defined on {d}", op.name()))),
+        (Equal, Int | Bool) => fx.icmp(IntCC::Equal, a, b),
+        (NotEqual, Int | Bool) => fx.icmp(IntCC::NotEqual, a, b),
+        (Less, Int) => fx.icmp(IntCC::SignedLessThan, a, b),
+        (LessEqual, Int) => fx.icmp(IntCC::SignedLessThanOrEqual, a, b),
+        (Greater, Int) => fx.icmp(IntCC::SignedGreaterThan, a, b),
+        (GreaterEqual, Int) => fx.icmp(IntCC::SignedGreaterThanOrEqual, a, b),
+        (LogicalAnd, Bool) => fx.b.ins().band(a, b),
+        (LogicalOr, Bool) => fx.b.ins().bor(a, b),
+        (Pow, Int)
+        | (LogicalAnd | LogicalOr, Float | Int)
+        | (Add | Sub | Mul | Div | Pow | Maximum | Minimum | Less | LessEqual | Greater | GreaterEqual, Bool) => {
+            return Err(Error::Compile(format!("{} is not defined on {d}", op.name())))
+        }
     })
 }
 

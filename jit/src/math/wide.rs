@@ -184,7 +184,18 @@ pub(crate) fn routine(op: UnaryOp, dtype: DType) -> Option<TileFn> {
                 UnaryOp::Softplus => $m::softplus_tile,
                 UnaryOp::Sin => $m::sin_tile,
                 UnaryOp::Cos => $m::cos_tile,
-                _ => return None,
+                // Cheap enough inline (or integer-only): no routine.
+                UnaryOp::Neg
+                | UnaryOp::Abs
+                | UnaryOp::Sqrt
+                | UnaryOp::Rsqrt
+                | UnaryOp::Square
+                | UnaryOp::Relu
+                | UnaryOp::Sign
+                | UnaryOp::Floor
+                | UnaryOp::Ceil
+                | UnaryOp::Round
+                | UnaryOp::LogicalNot => return None,
             }
         };
     }
