@@ -138,8 +138,11 @@ impl<'g> Verifier<'g> {
         let args = g.args(id);
         let tys: Vec<TensorType> = args.iter().map(|&a| g.node(a).ty.clone()).collect();
         let arity = node.op.kind().arity();
+        if arity.max == Some(0) && !args.is_empty() {
+            return self.fail(id, format!("a source takes no operands, got {}", args.len()));
+        }
         if !arity.allows(args.len()) {
-            return self.fail(id, format!("takes {arity} operand(s), got {}", args.len()));
+            return self.fail(id, format!("expects {arity} operand(s), got {}", args.len()));
         }
         match &node.op {
             Op::Input(i) => {
