@@ -1,9 +1,6 @@
 //! Adam: Keras 3's `Adam` (optionally AMSGrad).
 
-use kiln_ir::DType;
-
-use super::slots::Slots;
-use super::{apply_each, new_iterations, scalar, step_as, LearningRate, Optimizer};
+use super::{scalar, step_as, LearningRate, Optimizer, OptimizerBase};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `Adam`, step for step: with `t = iterations + 1`,
@@ -20,26 +17,22 @@ use crate::{Result, Tensor, Variable};
 /// assert!((w.read().to_scalar::<f64>().unwrap() - 0.9).abs() < 1e-6);
 /// ```
 pub struct Adam {
-    lr: LearningRate,
     beta_1: f64,
     beta_2: f64,
     epsilon: f64,
     amsgrad: bool,
-    iterations: Variable,
-    slots: Slots,
+    base: OptimizerBase,
 }
 
 impl Adam {
     /// Adam with learning rate `lr` and Keras's defaults for the rest.
     pub fn new(lr: impl Into<LearningRate>) -> Adam {
         Adam {
-            lr: lr.into(),
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
             amsgrad: false,
-            iterations: new_iterations("Adam"),
-            slots: Slots::new("Adam", vec!["momentum", "velocity", "velocity_hat"]),
+            base: OptimizerBase::new("Adam", lr, &["momentum", "velocity", "velocity_hat"]),
         }
     }
 
@@ -66,19 +59,18 @@ impl Adam {
         self.amsgrad = amsgrad;
         self
     }
+}
 
-    /// The step counter and the slot Variables created so far.
-    pub fn variables(&self) -> Vec<Variable> {
-        let mut v = vec![self.iterations.clone()];
-        v.extend(self.slots.all());
-        v
+impl Optimizer for Adam {
+    fn base(&self) -> &OptimizerBase {
+        &self.base
     }
 
-    fn update(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
+    fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
         let dt = var.dtype();
-        let slots = self.slots.of(var)?;
+        let slots = self.base.slots(var)?;
         let (m, v, v_hat) = (&slots[0], &slots[1], &slots[2]);
-        let local_step = step_as(&self.iterations, 1.0, dt)?;
+        let local_step = step_as(self.base.iterations(), 1.0, dt)?;
         let beta_1_power = scalar(dt, self.beta_1)?.try_pow(&local_step)?;
         let beta_2_power = scalar(dt, self.beta_2)?.try_pow(&local_step)?;
         let one = scalar(dt, 1.0)?;
@@ -92,23 +84,5 @@ impl Adam {
             v.read()
         };
         var.assign_sub(&m.read().try_mul(&alpha)?.try_div(&second.try_sqrt()?.try_add(&scalar(dt, self.epsilon)?)?)?)
-    }
-}
-
-impl Optimizer for Adam {
-    fn variables(&self) -> Vec<Variable> {
-        Adam::variables(self)
-    }
-
-    fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
-        apply_each(self, "Adam", grads_and_vars, |g, var, lr| self.update(g, var, lr))
-    }
-
-    fn iterations(&self) -> &Variable {
-        &self.iterations
-    }
-
-    fn learning_rate(&self, dtype: DType) -> Result<Tensor> {
-        self.lr.at(&self.iterations.read(), dtype)
     }
 }

@@ -29,45 +29,155 @@ pub use rmsprop::RMSprop;
 pub use schedule::LearningRate;
 pub use sgd::SGD;
 
+use std::sync::Mutex;
+
+use slots::Slots;
+
 use crate::{Error, Result, Tensor, Variable};
 
-/// Updates Variables from their gradients. State (slots, the step counter) lives in
-/// Variables, so `&self` suffices and the update traces into a compiled step.
+/// Updates Variables from their gradients (Keras 3's `BaseOptimizer`). State (slots, the
+/// step counter) lives in Variables, so `&self` suffices and the update traces into a
+/// compiled step.
+///
+/// An optimizer is its [`OptimizerBase`] (name, learning rate, step counter, slots) plus one
+/// rule, [`Optimizer::update_step`]; `apply_gradients` and the rest come with the trait.
+///
+/// ```
+/// use kiln::optim::{Optimizer, OptimizerBase};
+/// use kiln::{Result, Tensor, Variable};
+/// /// Sign descent: `w -= lr * sign(g)`.
+/// struct SignSGD(OptimizerBase);
+/// impl Optimizer for SignSGD {
+///     fn base(&self) -> &OptimizerBase {
+///         &self.0
+///     }
+///     fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
+///         var.assign_sub(&g.try_sign()?.try_mul(lr)?)
+///     }
+/// }
+/// let w = Variable::new(Tensor::new(&[1.0f32, 2.0]));
+/// let opt = SignSGD(OptimizerBase::new("SignSGD", 0.5, &[]));
+/// opt.apply_gradients(&[(Tensor::new(&[3.0f32, -0.1]), &w)]).unwrap();
+/// assert_eq!(w.read().to_vec::<f32>().unwrap(), vec![0.5, 2.5]);
+/// ```
 pub trait Optimizer: Send + Sync + 'static {
+    /// The state every optimizer has.
+    fn base(&self) -> &OptimizerBase;
+
+    /// Updates one variable from its gradient, with the learning rate at this step as a
+    /// scalar of the variable's dtype (Keras's `update_step`).
+    fn update_step(&self, gradient: &Tensor, variable: &Variable, learning_rate: &Tensor) -> Result<()>;
+
+    /// Runs once per step before any variable is updated, given the step's variables
+    /// (Nadam advances its momentum schedule here). Does nothing by default.
+    fn before_step(&self, _grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
+        Ok(())
+    }
+
     /// Applies one step: every `(gradient, variable)` pair is updated, then the step counter
     /// is incremented. A gradient whose dtype or shape differs from its variable's is an
     /// `Err`, detected before any variable is written.
-    fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()>;
+    fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
+        let base = self.base();
+        check_pairs(&base.name, grads_and_vars)?;
+        self.before_step(grads_and_vars)?;
+        for (g, var) in grads_and_vars {
+            self.update_step(g, var, &base.learning_rate(var.dtype())?)?;
+        }
+        base.iterations.assign_add(&Tensor::scalar(1i64))
+    }
 
     /// The number of steps applied so far (`i64` scalar, non-trainable).
-    fn iterations(&self) -> &Variable;
+    fn iterations(&self) -> &Variable {
+        &self.base().iterations
+    }
 
     /// The learning rate at the current step, as a scalar of `dtype`.
-    fn learning_rate(&self, dtype: kiln_ir::DType) -> Result<Tensor>;
+    fn learning_rate(&self, dtype: kiln_ir::DType) -> Result<Tensor> {
+        self.base().learning_rate(dtype)
+    }
 
-    /// The step counter and every slot Variable created so far.
+    /// The step counter and every other Variable created so far (slots included).
     fn variables(&self) -> Vec<Variable> {
-        vec![self.iterations().clone()]
+        self.base().variables()
     }
 }
 
-/// The step every plain optimizer takes: check the pairs, update each variable with the
-/// learning rate at the current step, then count the step.
-pub(crate) fn apply_each(
-    opt: &dyn Optimizer,
-    name: &str,
-    grads_and_vars: &[(Tensor, &Variable)],
-    update: impl Fn(&Tensor, &Variable, &Tensor) -> Result<()>,
-) -> Result<()> {
-    check_pairs(name, grads_and_vars)?;
-    for (g, var) in grads_and_vars {
-        update(g, var, &opt.learning_rate(var.dtype())?)?;
+/// What every optimizer holds: its name, learning rate, step counter, per-variable slots
+/// and any other state Variable it adds.
+pub struct OptimizerBase {
+    name: String,
+    lr: LearningRate,
+    iterations: Variable,
+    slots: Slots,
+    extra: Mutex<Vec<Variable>>,
+}
+
+impl OptimizerBase {
+    /// The base of an optimizer called `name` (prefix of its Variables' names) with learning
+    /// rate `lr` and the per-variable slots `slot_names` (`&["momentum", "velocity"]`).
+    ///
+    /// ```
+    /// let base = kiln::optim::OptimizerBase::new("Mine", 0.1, &["momentum"]);
+    /// assert_eq!(base.iterations().name(), "Mine/iterations");
+    /// ```
+    pub fn new(name: &str, lr: impl Into<LearningRate>, slot_names: &[&'static str]) -> OptimizerBase {
+        let iterations =
+            crate::init_scope(|| Variable::with_options(Tensor::scalar(0i64), &format!("{name}/iterations"), false));
+        OptimizerBase {
+            name: name.to_string(),
+            lr: lr.into(),
+            iterations,
+            slots: Slots::new(name, slot_names.to_vec()),
+            extra: Mutex::new(Vec::new()),
+        }
     }
-    opt.iterations().assign_add(&Tensor::scalar(1i64))
+
+    /// The optimizer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The step counter.
+    pub fn iterations(&self) -> &Variable {
+        &self.iterations
+    }
+
+    /// The learning rate at the current step, as a scalar of `dtype`.
+    pub fn learning_rate(&self, dtype: kiln_ir::DType) -> Result<Tensor> {
+        self.lr.at(&self.iterations.read(), dtype)
+    }
+
+    /// The slots of `var`, in the order of the names given to [`OptimizerBase::new`]:
+    /// zero Variables of its type, created outside any trace on first use.
+    pub fn slots(&self, var: &Variable) -> Result<Vec<Variable>> {
+        self.slots.of(var)
+    }
+
+    /// A state Variable of the optimizer's own (not per variable), created from `init` outside
+    /// any trace the first time, and listed by [`OptimizerBase::variables`].
+    pub fn state_variable(&self, name: &str, init: impl FnOnce() -> Result<Tensor>) -> Result<Variable> {
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        let full = format!("{}/{name}", self.name);
+        if let Some(v) = extra.iter().find(|v| v.name() == full) {
+            return Ok(v.clone());
+        }
+        let v = crate::init_scope(|| Variable::try_with_options(init()?, Some(&full), false))?;
+        extra.push(v.clone());
+        Ok(v)
+    }
+
+    /// The step counter, the optimizer's own state Variables and every slot created so far.
+    pub fn variables(&self) -> Vec<Variable> {
+        let mut v = vec![self.iterations.clone()];
+        v.extend(self.extra.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        v.extend(self.slots.all());
+        v
+    }
 }
 
 /// The checks shared by every optimizer: gradients match their variables.
-pub(crate) fn check_pairs(optimizer: &str, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
+fn check_pairs(optimizer: &str, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
     for (g, v) in grads_and_vars {
         if g.dtype() != v.dtype() || g.shape() != v.shape() {
             return Err(Error::invalid(
@@ -88,11 +198,6 @@ pub(crate) fn check_pairs(optimizer: &str, grads_and_vars: &[(Tensor, &Variable)
         }
     }
     Ok(())
-}
-
-/// A new `iterations` counter (created eagerly even when the optimizer is built in a trace).
-pub(crate) fn new_iterations(name: &str) -> Variable {
-    crate::init_scope(|| Variable::with_options(Tensor::scalar(0i64), &format!("{name}/iterations"), false))
 }
 
 /// `iterations + offset` as a float scalar of `dtype` (Keras's `local_step`).

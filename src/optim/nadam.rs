@@ -1,11 +1,8 @@
 //! Nadam: Keras 3's `Nadam` (Adam with Nesterov momentum and a momentum schedule).
 
-use std::sync::OnceLock;
-
 use kiln_ir::DType;
 
-use super::slots::Slots;
-use super::{check_pairs, new_iterations, scalar, step_as, LearningRate, Optimizer};
+use super::{scalar, step_as, LearningRate, Optimizer, OptimizerBase};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `Nadam`, step for step. With `t = iterations + 1` and the momentum schedule
@@ -22,27 +19,20 @@ use crate::{Result, Tensor, Variable};
 /// assert!(w.read().to_scalar::<f64>().unwrap() < 1.0);
 /// ```
 pub struct Nadam {
-    lr: LearningRate,
     beta_1: f64,
     beta_2: f64,
     epsilon: f64,
-    iterations: Variable,
-    /// Keras's `_u_product`, created with the dtype of the first variable updated.
-    u_product: OnceLock<Variable>,
-    slots: Slots,
+    base: OptimizerBase,
 }
 
 impl Nadam {
     /// Nadam with learning rate `lr` and Keras's defaults for the rest.
     pub fn new(lr: impl Into<LearningRate>) -> Nadam {
         Nadam {
-            lr: lr.into(),
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
-            iterations: new_iterations("Nadam"),
-            u_product: OnceLock::new(),
-            slots: Slots::new("Nadam", vec!["momentum", "velocity"]),
+            base: OptimizerBase::new("Nadam", lr, &["momentum", "velocity"]),
         }
     }
 
@@ -64,20 +54,9 @@ impl Nadam {
         self
     }
 
-    /// The step counter, the momentum-schedule product and the slots created so far.
-    pub fn variables(&self) -> Vec<Variable> {
-        let mut v = vec![self.iterations.clone()];
-        v.extend(self.u_product.get().cloned());
-        v.extend(self.slots.all());
-        v
-    }
-
-    fn u_product(&self, dtype: DType) -> Result<&Variable> {
-        if let Some(u) = self.u_product.get() {
-            return Ok(u);
-        }
-        let u = crate::init_scope(|| Variable::try_with_options(scalar(dtype, 1.0)?, Some("Nadam/u_product"), false))?;
-        Ok(self.u_product.get_or_init(|| u))
+    /// Keras's `_u_product`, created with the dtype of the first variable updated.
+    fn u_product(&self, dtype: DType) -> Result<Variable> {
+        self.base.state_variable("u_product", || scalar(dtype, 1.0))
     }
 
     /// `β₁ (1 - 0.5 · 0.96^step)`.
@@ -85,14 +64,30 @@ impl Nadam {
         let decay_power = scalar(dt, 0.96)?.try_pow(step)?;
         scalar(dt, self.beta_1)?.try_mul(&scalar(dt, 1.0)?.try_sub(&scalar(dt, 0.5)?.try_mul(&decay_power)?)?)
     }
+}
 
-    fn update(&self, g: &Tensor, var: &Variable, lr: &Tensor, u_product: &Variable) -> Result<()> {
+impl Optimizer for Nadam {
+    fn base(&self) -> &OptimizerBase {
+        &self.base
+    }
+
+    /// Advances the momentum schedule's product once per step.
+    fn before_step(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
+        let Some((_, first)) = grads_and_vars.first() else { return Ok(()) };
+        let u_product = self.u_product(first.dtype())?;
+        let dt = u_product.dtype();
+        let u_t = self.momentum_at(&step_as(self.base.iterations(), 1.0, dt)?, dt)?;
+        u_product.assign(&u_product.read().try_mul(&u_t)?)
+    }
+
+    fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
+        let u_product = &self.u_product(var.dtype())?;
         let dt = var.dtype();
-        let slots = self.slots.of(var)?;
+        let slots = self.base.slots(var)?;
         let (m, v) = (&slots[0], &slots[1]);
         let one = scalar(dt, 1.0)?;
-        let local_step = step_as(&self.iterations, 1.0, dt)?;
-        let next_step = step_as(&self.iterations, 2.0, dt)?;
+        let local_step = step_as(self.base.iterations(), 1.0, dt)?;
+        let next_step = step_as(self.base.iterations(), 2.0, dt)?;
         let u_t = self.momentum_at(&local_step, dt)?;
         let u_t_1 = self.momentum_at(&next_step, dt)?;
         let u_product_t = u_product.read().try_cast(dt)?;
@@ -106,34 +101,5 @@ impl Nadam {
             .try_add(&one.try_sub(&u_t)?.try_mul(g)?.try_div(&one.try_sub(&u_product_t)?)?)?;
         let v_hat = v.read().try_div(&one.try_sub(&beta_2_power)?)?;
         var.assign_sub(&m_hat.try_mul(lr)?.try_div(&v_hat.try_sqrt()?.try_add(&scalar(dt, self.epsilon)?)?)?)
-    }
-}
-
-impl Optimizer for Nadam {
-    fn variables(&self) -> Vec<Variable> {
-        Nadam::variables(self)
-    }
-
-    fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
-        check_pairs("Nadam", grads_and_vars)?;
-        if let Some((_, first)) = grads_and_vars.first() {
-            let u_product = self.u_product(first.dtype())?;
-            let dt = u_product.dtype();
-            let u_t = self.momentum_at(&step_as(&self.iterations, 1.0, dt)?, dt)?;
-            u_product.assign(&u_product.read().try_mul(&u_t)?)?;
-            for (g, var) in grads_and_vars {
-                let lr = self.learning_rate(var.dtype())?;
-                self.update(g, var, &lr, u_product)?;
-            }
-        }
-        self.iterations.assign_add(&Tensor::scalar(1i64))
-    }
-
-    fn iterations(&self) -> &Variable {
-        &self.iterations
-    }
-
-    fn learning_rate(&self, dtype: DType) -> Result<Tensor> {
-        self.lr.at(&self.iterations.read(), dtype)
     }
 }

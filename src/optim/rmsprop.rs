@@ -1,9 +1,6 @@
 //! RMSprop: Keras 3's `RMSprop` (optionally with momentum and centered).
 
-use kiln_ir::DType;
-
-use super::slots::Slots;
-use super::{apply_each, new_iterations, scalar, LearningRate, Optimizer};
+use super::{scalar, LearningRate, Optimizer, OptimizerBase};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `RMSprop`: `v = ρ v + (1-ρ) g²`; `inc = lr g / sqrt(v + ε)` (centered:
@@ -19,26 +16,22 @@ use crate::{Result, Tensor, Variable};
 /// assert!((w.read().to_scalar::<f64>().unwrap() - expected).abs() < 1e-12);
 /// ```
 pub struct RMSprop {
-    lr: LearningRate,
     rho: f64,
     momentum: f64,
     epsilon: f64,
     centered: bool,
-    iterations: Variable,
-    slots: Slots,
+    base: OptimizerBase,
 }
 
 impl RMSprop {
     /// RMSprop with learning rate `lr` and Keras's defaults for the rest.
     pub fn new(lr: impl Into<LearningRate>) -> RMSprop {
         RMSprop {
-            lr: lr.into(),
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-7,
             centered: false,
-            iterations: new_iterations("RMSprop"),
-            slots: Slots::new("RMSprop", vec!["velocity", "momentum", "average_gradient"]),
+            base: OptimizerBase::new("RMSprop", lr, &["velocity", "momentum", "average_gradient"]),
         }
     }
 
@@ -65,17 +58,16 @@ impl RMSprop {
         self.centered = centered;
         self
     }
+}
 
-    /// The step counter and the slot Variables created so far.
-    pub fn variables(&self) -> Vec<Variable> {
-        let mut v = vec![self.iterations.clone()];
-        v.extend(self.slots.all());
-        v
+impl Optimizer for RMSprop {
+    fn base(&self) -> &OptimizerBase {
+        &self.base
     }
 
-    fn update(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
+    fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
         let dt = var.dtype();
-        let slots = self.slots.of(var)?;
+        let slots = self.base.slots(var)?;
         let (velocity, momentum, average) = (&slots[0], &slots[1], &slots[2]);
         let rho = scalar(dt, self.rho)?;
         let one_minus_rho = scalar(dt, 1.0 - self.rho)?;
@@ -93,23 +85,5 @@ impl RMSprop {
         } else {
             var.assign_sub(&increment)
         }
-    }
-}
-
-impl Optimizer for RMSprop {
-    fn variables(&self) -> Vec<Variable> {
-        RMSprop::variables(self)
-    }
-
-    fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
-        apply_each(self, "RMSprop", grads_and_vars, |g, var, lr| self.update(g, var, lr))
-    }
-
-    fn iterations(&self) -> &Variable {
-        &self.iterations
-    }
-
-    fn learning_rate(&self, dtype: DType) -> Result<Tensor> {
-        self.lr.at(&self.iterations.read(), dtype)
     }
 }

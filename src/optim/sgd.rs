@@ -1,9 +1,6 @@
 //! Stochastic gradient descent with optional (Nesterov) momentum: Keras 3's `SGD`.
 
-use kiln_ir::DType;
-
-use super::slots::Slots;
-use super::{apply_each, new_iterations, scalar, LearningRate, Optimizer};
+use super::{scalar, LearningRate, Optimizer, OptimizerBase};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `SGD`. Without momentum: `w -= lr * g`. With momentum `μ`:
@@ -19,23 +16,15 @@ use crate::{Result, Tensor, Variable};
 /// assert!((w.read().to_scalar::<f64>().unwrap() - 0.81).abs() < 1e-12);
 /// ```
 pub struct SGD {
-    lr: LearningRate,
     momentum: f64,
     nesterov: bool,
-    iterations: Variable,
-    slots: Slots,
+    base: OptimizerBase,
 }
 
 impl SGD {
     /// Plain SGD with learning rate `lr` (a constant or a schedule).
     pub fn new(lr: impl Into<LearningRate>) -> SGD {
-        SGD {
-            lr: lr.into(),
-            momentum: 0.0,
-            nesterov: false,
-            iterations: new_iterations("SGD"),
-            slots: Slots::new("SGD", vec!["momentum"]),
-        }
+        SGD { momentum: 0.0, nesterov: false, base: OptimizerBase::new("SGD", lr, &["momentum"]) }
     }
 
     /// Momentum `μ` in `[0, 1]` (Keras default 0).
@@ -50,19 +39,18 @@ impl SGD {
         self.nesterov = nesterov;
         self
     }
+}
 
-    /// The momentum slot Variables created so far.
-    pub fn variables(&self) -> Vec<Variable> {
-        let mut v = vec![self.iterations.clone()];
-        v.extend(self.slots.all());
-        v
+impl Optimizer for SGD {
+    fn base(&self) -> &OptimizerBase {
+        &self.base
     }
 
-    fn update(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
+    fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
         if self.momentum == 0.0 {
             return var.assign_sub(&g.try_mul(lr)?);
         }
-        let m = &self.slots.of(var)?[0];
+        let m = &self.base.slots(var)?[0];
         let mu = scalar(var.dtype(), self.momentum)?;
         m.assign(&m.read().try_mul(&mu)?.try_sub(&g.try_mul(lr)?)?)?;
         if self.nesterov {
@@ -70,23 +58,5 @@ impl SGD {
         } else {
             var.assign_add(&m.read())
         }
-    }
-}
-
-impl Optimizer for SGD {
-    fn variables(&self) -> Vec<Variable> {
-        SGD::variables(self)
-    }
-
-    fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
-        apply_each(self, "SGD", grads_and_vars, |g, var, lr| self.update(g, var, lr))
-    }
-
-    fn iterations(&self) -> &Variable {
-        &self.iterations
-    }
-
-    fn learning_rate(&self, dtype: DType) -> Result<Tensor> {
-        self.lr.at(&self.iterations.read(), dtype)
     }
 }
