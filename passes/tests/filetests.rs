@@ -1,4 +1,4 @@
-//! Filetests: `tests/passes/*.txt` at the repository root. Each file holds
+//! Filetests: `passes/tests/filetests/*.txt`, beside this runner. Each file holds
 //!
 //! ```text
 //! ; run: simplify, dce          passes to run, in order (`pipeline` = the default pipeline)
@@ -124,13 +124,13 @@ fn same_results(before: &Graph, after: &Graph) -> Result<(), String> {
 }
 
 fn filetest_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/passes")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/filetests")
 }
 
 #[test]
 fn filetests() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(filetest_dir())
-        .expect("tests/passes exists")
+        .expect("passes/tests/filetests exists")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
