@@ -101,8 +101,14 @@ impl<'g> Verifier<'g> {
             return self.fail(cycle.node_id(), "is on a cycle of data/order edges");
         }
         for (v, decl) in g.vars().iter().enumerate() {
-            if byte_size(&decl.ty).is_none() {
+            if decl.ty.checked_bytes().is_none() {
                 return self.fail_graph(format!("variable @{v} has type {} whose size overflows", decl.ty));
+            }
+        }
+        // Sizes first: the rules of `check_node` count the elements of operand types.
+        for &id in &self.order {
+            if g.node(id).ty.checked_bytes().is_none() {
+                return self.fail(id, format!("type {} has a size that overflows", g.node(id).ty));
             }
         }
         for &id in &self.order {
@@ -132,9 +138,6 @@ impl<'g> Verifier<'g> {
     fn check_node(&self, id: NodeId) -> Located {
         let g = self.g;
         let node = g.node(id);
-        if byte_size(&node.ty).is_none() {
-            return self.fail(id, format!("type {} has a size that overflows", node.ty));
-        }
         let args = g.args(id);
         let tys: Vec<TensorType> = args.iter().map(|&a| g.node(a).ty.clone()).collect();
         let is_source = matches!(node.op, Op::Input(_) | Op::Const(_) | Op::ReadVar(_));
@@ -214,6 +217,10 @@ impl<'g> Verifier<'g> {
 
     fn check_kernel(&self, id: NodeId, k: &Kernel) -> Located {
         let body = &k.body;
+        if !body.vars().is_empty() {
+            // A body has no variables to bind: the executor would run reads of nothing.
+            return self.fail(id, format!("body: declares {} variable(s); a kernel has none", body.vars().len()));
+        }
         if let Err((_, msg)) = body.verify_located() {
             return self.fail(id, format!("body: {msg}"));
         }
@@ -295,9 +302,4 @@ impl<'g> Verifier<'g> {
         }
         Ok(())
     }
-}
-
-/// A type's size in bytes, `None` if it overflows `usize`.
-fn byte_size(t: &TensorType) -> Option<usize> {
-    t.shape.iter().try_fold(t.dtype.size(), |acc, &d| acc.checked_mul(d))
 }
