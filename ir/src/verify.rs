@@ -217,10 +217,6 @@ impl<'g> Verifier<'g> {
 
     fn check_kernel(&self, id: NodeId, k: &Kernel) -> Located {
         let body = &k.body;
-        if !body.vars().is_empty() {
-            // A body has no variables to bind: the executor would run reads of nothing.
-            return self.fail(id, format!("body: declares {} variable(s); a kernel has none", body.vars().len()));
-        }
         if let Err((_, msg)) = body.verify_located() {
             return self.fail(id, format!("body: {msg}"));
         }
@@ -253,6 +249,11 @@ impl<'g> Verifier<'g> {
             }
         }
         debug_assert!(reductions <= 1, "a reduction other than the one output was rejected above");
+        if !body.vars().is_empty() {
+            // A body is run with no variables bound: the interpreter refuses a table it
+            // cannot bind, so compiled code must not run one either.
+            return self.fail(id, format!("body: declares {} variable(s); a kernel has none", body.vars().len()));
+        }
         Ok(())
     }
 
