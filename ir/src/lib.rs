@@ -29,5 +29,6 @@ pub use infer::{infer, TensorType};
 pub use op::{ArgOp, BinaryOp, Distribution, Kernel, Op, ReduceOp, SliceDim, UnaryOp, VarId};
 pub use plan::{MemoryPlan, Slot};
 pub use shape::{
-    broadcast_shapes, broadcast_strides, broadcasts_to, checked_numel, normalize_axes, normalize_axis, numel, strides, Shape,
+    broadcast_shapes, broadcast_strides, broadcasts_to, checked_numel, normalize_axes, normalize_axis, numel, strides,
+    Shape,
 };

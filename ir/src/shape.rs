@@ -17,7 +17,8 @@ pub type Shape = SmallVec<[usize; 4]>;
 /// assert_eq!(kiln_ir::numel(&[]), 1);
 /// ```
 pub fn numel(shape: &[usize]) -> usize {
-    checked_numel(shape).unwrap_or_else(|| panic!("numel: shape {} has more elements than usize counts", fmt_shape(shape)))
+    checked_numel(shape)
+        .unwrap_or_else(|| panic!("numel: shape {} has more elements than usize counts", fmt_shape(shape)))
 }
 
 /// Number of elements of a shape, or `None` if it overflows `usize`. A shape with a zero

@@ -254,7 +254,12 @@ fn a_kernel_body_declaring_variables_is_rejected() {
     fails(&g, "%2 = fused: ", "body: declares 1 variable(s); a kernel has none");
     assert!(Graph::from_text(&g.to_text()).is_err());
     let unverified = Graph::from_text_unverified(&g.to_text()).unwrap();
-    assert!(kiln_ir::interp::run(&unverified, &[Array::zeros(&[2, 3], DType::F32), Array::zeros(&[3], DType::F32)], &[]).is_err());
+    assert!(kiln_ir::interp::run(
+        &unverified,
+        &[Array::zeros(&[2, 3], DType::F32), Array::zeros(&[3], DType::F32)],
+        &[]
+    )
+    .is_err());
 }
 
 #[test]
@@ -271,9 +276,15 @@ fn rules_refuse_results_whose_size_overflows() {
     ];
     for (op, args) in cases {
         let r = kiln_ir::infer(&op, &args);
-        assert!(matches!(r, Err(kiln_ir::Error::Overflow { .. }) | Err(kiln_ir::Error::Reshape { .. })), "{op:?}: {r:?}");
+        assert!(
+            matches!(r, Err(kiln_ir::Error::Overflow { .. }) | Err(kiln_ir::Error::Reshape { .. })),
+            "{op:?}: {r:?}"
+        );
     }
-    assert_eq!(kiln_ir::infer(&Op::Concat { axis: 1 }, &[big(&[usize::MAX, 0]), big(&[usize::MAX, 0])]).unwrap(), big(&[usize::MAX, 0]));
+    assert_eq!(
+        kiln_ir::infer(&Op::Concat { axis: 1 }, &[big(&[usize::MAX, 0]), big(&[usize::MAX, 0])]).unwrap(),
+        big(&[usize::MAX, 0])
+    );
 }
 
 #[test]

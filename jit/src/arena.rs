@@ -34,8 +34,11 @@ impl Arena {
     /// ```
     pub fn try_new(bytes: usize) -> kiln_ir::Result<Arena> {
         let n = bytes.div_ceil(64);
-        let mut lines = kiln_ir::array::try_with_capacity("executor", n)
-            .map_err(|_| kiln_ir::Error::OutOfMemory { op: "executor", bytes, what: "the arena".into() })?;
+        let mut lines = kiln_ir::array::try_with_capacity("executor", n).map_err(|_| kiln_ir::Error::OutOfMemory {
+            op: "executor",
+            bytes,
+            what: "the arena".into(),
+        })?;
         lines.resize(n, Line([0; 64]));
         Ok(Arena { lines: lines.into_boxed_slice() })
     }

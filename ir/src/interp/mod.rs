@@ -169,7 +169,13 @@ fn probe_result(op: &Op, ty: &TensorType) -> Result<()> {
     }
     let indexed = !matches!(
         op,
-        Op::Unary(_) | Op::Cast(_) | Op::Reduce { .. } | Op::ArgReduce { .. } | Op::MatMul | Op::Random { .. } | Op::Concat { .. }
+        Op::Unary(_)
+            | Op::Cast(_)
+            | Op::Reduce { .. }
+            | Op::ArgReduce { .. }
+            | Op::MatMul
+            | Op::Random { .. }
+            | Op::Concat { .. }
     );
     let table = if indexed { std::mem::size_of::<usize>() } else { 0 };
     let bytes = ty
