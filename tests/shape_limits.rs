@@ -131,6 +131,9 @@ fn random_of_an_overflowing_shape_panics_clearly() {
     assert!(f.call(&Tensor::scalar(1.0f32)).is_err());
 }
 
+/// `start`, `stop`, `step` and numpy's answer for `[1., 2., 3.][start:stop:step]`.
+type SliceCase = (Option<isize>, Option<isize>, isize, &'static [f32]);
+
 /// `[1, 2, 3][start:stop:step]` by `try_slice`.
 fn slice3(start: Option<isize>, stop: Option<isize>, step: isize) -> Vec<f32> {
     let t = Tensor::new(&[1.0f32, 2.0, 3.0]);
@@ -142,7 +145,7 @@ fn slices_with_extreme_steps_match_numpy() {
     const MIN: isize = isize::MIN;
     const MAX: isize = isize::MAX;
     // Expected values are numpy 2's answers for `np.array([1., 2., 3.])[start:stop:step]`.
-    let cases: &[(Option<isize>, Option<isize>, isize, &[f32])] = &[
+    let cases: &[SliceCase] = &[
         (None, None, MIN, &[3.0]),
         (None, None, MAX, &[1.0]),
         (None, None, MIN + 1, &[3.0]),
