@@ -7,7 +7,62 @@ use smallvec::SmallVec;
 
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::shape::{numel, Shape};
+use crate::infer::TensorType;
+use crate::shape::{checked_numel, numel, Shape};
+
+/// The error for a refused allocation of `n` elements of `T`.
+fn refused<T>(op: &'static str, n: usize, what: impl FnOnce() -> String) -> Error {
+    Error::OutOfMemory { op, bytes: n.saturating_mul(std::mem::size_of::<T>()), what: what() }
+}
+
+/// An empty vector with room for `n` elements, or [`Error::OutOfMemory`] if the allocator
+/// refuses (a size no machine has, or more than the OS will map) instead of an abort.
+///
+/// ```
+/// let v: Vec<f32> = kiln_ir::array::try_with_capacity("demo", 10).unwrap();
+/// assert!(v.capacity() >= 10);
+/// assert!(kiln_ir::array::try_with_capacity::<f64>("demo", 1 << 60).is_err());
+/// ```
+pub fn try_with_capacity<T>(op: &'static str, n: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| refused::<T>(op, n, || format!("{n} elements")))?;
+    Ok(v)
+}
+
+/// `n` zero elements from the allocator's zeroed memory (no pass writing zeros: fresh
+/// pages from the OS are zero already), or [`Error::OutOfMemory`].
+fn try_zeroed<T: Element>(op: &'static str, n: usize) -> Result<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| refused::<T>(op, n, || format!("{n} {}", T::DTYPE)))?;
+    if layout.size() == 0 || size == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut T;
+    if p.is_null() {
+        return Err(refused::<T>(op, n, || format!("{n} {}", T::DTYPE)));
+    }
+    // SAFETY: `p` comes from the global allocator with the layout of `[T; n]`, which is what
+    // a `Vec<T>` of capacity `n` frees with; all-zero bytes are a valid value of every
+    // element type (0.0, 0, false), so all `n` elements are initialized.
+    Ok(unsafe { Vec::from_raw_parts(p, n, n) })
+}
+
+/// Asks the allocator for `bytes` and gives them straight back: an [`Error::OutOfMemory`]
+/// naming `op` and `what` if it refuses. For code that then allocates through infallible
+/// `Vec` functions (the interpreter's kernels), so that a size the OS will not map is an
+/// error before any of it is written. Small sizes are not probed.
+///
+/// ```
+/// assert!(kiln_ir::array::probe_alloc("demo", 1 << 20, || "a buffer".into()).is_ok());
+/// assert!(kiln_ir::array::probe_alloc("demo", 1 << 62, || "a buffer".into()).is_err());
+/// ```
+pub fn probe_alloc(op: &'static str, bytes: usize, what: impl FnOnce() -> String) -> Result<()> {
+    if bytes >= crate::recycle::MIN_BYTES {
+        drop(try_with_capacity::<u8>(op, bytes).map_err(|_| Error::OutOfMemory { op, bytes, what: what() })?);
+    }
+    Ok(())
+}
 
 /// Untyped storage: one vector per dtype.
 #[derive(Clone, Debug)]
@@ -52,25 +107,50 @@ impl Data {
         self.len() == 0
     }
 
-    /// `n` elements of `dtype`, all zero (false).
+    /// `n` elements of `dtype`, all zero (false). Panics if they cannot be allocated.
     pub fn zeros(dtype: DType, n: usize) -> Data {
-        match dtype {
-            DType::F32 => Data::F32(vec![0.0; n]),
-            DType::F64 => Data::F64(vec![0.0; n]),
-            DType::I32 => Data::I32(vec![0; n]),
-            DType::I64 => Data::I64(vec![0; n]),
-            DType::Bool => Data::Bool(vec![false; n]),
-        }
+        Data::try_zeros("zeros", dtype, n).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// `n` copies of `v` converted to `dtype` as a cast would.
+    /// `n` copies of `v` converted to `dtype` as a cast would. Panics if they cannot be
+    /// allocated.
     pub fn filled(dtype: DType, n: usize, v: f64) -> Data {
+        Data::try_filled("fill", dtype, n, v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Data::zeros`], or [`Error::OutOfMemory`] naming `op` if the allocator refuses.
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Data};
+    /// assert_eq!(Data::try_zeros("demo", DType::I32, 3).unwrap().len(), 3);
+    /// assert!(Data::try_zeros("demo", DType::F64, 1 << 59).is_err());
+    /// ```
+    pub fn try_zeros(op: &'static str, dtype: DType, n: usize) -> Result<Data> {
+        Ok(match dtype {
+            DType::F32 => Data::F32(try_zeroed(op, n)?),
+            DType::F64 => Data::F64(try_zeroed(op, n)?),
+            DType::I32 => Data::I32(try_zeroed(op, n)?),
+            DType::I64 => Data::I64(try_zeroed(op, n)?),
+            DType::Bool => Data::Bool(try_zeroed(op, n)?),
+        })
+    }
+
+    /// [`Data::filled`], or [`Error::OutOfMemory`] naming `op` if the allocator refuses.
+    pub fn try_filled(op: &'static str, dtype: DType, n: usize, v: f64) -> Result<Data> {
+        fn fill<T: Element>(op: &'static str, n: usize, x: T) -> Result<Data> {
+            let mut out = try_with_capacity(op, n)?;
+            out.resize(n, x);
+            Ok(T::into_data(out))
+        }
+        if v == 0.0 && v.is_sign_positive() {
+            return Data::try_zeros(op, dtype, n);
+        }
         match dtype {
-            DType::F32 => Data::F32(vec![v as f32; n]),
-            DType::F64 => Data::F64(vec![v; n]),
-            DType::I32 => Data::I32(vec![v as i32; n]),
-            DType::I64 => Data::I64(vec![v as i64; n]),
-            DType::Bool => Data::Bool(vec![v != 0.0; n]),
+            DType::F32 => fill(op, n, v as f32),
+            DType::F64 => fill(op, n, v),
+            DType::I32 => fill(op, n, v as i32),
+            DType::I64 => fill(op, n, v as i64),
+            DType::Bool => fill(op, n, v != 0.0),
         }
     }
 
@@ -140,7 +220,7 @@ pub struct Array {
 impl Array {
     /// Wraps data in a shape; `Err` if the lengths disagree.
     pub fn new(data: Data, shape: &[usize]) -> Result<Array> {
-        if data.len() != numel(shape) {
+        if checked_numel(shape) != Some(data.len()) {
             return Err(Error::Length { len: data.len(), shape: SmallVec::from_slice(shape) });
         }
         Ok(Array { shape: SmallVec::from_slice(shape), data: Arc::new(data) })
@@ -159,12 +239,33 @@ impl Array {
         Array { shape: Shape::new(), data: Arc::new(Data::filled(dtype, 1, v)) }
     }
 
+    /// Zeros of `shape`; panics with the error of [`Array::try_zeros`].
     pub fn zeros(shape: &[usize], dtype: DType) -> Array {
-        Array { shape: SmallVec::from_slice(shape), data: Arc::new(Data::zeros(dtype, numel(shape))) }
+        Array::try_zeros(shape, dtype).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// `v` (converted as a cast would) everywhere; panics with the error of [`Array::try_full`].
     pub fn full(shape: &[usize], dtype: DType, v: f64) -> Array {
-        Array { shape: SmallVec::from_slice(shape), data: Arc::new(Data::filled(dtype, numel(shape), v)) }
+        Array::try_full(shape, dtype, v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Zeros of `shape`: [`Error::Overflow`] if the shape's size overflows,
+    /// [`Error::OutOfMemory`] if the allocator refuses it.
+    ///
+    /// ```
+    /// use kiln_ir::{Array, DType};
+    /// assert_eq!(Array::try_zeros(&[2, 2], DType::F32).unwrap().len(), 4);
+    /// assert!(Array::try_zeros(&[(1 << 62) + 1, 4096], DType::F32).is_err());
+    /// ```
+    pub fn try_zeros(shape: &[usize], dtype: DType) -> Result<Array> {
+        Array::try_full(shape, dtype, 0.0)
+    }
+
+    /// `v` (converted as a cast would) everywhere; errors as [`Array::try_zeros`].
+    pub fn try_full(shape: &[usize], dtype: DType, v: f64) -> Result<Array> {
+        let op = if v == 0.0 { "zeros" } else { "fill" };
+        TensorType::new(dtype, shape).check_size(op)?;
+        Ok(Array { shape: SmallVec::from_slice(shape), data: Arc::new(Data::try_filled(op, dtype, numel(shape), v)?) })
     }
 
     pub fn dtype(&self) -> DType {
@@ -214,7 +315,7 @@ impl Array {
 
     /// The same data seen with another shape of the same size (no copy).
     pub fn reshaped(&self, shape: &[usize]) -> Result<Array> {
-        if numel(shape) != self.len() {
+        if checked_numel(shape) != Some(self.len()) {
             return Err(Error::Reshape { from: self.shape.clone(), to: crate::shape::fmt_shape(shape) });
         }
         Ok(Array { shape: SmallVec::from_slice(shape), data: self.data.clone() })
@@ -241,8 +342,19 @@ pub struct Uninit<T> {
 }
 
 impl<T: Element> Uninit<T> {
+    /// Room for `n` elements; panics with the error of [`Uninit::try_new`].
     pub fn new(n: usize) -> Self {
-        Uninit { v: crate::recycle::take(n), n }
+        Uninit::try_new("alloc", n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Room for `n` elements, or [`Error::OutOfMemory`] naming `op` if the allocator refuses.
+    ///
+    /// ```
+    /// assert!(kiln_ir::Uninit::<f32>::try_new("demo", 8).is_ok());
+    /// assert!(kiln_ir::Uninit::<f32>::try_new("demo", 1 << 61).is_err());
+    /// ```
+    pub fn try_new(op: &'static str, n: usize) -> Result<Self> {
+        Ok(Uninit { v: crate::recycle::try_take(op, n)?, n })
     }
 
     /// Where to write: valid for `n` elements of `T`.

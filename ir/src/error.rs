@@ -28,13 +28,13 @@ pub enum Error {
     #[error("{op}: axis {axis} is out of range for rank {rank}")]
     Axis { op: &'static str, axis: isize, rank: usize },
 
-    #[error("reshape: cannot reshape {} ({} elements) into {}", fmt_shape(.from), crate::numel(.from), .to)]
+    #[error("reshape: cannot reshape {} ({} elements) into {}", fmt_shape(.from), count(.from), .to)]
     Reshape { from: Shape, to: String },
 
     #[error("{op}: {msg}")]
     Invalid { op: &'static str, msg: String },
 
-    #[error("data of length {len} does not fit shape {} ({} elements)", fmt_shape(.shape), crate::numel(.shape))]
+    #[error("data of length {len} does not fit shape {} ({} elements)", fmt_shape(.shape), count(.shape))]
     Length { len: usize, shape: Shape },
 
     #[error("expected dtype {expected}, found {found}")]
@@ -75,6 +75,19 @@ pub enum Error {
 
     #[error("io: {0}")]
     Io(String),
+
+    /// A shape whose element count or byte size overflows (more than `isize::MAX` bytes).
+    #[error("{op}: {what} is too large (its size overflows isize::MAX bytes)")]
+    Overflow { op: &'static str, what: String },
+
+    /// The allocator refused a buffer.
+    #[error("{op}: cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory { op: &'static str, bytes: usize, what: String },
+}
+
+/// A shape's element count for a message, which must not panic on an overflowing shape.
+fn count(shape: &[usize]) -> String {
+    crate::checked_numel(shape).map_or_else(|| "too many".to_string(), |n| n.to_string())
 }
 
 impl Error {

@@ -139,6 +139,7 @@ impl Graph {
         if !ty.dtype.is_float() {
             return Err(Error::UnsupportedDType { op: dist.name(), dtype: ty.dtype, expected: "a float dtype" });
         }
+        ty.check_size(dist.name())?;
         if let Some(c) = counter {
             let ct = &self.node(c).ty;
             if ct.dtype != crate::DType::I64 || !ct.shape.is_empty() {

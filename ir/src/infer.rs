@@ -6,7 +6,7 @@ use smallvec::SmallVec;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::{Op, ReduceOp, SliceDim};
-use crate::shape::{broadcast_shapes, broadcasts_to, numel, Shape};
+use crate::shape::{broadcast_shapes, broadcasts_to, checked_bytes, checked_numel, numel, Shape};
 
 /// The static type of a value: dtype and shape.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -27,6 +27,32 @@ impl TensorType {
     /// Size in bytes of a buffer of this type.
     pub fn bytes(&self) -> usize {
         self.numel() * self.dtype.size()
+    }
+
+    /// Size in bytes, or `None` if it overflows `isize::MAX` (no allocation can hold it).
+    ///
+    /// ```
+    /// use kiln_ir::{DType, TensorType};
+    /// assert_eq!(TensorType::new(DType::F64, &[2, 3]).checked_bytes(), Some(48));
+    /// assert_eq!(TensorType::new(DType::F32, &[1 << 32, 1 << 32]).checked_bytes(), None);
+    /// ```
+    pub fn checked_bytes(&self) -> Option<usize> {
+        checked_bytes(&self.shape, self.dtype.size())
+    }
+
+    /// `Err(Error::Overflow)` naming `op` if a buffer of this type cannot exist.
+    ///
+    /// ```
+    /// use kiln_ir::{DType, TensorType};
+    /// assert!(TensorType::new(DType::F32, &[3]).check_size("zeros").is_ok());
+    /// let e = TensorType::new(DType::F32, &[1 << 62]).check_size("zeros").unwrap_err();
+    /// assert!(e.to_string().starts_with("zeros: f32[4611686018427387904] is too large"), "{e}");
+    /// ```
+    pub fn check_size(&self, op: &'static str) -> Result<()> {
+        match self.checked_bytes() {
+            Some(_) => Ok(()),
+            None => Err(Error::Overflow { op, what: self.to_string() }),
+        }
     }
 }
 
@@ -96,7 +122,18 @@ fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Shape {
 /// let c = TensorType::new(DType::F64, &[3]);
 /// assert!(infer(&Op::Binary(BinaryOp::Add), &[a, c]).is_err());
 /// ```
+///
+/// A result whose size overflows (more than `isize::MAX` bytes) is [`Error::Overflow`].
 pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
+    for a in args {
+        a.check_size(op.name())?;
+    }
+    let ty = rule(op, args)?;
+    ty.check_size(op.name())?;
+    Ok(ty)
+}
+
+fn rule(op: &Op, args: &[TensorType]) -> Result<TensorType> {
     let name = op.name();
     arity(op, args)?;
     match op {
@@ -158,7 +195,7 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
         }
         Op::Reshape(shape) => {
-            if numel(shape) != args[0].numel() {
+            if checked_numel(shape) != Some(args[0].numel()) {
                 return Err(Error::Reshape { from: args[0].shape.clone(), to: crate::shape::fmt_shape(shape) });
             }
             Ok(TensorType { dtype: args[0].dtype, shape: shape.clone() })
@@ -199,7 +236,10 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
                 if !compatible {
                     return Err(Error::ShapeMismatch { op: name, lhs: first.shape.clone(), rhs: a.shape.clone() });
                 }
-                shape[*axis] += a.shape[*axis];
+                shape[*axis] = shape[*axis].checked_add(a.shape[*axis]).ok_or_else(|| Error::Overflow {
+                    op: name,
+                    what: format!("the joined axis {axis} ({} + {})", shape[*axis], a.shape[*axis]),
+                })?;
             }
             Ok(TensorType { dtype: first.dtype, shape })
         }
@@ -313,11 +353,16 @@ fn check_slice(op: &'static str, dims: &[SliceDim], shape: &[usize]) -> Result<(
         return Err(Error::invalid(op, format!("{} slice dims for rank {}", dims.len(), shape.len())));
     }
     for (ax, (d, &n)) in dims.iter().zip(shape).enumerate() {
-        let last = d.start as isize + (d.len as isize - 1) * d.step;
-        let ok = d.step != 0 && (d.len == 0 || (d.start < n && last >= 0 && (last as usize) < n));
-        if !ok {
+        if !slice_fits(d, n) {
             return Err(Error::invalid(op, format!("slice {d:?} does not fit axis {ax} of size {n}")));
         }
     }
     Ok(())
+}
+
+/// Whether the slice `d` reads only inside an axis of size `n` (in i128, so no step or
+/// length can overflow the check).
+pub(crate) fn slice_fits(d: &SliceDim, n: usize) -> bool {
+    let last = d.start as i128 + (d.len as i128 - 1) * d.step as i128;
+    d.step != 0 && (d.len == 0 || (d.start < n && last >= 0 && last < n as i128))
 }

@@ -31,5 +31,6 @@ pub use infer::{infer, TensorType};
 pub use op::{ArgOp, Arity, BinaryOp, Distribution, Kernel, Op, OpKind, ReduceOp, SliceDim, UnaryOp, VarId};
 pub use plan::{MemoryPlan, Slot};
 pub use shape::{
-    broadcast_shapes, broadcast_strides, broadcasts_to, normalize_axes, normalize_axis, numel, strides, Shape,
+    broadcast_shapes, broadcast_strides, broadcasts_to, checked_numel, normalize_axes, normalize_axis, numel, strides,
+    Shape,
 };

@@ -38,18 +38,11 @@ impl SliceDim {
         } else {
             (start.map_or(n - 1, |s| clip(norm(s), -1, n - 1)), stop.map_or(-1, |s| clip(norm(s), -1, n - 1)))
         };
-        let len = if step > 0 {
-            if stop > start {
-                (stop - start + step - 1) / step
-            } else {
-                0
-            }
-        } else if start > stop {
-            (start - stop + (-step) - 1) / (-step)
-        } else {
-            0
-        };
-        Some(SliceDim { start: if len == 0 { 0 } else { start as usize }, step, len: len as usize })
+        // `span` is at most n (both ends are clipped into -1..=n), so neither it nor
+        // `(span - 1) / |step|` can overflow, whatever the step (isize::MIN included).
+        let span = if step > 0 { stop - start } else { start - stop };
+        let len = if span > 0 { (span as usize - 1) / step.unsigned_abs() + 1 } else { 0 };
+        Some(SliceDim { start: if len == 0 { 0 } else { start as usize }, step, len })
     }
 }
 

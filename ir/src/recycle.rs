@@ -31,9 +31,16 @@ fn capacity_bytes(d: &Data) -> usize {
     }
 }
 
-/// An empty vector with room for `n` elements: a recycled buffer when one fits.
+/// An empty vector with room for `n` elements: a recycled buffer when one fits. Panics
+/// with the error of [`try_take`].
 pub fn take<T: Element>(n: usize) -> Vec<T> {
-    let want = n * std::mem::size_of::<T>();
+    try_take("alloc", n).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`take`], or [`Error::OutOfMemory`](crate::Error::OutOfMemory) naming `op` if there is
+/// no recycled buffer and the allocator refuses.
+pub fn try_take<T: Element>(op: &'static str, n: usize) -> crate::Result<Vec<T>> {
+    let want = n.saturating_mul(std::mem::size_of::<T>());
     if want >= MIN_BYTES {
         let mut shelf = SHELF.lock().unwrap_or_else(|e| e.into_inner());
         let fits = |d: &Data| d.dtype() == T::DTYPE && (want..=2 * want).contains(&capacity_bytes(d));
@@ -42,10 +49,10 @@ pub fn take<T: Element>(n: usize) -> Vec<T> {
             shelf.1 -= capacity_bytes(&d);
             drop(shelf);
             // `d` drops empty, so it is not shelved again.
-            return std::mem::take(T::vec_mut(&mut d).expect("dtype checked"));
+            return Ok(std::mem::take(T::vec_mut(&mut d).expect("dtype checked")));
         }
     }
-    Vec::with_capacity(n)
+    crate::array::try_with_capacity(op, n)
 }
 
 /// Called when a [`Data`] drops: keeps its buffer if it is large and there is room.

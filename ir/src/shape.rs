@@ -9,19 +9,52 @@ pub type Shape = SmallVec<[usize; 4]>;
 
 /// Number of elements of a shape (1 for a scalar, 0 if any dim is 0).
 ///
+/// Panics if the count overflows `usize`: every shape that reaches a value or a verified
+/// graph passed [`checked_numel`] first, so an overflow here is a bug, never a wrapped size.
+///
 /// ```
 /// assert_eq!(kiln_ir::numel(&[2, 3]), 6);
 /// assert_eq!(kiln_ir::numel(&[]), 1);
 /// ```
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    checked_numel(shape)
+        .unwrap_or_else(|| panic!("numel: shape {} has more elements than usize counts", fmt_shape(shape)))
+}
+
+/// Number of elements of a shape, or `None` if it overflows `usize`. A shape with a zero
+/// dim has 0 elements however large its other dims (as in numpy).
+///
+/// ```
+/// use kiln_ir::checked_numel;
+/// assert_eq!(checked_numel(&[2, 3]), Some(6));
+/// assert_eq!(checked_numel(&[1 << 32, 1 << 32]), None);
+/// assert_eq!(checked_numel(&[usize::MAX, usize::MAX, 0]), Some(0));
+/// ```
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    if shape.contains(&0) {
+        return Some(0);
+    }
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Bytes of a buffer of `shape` with elements of `elem_size` bytes, or `None` past
+/// `isize::MAX`, the most any Rust allocation can hold.
+///
+/// ```
+/// assert_eq!(kiln_ir::shape::checked_bytes(&[2, 3], 4), Some(24));
+/// assert_eq!(kiln_ir::shape::checked_bytes(&[1 << 62], 4), None);
+/// ```
+pub fn checked_bytes(shape: &[usize], elem_size: usize) -> Option<usize> {
+    checked_numel(shape)?.checked_mul(elem_size).filter(|&b| b <= isize::MAX as usize)
 }
 
 /// Row-major strides in elements.
 pub fn strides(shape: &[usize]) -> Shape {
     let mut s: Shape = SmallVec::from_elem(1, shape.len());
     for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
+        // Only a shape with a zero dim can overflow here, and its strides are never used
+        // to address an element.
+        s[i] = s[i + 1].wrapping_mul(shape[i + 1]);
     }
     s
 }

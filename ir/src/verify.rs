@@ -101,8 +101,14 @@ impl<'g> Verifier<'g> {
             return self.fail(cycle.node_id(), "is on a cycle of data/order edges");
         }
         for (v, decl) in g.vars().iter().enumerate() {
-            if byte_size(&decl.ty).is_none() {
+            if decl.ty.checked_bytes().is_none() {
                 return self.fail_graph(format!("variable @{v} has type {} whose size overflows", decl.ty));
+            }
+        }
+        // Sizes first: the rules of `check_node` count the elements of operand types.
+        for &id in &self.order {
+            if g.node(id).ty.checked_bytes().is_none() {
+                return self.fail(id, format!("type {} has a size that overflows", g.node(id).ty));
             }
         }
         for &id in &self.order {
@@ -132,9 +138,6 @@ impl<'g> Verifier<'g> {
     fn check_node(&self, id: NodeId) -> Located {
         let g = self.g;
         let node = g.node(id);
-        if byte_size(&node.ty).is_none() {
-            return self.fail(id, format!("type {} has a size that overflows", node.ty));
-        }
         let args = g.args(id);
         let tys: Vec<TensorType> = args.iter().map(|&a| g.node(a).ty.clone()).collect();
         let arity = node.op.kind().arity();
@@ -264,6 +267,11 @@ impl<'g> Verifier<'g> {
             }
         }
         debug_assert!(reductions <= 1, "a reduction other than the one output was rejected above");
+        if !body.vars().is_empty() {
+            // A body is run with no variables bound: the interpreter refuses a table it
+            // cannot bind, so compiled code must not run one either.
+            return self.fail(id, format!("body: declares {} variable(s); a kernel has none", body.vars().len()));
+        }
         Ok(())
     }
 
@@ -313,9 +321,4 @@ impl<'g> Verifier<'g> {
         }
         Ok(())
     }
-}
-
-/// A type's size in bytes, `None` if it overflows `usize`.
-fn byte_size(t: &TensorType) -> Option<usize> {
-    t.shape.iter().try_fold(t.dtype.size(), |acc, &d| acc.checked_mul(d))
 }

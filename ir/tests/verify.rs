@@ -240,6 +240,54 @@ fn fused_kernels_are_checked() {
 }
 
 #[test]
+fn a_kernel_body_declaring_variables_is_rejected() {
+    // The body only negates its input, but declares a variable: the interpreter cannot
+    // run it (no variable to bind) while compiled code would ignore the table.
+    let mut body = Graph::new("k");
+    body.declare_var("v", t(DType::F32, &[3]));
+    let a = body.add_input(t(DType::F32, &[3]));
+    let n = body.add(Op::Unary(UnaryOp::Neg), &[a]).unwrap();
+    body.set_outputs(vec![n]);
+    let (mut g, _, y) = base();
+    let k = g.add(fused(body), &[y]).unwrap();
+    g.set_outputs(vec![k]);
+    fails(&g, "%2 = fused: ", "body: declares 1 variable(s); a kernel has none");
+    assert!(Graph::from_text(&g.to_text()).is_err());
+    let unverified = Graph::from_text_unverified(&g.to_text()).unwrap();
+    assert!(kiln_ir::interp::run(
+        &unverified,
+        &[Array::zeros(&[2, 3], DType::F32), Array::zeros(&[3], DType::F32)],
+        &[]
+    )
+    .is_err());
+}
+
+#[test]
+fn rules_refuse_results_whose_size_overflows() {
+    let big = |shape: &[usize]| t(DType::F32, shape);
+    // 2^32 * 2^32 wraps to 0 elements, (2^62 + 1) * 4 to 4, two usize::MAX dims sum to 2^65 - 2.
+    let cases: Vec<(Op, Vec<kiln_ir::TensorType>)> = vec![
+        (Op::BroadcastTo(vec![1 << 32, 1 << 32].into()), vec![big(&[])]),
+        (Op::Reshape(vec![(1 << 62) + 1, 4].into()), vec![big(&[4])]),
+        (Op::Concat { axis: 0 }, vec![big(&[usize::MAX, 0]), big(&[usize::MAX, 0])]),
+        (Op::Binary(BinaryOp::Add), vec![big(&[1 << 62, 1]), big(&[1, 4])]),
+        // Operand types that overflow are refused too (never counted with a wrapping product).
+        (Op::Unary(UnaryOp::Neg), vec![big(&[1 << 40, 1 << 40])]),
+    ];
+    for (op, args) in cases {
+        let r = kiln_ir::infer(&op, &args);
+        assert!(
+            matches!(r, Err(kiln_ir::Error::Overflow { .. }) | Err(kiln_ir::Error::Reshape { .. })),
+            "{op:?}: {r:?}"
+        );
+    }
+    assert_eq!(
+        kiln_ir::infer(&Op::Concat { axis: 1 }, &[big(&[usize::MAX, 0]), big(&[usize::MAX, 0])]).unwrap(),
+        big(&[usize::MAX, 0])
+    );
+}
+
+#[test]
 fn overflowing_types_are_rejected() {
     let (mut g, _, _) = base();
     g.add_unchecked(Op::Random { dist: Distribution::Uniform, seed: 0 }, t(DType::F32, &[1 << 40, 1 << 40]), &[]);

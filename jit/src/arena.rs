@@ -21,9 +21,26 @@ pub struct Arena {
 }
 
 impl Arena {
-    /// An arena of at least `bytes` bytes.
+    /// An arena of at least `bytes` bytes; panics with the error of [`Arena::try_new`].
     pub fn new(bytes: usize) -> Arena {
-        Arena { lines: vec![Line([0; 64]); bytes.div_ceil(64)].into_boxed_slice() }
+        Arena::try_new(bytes).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An arena of at least `bytes` bytes, or `Error::OutOfMemory` if the allocator
+    /// refuses (a graph file may declare values no machine can hold).
+    ///
+    /// ```
+    /// assert!(kiln_jit::arena::Arena::try_new(1 << 60).is_err());
+    /// ```
+    pub fn try_new(bytes: usize) -> kiln_ir::Result<Arena> {
+        let n = bytes.div_ceil(64);
+        let mut lines = kiln_ir::array::try_with_capacity("executor", n).map_err(|_| kiln_ir::Error::OutOfMemory {
+            op: "executor",
+            bytes,
+            what: "the arena".into(),
+        })?;
+        lines.resize(n, Line([0; 64]));
+        Ok(Arena { lines: lines.into_boxed_slice() })
     }
 
     /// Usable size in bytes.
@@ -54,8 +71,19 @@ impl<T> Pool<T> {
 
     /// A free item, or a new one from `make` if all are in use.
     pub fn take(&self, make: impl FnOnce() -> T) -> Box<T> {
+        let made: Result<Box<T>, std::convert::Infallible> = self.try_take(|| Ok(make()));
+        match made {
+            Ok(item) => item,
+        }
+    }
+
+    /// [`Pool::take`] with a `make` that may fail.
+    pub fn try_take<E>(&self, make: impl FnOnce() -> Result<T, E>) -> Result<Box<T>, E> {
         let popped = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        popped.unwrap_or_else(|| Box::new(make()))
+        match popped {
+            Some(item) => Ok(item),
+            None => make().map(Box::new),
+        }
     }
 
     /// Returns an item for reuse.

@@ -23,7 +23,8 @@ impl Tensor {
     pub fn try_reshape(&self, shape: impl IntList) -> Result<Tensor> {
         let dims = shape.to_i64s();
         let bad = || Error::Reshape { from: self.shape().into(), to: format!("{dims:?}") };
-        let known: usize = dims.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+        let given: Vec<usize> = dims.iter().filter(|&&d| d >= 0).map(|&d| d as usize).collect();
+        let known = kiln_ir::checked_numel(&given).ok_or_else(bad)?;
         let mut out = Shape::new();
         let mut inferred = false;
         for &d in &dims {

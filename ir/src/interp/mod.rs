@@ -70,6 +70,7 @@ fn arity(op: &Op, args: &[&Array], n: usize) -> Result<()> {
 pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
     #[cfg(debug_assertions)]
     check_rule(op, args, ty)?;
+    probe_result(op, ty)?;
     let out = match op {
         Op::Input(_) | Op::ReadVar(_) | Op::AssignVar(_) => {
             return Err(Error::invalid(op.name(), "needs a graph and its bindings; use interp::run"))
@@ -157,6 +158,31 @@ pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
         ));
     }
     Ok(out)
+}
+
+/// `Err` if the result (and the index table a movement or broadcasting kernel builds, one
+/// `usize` per element) cannot be allocated, before any of it is: the kernels below allocate
+/// with plain `Vec` functions, which abort on a refusal.
+fn probe_result(op: &Op, ty: &TensorType) -> Result<()> {
+    if matches!(op, Op::Const(_) | Op::Reshape(_) | Op::Fused(_)) {
+        return Ok(()); // no buffer of their own: a value, a view, a body whose nodes probe
+    }
+    let indexed = !matches!(
+        op,
+        Op::Unary(_)
+            | Op::Cast(_)
+            | Op::Reduce { .. }
+            | Op::ArgReduce { .. }
+            | Op::MatMul
+            | Op::Random { .. }
+            | Op::Concat { .. }
+    );
+    let table = if indexed { std::mem::size_of::<usize>() } else { 0 };
+    let bytes = ty
+        .checked_bytes()
+        .and_then(|b| b.checked_add(ty.numel().checked_mul(table)?))
+        .ok_or_else(|| Error::Overflow { op: op.name(), what: ty.to_string() })?;
+    crate::array::probe_alloc(op.name(), bytes, || ty.to_string())
 }
 
 /// Debug builds: the op's rule from [`infer`](crate::infer) must give exactly `ty`.

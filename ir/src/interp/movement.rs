@@ -4,6 +4,7 @@
 use crate::array::{Array, Data};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
+use crate::infer::slice_fits;
 use crate::op::SliceDim;
 use crate::shape::numel;
 use crate::with_data;
@@ -60,14 +61,15 @@ fn slice_offsets(op: &'static str, dims: &[SliceDim], shape: &[usize]) -> Result
         return Err(Error::invalid(op, format!("{} slice dims for rank {}", dims.len(), shape.len())));
     }
     for (ax, (d, &n)) in dims.iter().zip(shape).enumerate() {
-        let last = d.start as isize + (d.len as isize - 1) * d.step;
-        if d.len > 0 && (d.start >= n || last < 0 || last as usize >= n) {
+        if !slice_fits(d, n) {
             return Err(Error::invalid(op, format!("slice {d:?} does not fit axis {ax} of size {n}")));
         }
     }
     let own = signed_strides(shape);
     let base: isize = dims.iter().zip(&own).map(|(d, &s)| d.start as isize * s).sum();
-    let st: Vec<isize> = dims.iter().zip(&own).map(|(d, &s)| d.step * s).collect();
+    // A dim of length 0 or 1 never steps, and its step may be as large as isize allows;
+    // any longer one fits its axis, so `step * stride` stays inside the buffer.
+    let st: Vec<isize> = dims.iter().zip(&own).map(|(d, &s)| if d.len > 1 { d.step * s } else { 0 }).collect();
     let lens: Vec<usize> = dims.iter().map(|d| d.len).collect();
     // An empty slice reads nothing; its base may point past the end, so skip it.
     Ok(if numel(&lens) == 0 { Vec::new() } else { offsets(&lens, &st, base) })

@@ -15,6 +15,10 @@ use crate::pool::ThreadPool;
 pub(super) const ALIGN: usize = 64;
 
 pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
+    // The executor trusts node types to size buffers and kernels to index them: a graph
+    // whose types disagree with its ops (a parsed, unverified file) would run out of bounds.
+    graph.verify()?;
+    check_arena_fits(&graph, options.threads)?;
     let (schedule, mut slots, mut arena_bytes) = match &graph.plan {
         Some(p) => {
             check_plan(&graph, p)?;
@@ -208,6 +212,18 @@ fn overwritten(steps: &[Step], src: usize, range: std::ops::Range<usize>) -> boo
     let Dest::Slot(off) = steps[src].dest else { return false };
     let end = off + steps[src].ty.bytes();
     steps[range].iter().any(|s| matches!(s.dest, Dest::Slot(o) if o < end && off < o + s.ty.bytes()))
+}
+
+/// Bounds the arena arithmetic below (own slots, row groups' per-thread block buffers): the
+/// planned arena plus every value's bytes, once per thread and twice more, must not pass `isize::MAX`,
+/// so no offset computed from them can wrap. Only an absurd graph file comes near it.
+fn check_arena_fits(g: &Graph, threads: usize) -> Result<()> {
+    let planned = g.plan.as_ref().map_or(0, |p| p.arena_bytes);
+    let total = g.node_ids().try_fold(planned, |acc, id| acc.checked_add(g.node(id).ty.bytes().checked_add(ALIGN)?));
+    match total.and_then(|t| t.checked_mul(threads.max(1) + 2)) {
+        Some(b) if b <= isize::MAX as usize => Ok(()),
+        _ => Err(Error::Overflow { op: "executor", what: format!("the arena of graph @{}", g.name()) }),
+    }
 }
 
 /// Every slot must fit its node's value and lie inside the arena.

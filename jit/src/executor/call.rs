@@ -45,18 +45,18 @@ impl Val {
 unsafe impl Send for CallState {}
 
 impl CallState {
-    fn new(exe: &Executable) -> CallState {
+    fn new(exe: &Executable) -> Result<CallState> {
         let n = exe.steps.len();
         let max_args = exe.steps.iter().map(|s| s.args.len()).max().unwrap_or(0);
-        CallState {
-            arena: Arena::new(exe.arena_bytes),
+        Ok(CallState {
+            arena: Arena::try_new(exe.arena_bytes)?,
             vals: (0..n).map(|_| Val::None).collect(),
             vars: vec![None; exe.graph.vars().len()],
             ptrs: Vec::with_capacity(max_args),
             direct: vec![false; exe.outputs.len()],
             fresh: Vec::with_capacity(exe.outputs.len()),
             pending: (0..n).map(|_| None).collect(),
-        }
+        })
     }
 
     fn clear(&mut self) {
@@ -79,7 +79,7 @@ pub(super) fn run(
     times: Option<&mut Vec<std::time::Duration>>,
 ) -> Result<()> {
     check_signature(exe, inputs, vars)?;
-    let mut st = exe.states.take(|| CallState::new(exe));
+    let mut st = exe.states.try_take(|| CallState::new(exe))?;
     let r = run_steps(exe, &mut st, inputs, vars, out, times)
         // SAFETY: `run_steps` returned, so every step it started has completed.
         .and_then(|()| unsafe { finish(exe, &mut st, out) });
@@ -153,7 +153,7 @@ unsafe fn copy_out(p: *const u8, ty: &TensorType) -> Result<Array> {
     let n = ty.numel();
     macro_rules! copy {
         ($t:ty, $variant:ident) => {{
-            let mut u = Uninit::<$t>::new(n);
+            let mut u = Uninit::<$t>::try_new("executor", n)?;
             // SAFETY: `u` has room for n elements; the source holds n valid elements.
             unsafe {
                 std::ptr::copy_nonoverlapping(p, u.as_mut_ptr() as *mut u8, ty.bytes());
@@ -181,15 +181,16 @@ pub(crate) enum Fresh {
 }
 
 impl Fresh {
-    fn new(ty: &TensorType) -> Fresh {
+    fn try_new(ty: &TensorType) -> Result<Fresh> {
         let n = ty.numel();
-        match ty.dtype {
-            DType::F32 => Fresh::F32(Uninit::new(n)),
-            DType::F64 => Fresh::F64(Uninit::new(n)),
-            DType::I32 => Fresh::I32(Uninit::new(n)),
-            DType::I64 => Fresh::I64(Uninit::new(n)),
-            DType::Bool => Fresh::Bool(Uninit::new(n)),
-        }
+        let op = "executor";
+        Ok(match ty.dtype {
+            DType::F32 => Fresh::F32(Uninit::try_new(op, n)?),
+            DType::F64 => Fresh::F64(Uninit::try_new(op, n)?),
+            DType::I32 => Fresh::I32(Uninit::try_new(op, n)?),
+            DType::I64 => Fresh::I64(Uninit::try_new(op, n)?),
+            DType::Bool => Fresh::Bool(Uninit::try_new(op, n)?),
+        })
     }
 
     fn as_mut_ptr(&mut self) -> *mut u8 {
@@ -221,15 +222,15 @@ impl Fresh {
 /// Where step `i` writes output `j`: the caller's previous output tensor if it is unshared
 /// and of the right type, else a fresh uninitialized buffer (no zeroing: the step writes
 /// all of it), which [`finish`] turns into the output once the schedule has run.
-fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &TensorType) -> *mut u8 {
+fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &TensorType) -> Result<*mut u8> {
     let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
     if let Some(data) = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut()) {
-        return with_data!(data, v => v.as_mut_ptr() as *mut u8);
+        return Ok(with_data!(data, v => v.as_mut_ptr() as *mut u8));
     }
-    let mut fresh = Fresh::new(ty);
+    let mut fresh = Fresh::try_new(ty)?;
     let p = fresh.as_mut_ptr();
     st.fresh.push((j, i, fresh));
-    p
+    Ok(p)
 }
 
 /// Raw pointers a kernel job shares across the pool's threads.
@@ -258,16 +259,16 @@ impl KernelJob {
 const MIN_CHUNK: usize = 4096;
 
 /// The address step `i` writes to.
-fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> *mut u8 {
-    match step.dest {
+fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> Result<*mut u8> {
+    Ok(match step.dest {
         // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
         Dest::Slot(off) => unsafe { st.arena.as_mut_ptr().add(off) },
         Dest::Output(j) => {
             st.direct[j] = true;
-            output_ptr(st, out, j, i, &step.ty)
+            output_ptr(st, out, j, i, &step.ty)?
         }
         Dest::Fresh => {
-            let mut fresh = Fresh::new(&step.ty);
+            let mut fresh = Fresh::try_new(&step.ty)?;
             let p = fresh.as_mut_ptr();
             st.pending[i] = Some(fresh);
             p
@@ -275,7 +276,7 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> *mu
         Dest::None | Dest::Block(_) => {
             unreachable!("nodes written to memory get a destination at build; block values only inside their row group")
         }
-    }
+    })
 }
 
 fn run_steps(
@@ -293,7 +294,7 @@ fn run_steps(
             t.push(std::time::Duration::ZERO);
         }
         if let Some(g) = groups.next_if(|g| g.start == i) {
-            run_group(exe, st, out, g);
+            run_group(exe, st, out, g)?;
         }
         if st.vals[i].is_set() {
             // Computed by its row group (the whole group's time goes to its first step).
@@ -330,7 +331,7 @@ fn run_steps(
                 } else {
                     1
                 };
-                let output = dest_ptr(st, out, i, step);
+                let output = dest_ptr(st, out, i, step)?;
                 let job = KernelJob { func: kernel.func(), inputs: st.ptrs.as_ptr(), output, numel, chunks };
                 if numel > 0 {
                     if chunks == 1 {
@@ -343,7 +344,7 @@ fn run_steps(
             }
             Mode::Gemm(shape) => {
                 let (a, b) = (val_ptr(&st.vals[step.args[0]]), val_ptr(&st.vals[step.args[1]]));
-                let output = dest_ptr(st, out, i, step);
+                let output = dest_ptr(st, out, i, step)?;
                 // SAFETY: operands hold the full shapes `shape` was built from (types are
                 // checked at build and at the signature), `output` has room for the result,
                 // and a node's destination never overlaps its live operands.
@@ -355,7 +356,7 @@ fn run_steps(
                 Val::Ptr(src) => {
                     // Copied: the plan may reuse the operand's slot while the view lives on.
                     let src = *src;
-                    let output = dest_ptr(st, out, i, step);
+                    let output = dest_ptr(st, out, i, step)?;
                     // SAFETY: both buffers hold `ty.bytes()` bytes (same element count);
                     // `copy` tolerates an in-place plan giving both the same address.
                     unsafe { std::ptr::copy(src, output, step.ty.bytes()) };
@@ -381,13 +382,13 @@ fn run_steps(
 
 /// A row group's call: full-size destinations and outside operands resolved once, then
 /// each thread walks its share of the rows block by block through every kernel.
-fn run_group(exe: &Executable, st: &mut CallState, out: &mut Outcome, g: &RowGroup) {
+fn run_group(exe: &Executable, st: &mut CallState, out: &mut Outcome, g: &RowGroup) -> Result<()> {
     let mut dest: SmallVec<[*mut u8; 8]> = SmallVec::new();
     for i in g.start..g.end {
         let step = &exe.steps[i];
         dest.push(match step.dest {
             Dest::Block(_) => std::ptr::null_mut(),
-            _ => dest_ptr(st, out, i, step),
+            _ => dest_ptr(st, out, i, step)?,
         });
     }
     st.ptrs.clear();
@@ -410,6 +411,7 @@ fn run_group(exe: &Executable, st: &mut CallState, out: &mut Outcome, g: &RowGro
     for (k, i) in (g.start..g.end).enumerate() {
         st.vals[i] = if dest[k].is_null() { Val::Done } else { Val::Ptr(dest[k]) };
     }
+    Ok(())
 }
 
 /// What the threads of a row group share.
