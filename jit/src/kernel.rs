@@ -117,6 +117,10 @@ fn isa(verify: bool) -> Result<OwnedTargetIsa> {
             set(&mut flags, "is_pic", "false")?;
             set(&mut flags, "use_colocated_libcalls", "false")?;
             set(&mut flags, "enable_verifier", if verify { "true" } else { "false" })?;
+            // A frame larger than the guard page must touch each page on the way down, so
+            // an overflow hits the guard page instead of writing below it.
+            set(&mut flags, "enable_probestack", "true")?;
+            set(&mut flags, "probestack_strategy", "inline")?;
             let builder = cranelift_native::builder().map_err(|e| e.to_string())?;
             builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
         };

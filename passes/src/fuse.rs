@@ -24,6 +24,9 @@ use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
 /// are copied into the body. Every elementwise op ends up in some kernel, alone if need
 /// be: the JIT compiles only fused nodes. Elementwise consumers of a `matmul` form a
 /// kernel reading its result, which memory planning lets write over the matmul's buffer.
+/// A group stops growing at [`Fuse::max_kernel_nodes`] nodes, so the compiled function's
+/// size, stack frame and compile time stay bounded however long the chain; what is left
+/// forms the next kernel.
 ///
 /// ```
 /// use kiln_ir::{BinaryOp, DType, Graph, Op, ReduceOp, TensorType};
@@ -41,11 +44,23 @@ use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
 pub struct Fuse {
     /// Constants with at most this many elements are copied into kernel bodies.
     pub max_const_elems: usize,
+    /// The most nodes of the graph one kernel takes.
+    pub max_kernel_nodes: usize,
 }
+
+/// Default [`Fuse::max_kernel_nodes`]: far above what models fuse (a GELU is about ten
+/// ops), small enough that a kernel full of transcendentals keeps a small stack frame and
+/// compiles in milliseconds.
+///
+/// ```
+/// use kiln_passes::{Fuse, MAX_KERNEL_NODES};
+/// assert_eq!(Fuse::default().max_kernel_nodes, MAX_KERNEL_NODES);
+/// ```
+pub const MAX_KERNEL_NODES: usize = 256;
 
 impl Default for Fuse {
     fn default() -> Fuse {
-        Fuse { max_const_elems: 1 }
+        Fuse { max_const_elems: 1, max_kernel_nodes: MAX_KERNEL_NODES }
     }
 }
 
@@ -63,7 +78,7 @@ impl Pass for Fuse {
             if taken.contains(&root) || !can_root(g, root) {
                 continue;
             }
-            let mut members = grow(g, root, &taken);
+            let mut members = grow(g, root, &taken, self.max_kernel_nodes.max(1));
             members.sort_by_key(|m| pos[m]);
             taken.extend(members.iter().copied());
             groups.push(members);
@@ -90,29 +105,31 @@ fn can_root(g: &Graph, id: NodeId) -> bool {
         || (matches!(g.node(id).op, Op::Reduce { .. } | Op::ArgReduce { .. }) && !has_order_edges(g, id))
 }
 
-/// The group rooted at `root`: it and every elementwise producer all of whose users are in the group.
-fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>) -> Vec<NodeId> {
+/// The group rooted at `root`: it and every elementwise producer all of whose users are
+/// in the group, at most `cap` nodes. Each member's operands are looked at once, and a
+/// producer joins when the last of its uses has joined (uses counted, not rescanned), so
+/// growing is linear in the group's edges.
+fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>, cap: usize) -> Vec<NodeId> {
     let mut members: HashSet<NodeId> = HashSet::from([root]);
     let mut list = vec![root];
-    loop {
-        let mut grew = false;
-        let candidates: Vec<NodeId> = list.iter().flat_map(|&m| g.args(m)).collect();
-        for p in candidates {
-            let joins = !members.contains(&p)
-                && !taken.contains(&p)
-                && is_elementwise(g, p)
-                && !g.outputs().contains(&p)
-                && g.users(p).iter().all(|(u, _)| members.contains(u));
-            if joins {
+    let mut uses_inside: HashMap<NodeId, usize> = HashMap::new();
+    let mut next = 0;
+    while next < list.len() && list.len() < cap {
+        let m = list[next];
+        next += 1;
+        for p in g.args(m) {
+            if members.contains(&p) || taken.contains(&p) || !is_elementwise(g, p) || g.is_output(p) {
+                continue;
+            }
+            let inside = uses_inside.entry(p).or_insert(0);
+            *inside += 1;
+            if *inside == g.users(p).len() && list.len() < cap {
                 members.insert(p);
                 list.push(p);
-                grew = true;
             }
         }
-        if !grew {
-            return list;
-        }
     }
+    list
 }
 
 impl Fuse {
@@ -124,9 +141,10 @@ impl Fuse {
         // Operands from outside, in first-use order: small constants are copied in, the
         // rest become the body's inputs (declared first, so the dump lists them first).
         let mut outside: Vec<NodeId> = Vec::new();
+        let mut seen: HashSet<NodeId> = HashSet::new();
         for &m in members {
             for a in g.args(m) {
-                if !member_set.contains(&a) && !outside.contains(&a) {
+                if !member_set.contains(&a) && seen.insert(a) {
                     outside.push(a);
                 }
             }
