@@ -84,13 +84,29 @@ impl Pass for Fuse {
             groups.push(members);
         }
         let mut c = Changed::none();
-        // Build in topological order of roots so kernel names read in program order.
+        // Kernel names follow the topological order of roots (they read in program order).
+        // petgraph keeps a node's edges in a list, newest first, and removing an edge walks
+        // it; so that an operand shared by many groups (`x` in `y + x` chains, or in a
+        // thousand outputs `x * c`) does not make that quadratic, groups are replaced last
+        // first (their edges then sit at the head of the list) and the kernels' operand
+        // edges are added only once every group is gone.
         groups.sort_by_key(|m| pos[m.last().expect("a group has its root")]);
-        for (k, members) in groups.iter().enumerate() {
-            let nodes = members.len();
-            self.build_kernel(g, members, k)?;
+        let mut built: Vec<Built> = Vec::with_capacity(groups.len());
+        let mut fused_of: HashMap<NodeId, NodeId> = HashMap::new();
+        for (k, members) in groups.iter().enumerate().rev() {
+            let b = self.build_kernel(g, members, k);
+            fused_of.insert(*members.last().expect("a group has its root"), b.fused);
+            built.push(b);
             c.count("kernels_formed", 1);
-            c.count("nodes_fused", nodes);
+            c.count("nodes_fused", members.len());
+        }
+        for b in built {
+            for (i, a) in b.externals.iter().enumerate() {
+                g.set_arg(b.fused, i as u32, *fused_of.get(a).unwrap_or(a));
+            }
+            for k in b.pulled {
+                remove_if_dead(g, k);
+            }
         }
         Ok(c)
     }
@@ -134,7 +150,9 @@ fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>, cap: usize) -> Vec<Nod
 
 impl Fuse {
     /// Replaces `members` (topologically sorted; the last is the root) with one fused node.
-    fn build_kernel(&self, g: &mut Graph, members: &[NodeId], k: usize) -> Result<()> {
+    /// The fused node has no operand edges yet: they are `externals` (nodes of the graph as
+    /// it was, some of them roots of groups replaced since).
+    fn build_kernel(&self, g: &mut Graph, members: &[NodeId], k: usize) -> Built {
         let root = *members.last().expect("non-empty group");
         let mut body = Graph::new(format!("{}.kernel{k}", g.name()));
         let member_set: HashSet<NodeId> = members.iter().copied().collect();
@@ -166,14 +184,19 @@ impl Fuse {
         }
         body.set_outputs(vec![inside[&root]]);
         let ty = g.node(root).ty.clone();
-        let fused = g.add_unchecked(Op::Fused(Arc::new(Kernel { body })), ty, &externals);
+        let fused = g.add_unchecked(Op::Fused(Arc::new(Kernel { body })), ty, &[]);
         g.replace_uses(root, fused);
         for &m in members.iter().rev() {
             g.remove(m);
         }
-        for c in pulled {
-            remove_if_dead(g, c);
-        }
-        Ok(())
+        Built { fused, externals, pulled }
     }
+}
+
+/// A fused node waiting for its operand edges, and the constants copied into its body
+/// (removed once no other node uses them).
+struct Built {
+    fused: NodeId,
+    externals: Vec<NodeId>,
+    pulled: Vec<NodeId>,
 }
