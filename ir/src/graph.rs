@@ -229,8 +229,7 @@ impl Graph {
 
     /// Whether anything uses `id`: an operand edge or a graph output.
     pub fn is_used(&self, id: NodeId) -> bool {
-        self.is_output(id)
-            || self.g.edges_directed(id, Direction::Outgoing).any(|e| matches!(e.weight(), Edge::Arg(_)))
+        self.is_output(id) || self.g.edges_directed(id, Direction::Outgoing).any(|e| matches!(e.weight(), Edge::Arg(_)))
     }
 
     /// Nodes that must run before `id` (order edges only), sorted.

@@ -47,8 +47,13 @@ impl Pass for Cse {
             if !mergeable(&g.node(id).op) {
                 continue;
             }
-            let key: Key =
-                (g.node(id).op.name(), g.node(id).ty.clone(), g.args(id).to_vec(), g.order_preds(id), value_hash(g, id));
+            let key: Key = (
+                g.node(id).op.name(),
+                g.node(id).ty.clone(),
+                g.args(id).to_vec(),
+                g.order_preds(id),
+                value_hash(g, id),
+            );
             let bucket = buckets.entry(key).or_default();
             match bucket.iter().copied().find(|&k| g.node(k).op == g.node(id).op) {
                 Some(kept) => {

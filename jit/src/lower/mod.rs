@@ -153,7 +153,13 @@ fn visit(g: &kiln_ir::Graph, root: NodeId, prog: &mut Program, map: &mut HashMap
 }
 
 /// Emits node `id` whose operands are instructions `a`, recording its index in `map`.
-fn emit(g: &kiln_ir::Graph, id: NodeId, a: &[usize], prog: &mut Program, map: &mut HashMap<NodeId, usize>) -> Result<()> {
+fn emit(
+    g: &kiln_ir::Graph,
+    id: NodeId,
+    a: &[usize],
+    prog: &mut Program,
+    map: &mut HashMap<NodeId, usize>,
+) -> Result<()> {
     let node = g.node(id);
     let dt = |k: usize, prog: &Program| prog.ins[k].dtype(prog);
     let ins = match &node.op {
