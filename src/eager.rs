@@ -10,13 +10,21 @@ use kiln_jit::Executable;
 
 /// Below this many elements the interpreter is quicker than a kernel call.
 const MIN_ELEMENTS: usize = 4096;
-/// Distinct (op, signature) pairs kept compiled; past this, new ones are interpreted.
-const MAX_CACHED: usize = 4096;
+/// Distinct (op, signature) pairs kept compiled; past this, the least recently used one is
+/// dropped (and its kernel freed, unless still among the JIT's recently used kernels).
+const MAX_CACHED: usize = 512;
 
 type Key = (String, Vec<TensorType>);
 
-fn cache() -> &'static Mutex<HashMap<Key, Arc<Executable>>> {
-    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Executable>>>> = OnceLock::new();
+/// The executables by key, each with the tick of its last use.
+#[derive(Default)]
+struct Cache {
+    map: HashMap<Key, (Arc<Executable>, u64)>,
+    clock: u64,
+}
+
+fn cache() -> &'static Mutex<Cache> {
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
@@ -68,14 +76,23 @@ pub(crate) fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
 /// The cached executable for `op` on operands `tys`, built on first use.
 fn executable(op: &Op, tys: Vec<TensorType>, ty: &TensorType) -> Option<Arc<Executable>> {
     let key = (format!("{op:?}"), tys);
-    if let Some(e) = cache().lock().ok()?.get(&key) {
-        return Some(e.clone());
+    {
+        let mut c = cache().lock().ok()?;
+        c.clock += 1;
+        let now = c.clock;
+        if let Some((e, used)) = c.map.get_mut(&key) {
+            *used = now;
+            return Some(e.clone());
+        }
     }
     let exe = Arc::new(build(op, &key.1, ty).ok()?);
     let mut c = cache().lock().ok()?;
-    if c.len() < MAX_CACHED {
-        c.insert(key, exe.clone());
+    if c.map.len() >= MAX_CACHED {
+        let lru = c.map.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone());
+        c.map.remove(&lru.expect("a full cache is not empty"));
     }
+    let now = c.clock;
+    c.map.insert(key, (exe.clone(), now));
     Some(exe)
 }
 

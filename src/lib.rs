@@ -38,6 +38,7 @@ pub mod training;
 pub use autodiff::{custom_gradient, grad, value_and_grad, Grad, GradientTape, ValueAndGrad};
 pub use function::{
     function, function_with_signature, Backend, CallArgs, ConcreteFunction, Function, Outputs, TensorSpec, TraceFn,
+    MAX_SIGNATURES,
 };
 pub use kiln_ir::{Array, DType, Element, Error, Graph, Result};
 /// Turns a plain `fn` over `&Tensor`s into a traced, compiled function with the same

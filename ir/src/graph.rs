@@ -2,7 +2,7 @@
 //! the operand position; `Order` edges sequence side effects (variable reads and writes).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
@@ -58,6 +58,9 @@ pub struct Graph {
     g: StableDiGraph<Node, Edge>,
     inputs: Vec<NodeId>,
     outputs: Vec<NodeId>,
+    /// The nodes of `outputs`, so asking whether a node is an output is not a scan of a
+    /// graph with 100k outputs.
+    output_set: HashSet<NodeId>,
     vars: Vec<VarDecl>,
     /// The buffer plan, once memory planning has run.
     pub plan: Option<crate::plan::MemoryPlan>,
@@ -94,7 +97,13 @@ impl Graph {
     }
 
     pub fn set_outputs(&mut self, outputs: Vec<NodeId>) {
+        self.output_set = outputs.iter().copied().collect();
         self.outputs = outputs;
+    }
+
+    /// Whether `id` is one of the graph's outputs.
+    pub fn is_output(&self, id: NodeId) -> bool {
+        self.output_set.contains(&id)
     }
 
     pub fn vars(&self) -> &[VarDecl] {
@@ -221,8 +230,7 @@ impl Graph {
 
     /// Whether anything uses `id`: an operand edge or a graph output.
     pub fn is_used(&self, id: NodeId) -> bool {
-        self.outputs.contains(&id)
-            || self.g.edges_directed(id, Direction::Outgoing).any(|e| matches!(e.weight(), Edge::Arg(_)))
+        self.is_output(id) || self.g.edges_directed(id, Direction::Outgoing).any(|e| matches!(e.weight(), Edge::Arg(_)))
     }
 
     /// Nodes that must run before `id` (order edges only), sorted.
@@ -263,9 +271,12 @@ impl Graph {
             self.g.remove_edge(e);
             self.g.add_edge(new, user, Edge::Arg(pos));
         }
-        for o in &mut self.outputs {
-            if *o == old {
-                *o = new;
+        if self.output_set.remove(&old) {
+            self.output_set.insert(new);
+            for o in &mut self.outputs {
+                if *o == old {
+                    *o = new;
+                }
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Compiled kernels: one Cranelift function per fused kernel, in its own `JITModule`
 //! (kept alive, and freed, by the [`CompiledKernel`]), and the process-wide compile cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -117,6 +117,10 @@ fn isa(verify: bool) -> Result<OwnedTargetIsa> {
             set(&mut flags, "is_pic", "false")?;
             set(&mut flags, "use_colocated_libcalls", "false")?;
             set(&mut flags, "enable_verifier", if verify { "true" } else { "false" })?;
+            // A frame larger than the guard page must touch each page on the way down, so
+            // an overflow hits the guard page instead of writing below it.
+            set(&mut flags, "enable_probestack", "true")?;
+            set(&mut flags, "probestack_strategy", "inline")?;
             let builder = cranelift_native::builder().map_err(|e| e.to_string())?;
             builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
         };
@@ -174,26 +178,93 @@ fn cache_key(kernel: &Kernel) -> Result<String> {
     Ok(key)
 }
 
-type Cache = Mutex<HashMap<String, Arc<CompiledKernel>>>;
+/// How many recently used kernels the cache keeps alive after every executable using them
+/// is gone, so a function traced again (or an eager op on a recent shape) does not
+/// recompile. Older unused kernels are freed.
+pub const RECENT_KERNELS: usize = 128;
 
-fn cache() -> &'static Cache {
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+/// The process-wide compile cache. `live` finds a kernel while anything holds it (an
+/// executable, or `recent`); `recent` holds the last [`RECENT_KERNELS`] kernels compiled
+/// or looked up, least recently used first. A kernel nobody holds frees its code.
+#[derive(Default)]
+struct Cache {
+    live: HashMap<String, Weak<CompiledKernel>>,
+    recent: VecDeque<Arc<CompiledKernel>>,
 }
 
-/// Compiles a fused kernel, or returns the cached compilation of an identical one
-/// (same ops, types, constants and wiring): each kernel compiles once per process.
+impl Cache {
+    fn get(&mut self, key: &str) -> Option<Arc<CompiledKernel>> {
+        let k = self.live.get(key)?.upgrade()?;
+        self.touch(&k);
+        Some(k)
+    }
+
+    fn insert(&mut self, key: String, k: Arc<CompiledKernel>) -> Arc<CompiledKernel> {
+        if let Some(old) = self.get(&key) {
+            return old; // another thread compiled it meanwhile
+        }
+        self.live.insert(key, Arc::downgrade(&k));
+        self.touch(&k);
+        // Forget dropped kernels once they could be half the map: amortized O(1) per insert.
+        if self.live.len() > 2 * RECENT_KERNELS && self.live.len() > 2 * self.live_count() {
+            self.live.retain(|_, w| w.strong_count() > 0);
+        }
+        k
+    }
+
+    /// Makes `k` the most recently used kernel.
+    fn touch(&mut self, k: &Arc<CompiledKernel>) {
+        if let Some(i) = self.recent.iter().rposition(|r| Arc::ptr_eq(r, k)) {
+            self.recent.remove(i);
+        }
+        self.recent.push_back(k.clone());
+        if self.recent.len() > RECENT_KERNELS {
+            self.recent.pop_front();
+        }
+    }
+
+    fn live_count(&self) -> usize {
+        self.live.values().filter(|w| w.strong_count() > 0).count()
+    }
+}
+
+fn cache() -> &'static Mutex<Cache> {
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// How many compiled kernels exist in the process right now (held by executables or by
+/// the cache's [`RECENT_KERNELS`]): what a long-running service watches to see that
+/// kernels of dropped functions are freed.
+///
+/// ```
+/// use kiln_ir::{DType, Graph, Kernel, Op, TensorType, UnaryOp};
+/// let mut g = Graph::new("k");
+/// let x = g.add_input(TensorType::new(DType::F32, &[3]));
+/// let y = g.add(Op::Unary(UnaryOp::Neg), &[x]).unwrap();
+/// g.set_outputs(vec![y]);
+/// let k = kiln_jit::compile(&Kernel { body: g.clone() }).unwrap();
+/// assert!(kiln_jit::kernel::live_kernels() >= 1);
+/// // While it is alive, the same body is the same compiled kernel.
+/// assert!(std::sync::Arc::ptr_eq(&k, &kiln_jit::compile(&Kernel { body: g }).unwrap()));
+/// ```
+pub fn live_kernels() -> usize {
+    cache().lock().map(|c| c.live_count()).unwrap_or(0)
+}
+
+/// Compiles a fused kernel, or returns the compilation of an identical one (same ops,
+/// types, constants and wiring) if one is still alive: in use by an executable or among
+/// the [`RECENT_KERNELS`] most recently used.
 ///
 /// `Err(Error::Compile)` for a body outside the fused-kernel contract; the executor then
 /// runs the kernel in the interpreter.
 pub fn compile(kernel: &Kernel) -> Result<Arc<CompiledKernel>> {
     let key = cache_key(kernel)?;
     if let Some(k) = cache().lock().map_err(|_| poisoned())?.get(&key) {
-        return Ok(k.clone());
+        return Ok(k);
     }
     let compiled = Arc::new(compile_uncached(kernel)?);
-    let mut c = cache().lock().map_err(|_| poisoned())?;
-    Ok(c.entry(key).or_insert(compiled).clone())
+    Ok(cache().lock().map_err(|_| poisoned())?.insert(key, compiled))
 }
 
 fn poisoned() -> Error {

@@ -13,5 +13,5 @@ pub mod matmul;
 pub mod pool;
 
 pub use executor::{Executable, Fallback, Options, Outcome};
-pub use kernel::{compile, compile_uncached, set_verify, CompiledKernel, KernelFn};
+pub use kernel::{compile, compile_uncached, live_kernels, set_verify, CompiledKernel, KernelFn, RECENT_KERNELS};
 pub use math::wide::{math_path, set_math_path, set_wide_math, wide_math, wide_math_isa, MathPath};

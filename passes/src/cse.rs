@@ -30,8 +30,10 @@ use crate::pass::{Changed, Pass};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cse;
 
-/// Bucket key: cheap to hash; candidates in one bucket are compared with `Op`'s `==`.
-type Key = (&'static str, TensorType, Vec<NodeId>, Vec<NodeId>);
+/// Bucket key: cheap to hash; candidates in one bucket are compared with `Op`'s `==`. A
+/// constant's value is hashed into the key, so a graph of a thousand distinct scalar
+/// constants has a thousand buckets, not one bucket searched a thousand times.
+type Key = (&'static str, TensorType, Vec<NodeId>, Vec<NodeId>, u64);
 
 impl Pass for Cse {
     fn name(&self) -> &str {
@@ -45,7 +47,13 @@ impl Pass for Cse {
             if !mergeable(&g.node(id).op) {
                 continue;
             }
-            let key: Key = (g.node(id).op.name(), g.node(id).ty.clone(), g.args(id).to_vec(), g.order_preds(id));
+            let key: Key = (
+                g.node(id).op.name(),
+                g.node(id).ty.clone(),
+                g.args(id).to_vec(),
+                g.order_preds(id),
+                value_hash(g, id),
+            );
             let bucket = buckets.entry(key).or_default();
             match bucket.iter().copied().find(|&k| g.node(k).op == g.node(id).op) {
                 Some(kept) => {
@@ -61,6 +69,15 @@ impl Pass for Cse {
         c.count("nodes_merged", merged);
         Ok(c)
     }
+}
+
+fn value_hash(g: &Graph, id: NodeId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Op::Const(a) = &g.node(id).op {
+        a.data().as_bytes().hash(&mut h);
+    }
+    h.finish()
 }
 
 fn mergeable(op: &Op) -> bool {

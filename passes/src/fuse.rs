@@ -24,6 +24,9 @@ use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
 /// are copied into the body. Every elementwise op ends up in some kernel, alone if need
 /// be: the JIT compiles only fused nodes. Elementwise consumers of a `matmul` form a
 /// kernel reading its result, which memory planning lets write over the matmul's buffer.
+/// A group stops growing at [`Fuse::max_kernel_nodes`] nodes, so the compiled function's
+/// size, stack frame and compile time stay bounded however long the chain; what is left
+/// forms the next kernel.
 ///
 /// ```
 /// use kiln_ir::{BinaryOp, DType, Graph, Op, ReduceOp, TensorType};
@@ -41,11 +44,23 @@ use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
 pub struct Fuse {
     /// Constants with at most this many elements are copied into kernel bodies.
     pub max_const_elems: usize,
+    /// The most nodes of the graph one kernel takes.
+    pub max_kernel_nodes: usize,
 }
+
+/// Default [`Fuse::max_kernel_nodes`]: far above what models fuse (a GELU is about ten
+/// ops), small enough that a kernel full of transcendentals keeps a small stack frame and
+/// compiles in milliseconds.
+///
+/// ```
+/// use kiln_passes::{Fuse, MAX_KERNEL_NODES};
+/// assert_eq!(Fuse::default().max_kernel_nodes, MAX_KERNEL_NODES);
+/// ```
+pub const MAX_KERNEL_NODES: usize = 256;
 
 impl Default for Fuse {
     fn default() -> Fuse {
-        Fuse { max_const_elems: 1 }
+        Fuse { max_const_elems: 1, max_kernel_nodes: MAX_KERNEL_NODES }
     }
 }
 
@@ -63,19 +78,35 @@ impl Pass for Fuse {
             if taken.contains(&root) || !can_root(g, root) {
                 continue;
             }
-            let mut members = grow(g, root, &taken);
+            let mut members = grow(g, root, &taken, self.max_kernel_nodes.max(1));
             members.sort_by_key(|m| pos[m]);
             taken.extend(members.iter().copied());
             groups.push(members);
         }
         let mut c = Changed::none();
-        // Build in topological order of roots so kernel names read in program order.
+        // Kernel names follow the topological order of roots (they read in program order).
+        // petgraph keeps a node's edges in a list, newest first, and removing an edge walks
+        // it; so that an operand shared by many groups (`x` in `y + x` chains, or in a
+        // thousand outputs `x * c`) does not make that quadratic, groups are replaced last
+        // first (their edges then sit at the head of the list) and the kernels' operand
+        // edges are added only once every group is gone.
         groups.sort_by_key(|m| pos[m.last().expect("a group has its root")]);
-        for (k, members) in groups.iter().enumerate() {
-            let nodes = members.len();
-            self.build_kernel(g, members, k)?;
+        let mut built: Vec<Built> = Vec::with_capacity(groups.len());
+        let mut fused_of: HashMap<NodeId, NodeId> = HashMap::new();
+        for (k, members) in groups.iter().enumerate().rev() {
+            let b = self.build_kernel(g, members, k);
+            fused_of.insert(*members.last().expect("a group has its root"), b.fused);
+            built.push(b);
             c.count("kernels_formed", 1);
-            c.count("nodes_fused", nodes);
+            c.count("nodes_fused", members.len());
+        }
+        for b in built {
+            for (i, a) in b.externals.iter().enumerate() {
+                g.set_arg(b.fused, i as u32, *fused_of.get(a).unwrap_or(a));
+            }
+            for k in b.pulled {
+                remove_if_dead(g, k);
+            }
         }
         Ok(c)
     }
@@ -90,43 +121,48 @@ fn can_root(g: &Graph, id: NodeId) -> bool {
         || (matches!(g.node(id).op, Op::Reduce { .. } | Op::ArgReduce { .. }) && !has_order_edges(g, id))
 }
 
-/// The group rooted at `root`: it and every elementwise producer all of whose users are in the group.
-fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>) -> Vec<NodeId> {
+/// The group rooted at `root`: it and every elementwise producer all of whose users are
+/// in the group, at most `cap` nodes. Each member's operands are looked at once, and a
+/// producer joins when the last of its uses has joined (uses counted, not rescanned), so
+/// growing is linear in the group's edges.
+fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>, cap: usize) -> Vec<NodeId> {
     let mut members: HashSet<NodeId> = HashSet::from([root]);
     let mut list = vec![root];
-    loop {
-        let mut grew = false;
-        let candidates: Vec<NodeId> = list.iter().flat_map(|&m| g.args(m)).collect();
-        for p in candidates {
-            let joins = !members.contains(&p)
-                && !taken.contains(&p)
-                && is_elementwise(g, p)
-                && !g.outputs().contains(&p)
-                && g.users(p).iter().all(|(u, _)| members.contains(u));
-            if joins {
+    let mut uses_inside: HashMap<NodeId, usize> = HashMap::new();
+    let mut next = 0;
+    while next < list.len() && list.len() < cap {
+        let m = list[next];
+        next += 1;
+        for p in g.args(m) {
+            if members.contains(&p) || taken.contains(&p) || !is_elementwise(g, p) || g.is_output(p) {
+                continue;
+            }
+            let inside = uses_inside.entry(p).or_insert(0);
+            *inside += 1;
+            if *inside == g.users(p).len() && list.len() < cap {
                 members.insert(p);
                 list.push(p);
-                grew = true;
             }
         }
-        if !grew {
-            return list;
-        }
     }
+    list
 }
 
 impl Fuse {
     /// Replaces `members` (topologically sorted; the last is the root) with one fused node.
-    fn build_kernel(&self, g: &mut Graph, members: &[NodeId], k: usize) -> Result<()> {
+    /// The fused node has no operand edges yet: they are `externals` (nodes of the graph as
+    /// it was, some of them roots of groups replaced since).
+    fn build_kernel(&self, g: &mut Graph, members: &[NodeId], k: usize) -> Built {
         let root = *members.last().expect("non-empty group");
         let mut body = Graph::new(format!("{}.kernel{k}", g.name()));
         let member_set: HashSet<NodeId> = members.iter().copied().collect();
         // Operands from outside, in first-use order: small constants are copied in, the
         // rest become the body's inputs (declared first, so the dump lists them first).
         let mut outside: Vec<NodeId> = Vec::new();
+        let mut seen: HashSet<NodeId> = HashSet::new();
         for &m in members {
             for a in g.args(m) {
-                if !member_set.contains(&a) && !outside.contains(&a) {
+                if !member_set.contains(&a) && seen.insert(a) {
                     outside.push(a);
                 }
             }
@@ -148,14 +184,19 @@ impl Fuse {
         }
         body.set_outputs(vec![inside[&root]]);
         let ty = g.node(root).ty.clone();
-        let fused = g.add_unchecked(Op::Fused(Arc::new(Kernel { body })), ty, &externals);
+        let fused = g.add_unchecked(Op::Fused(Arc::new(Kernel { body })), ty, &[]);
         g.replace_uses(root, fused);
         for &m in members.iter().rev() {
             g.remove(m);
         }
-        for c in pulled {
-            remove_if_dead(g, c);
-        }
-        Ok(())
+        Built { fused, externals, pulled }
     }
+}
+
+/// A fused node waiting for its operand edges, and the constants copied into its body
+/// (removed once no other node uses them).
+struct Built {
+    fused: NodeId,
+    externals: Vec<NodeId>,
+    pulled: Vec<NodeId>,
 }

@@ -25,7 +25,7 @@ pub mod simplify;
 pub use const_fold::ConstFold;
 pub use cse::Cse;
 pub use dce::Dce;
-pub use fuse::Fuse;
+pub use fuse::{Fuse, MAX_KERNEL_NODES};
 pub use memory_plan::MemoryPlanner;
 pub use pass::{Changed, Pass};
 pub use pipeline::{PassRun, Pipeline, Report, Step, DEFAULT_MAX_ITERS};

@@ -68,7 +68,7 @@ fn align(n: usize) -> usize {
 
 fn needs_slot(g: &Graph, id: NodeId) -> bool {
     let op = &g.node(id).op;
-    !matches!(op, Op::Input(_) | Op::Const(_) | Op::ReadVar(_) | Op::AssignVar(_)) && !g.outputs().contains(&id)
+    !matches!(op, Op::Input(_) | Op::Const(_) | Op::ReadVar(_) | Op::AssignVar(_)) && !g.is_output(id)
 }
 
 /// An elementwise (non-reduction) fused kernel.

@@ -7,7 +7,7 @@ mod signature;
 
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use kiln_ir::{Graph, TensorType};
@@ -48,6 +48,29 @@ impl<O: Outputs> Clone for Function<O> {
 
 type Body = Box<dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + Send + Sync>;
 
+/// How many traced signatures a [`Function`] keeps. Past this, tracing a new signature
+/// drops the least recently called one (its graph and compiled code are freed; calling it
+/// again traces again), so a function fed ever new shapes runs in bounded memory. TF keeps
+/// every trace and only warns; kiln warns too (after 5 retraces in a row).
+///
+/// ```
+/// use kiln::Tensor;
+/// let f = kiln::function(|x: &Tensor| x * 2.0);
+/// for n in 1..=kiln::MAX_SIGNATURES + 1 {
+///     f.call(&Tensor::zeros(&[n], kiln::DType::F32)).unwrap();
+/// }
+/// f.call(&Tensor::zeros(&[1], kiln::DType::F32)).unwrap(); // evicted: traced again
+/// assert_eq!(f.trace_count(), kiln::MAX_SIGNATURES + 2);
+/// ```
+pub const MAX_SIGNATURES: usize = 64;
+
+/// One traced signature and when it was last called (a tick of `FnInner::clock`).
+struct CacheEntry {
+    sig: Vec<TensorType>,
+    concrete: Arc<ConcreteFunction>,
+    last_used: AtomicU64,
+}
+
 struct FnInner {
     name: String,
     arity: Option<usize>,
@@ -59,7 +82,9 @@ struct FnInner {
     input_signature: Option<Vec<TensorSpec>>,
     /// Traced signatures, searched linearly: a call compares its arguments' types in place
     /// instead of building and hashing a key (functions see a handful of signatures).
-    cache: RwLock<Vec<(Vec<TensorType>, Arc<ConcreteFunction>)>>,
+    /// At most [`MAX_SIGNATURES`] entries; the least recently used one goes first.
+    cache: RwLock<Vec<CacheEntry>>,
+    clock: AtomicU64,
     /// Serializes tracing so two threads never trace (or create Variables) at once.
     trace_lock: Mutex<()>,
     trace_count: AtomicUsize,
@@ -114,6 +139,7 @@ impl<O: Outputs> Function<O> {
                 pipeline: Arc::new(kiln_passes::Pipeline::default),
                 input_signature,
                 cache: RwLock::new(Vec::new()),
+                clock: AtomicU64::new(0),
                 trace_lock: Mutex::new(()),
                 trace_count: AtomicUsize::new(0),
                 traced_once: AtomicBool::new(false),
@@ -239,13 +265,21 @@ impl<O: Outputs> Function<O> {
         }
         let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
         let c = Arc::new(self.trace(&sig)?);
-        self.inner.cache.write().unwrap_or_else(|e| e.into_inner()).push((sig, c.clone()));
+        let mut cache = self.inner.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_SIGNATURES {
+            let lru = (0..cache.len()).min_by_key(|&i| cache[i].last_used.load(Ordering::Relaxed));
+            cache.swap_remove(lru.expect("a full cache is not empty"));
+        }
+        let last_used = AtomicU64::new(self.inner.clock.fetch_add(1, Ordering::Relaxed));
+        cache.push(CacheEntry { sig, concrete: c.clone(), last_used });
         Ok(c)
     }
 
     fn lookup(&self, args: &[Tensor]) -> Option<Arc<ConcreteFunction>> {
         let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
-        cache.iter().find(|(sig, _)| same_types(sig, args)).map(|(_, c)| c.clone())
+        let e = cache.iter().find(|e| same_types(&e.sig, args))?;
+        e.last_used.store(self.inner.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        Some(e.concrete.clone())
     }
 
     fn trace(&self, sig: &[TensorType]) -> Result<ConcreteFunction> {

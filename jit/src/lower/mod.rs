@@ -132,17 +132,35 @@ pub(crate) fn analyze(kernel: &Kernel) -> Result<Program> {
     Ok(prog)
 }
 
-/// Emits node `id` (after its operands) and returns its instruction index.
-fn visit(g: &kiln_ir::Graph, id: NodeId, prog: &mut Program, map: &mut HashMap<NodeId, usize>) -> Result<usize> {
-    if let Some(&i) = map.get(&id) {
-        return Ok(i);
+/// Emits node `root` after its operands and returns its instruction index. The walk keeps
+/// its own stack: a body can be a chain of thousands of ops, deeper than a thread's stack.
+fn visit(g: &kiln_ir::Graph, root: NodeId, prog: &mut Program, map: &mut HashMap<NodeId, usize>) -> Result<usize> {
+    let mut stack = vec![(root, false)];
+    while let Some((id, operands_done)) = stack.pop() {
+        if map.contains_key(&id) {
+            continue;
+        }
+        let args = g.args(id);
+        if !operands_done {
+            stack.push((id, true));
+            stack.extend(args.iter().rev().filter(|a| !map.contains_key(*a)).map(|&a| (a, false)));
+            continue;
+        }
+        let a: Vec<usize> = args.iter().map(|x| map[x]).collect();
+        emit(g, id, &a, prog, map)?;
     }
+    Ok(map[&root])
+}
+
+/// Emits node `id` whose operands are instructions `a`, recording its index in `map`.
+fn emit(
+    g: &kiln_ir::Graph,
+    id: NodeId,
+    a: &[usize],
+    prog: &mut Program,
+    map: &mut HashMap<NodeId, usize>,
+) -> Result<()> {
     let node = g.node(id);
-    let args = g.args(id);
-    let mut a = Vec::with_capacity(args.len());
-    for &x in &args {
-        a.push(visit(g, x, prog, map)?);
-    }
     let dt = |k: usize, prog: &Program| prog.ins[k].dtype(prog);
     let ins = match &node.op {
         Op::Input(i) => {
@@ -163,7 +181,7 @@ fn visit(g: &kiln_ir::Graph, id: NodeId, prog: &mut Program, map: &mut HashMap<N
         // Broadcasting is implicit: every value is evaluated at the iteration index.
         Op::BroadcastTo(_) => {
             map.insert(id, a[0]);
-            return Ok(a[0]);
+            return Ok(());
         }
         other => {
             return Err(unsupported(format!(
@@ -173,9 +191,8 @@ fn visit(g: &kiln_ir::Graph, id: NodeId, prog: &mut Program, map: &mut HashMap<N
         }
     };
     prog.ins.push(ins);
-    let i = prog.ins.len() - 1;
-    map.insert(id, i);
-    Ok(i)
+    map.insert(id, prog.ins.len() - 1);
+    Ok(())
 }
 
 /// How many lanes a value occupies: a vector class (bytes per lane) or plain scalars.

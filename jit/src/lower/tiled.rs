@@ -26,6 +26,11 @@ use crate::math::Fx;
 /// Elements per tile: each buffer is 1 KiB (f32) or 2 KiB (f64), all of them stay in L1.
 pub(crate) const TILE: usize = 256;
 
+/// The most stages (tile buffers) a kernel gets: the buffers live in the function's stack
+/// frame, which must stay small on a 2 MiB thread (128 KiB for f32, 256 KiB for f64). A
+/// kernel with more transcendentals stays all-Cranelift, which computes the same bits.
+const MAX_STAGES: usize = 128;
+
 /// Which instructions run as host routines, and what each stage evaluates.
 pub(crate) struct Plan {
     /// The float type of the routines (the kernel's vector lanes).
@@ -69,7 +74,7 @@ pub(crate) fn plan(prog: &Program, mode: Mode, along: &Dims) -> Option<Plan> {
             _ => None,
         })
         .collect();
-    if heavy.is_empty() {
+    if heavy.is_empty() || heavy.len() > MAX_STAGES {
         return None;
     }
     let targets = heavy.iter().map(|&(h, _)| operand(prog, h)).chain(std::iter::once(prog.root));
