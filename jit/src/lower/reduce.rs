@@ -20,7 +20,7 @@ use super::tiled::Sink;
 use super::{ops, Ctx, Mode, Tail};
 use crate::math::Fx;
 
-/// How a reduction accumulates its values (docs/SEMANTICS.md, "Reductions").
+/// How a reduction accumulates its values (docs/SEMANTICS.md, reference interpreter; docs/JIT.md).
 ///
 /// A mean must not overflow where its true value is in range: float means add each value
 /// scaled by `2^-k` (`2^k ≥ count`, so the running sum stays below the largest value; a
