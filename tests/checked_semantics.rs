@@ -89,7 +89,10 @@ fn float_means_of_huge_values_stay_finite() {
                     let a = got.array().unwrap();
                     for i in 0..a.len() {
                         let m = a.get_f64(i);
-                        assert!(((m - v) / v).abs() < common::tolerance(d).0, "{what}: mean of {d}{shape:?} filled with {v:e} is {m:e}");
+                        assert!(
+                            ((m - v) / v).abs() < common::tolerance(d).0,
+                            "{what}: mean of {d}{shape:?} filled with {v:e} is {m:e}"
+                        );
                     }
                 }
             }
@@ -102,7 +105,11 @@ fn float_means_agree_within_tolerance() {
     for shape in [vec![3usize, 4097], vec![4097, 3], vec![33, 2, 65]] {
         // Positive (no cancellation): the tolerance is relative.
         let x = (common::rand_f32(&shape, 7) + 3.0) * 1e30;
-        common::assert_equivalent(|a: &[Tensor]| vec![a[0].mean(&[0], false), a[0].mean(&[-1], true), a[0].mean_all()], &[x], &[]);
+        common::assert_equivalent(
+            |a: &[Tensor]| vec![a[0].mean(&[0], false), a[0].mean(&[-1], true), a[0].mean_all()],
+            &[x],
+            &[],
+        );
     }
 }
 
@@ -174,7 +181,8 @@ fn a_compiled_training_step_with_a_bad_label_fails_and_keeps_the_weights() {
     let x = Tensor::random_normal(&[8, 4], DType::F32, 3);
     let good = Dataset::from_tensors(&[x.clone(), Tensor::new(&[0i64, 1, 2, 0, 1, 2, 0, 1])]).unwrap().batch(8, false);
     trainer.fit(&good, 1, None).unwrap();
-    let weights = |m: &Sequential| -> Vec<Vec<f32>> { m.variables().iter().map(|v| v.read().to_vec().unwrap()).collect() };
+    let weights =
+        |m: &Sequential| -> Vec<Vec<f32>> { m.variables().iter().map(|v| v.read().to_vec().unwrap()).collect() };
     let before = weights(&model);
     let bad = Dataset::from_tensors(&[x, Tensor::new(&[0i64, 1, 2, 0, 7, 2, 0, 1])]).unwrap().batch(8, false);
     let e = trainer.fit(&bad, 1, None).expect_err("a label of 7 for 3 classes");

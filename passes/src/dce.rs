@@ -52,4 +52,3 @@ impl Pass for Dce {
         Ok(c)
     }
 }
-
