@@ -181,7 +181,8 @@ impl Loss for CategoricalCrossentropy {
 }
 
 /// Categorical cross-entropy with integer class labels: `y_true` is `i32`/`i64` of shape
-/// `y_pred.shape()[..-1]` with values in `0..classes` (checked when the labels are concrete).
+/// `y_pred.shape()[..-1]` with values in `0..classes`; a label out of range is an `Err`,
+/// eagerly and from a traced function alike (see [`checked_labels`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SparseCategoricalCrossentropy {
     pub from_logits: bool,
@@ -193,8 +194,9 @@ impl SparseCategoricalCrossentropy {
     }
 }
 
-/// Checks integer class labels against `[batch.., classes]` predictions.
-pub(crate) fn check_sparse(loss: &'static str, labels: &Tensor, y_pred: &Tensor) -> Result<()> {
+/// Checks integer class labels against `[batch.., classes]` predictions; returns them
+/// [checked](checked_labels).
+pub(crate) fn check_sparse(loss: &'static str, labels: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
     let r = y_pred.rank();
     if r == 0 || !matches!(labels.dtype(), DType::I32 | DType::I64) || labels.shape() != &y_pred.shape()[..r - 1] {
         return Err(Error::invalid(
@@ -207,18 +209,29 @@ pub(crate) fn check_sparse(loss: &'static str, labels: &Tensor, y_pred: &Tensor)
             ),
         ));
     }
-    let classes = y_pred.shape()[r - 1];
-    if let Some(a) = labels.array() {
-        if let Some(bad) = (0..a.len()).map(|i| a.get_f64(i)).find(|&v| v < 0.0 || v >= classes as f64) {
-            return Err(Error::invalid(loss, format!("label {bad} is out of range for {classes} classes")));
+    checked_labels(loss, labels, y_pred.shape()[r - 1])
+}
+
+/// Integer class `labels` that fail the call if one lies outside `0..classes`. Concrete
+/// labels are checked now. Symbolic ones (inside a traced function) are gathered from
+/// `arange(classes)`: an identity on valid labels whose out-of-range index is a runtime
+/// `Err` on every backend ("gather: index 7 is out of range for an axis of size 3"), so a
+/// compiled training step with a bad label fails and commits no Variable write.
+pub(crate) fn checked_labels(loss: &'static str, labels: &Tensor, classes: usize) -> Result<Tensor> {
+    match labels.array() {
+        Some(a) => {
+            if let Some(bad) = (0..a.len()).map(|i| a.get_f64(i)).find(|&v| v < 0.0 || v >= classes as f64) {
+                return Err(Error::invalid(loss, format!("label {bad} is out of range for {classes} classes")));
+            }
+            Ok(labels.clone())
         }
+        None => Tensor::try_arange(0.0, classes as f64, 1.0, labels.dtype())?.try_gather(labels, 0),
     }
-    Ok(())
 }
 
 impl Loss for SparseCategoricalCrossentropy {
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        check_sparse("sparse_categorical_crossentropy", y_true, y_pred)?;
+        let y_true = check_sparse("sparse_categorical_crossentropy", y_true, y_pred)?;
         if !y_pred.dtype().is_float() {
             return Err(Error::invalid("sparse_categorical_crossentropy", "predictions must be floats"));
         }

@@ -31,10 +31,16 @@ pub(crate) struct TraceState {
     /// TF allows creating Variables only in a function's first trace.
     pub(crate) allow_var_creation: bool,
     pub(crate) created_vars: Vec<Variable>,
+    /// A Variable creation this trace refused: the trace fails with it once the closure
+    /// returns (reported here rather than by a panic, which would print to stderr).
+    pub(crate) refused: Option<Error>,
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<TraceState>> = const { RefCell::new(None) };
+    /// Traces set aside by `init_scope` (innermost last): code there runs eagerly, but
+    /// Variables it creates still obey the rules of the trace it interrupted.
+    static SUSPENDED: RefCell<Vec<TraceState>> = const { RefCell::new(Vec::new()) };
 }
 
 impl TraceState {
@@ -49,6 +55,7 @@ impl TraceState {
             consts: HashMap::new(),
             allow_var_creation,
             created_vars: Vec::new(),
+            refused: None,
         }
     }
 
@@ -133,16 +140,28 @@ pub(crate) fn run_in_trace<R>(state: TraceState, f: impl FnOnce() -> R) -> (R, T
 /// assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.0, 3.0, 4.0]);
 /// ```
 pub fn init_scope<R>(f: impl FnOnce() -> R) -> R {
-    let saved = CURRENT.with(|c| c.borrow_mut().take());
-    struct Restore(Option<TraceState>);
+    let suspended = CURRENT.with(|c| c.borrow_mut().take()).map(|s| SUSPENDED.with(|v| v.borrow_mut().push(s)));
+    // Reinstalls the interrupted trace even if `f` panics.
+    struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let s = self.0.take();
-            CURRENT.with(|c| *c.borrow_mut() = s);
+            if self.0 {
+                let s = SUSPENDED.with(|v| v.borrow_mut().pop());
+                CURRENT.with(|c| *c.borrow_mut() = s);
+            }
         }
     }
-    let _guard = Restore(saved);
+    let _guard = Restore(suspended.is_some());
     crate::autodiff::without_tapes(f)
+}
+
+/// Runs `f` with the trace whose rules govern creating a Variable now: the current one,
+/// else the innermost one interrupted by `init_scope`.
+fn with_creating_trace<R>(f: impl FnOnce(Option<&mut TraceState>) -> R) -> R {
+    CURRENT.with(|c| match c.borrow_mut().as_mut() {
+        Some(t) => f(Some(t)),
+        None => SUSPENDED.with(|v| f(v.borrow_mut().last_mut())),
+    })
 }
 
 /// A new graph argument of type `ty` in the current trace.
@@ -224,9 +243,10 @@ pub(crate) fn assign_var(v: &Variable, value: &Tensor) -> Option<Result<()>> {
     })
 }
 
-/// Called by `Variable::new`: inside a trace, creation is allowed on the first trace only.
+/// Called by `Variable::new`: inside a trace (`init_scope` included), creation is allowed
+/// on the first trace only.
 pub(crate) fn on_variable_created(v: &Variable) -> Result<()> {
-    with_current(|t| {
+    with_creating_trace(|t| {
         match t {
         None => Ok(()),
         Some(t) if t.allow_var_creation => {
@@ -241,5 +261,18 @@ pub(crate) fn on_variable_created(v: &Variable) -> Result<()> {
             ),
         }),
     }
+    })
+}
+
+/// Records a refused Variable creation on the trace that refused it, which then fails
+/// with `e` (the caller, a non-`try_` constructor, carries on instead of panicking).
+/// Returns `e` back if no trace is running.
+pub(crate) fn fail_trace_later(e: Error) -> std::result::Result<(), Error> {
+    with_creating_trace(|t| match t {
+        Some(t) => {
+            t.refused.get_or_insert(e);
+            Ok(())
+        }
+        None => Err(e),
     })
 }

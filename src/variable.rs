@@ -38,11 +38,12 @@ impl Variable {
     /// A trainable variable named `Variable:<n>`.
     ///
     /// Panics if `initial` is symbolic (create variables from concrete values: inside a
-    /// traced function, wrap the initializer in [`crate::init_scope`]) or if called while
-    /// retracing a function (variables may be created on a function's first trace only).
+    /// traced function, wrap the initializer in [`crate::init_scope`]). Called while
+    /// retracing a function (variables may be created on a function's first trace only), it
+    /// returns a Variable the graph does not keep, and that trace fails with an `Err`.
     #[track_caller]
     pub fn new(initial: Tensor) -> Variable {
-        Variable::try_with_options(initial, None, true).unwrap_or_else(|e| panic!("{e}"))
+        Variable::create(initial, None, true)
     }
 
     /// A variable with a name and trainability.
@@ -55,11 +56,29 @@ impl Variable {
     /// ```
     #[track_caller]
     pub fn with_options(initial: Tensor, name: &str, trainable: bool) -> Variable {
-        Variable::try_with_options(initial, Some(name), trainable).unwrap_or_else(|e| panic!("{e}"))
+        Variable::create(initial, Some(name), trainable)
+    }
+
+    /// [`Variable::new`]'s rules: a creation the trace refuses fails that trace when the
+    /// closure returns, rather than panicking through it (which would print to stderr).
+    #[track_caller]
+    fn create(initial: Tensor, name: Option<&str>, trainable: bool) -> Variable {
+        let v = Variable::unregistered(initial, name, trainable).unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = trace::on_variable_created(&v).or_else(trace::fail_trace_later) {
+            panic!("{e}");
+        }
+        v
     }
 
     /// The fallible form of [`Variable::with_options`] (`name: None` picks a unique one).
     pub fn try_with_options(initial: Tensor, name: Option<&str>, trainable: bool) -> Result<Variable> {
+        let v = Variable::unregistered(initial, name, trainable)?;
+        trace::on_variable_created(&v)?;
+        Ok(v)
+    }
+
+    /// A new Variable, not yet shown to the trace (if any).
+    fn unregistered(initial: Tensor, name: Option<&str>, trainable: bool) -> Result<Variable> {
         let value = initial
             .array()
             .ok_or_else(|| Error::Variable {
@@ -70,9 +89,7 @@ impl Variable {
         let uid = fresh_id();
         let name = name.map(str::to_string).unwrap_or_else(|| format!("Variable:{uid}"));
         let ty = TensorType::new(value.dtype(), value.shape());
-        let v = Variable(Arc::new(VarInner { uid, name, trainable, ty, value: RwLock::new(value) }));
-        trace::on_variable_created(&v)?;
-        Ok(v)
+        Ok(Variable(Arc::new(VarInner { uid, name, trainable, ty, value: RwLock::new(value) })))
     }
 
     pub(crate) fn uid(&self) -> u64 {

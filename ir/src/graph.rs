@@ -233,6 +233,33 @@ impl Graph {
         self.is_output(id) || self.g.edges_directed(id, Direction::Outgoing).any(|e| matches!(e.weight(), Edge::Arg(_)))
     }
 
+    /// The nodes whose value reaches a graph output or a side effect (`AssignVar`) through
+    /// operand edges: what a graph run must compute. Order edges do not make a node live
+    /// (a variable read nobody uses is dead), so a dead op that would fail never runs
+    /// (docs/SEMANTICS.md, "Dead ops").
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Graph, Op, TensorType, UnaryOp};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[2]));
+    /// let unused = g.add(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    /// let y = g.add(Op::Unary(UnaryOp::Neg), &[x]).unwrap();
+    /// g.set_outputs(vec![y]);
+    /// let live = g.live_nodes();
+    /// assert!(live.contains(&x) && live.contains(&y) && !live.contains(&unused));
+    /// ```
+    pub fn live_nodes(&self) -> HashSet<NodeId> {
+        let mut stack: Vec<NodeId> = self.outputs.clone();
+        stack.extend(self.node_ids().filter(|&id| self.node(id).op.has_side_effect()));
+        let mut live = HashSet::with_capacity(self.len());
+        while let Some(id) = stack.pop() {
+            if live.insert(id) {
+                stack.extend(self.args(id));
+            }
+        }
+        live
+    }
+
     /// Nodes that must run before `id` (order edges only), sorted.
     pub fn order_preds(&self, id: NodeId) -> Vec<NodeId> {
         self.order_neighbors(id, Direction::Incoming)

@@ -1,8 +1,6 @@
 //! Dead-node removal: drops every node whose value reaches neither a graph output nor a
 //! side effect (`AssignVar`). Inputs always stay (they are the graph's signature).
 
-use std::collections::HashSet;
-
 use kiln_ir::{Graph, NodeId, Op, Result};
 
 use crate::pass::{Changed, Pass};
@@ -35,7 +33,7 @@ impl Pass for Dce {
     }
 
     fn run(&self, g: &mut Graph) -> Result<Changed> {
-        let live = live_nodes(g);
+        let live = g.live_nodes();
         let dead: Vec<NodeId> =
             g.node_ids().filter(|id| !live.contains(id) && !matches!(g.node(*id).op, Op::Input(_))).collect();
         let mut c = Changed::none();
@@ -53,17 +51,4 @@ impl Pass for Dce {
         c.count("nodes_removed", dead.len());
         Ok(c)
     }
-}
-
-/// Nodes whose value reaches an output or a side effect through operand edges.
-fn live_nodes(g: &Graph) -> HashSet<NodeId> {
-    let mut stack: Vec<NodeId> = g.outputs().to_vec();
-    stack.extend(g.node_ids().filter(|&id| g.node(id).op.has_side_effect()));
-    let mut live = HashSet::new();
-    while let Some(id) = stack.pop() {
-        if live.insert(id) {
-            stack.extend(g.args(id));
-        }
-    }
-    live
 }

@@ -286,10 +286,13 @@ impl<O: Outputs> Function<O> {
         let name = self.inner.name.clone();
         let first = !self.inner.traced_once.load(Ordering::SeqCst);
         let state = TraceState::new(&name, first);
-        let (result, state) = run_in_trace(state, || {
+        let (result, mut state) = run_in_trace(state, || {
             let inputs: Vec<Tensor> = sig.iter().map(|ty| trace::add_input(ty.clone())).collect();
             catch_unwind(AssertUnwindSafe(|| (self.inner.body)(&inputs)))
         });
+        if let Some(refused) = state.refused.take() {
+            return Err(refused);
+        }
         let outputs = match result {
             Ok(r) => r.map_err(|e| Error::Trace { function: name.clone(), msg: e.to_string() })?,
             Err(panic) => return Err(Error::Trace { function: name, msg: panic_message(&panic) }),

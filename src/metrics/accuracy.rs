@@ -118,7 +118,7 @@ impl LabelMetric for CategoricalAccuracy {
 
 impl LabelMetric for SparseCategoricalAccuracy {
     fn update_state(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
-        crate::losses::check_sparse("sparse_categorical_accuracy", y_true, y_pred)?;
+        let y_true = crate::losses::check_sparse("sparse_categorical_accuracy", y_true, y_pred)?;
         let predicted = y_pred.try_argmax(-1, false)?;
         self.counts.add(&y_true.try_cast(DType::I64)?.try_equal(&predicted)?)
     }

@@ -31,8 +31,8 @@ pub fn softmax_cross_entropy_with_logits(logits: &Tensor, labels: &Tensor) -> Re
 
 /// Per-example cross-entropy with integer class labels (TF's
 /// `tf.nn.sparse_softmax_cross_entropy_with_logits`): `labels` (I32 or I64) has the logits'
-/// shape without the last axis, each in `0..classes`. Out-of-range labels are an `Err` when
-/// the labels are concrete (inside a traced function they cannot be checked and give 0).
+/// shape without the last axis, each in `0..classes`. An out-of-range label is an `Err`,
+/// eagerly and when a traced function runs (on either backend).
 ///
 /// ```
 /// use kiln::Tensor;
@@ -60,11 +60,7 @@ pub fn sparse_softmax_cross_entropy_with_logits(logits: &Tensor, labels: &Tensor
         ));
     }
     let classes = classes[0];
-    if let Some(a) = labels.array() {
-        if let Some(bad) = (0..a.len()).map(|i| a.get_f64(i)).find(|&l| l < 0.0 || l >= classes as f64) {
-            return Err(Error::invalid(OP, format!("label {bad} is out of range for {classes} classes")));
-        }
-    }
+    let labels = crate::losses::checked_labels(OP, labels, classes)?;
     softmax_cross_entropy_with_logits(logits, &labels.one_hot(classes, logits.dtype()))
 }
 

@@ -7,7 +7,8 @@
 //! summation, and products in f64 sequentially, then rounded once to the tensor's dtype.
 //! The f32 results are therefore almost always the correctly rounded f32 of the exact
 //! value; the JIT, which accumulates in f32, is compared against them with a tolerance.
-//! Integer sums and products wrap; integer means sum exactly (in i128) and truncate.
+//! A mean of finite values never overflows (see [`mean`]). Integer sums and products
+//! wrap; integer means sum exactly (in i128) and truncate.
 
 use crate::array::{Array, Data};
 use crate::error::{Error, Result};
@@ -64,6 +65,20 @@ fn pairwise(v: &[f64]) -> f64 {
     }
 }
 
+/// The mean by pairwise summation; 0/0 is NaN, the mean of an empty axis. A sum of finite
+/// values that overflows (f64 values near `f64::MAX`) is redone with every value scaled by
+/// `2^-k` (`2^k ≥ n`), which cannot overflow and is exact, as the JIT always sums.
+fn mean(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let sum = pairwise(v);
+    if sum.is_finite() || v.iter().any(|x| !x.is_finite()) {
+        return sum / n;
+    }
+    let scale = 2f64.powi(-(v.len().next_power_of_two().trailing_zeros() as i32));
+    let scaled: Vec<f64> = v.iter().map(|x| x * scale).collect();
+    pairwise(&scaled) / (n * scale)
+}
+
 fn float_reduce<T: Num>(op: ReduceOp, v: &[T], g: &Groups) -> Vec<T> {
     let mut out = Vec::with_capacity(g.outputs);
     let mut buf: Vec<f64> = Vec::with_capacity(g.count);
@@ -73,8 +88,7 @@ fn float_reduce<T: Num>(op: ReduceOp, v: &[T], g: &Groups) -> Vec<T> {
         buf.extend(offs.iter().map(|&o| v[o].to_f64()));
         out.push(T::from_f64(match op {
             ReduceOp::Sum => pairwise(&buf),
-            // 0/0 is NaN: the mean of an empty axis.
-            ReduceOp::Mean => pairwise(&buf) / g.count as f64,
+            ReduceOp::Mean => mean(&buf),
             ReduceOp::Prod => buf.iter().product(),
             ReduceOp::Max => buf.iter().fold(f64::NEG_INFINITY, |a, &b| maximum(a, b)),
             ReduceOp::Min => buf.iter().fold(f64::INFINITY, |a, &b| minimum(a, b)),

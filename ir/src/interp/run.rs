@@ -47,7 +47,9 @@ fn check_bindings(g: &Graph, inputs: &[Array], vars: &[Array]) -> Result<()> {
 }
 
 /// Runs `g` on `inputs` (one per graph input, in order) and `vars` (one value per entry of
-/// `g.vars()`), executing nodes in [`Graph::topo_order`]. Nothing outside is mutated:
+/// `g.vars()`), executing the [live](Graph::live_nodes) nodes in [`Graph::topo_order`]: a
+/// dead op is pruned as the optimizer would, so its failure cannot fail the run. Nothing
+/// outside is mutated:
 /// variable writes go to a local copy, so a `ReadVar` ordered after an `AssignVar` sees the
 /// written value, and the final values come back in [`Outcome::writes`].
 ///
@@ -71,7 +73,11 @@ pub fn run(g: &Graph, inputs: &[Array], vars: &[Array]) -> Result<Outcome> {
     let mut current: Vec<Array> = vars.to_vec();
     let mut written: Vec<bool> = vec![false; vars.len()];
     let mut values: HashMap<NodeId, Array> = HashMap::with_capacity(g.len());
+    let live = g.live_nodes();
     for id in g.topo_order()? {
+        if !live.contains(&id) {
+            continue;
+        }
         let node = g.node(id);
         let args: Vec<&Array> = g.args(id).iter().map(|a| &values[a]).collect();
         let value = match &node.op {

@@ -256,6 +256,10 @@ pub(crate) fn pick_mode(prog: &Program) -> Mode {
     if wide_cvt {
         return Mode { lanes: 1, class: 8 };
     }
+    // An integer mean sums in a wider integer than its lanes (`reduce::Accum`): scalar.
+    if matches!(prog.tail, Tail::Reduce { op: ReduceOp::Mean, .. }) && prog.out_dtype.is_int() {
+        return Mode { lanes: 1, class: prog.out_dtype.size() as u32 };
+    }
     match sizes.as_slice() {
         [] | [4] => Mode { lanes: 4, class: 4 },
         [8] => Mode { lanes: 2, class: 8 },

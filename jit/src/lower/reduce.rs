@@ -10,7 +10,7 @@
 //! the interpreter within a stated tolerance, not bit for bit (docs/JIT.md).
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, Value};
 use cranelift_frontend::Variable;
 use kiln_ir::{ArgOp, BinaryOp, DType, ReduceOp, Result};
 
@@ -20,25 +20,119 @@ use super::tiled::Sink;
 use super::{ops, Ctx, Mode, Tail};
 use crate::math::Fx;
 
-/// The identity of `op` as a value of dtype `d` in `mode`. Float sums start from -0.0 so
-/// that a sum of -0.0s stays -0.0.
-fn identity(fx: &mut Fx, mode: Mode, op: ReduceOp, d: DType) -> Value {
-    let t = mode.ty(d);
-    match (op, d.is_float()) {
-        (ReduceOp::Sum | ReduceOp::Mean, true) => fx.fconst(t, -0.0),
-        (ReduceOp::Sum | ReduceOp::Mean, false) => fx.iconst(t, 0),
-        (ReduceOp::Prod, true) => fx.fconst(t, 1.0),
-        (ReduceOp::Prod, false) => fx.iconst(t, 1),
-        (ReduceOp::Max, true) => fx.fconst(t, f64::NEG_INFINITY),
-        (ReduceOp::Min, true) => fx.fconst(t, f64::INFINITY),
-        (ReduceOp::Max, false) => fx.iconst(t, if d == DType::I32 { i32::MIN as i64 } else { i64::MIN }),
-        (ReduceOp::Min, false) => fx.iconst(t, if d == DType::I32 { i32::MAX as i64 } else { i64::MAX }),
+/// How a reduction accumulates its values (docs/SEMANTICS.md, reference interpreter; docs/JIT.md).
+///
+/// A mean must not overflow where its true value is in range: float means add each value
+/// scaled by `2^-k` (`2^k ≥ count`, so the running sum stays below the largest value; a
+/// power of two scales exactly) and divide by `count·2^-k`, which rounds as `sum / count`
+/// would; integer means (scalar code, see `pick_mode`) add exactly in a wider integer
+/// (i32 in i64, i64 in i128) and truncate. Sums and products accumulate in the dtype.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Accum {
+    pub op: ReduceOp,
+    pub d: DType,
+    pub count: usize,
+}
+
+impl Accum {
+    fn wide_int(&self) -> Option<types::Type> {
+        match (self.op, self.d) {
+            (ReduceOp::Mean, DType::I32) => Some(types::I64),
+            (ReduceOp::Mean, DType::I64) => Some(types::I128),
+            _ => None,
+        }
     }
+
+    /// `2^-k` with `2^k` the smallest power of two `≥ count`.
+    fn scale(&self) -> f64 {
+        let k = self.count.max(1).next_power_of_two().trailing_zeros() as i32;
+        2f64.powi(-k)
+    }
+
+    /// The identity of the reduction in `mode`. Float sums start from -0.0 so that a sum of
+    /// -0.0s stays -0.0.
+    pub fn identity(&self, fx: &mut Fx, mode: Mode) -> Value {
+        if let Some(w) = self.wide_int() {
+            debug_assert!(!mode.is_vector(), "integer means run as scalar code");
+            let z = fx.b.ins().iconst(types::I64, 0);
+            return if w == types::I64 { z } else { fx.b.ins().sextend(w, z) };
+        }
+        let (op, d) = (self.op, self.d);
+        let t = mode.ty(d);
+        match (op, d.is_float()) {
+            (ReduceOp::Sum | ReduceOp::Mean, true) => fx.fconst(t, -0.0),
+            (ReduceOp::Sum | ReduceOp::Mean, false) => fx.iconst(t, 0),
+            (ReduceOp::Prod, true) => fx.fconst(t, 1.0),
+            (ReduceOp::Prod, false) => fx.iconst(t, 1),
+            (ReduceOp::Max, true) => fx.fconst(t, f64::NEG_INFINITY),
+            (ReduceOp::Min, true) => fx.fconst(t, f64::INFINITY),
+            (ReduceOp::Max, false) => fx.iconst(t, if d == DType::I32 { i32::MIN as i64 } else { i64::MIN }),
+            (ReduceOp::Min, false) => fx.iconst(t, if d == DType::I32 { i32::MAX as i64 } else { i64::MAX }),
+        }
+    }
+
+    /// `acc ⊕ v` for a value `v` of the reduced operand.
+    pub fn add(&self, fx: &mut Fx, acc: Value, v: Value) -> Value {
+        let v = match self.wide_int() {
+            Some(w) => fx.b.ins().sextend(w, v),
+            None if self.op == ReduceOp::Mean => {
+                let t = fx.b.func.dfg.value_type(v);
+                let s = fx.fconst(t, self.scale());
+                fx.b.ins().fmul(v, s)
+            }
+            None => v,
+        };
+        combine(fx, self.op, self.d, acc, v)
+    }
+
+    /// Two accumulators (or an accumulator and a lane of one) combined.
+    pub fn merge(&self, fx: &mut Fx, a: Value, b: Value) -> Value {
+        combine(fx, self.op, self.d, a, b)
+    }
+
+    /// The result from the final scalar accumulator (the count is never 0 here).
+    pub fn finish(&self, fx: &mut Fx, mode: Mode, acc: Value) -> Value {
+        if self.op != ReduceOp::Mean {
+            return acc;
+        }
+        match self.wide_int() {
+            Some(types::I64) => {
+                let q = fx.b.ins().sdiv_imm_s(acc, self.count as i64);
+                fx.b.ins().ireduce(types::I32, q)
+            }
+            Some(_) => div_i128(fx, acc, self.count),
+            None => {
+                let n = if self.d == DType::F32 { (self.count as f32) as f64 } else { self.count as f64 };
+                let c = fx.fconst(mode.ty(self.d), n * self.scale());
+                fx.b.ins().fdiv(acc, c)
+            }
+        }
+    }
+}
+
+/// `sum / count`, truncated: the exact mean of i64 values summed in i128. Cranelift has no
+/// 128-bit division on x86-64, so the kernel calls this once per output.
+extern "C" fn mean_i128(lo: u64, hi: i64, count: u64) -> i64 {
+    let sum = ((hi as i128) << 64) | lo as i128;
+    // The mean of i64 values is an i64.
+    (sum / count as i128) as i64
+}
+
+fn div_i128(fx: &mut Fx, sum: Value, count: usize) -> Value {
+    let mut s = Signature::new(fx.b.func.signature.call_conv);
+    s.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+    s.returns.push(AbiParam::new(types::I64));
+    let sig = fx.b.import_signature(s);
+    let (lo, hi) = fx.b.ins().isplit(sum);
+    let n = fx.b.ins().iconst(types::I64, count as i64);
+    let f = fx.b.ins().iconst(types::I64, mean_i128 as extern "C" fn(u64, i64, u64) -> i64 as usize as i64);
+    let call = fx.b.ins().call_indirect(sig, f, &[lo, hi, n]);
+    fx.b.inst_results(call)[0]
 }
 
 /// `acc ⊕ v`: the elementwise op of the reduction (so max/min propagate NaN exactly as
 /// `maximum`/`minimum` do). Reduced dtypes are numeric (checked by `infer`).
-pub(crate) fn combine(fx: &mut Fx, op: ReduceOp, d: DType, acc: Value, v: Value) -> Value {
+fn combine(fx: &mut Fx, op: ReduceOp, d: DType, acc: Value, v: Value) -> Value {
     let b = match op {
         ReduceOp::Sum | ReduceOp::Mean => BinaryOp::Add,
         ReduceOp::Prod => BinaryOp::Mul,
@@ -46,29 +140,6 @@ pub(crate) fn combine(fx: &mut Fx, op: ReduceOp, d: DType, acc: Value, v: Value)
         ReduceOp::Min => BinaryOp::Minimum,
     };
     ops::binary(fx, b, d, acc, v).expect("every numeric dtype has add, mul, maximum and minimum")
-}
-
-/// Mean divides by the count (integers: truncating; the count is never 0 here).
-fn finish(fx: &mut Fx, mode: Mode, op: ReduceOp, d: DType, acc: Value, count: usize) -> Value {
-    if op != ReduceOp::Mean {
-        return acc;
-    }
-    let t = mode.ty(d);
-    if d.is_float() {
-        let c = if d == DType::F32 { (count as f32) as f64 } else { count as f64 };
-        let cv = fx.fconst(t, c);
-        fx.b.ins().fdiv(acc, cv)
-    } else if mode.is_vector() {
-        let mut r = acc;
-        for lane in 0..t.lane_count() as u8 {
-            let x = fx.b.ins().extractlane(acc, lane);
-            let q = fx.b.ins().sdiv_imm_s(x, count as i64);
-            r = fx.b.ins().insertlane(r, q, lane);
-        }
-        r
-    } else {
-        fx.b.ins().sdiv_imm_s(acc, count as i64)
-    }
 }
 
 /// Whether leaf `l` moves along the reduced dimensions at all.
@@ -79,9 +150,8 @@ fn moves(red: &Dims, l: usize) -> bool {
 /// Reduction over outer axes only: `k` chunks of adjacent outputs, one vector accumulator
 /// each, and a loop over the reduced positions.
 struct Outer<'a> {
-    op: ReduceOp,
+    acc: Accum,
     red: &'a Dims,
-    count: usize,
 }
 
 impl Chunk for Outer<'_> {
@@ -90,14 +160,14 @@ impl Chunk for Outer<'_> {
         let n = cx.prog.leaves.len();
         let accs: Vec<Variable> = (0..k)
             .map(|_| {
-                let id = identity(fx, mode, self.op, d);
+                let id = self.acc.identity(fx, mode);
                 index::var(fx, id)
             })
             .collect();
         let zero = fx.b.ins().iconst(types::I64, 0);
         let r = index::var(fx, zero);
         let total = fx.b.ins().iconst(types::I64, self.red.numel() as i64);
-        let (op, red) = (self.op, self.red);
+        let (accum, red) = (self.acc, self.red);
         index::step_loop(fx, r, total, 1, |fx, rv| {
             let offs = index::offsets(fx, rv, red);
             for (j, acc) in accs.iter().enumerate() {
@@ -108,7 +178,7 @@ impl Chunk for Outer<'_> {
                 }
                 let v = ops::eval(fx, cx.prog, mode, &leaves)?;
                 let a = fx.b.use_var(*acc);
-                let a = combine(fx, op, d, a, v);
+                let a = accum.add(fx, a, v);
                 fx.b.def_var(*acc, a);
             }
             Ok(())
@@ -117,7 +187,7 @@ impl Chunk for Outer<'_> {
         let addr = index::addr(fx, row.out_row, col, osize);
         for (j, acc) in accs.iter().enumerate() {
             let a = fx.b.use_var(*acc);
-            let v = finish(fx, mode, self.op, d, a, self.count);
+            let v = self.acc.finish(fx, mode, a);
             ops::store(fx, mode, d, addr, (j * mode.lanes as usize * osize) as i32, v);
         }
         Ok(())
@@ -125,17 +195,7 @@ impl Chunk for Outer<'_> {
 }
 
 /// Reduction whose innermost collapsed dimension is reduced: one output at a time.
-#[allow(clippy::too_many_arguments)]
-fn inner(
-    fx: &mut Fx,
-    cx: &Ctx,
-    op: ReduceOp,
-    kept: &Dims,
-    red: &Dims,
-    count: usize,
-    begin: Value,
-    end: Value,
-) -> Result<()> {
+fn inner(fx: &mut Fx, cx: &Ctx, accum: Accum, kept: &Dims, red: &Dims, begin: Value, end: Value) -> Result<()> {
     let d = cx.prog.out_dtype;
     let mode = cx.mode;
     let n = cx.prog.leaves.len();
@@ -154,11 +214,11 @@ fn inner(
         let vec_k = UNROLL;
         let vaccs: Vec<Variable> = (0..vec_k)
             .map(|_| {
-                let id = identity(fx, mode, op, d);
+                let id = accum.identity(fx, mode);
                 index::var(fx, id)
             })
             .collect();
-        let sid = identity(fx, mode.scalar(), op, d);
+        let sid = accum.identity(fx, mode.scalar());
         let sacc = index::var(fx, sid);
         let zero = fx.b.ins().iconst(types::I64, 0);
         let ro = index::var(fx, zero);
@@ -189,13 +249,13 @@ fn inner(
                     let leaves: Vec<Value> = (0..n).map(|l| row.leaf(fx, cx, m, l, col, j, None)).collect();
                     let v = ops::eval(fx, cx.prog, m, &leaves)?;
                     let a = fx.b.use_var(*acc);
-                    let a = combine(fx, op, d, a, v);
+                    let a = accum.add(fx, a, v);
                     fx.b.def_var(*acc, a);
                 }
                 Ok(())
             };
             if let Some(t) = tiled.as_mut() {
-                t.sink = Sink::Accumulate { op, vector: vaccs.clone(), scalar: sacc };
+                t.sink = Sink::Accumulate { accum, vector: vaccs.clone(), scalar: sacc };
                 return t.columns(fx, cx, &row, i, lenv);
             }
             index::step_loop(fx, i, lenv, vec_k * lanes, |fx, col| accumulate(fx, mode, vec_k, col, &vaccs))?;
@@ -208,19 +268,19 @@ fn inner(
         let mut v = fx.b.use_var(vaccs[0]);
         for acc in &vaccs[1..] {
             let a = fx.b.use_var(*acc);
-            v = combine(fx, op, d, v, a);
+            v = accum.merge(fx, v, a);
         }
         let mut s = fx.b.use_var(sacc);
         if mode.is_vector() {
             let t = mode.ty(d);
             for lane in 0..t.lane_count() as u8 {
                 let x = fx.b.ins().extractlane(v, lane);
-                s = combine(fx, op, d, s, x);
+                s = accum.merge(fx, s, x);
             }
         } else {
-            s = combine(fx, op, d, s, v);
+            s = accum.merge(fx, s, v);
         }
-        let s = finish(fx, mode.scalar(), op, d, s, count);
+        let s = accum.finish(fx, mode.scalar(), s);
         let osize = d.size();
         let addr = index::addr(fx, cx.out, ov, osize);
         fx.b.ins().store(super::mem(), s, addr, 0);
@@ -232,17 +292,18 @@ fn inner(
 fn fill_empty(fx: &mut Fx, cx: &Ctx, op: ReduceOp, begin: Value, end: Value) -> Result<()> {
     let d = cx.prog.out_dtype;
     let mode = Mode { lanes: 1, class: 4 };
+    let empty = Accum { op, d, count: 0 };
     let v = match op {
         ReduceOp::Mean => fx.fconst(mode.ty(d), f64::NAN),
         ReduceOp::Sum => {
-            let id = identity(fx, mode, op, d);
+            let id = empty.identity(fx, mode);
             if d.is_float() {
                 fx.b.ins().fabs(id)
             } else {
                 id
             }
         }
-        _ => identity(fx, mode, op, d),
+        _ => empty.identity(fx, mode),
     };
     let o = index::var(fx, begin);
     index::step_loop(fx, o, end, 1, |fx, ov| {
@@ -330,10 +391,11 @@ pub(crate) fn emit(fx: &mut Fx, cx: &Ctx, begin: Value, end: Value) -> Result<()
                 return fill_empty(fx, cx, *op, begin, end);
             }
             let (kept, red) = index::split_space(cx.prog, axes);
+            let acc = Accum { op: *op, d: cx.prog.out_dtype, count };
             if index::inner_is_reduced(cx.prog, axes) {
-                inner(fx, cx, *op, &kept, &red, count, begin, end)
+                inner(fx, cx, acc, &kept, &red, begin, end)
             } else {
-                rows(fx, cx, &kept, begin, end, &mut Outer { op: *op, red: &red, count })
+                rows(fx, cx, &kept, begin, end, &mut Outer { acc, red: &red })
             }
         }
         Tail::None => unreachable!("elementwise kernels are emitted by elementwise.rs"),

@@ -14,11 +14,11 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, StackSlotData, StackSlotKind, Value};
 use cranelift_frontend::Variable;
-use kiln_ir::{DType, ReduceOp, Result};
+use kiln_ir::{DType, Result};
 
 use super::elementwise::{column_loops, store_out, Chunk, Row};
 use super::index::{self, Dims};
-use super::reduce::combine;
+use super::reduce::Accum;
 use super::{ops, Ctx, Ins, Mode, Program, Tail};
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
@@ -113,7 +113,7 @@ pub(crate) enum Sink {
     Store,
     /// Combine them into accumulators: chunk `j` of a vector group into `vector[j]`,
     /// scalar-tail values into `scalar` (reductions over the innermost axis).
-    Accumulate { op: ReduceOp, vector: Vec<Variable>, scalar: Variable },
+    Accumulate { accum: Accum, vector: Vec<Variable>, scalar: Variable },
 }
 
 /// The row walker's chunk for a planned kernel.
@@ -197,11 +197,11 @@ impl Chunk for Tiled {
         } else {
             match &self.sink {
                 Sink::Store => store_out(fx, cx, mode, row, col, values),
-                Sink::Accumulate { op, vector, scalar } => {
+                Sink::Accumulate { accum, vector, scalar } => {
                     for (j, v) in values.into_iter().enumerate() {
                         let acc = if mode.is_vector() { vector[j] } else { *scalar };
                         let a = fx.b.use_var(acc);
-                        let a = combine(fx, *op, cx.prog.out_dtype, a, v);
+                        let a = accum.add(fx, a, v);
                         fx.b.def_var(acc, a);
                     }
                 }
