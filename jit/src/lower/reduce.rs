@@ -39,7 +39,7 @@ impl Accum {
         match (self.op, self.d) {
             (ReduceOp::Mean, DType::I32) => Some(types::I64),
             (ReduceOp::Mean, DType::I64) => Some(types::I128),
-            _ => None,
+            (ReduceOp::Mean, _) | (ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min | ReduceOp::Prod, _) => None,
         }
     }
 
@@ -303,7 +303,7 @@ fn fill_empty(fx: &mut Fx, cx: &Ctx, op: ReduceOp, begin: Value, end: Value) -> 
                 id
             }
         }
-        _ => empty.identity(fx, mode),
+        ReduceOp::Max | ReduceOp::Min | ReduceOp::Prod => empty.identity(fx, mode),
     };
     let o = index::var(fx, begin);
     index::step_loop(fx, o, end, 1, |fx, ov| {
