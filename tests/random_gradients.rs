@@ -1,0 +1,454 @@
+//! The gradient fuzzer (proptest): random differentiable programs over every differentiable op
+//! (elementwise with broadcasting, select, reductions, movement, matmul, the composites, the
+//! activations and the losses), on inputs mixing ordinary values, large magnitudes (|x| up to
+//! 1e3), ±0, exact ties and values near kinks. For each program:
+//!
+//! 1. the tape's gradients of `L = Σ_k sum(out_k · w_k)` (fixed random `w_k`) with respect to
+//!    the four inputs, in f64, eagerly and in a traced `kiln::function` on both backends, agree
+//!    within the forward tolerance of `tests/common` (normwise: `atol + rtol · max|eager|`);
+//! 2. they agree with central finite differences of `L` in f64 wherever `L` is smooth within
+//!    the step (see `check_element`);
+//! 3. the same program in f32 gives eager and compiled gradients that agree (f32 tolerance), and
+//!    that are finite wherever the f64 run shows the math finite and far from f32's range.
+//!
+//! 500 programs run in CI; a long campaign: `PROPTEST_CASES=100000 cargo test --release --test
+//! random_gradients` (docs/AUTODIFF.md).
+
+mod common;
+
+use kiln::losses::{
+    BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
+    SparseCategoricalCrossentropy,
+};
+use kiln::nn::activations;
+use kiln::{s, Backend, DType, GradientTape, Tensor};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use proptest::prelude::*;
+use proptest::test_runner::{contextualize_config, TestRunner};
+
+/// One step of a program: reads pool values by index (modulo the pool's length) and pushes a
+/// result whose shape broadcasts to `[a, b]` (`[a, b]`, `[a, 1]`, `[1, b]`, `[b]` or `[]`).
+#[derive(Clone, Debug)]
+enum Step {
+    Unary(u8, usize),
+    Binary(u8, usize, usize),
+    Select(u8, usize, usize, usize),
+    Reduce(u8, u8, usize),
+    Movement(u8, usize, usize),
+    MatMul(usize, usize),
+    Composite(u8, usize),
+    Loss(u8, usize, usize),
+}
+
+const UNARY: u8 = 26;
+const BINARY: u8 = 8;
+const REDUCE: u8 = 7;
+const MOVEMENT: u8 = 7;
+const COMPOSITE: u8 = 6;
+const LOSS: u8 = 10;
+
+fn step() -> impl Strategy<Value = Step> {
+    let i = || any::<usize>();
+    prop_oneof![
+        4 => (0..UNARY, i()).prop_map(|(o, x)| Step::Unary(o, x)),
+        3 => (0..BINARY, i(), i()).prop_map(|(o, x, y)| Step::Binary(o, x, y)),
+        1 => (0u8..2, i(), i(), i()).prop_map(|(o, c, x, y)| Step::Select(o, c, x, y)),
+        2 => (0..REDUCE, 0u8..3, i()).prop_map(|(o, a, x)| Step::Reduce(o, a, x)),
+        2 => (0..MOVEMENT, i(), i()).prop_map(|(o, x, y)| Step::Movement(o, x, y)),
+        1 => (i(), i()).prop_map(|(x, y)| Step::MatMul(x, y)),
+        2 => (0..COMPOSITE, i()).prop_map(|(o, x)| Step::Composite(o, x)),
+        2 => (0..LOSS, i(), i()).prop_map(|(o, x, y)| Step::Loss(o, x, y)),
+    ]
+}
+
+/// Ordinary values, large magnitudes, signed zeros, small values near the kinks, and a few
+/// exact values that produce ties (maximum/minimum, the max reduction, |x| = 1 for huber).
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        6 => -2.0f64..2.0,
+        2 => (1.0f64..3.0, any::<bool>()).prop_map(|(e, neg)| if neg { -(10f64.powf(e)) } else { 10f64.powf(e) }),
+        1 => prop_oneof![Just(0.0), Just(-0.0)],
+        1 => (-8.0f64..-3.0, any::<bool>()).prop_map(|(e, neg)| if neg { -(10f64.powf(e)) } else { 10f64.powf(e) }),
+        1 => prop_oneof![Just(1.0), Just(-1.0), Just(0.5)],
+    ]
+}
+
+fn pick(pool: &[Tensor], i: usize) -> &Tensor {
+    &pool[i % pool.len()]
+}
+
+fn unary(o: u8, x: &Tensor) -> Tensor {
+    match o {
+        0 => x.neg(),
+        1 => x.abs(),
+        2 => x.exp(),
+        3 => (x.abs() + 0.5).log(),
+        4 => x.abs().log1p(),
+        5 => x.expm1(),
+        6 => (x.square() + 0.01).sqrt(),
+        7 => (x.square() + 0.25).rsqrt(),
+        8 => x.square(),
+        9 => x.tanh(),
+        10 => x.sigmoid(),
+        11 => x.relu(),
+        12 => x.softplus(),
+        // The argument is clipped to ±1e3: sin of a value the program grew to 1e9 (x³) turns
+        // the last-ULP differences of the JIT's transcendentals into 1e-7 relative ones.
+        13 => bounded(x).sin(),
+        14 => bounded(x).cos(),
+        15 => x.sign() * x,
+        16 => x.round() + x.floor() * 0.5 + x.ceil() * 0.25 + x,
+        17 => activations::elu(x),
+        18 => activations::selu(x),
+        19 => activations::gelu(x),
+        20 => activations::gelu_tanh(x),
+        21 => x.powf(3.0),
+        22 => x.powf(0.0) * x,
+        23 => (x.abs() + 0.01).powf(0.5),
+        24 => x.abs().powf(1.5),
+        _ => custom_softplus(x),
+    }
+}
+
+fn bounded(x: &Tensor) -> Tensor {
+    x.minimum(&x.scalar_like(1e3)).maximum(&x.scalar_like(-1e3))
+}
+
+/// The book's softplus with a hand-written gradient (kiln::custom_gradient).
+fn custom_softplus(x: &Tensor) -> Tensor {
+    kiln::custom_gradient(&[x], |a| {
+        let z = a[0].clone();
+        (z.softplus(), move |dy: &Tensor| vec![dy * &z.sigmoid()])
+    })
+}
+
+fn binary(o: u8, x: &Tensor, y: &Tensor) -> Tensor {
+    match o {
+        0 => x + y,
+        1 => x - y,
+        2 => x * y,
+        3 => x / &(y.square() + 0.5),
+        4 => (x.abs() + 0.5).pow(&(y.tanh() * 3.0)),
+        5 => x.maximum(y),
+        6 => x.minimum(y),
+        // A zero base with an exponent that can be 1 (|x| at 0).
+        _ => x.abs().pow(&(y.square() + 1.0)),
+    }
+}
+
+/// Reductions keep their dims (so the result broadcasts back) or reduce everything.
+fn reduce(o: u8, axis: u8, x: &Tensor, a: usize, b: usize) -> Tensor {
+    let x = x.broadcast_to(&[a, b]);
+    let axes: Vec<i64> = match axis {
+        0 => vec![0],
+        1 => vec![1],
+        _ => vec![0, 1],
+    };
+    match o {
+        0 => x.sum(&axes, true),
+        1 => x.mean(&axes, true),
+        2 => x.max(&axes, true),
+        3 => x.min(&axes, true),
+        4 => x.tanh().prod(&axes, true),
+        5 => x.logsumexp(&axes, true),
+        _ => x.sum_all(),
+    }
+}
+
+fn movement(o: u8, x: &Tensor, y: &Tensor, a: usize, b: usize, j: usize) -> Tensor {
+    let (x, y) = (x.broadcast_to(&[a, b]), y.broadcast_to(&[a, b]));
+    match o {
+        0 => x.reshape(&[-1]).tanh().reshape(&[a, b]),
+        1 => x.transpose(&[1, 0]).tanh().transpose(&[1, 0]),
+        2 => x.slice(&s![.., ..;-1]),
+        3 => {
+            let both = Tensor::concat(&[&x, &y], 0);
+            both.slice(&s![..a as isize]) * both.slice(&s![a as isize..]).tanh()
+        }
+        4 => {
+            let idx: Vec<i64> = (0..b).map(|k| ((j + 7 * k) % b) as i64).collect();
+            x.gather(&Tensor::from_vec(idx, &[b]).unwrap(), 1)
+        }
+        5 => Tensor::stack(&[&x, &y.tanh()], 0).prod(&[0], false),
+        _ => x.expand_dims(0).squeeze(&[0]).slice(&s![.., -1]).reshape(&[a, 1]),
+    }
+}
+
+fn composite(o: u8, x: &Tensor, a: usize, b: usize) -> Tensor {
+    let x = x.broadcast_to(&[a, b]);
+    match o {
+        0 => x.softmax(-1),
+        1 => x.softmax(0),
+        2 => x.log_softmax(-1),
+        3 => x.log_softmax(0),
+        4 => x.logsumexp(&[1], false).reshape(&[a, 1]),
+        _ => x.logsumexp(&[0, 1], false),
+    }
+}
+
+/// Labels in `0..b`, fixed by the program (not by the values).
+fn labels(a: usize, b: usize, j: usize) -> Tensor {
+    let l: Vec<i64> = (0..a).map(|k| ((j + 3 * k) % b) as i64).collect();
+    Tensor::from_vec(l, &[a]).unwrap()
+}
+
+fn loss(o: u8, pred: &Tensor, truth: &Tensor, a: usize, b: usize, j: usize) -> Tensor {
+    let (p, t) = (pred.broadcast_to(&[a, b]), truth.broadcast_to(&[a, b]));
+    let r = match o {
+        0 => MeanSquaredError.call(&t, &p),
+        1 => MeanAbsoluteError.call(&t, &p),
+        2 => Huber::default().call(&t, &p),
+        3 => BinaryCrossentropy::new(true).call(&t.sigmoid(), &p),
+        4 => BinaryCrossentropy::new(false).call(&t.sigmoid(), &p.sigmoid()),
+        5 => CategoricalCrossentropy::new(true).call(&t.softmax(-1), &p),
+        6 => CategoricalCrossentropy::new(false).call(&t.softmax(-1), &p.softmax(-1)),
+        7 => SparseCategoricalCrossentropy::new(true).call(&labels(a, b, j), &p),
+        8 => kiln::softmax_cross_entropy_with_logits(&p, &t.softmax(-1)).map(|l| l.reshape(&[a, 1])),
+        _ => kiln::sparse_softmax_cross_entropy_with_logits(&p, &labels(a, b, j)).map(|l| l.reshape(&[a, 1])),
+    };
+    r.unwrap()
+}
+
+/// Runs the program: its outputs (the last three values of the pool) and the whole pool.
+fn run(steps: &[Step], inputs: &[Tensor], a: usize, b: usize) -> (Vec<Tensor>, Vec<Tensor>) {
+    let mut pool: Vec<Tensor> = inputs.to_vec();
+    for st in steps {
+        let t = match *st {
+            Step::Unary(o, i) => unary(o, pick(&pool, i)),
+            Step::Binary(o, i, j) => binary(o, pick(&pool, i), pick(&pool, j)),
+            Step::Select(o, c, i, j) => {
+                let (c, x, y) = (pick(&pool, c), pick(&pool, i), pick(&pool, j));
+                let cond = if o == 0 { c.greater(&c.scalar_like(0.0)) } else { x.greater_equal(y) };
+                cond.select(x, y)
+            }
+            Step::Reduce(o, axis, i) => reduce(o, axis, pick(&pool, i), a, b),
+            Step::Movement(o, i, j) => movement(o, pick(&pool, i), pick(&pool, j), a, b, j),
+            Step::MatMul(i, j) => {
+                let x = pick(&pool, i).broadcast_to(&[a, b]);
+                let y = pick(&pool, j).broadcast_to(&[a, b]).tanh();
+                x.matmul(&y.t()).matmul(&y) * (1.0 / (a * b) as f64)
+            }
+            Step::Composite(o, i) => composite(o, pick(&pool, i), a, b),
+            Step::Loss(o, i, j) => loss(o, pick(&pool, i), pick(&pool, j), a, b, j),
+        };
+        pool.push(t);
+    }
+    let n = pool.len();
+    (pool[n.saturating_sub(3)..].to_vec(), pool)
+}
+
+/// The largest magnitude among the pool's finite values (the scale of rounding errors in `L`),
+/// and whether every value is finite. A step whose value overflows (`exp(1000)`) may meet a
+/// zero in the program's own `select` or product, where any tape gives NaN (as TF and JAX):
+/// that is the program's trap, not kiln's, so such programs are not held to finite gradients.
+fn pool_stats(pool: &[Tensor]) -> (f64, bool) {
+    let values: Vec<f64> = pool.iter().flat_map(|t| t.cast(DType::F64).to_vec::<f64>().unwrap()).collect();
+    let magnitude = values.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
+    (magnitude, values.iter().all(|v| v.is_finite()))
+}
+
+/// `L = Σ_k sum(out_k · w_k)` and the pool.
+fn objective(steps: &[Step], xs: &[Tensor], w: &[Tensor], a: usize, b: usize) -> (Tensor, Vec<Tensor>) {
+    let (outs, pool) = run(steps, xs, a, b);
+    let l = outs.iter().zip(w).map(|(o, w)| (o * &w.cast(o.dtype())).sum_all()).reduce(|x, y| x + y).unwrap();
+    (l, pool)
+}
+
+/// The tape's gradients of `L` with respect to every input (zeros where unconnected).
+fn tape_grads(steps: &[Step], xs: &[Tensor], w: &[Tensor], a: usize, b: usize) -> Vec<Tensor> {
+    let tape = GradientTape::new();
+    for x in xs {
+        tape.watch(x);
+    }
+    let (l, _) = objective(steps, xs, w, a, b);
+    let refs: Vec<&Tensor> = xs.iter().collect();
+    let g = tape.gradient_tensors(&l, &refs).unwrap();
+    g.into_iter().zip(xs).map(|(g, x)| g.unwrap_or_else(|| x.zeros_like())).collect()
+}
+
+/// Normwise agreement at the forward tolerance of `tests/common`: `|traced - eager| <= atol +
+/// rtol · scale`, with `scale` the largest finite eager gradient of the program (an element
+/// that cancels to near zero carries the rounding of the large terms it sums, in another order
+/// on each backend), NaN where NaN, infinities equal.
+fn assert_normwise(eager: &[Tensor], traced: &[Tensor], what: &str) -> Result<(), TestCaseError> {
+    let values = |t: &Tensor| t.cast(DType::F64).to_vec::<f64>().unwrap();
+    let (rtol, atol) = common::tolerance(eager[0].dtype());
+    let scale = eager.iter().flat_map(values).filter(|x| x.is_finite()).fold(0.0f64, |m, x| m.max(x.abs()));
+    for (k, (e, t)) in eager.iter().zip(traced).enumerate() {
+        prop_assert_eq!(e.shape(), t.shape(), "{} d/dx{}", what, k);
+        for (i, (x, y)) in values(e).iter().zip(&values(t)).enumerate() {
+            let ok = if x.is_nan() {
+                y.is_nan()
+            } else if x.is_infinite() {
+                x == y
+            } else {
+                (x - y).abs() <= atol + rtol * scale
+            };
+            prop_assert!(ok, "{} d/dx{}[{}]: eager {:e} traced {:e} (scale {:e})", what, k, i, x, y, scale);
+        }
+    }
+    Ok(())
+}
+
+/// Eager tape gradients, checked against a traced tape on both backends.
+fn eager_and_traced(
+    steps: &[Step],
+    xs: &[Tensor],
+    w: &[Tensor],
+    a: usize,
+    b: usize,
+    what: &str,
+) -> Result<Vec<Tensor>, TestCaseError> {
+    let eager = tape_grads(steps, xs, w, a, b);
+    for backend in [Backend::Interpreter, Backend::Compiled] {
+        let (s, w) = (steps.to_vec(), w.to_vec());
+        let f = kiln::function(move |xs: &[Tensor]| tape_grads(&s, xs, &w, a, b)).with_backend(backend);
+        let got = f.call(xs).unwrap_or_else(|e| panic!("{what} {backend:?}: {e}"));
+        assert_normwise(&eager, &got, &format!("{what} {backend:?}"))?;
+    }
+    Ok(eager)
+}
+
+/// Relative step of the finite differences: `h = STEP · max(1, |x|)`.
+const STEP: f64 = 1e-6;
+
+/// Compares the tape's `d L / d x_i` with the central difference. `L` is smooth within the step
+/// when the one-sided differences agree; where they do not, a kink (relu or abs at 0, a tie of
+/// maximum, a select's switch, a rounding step) or a strong curvature lies within `h` of x_i,
+/// and the element is skipped (counted).
+fn check_element(
+    tape: f64,
+    plus: f64,
+    zero: f64,
+    minus: f64,
+    h: f64,
+    magnitude: f64,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    if ![plus, zero, minus].iter().all(|v| v.is_finite()) {
+        NOT_FINITE.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    let central = (plus - minus) / (2.0 * h);
+    let (forward, backward) = ((plus - zero) / h, (zero - minus) / h);
+    // Rounding in L (about 1e-16 of the largest value the program computes) over the step,
+    // with two orders of magnitude of headroom.
+    let noise = 1e-14 * (1.0 + magnitude + zero.abs()) / h;
+    if (forward - backward).abs() > 1e-4 * (1.0 + central.abs()) + 4.0 * noise {
+        NOT_SMOOTH.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    COMPARED.fetch_add(1, Ordering::Relaxed);
+    prop_assert!(
+        (tape - central).abs() <= 1e-5 * central.abs() + 1e-6 + noise,
+        "{}: tape {:e}, central difference {:e} (forward {:e}, backward {:e}, h {:e}, noise {:e})",
+        what,
+        tape,
+        central,
+        forward,
+        backward,
+        h,
+        noise
+    );
+    Ok(())
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.item().unwrap()
+}
+
+fn inputs(a: usize, b: usize, values: &[f64], dtype: DType) -> Vec<Tensor> {
+    let shapes: [&[usize]; 4] = [&[a, b], &[b], &[a, 1], &[]];
+    let mut next = values.iter().cycle();
+    shapes
+        .iter()
+        .map(|s| {
+            let n: usize = s.iter().product();
+            let v: Vec<f64> = (0..n).map(|_| *next.next().unwrap()).collect();
+            Tensor::from_vec(v, s).unwrap().cast(dtype)
+        })
+        .collect()
+}
+
+fn check_program(a: usize, b: usize, seed: u64, values: &[f64], steps: &[Step]) -> Result<(), TestCaseError> {
+    let xs = inputs(a, b, values, DType::F64);
+    let (outs, _) = run(steps, &xs, a, b);
+    let w: Vec<Tensor> = outs
+        .iter()
+        .enumerate()
+        .map(|(k, o)| Tensor::random_uniform(o.shape(), DType::F64, seed + k as u64) * 2.0 - 1.0)
+        .collect();
+    let grads = eager_and_traced(steps, &xs, &w, a, b, "f64")?;
+
+    // Finite differences in f64, element by element.
+    let (l0, pool) = objective(steps, &xs, &w, a, b);
+    let zero = scalar(&l0);
+    let (magnitude, finite) = pool_stats(&pool);
+    for (k, x) in xs.iter().enumerate() {
+        let base = x.to_vec::<f64>().unwrap();
+        let g = grads[k].to_vec::<f64>().unwrap();
+        for i in 0..base.len() {
+            let h = STEP * base[i].abs().max(1.0);
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[i] += d;
+                let mut ys = xs.clone();
+                ys[k] = Tensor::from_vec(v, x.shape()).unwrap();
+                scalar(&objective(steps, &ys, &w, a, b).0)
+            };
+            if !finite && !g[i].is_finite() {
+                NOT_FINITE.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            check_element(g[i], at(h), zero, at(-h), h, magnitude, &format!("d/dx{k}[{i}] at {:e}", base[i]))?;
+        }
+    }
+
+    // f32: eager and compiled agree, and stay finite where the f64 run is finite and far from
+    // f32's overflow (a value above 1e30 may legitimately overflow in an f32 intermediate).
+    let xs32 = inputs(a, b, values, DType::F32);
+    let grads32 = eager_and_traced(steps, &xs32, &w, a, b, "f32")?;
+    if finite && magnitude < 1e30 {
+        for (k, (g64, g32)) in grads.iter().zip(&grads32).enumerate() {
+            let (g64, g32) = (g64.to_vec::<f64>().unwrap(), g32.cast(DType::F64).to_vec::<f64>().unwrap());
+            for (i, (x, y)) in g64.iter().zip(&g32).enumerate() {
+                prop_assert!(
+                    !(x.abs() < 1e30) || y.is_finite(),
+                    "f32 d/dx{}[{}] is {:e} where f64 gives {:e}",
+                    k,
+                    i,
+                    y,
+                    x
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Counts of what the finite-difference check did, reported at the end of a run.
+static COMPARED: AtomicUsize = AtomicUsize::new(0);
+static NOT_SMOOTH: AtomicUsize = AtomicUsize::new(0);
+static NOT_FINITE: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn random_gradients_agree() {
+    // `contextualize_config` applies PROPTEST_CASES (and the other PROPTEST_* variables).
+    let config = contextualize_config(ProptestConfig { cases: 500, ..ProptestConfig::default() });
+    let cases = config.cases;
+    let programs =
+        (1usize..4, 1usize..4, any::<u32>(), prop::collection::vec(value(), 16), prop::collection::vec(step(), 1..10));
+    let result = TestRunner::new(config)
+        .run(&programs, |(a, b, seed, values, steps)| check_program(a, b, seed as u64, &values, &steps));
+    let count = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+    eprintln!(
+        "{cases} programs: {} derivatives compared with finite differences, {} skipped as not smooth within the step, {} as not finite",
+        count(&COMPARED),
+        count(&NOT_SMOOTH),
+        count(&NOT_FINITE)
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
