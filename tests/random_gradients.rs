@@ -140,8 +140,9 @@ fn binary(o: u8, x: &Tensor, y: &Tensor) -> Tensor {
         4 => (x.abs() + 0.5).pow(&(y.tanh() * 3.0)),
         5 => x.maximum(y),
         6 => x.minimum(y),
-        // A zero base with an exponent that can be 1 (|x| at 0).
-        _ => x.abs().pow(&(y.square() + 1.0)),
+        // A zero base with an exponent that can be 1 (|x| at 0). The exponent stays below 2:
+        // x^14000 turns pow's last-ULP differences between the backends into 1e-12 ones.
+        _ => x.abs().pow(&(y.tanh().square() + 1.0)),
     }
 }
 
@@ -400,8 +401,10 @@ fn check_element(tape: f64, s: &Samples, magnitude: f64, what: &str) -> Result<(
         return Ok(());
     }
     COMPARED.fetch_add(1, Ordering::Relaxed);
-    // The half step's truncation error is about a third of its gap to the full step's.
-    let truncation = (wide - central).abs();
+    // The half step's truncation error is about a third of its gap to the full step's. A kink
+    // too small to be detected lies within the one-sided differences, which the tape's
+    // convention picks one of: that error is under their gap.
+    let truncation = (wide - central).abs() + 0.6 * (forward - backward).abs();
     prop_assert!(
         (tape - central).abs() <= 1e-5 * central.abs() + 1e-6 + noise + truncation,
         "{}: tape {:e}, central difference {:e} (step h: {:e}; one-sided {:e} and {:e}; h {:e}, noise {:e})",
@@ -444,14 +447,17 @@ fn check_program(a: usize, b: usize, seed: u64, values: &[f64], steps: &[Step]) 
         .collect();
     let xs32 = inputs(a, b, values, DType::F32);
     let (grads, grads32) = (tape_grads(steps, &xs, &w, a, b), tape_grads(steps, &xs32, &w, a, b));
-    let rounding = rounding_bound(&grads32, &grads);
-    check_traced(steps, &xs, &w, a, b, &grads, rounding * (f64::EPSILON / f32::EPSILON as f64))?;
-    check_traced(steps, &xs32, &w, a, b, &grads32, rounding)?;
-
-    // Finite differences in f64, element by element.
     let (l0, r) = objective(steps, &xs, &w, a, b);
     let (zero, switches) = (scalar(&l0), r.switches());
     let (magnitude, finite) = pool_stats(&r.pool);
+    // f64 rounds 2^-29 times less than f32; where f32 overflows and measures nothing, a
+    // cancellation still keeps about 1e-16 of the largest value the program computed.
+    let rounding = rounding_bound(&grads32, &grads);
+    let rounding64 = (rounding * (f64::EPSILON / f32::EPSILON as f64)).max(64.0 * f64::EPSILON * magnitude);
+    check_traced(steps, &xs, &w, a, b, &grads, rounding64)?;
+    check_traced(steps, &xs32, &w, a, b, &grads32, rounding)?;
+
+    // Finite differences in f64, element by element.
     for (k, x) in xs.iter().enumerate() {
         let base = x.to_vec::<f64>().unwrap();
         let g = grads[k].to_vec::<f64>().unwrap();
