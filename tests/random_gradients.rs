@@ -209,7 +209,9 @@ fn loss(o: u8, pred: &Tensor, truth: &Tensor, a: usize, b: usize, j: usize) -> T
         1 => MeanAbsoluteError.call(&t, &p),
         2 => Huber::default().call(&t, &p),
         3 => BinaryCrossentropy::new(true).call(&t.sigmoid(), &p),
-        4 => BinaryCrossentropy::new(false).call(&t.sigmoid(), &p.sigmoid()),
+        // Probabilities kept off 1: `ln(1 - p)` at p = 1 - 7e-6 in f32 turns a last-ULP
+        // difference of the backends' sigmoid into a 1e-3 one (any formula on p does).
+        4 => BinaryCrossentropy::new(false).call(&t.sigmoid(), &(p.tanh() * 3.0).sigmoid()),
         5 => CategoricalCrossentropy::new(true).call(&t.softmax(-1), &p),
         6 => CategoricalCrossentropy::new(false).call(&t.softmax(-1), &p.softmax(-1)),
         7 => SparseCategoricalCrossentropy::new(true).call(&labels(a, b, j), &p),
@@ -379,8 +381,8 @@ struct Samples {
 /// - the one-sided differences disagree: a kink (relu or abs at 0, a tie of maximum) lies
 ///   within `h` of x_i;
 /// - the central differences of steps h and h/2 disagree: a term of order h, as a kink
-///   hidden by symmetry makes (`h·ln(½ + c|h|)`, whose one-sided differences agree), or a
-///   strong curvature.
+///   hidden by symmetry makes (`h·ln(½ + c|h|)`, whose one-sided differences agree), a
+///   strong curvature, or a smooth function steeper than the step resolves.
 fn check_element(tape: f64, s: &Samples, magnitude: f64, what: &str) -> Result<(), TestCaseError> {
     let [minus, minus_half, zero, plus_half, plus] = s.at;
     let h = s.h;
@@ -395,7 +397,10 @@ fn check_element(tape: f64, s: &Samples, magnitude: f64, what: &str) -> Result<(
     // step, with two orders of magnitude of headroom.
     let noise = 2e-14 * (1.0 + magnitude + zero.abs()) / h;
     let kink = (forward - backward).abs() > 1e-4 * (1.0 + central.abs()) + 4.0 * noise;
-    let order_h = (wide - central).abs() > 1e-5 * (1.0 + central.abs()) + 4.0 * noise;
+    // Steps that disagree by a tenth or more resolve nothing, whatever the noise estimate says
+    // (tanh(1e74·x) is a step at any h).
+    let gap = (wide - central).abs();
+    let order_h = gap > 1e-5 * (1.0 + central.abs()) + 4.0 * noise || gap > 0.1 * central.abs().max(wide.abs());
     if kink || order_h {
         NOT_SMOOTH.fetch_add(1, Ordering::Relaxed);
         return Ok(());
@@ -455,7 +460,9 @@ fn check_program(a: usize, b: usize, seed: u64, values: &[f64], steps: &[Step]) 
     let rounding = rounding_bound(&grads32, &grads);
     let rounding64 = (rounding * (f64::EPSILON / f32::EPSILON as f64)).max(64.0 * f64::EPSILON * magnitude);
     check_traced(steps, &xs, &w, a, b, &grads, rounding64)?;
-    check_traced(steps, &xs32, &w, a, b, &grads32, rounding)?;
+    // The measured f32 rounding can be luckily exact (softmax of equal logits) where the
+    // other order rounds: f32 also allows 16 ulp of the program's largest value.
+    check_traced(steps, &xs32, &w, a, b, &grads32, rounding.max(16.0 * f32::EPSILON as f64 * magnitude))?;
 
     // Finite differences in f64, element by element.
     for (k, x) in xs.iter().enumerate() {
