@@ -134,8 +134,13 @@ impl Loss for BinaryCrossentropy {
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         check_same("binary_crossentropy", y_true, y_pred)?;
         let per_element = if self.from_logits {
+            // TF's form: max(x, 0) and -|x| both split at x >= 0, so at x = 0 their gradients
+            // (1 and -1) add up to sigmoid(0) - z; relu'(0) = abs'(0) = 0 would drop the 0.5.
             let x = y_pred;
-            x.try_relu()?.try_sub(&x.try_mul(y_true)?)?.try_add(&x.try_abs()?.try_neg()?.try_exp()?.try_log1p()?)?
+            let nonneg = x.try_greater_equal(&x.scalar_like(0.0))?;
+            let relu = nonneg.try_select(x, &x.zeros_like())?;
+            let neg_abs = nonneg.try_select(&x.try_neg()?, x)?;
+            relu.try_sub(&x.try_mul(y_true)?)?.try_add(&neg_abs.try_exp()?.try_log1p()?)?
         } else {
             let p = clip(y_pred)?;
             let pos = y_true.try_mul(&p.try_log()?)?;

@@ -72,9 +72,11 @@ fn unary(u: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {
         Exp => g * y,
         Log => g / x,
         Log1p => g / &(x + 1.0),
-        Expm1 => g * &(y + 1.0),
+        // e^x, not y + 1: that rounds to 0 once expm1(x) rounds to -1 (x < -17 in f32).
+        Expm1 => g * &x.exp(),
         Sqrt => g * 0.5 / y,
-        Rsqrt => g * &(y.square() * y) * -0.5,
+        // -y³/2 with the half taken first: y³ alone overflows where the result still fits.
+        Rsqrt => g * &((y * -0.5) * y.square()),
         Square => g * &(x * 2.0),
         Tanh => g * &(1.0 - y.square()),
         Sigmoid => g * &(y * &(1.0 - y)),
@@ -98,10 +100,14 @@ fn binary(b: BinaryOp, x1: &Tensor, x2: &Tensor, y: &Tensor, g: &Tensor) -> Grad
         Mul => (g * x2, g * x1),
         Div => (g / x2, g * &((-x1 / x2) / x2)),
         Pow => {
-            let g1 = g * x2 * &x1.pow(&(x2 - 1.0));
-            // d/dp x^p = x^p ln x, taken as 0 where x <= 0 (TF's convention: ln is undefined there).
+            // p·x^(p-1), with the exponent 1 where p = 0 (as JAX): d/dx x⁰ = 0·x = 0 even at
+            // x = 0, where 0·0⁻¹ is NaN, and no 0⁻¹ for a second derivative to meet.
+            let p_zero = x2.equal(&x2.scalar_like(0.0));
+            let g1 = g * x2 * &x1.pow(&p_zero.select(&x2.scalar_like(1.0), &(x2 - 1.0)));
+            // d/dp x^p = x^p ln x, taken as 0 where x <= 0 (TF's convention: ln is undefined
+            // there). The logarithm reads 1 there, so its own gradient never divides by 0.
             let positive = x1.greater(&x1.scalar_like(0.0));
-            let log_x = positive.select(&x1.log(), &x1.scalar_like(0.0));
+            let log_x = positive.select(&positive.select(x1, &x1.scalar_like(1.0)).log(), &x1.scalar_like(0.0));
             (g1, g * y * &log_x)
         }
         // Ties go to the first operand (TF: x >= y for maximum, x <= y for minimum).

@@ -50,7 +50,10 @@ pub fn elu(x: &Tensor) -> Tensor {
 }
 
 fn elu_with(x: &Tensor, alpha: f64) -> Tensor {
-    x.greater(&x.scalar_like(0.0)).select(x, &(x.expm1() * alpha))
+    // expm1 of min(x, 0), not of x: e^x of the untaken branch overflows above ~88.7 (f32) and
+    // its gradient, inf times the select's 0, would be NaN.
+    let negative_part = x.minimum(&x.scalar_like(0.0));
+    x.greater(&x.scalar_like(0.0)).select(x, &(negative_part.expm1() * alpha))
 }
 
 /// Scaled ELU with the self-normalizing constants of Klambauer et al. (Keras `selu`).

@@ -35,7 +35,11 @@ pub fn non_neg(w: &Tensor) -> Tensor {
 /// ```
 pub fn max_norm(max_value: f64, axis: i64) -> impl Fn(&Tensor) -> Tensor + Send + Sync + Clone + 'static {
     move |w: &Tensor| {
-        let norms = w.square().sum(axis, true).sqrt();
+        // √0 has an infinite derivative: a zero slice takes the root of 1 instead, so its
+        // gradient is 0 (the select's) rather than inf·0 = NaN.
+        let squares = w.square().sum(axis, true);
+        let nonzero = squares.greater(&squares.scalar_like(0.0));
+        let norms = nonzero.select(&nonzero.select(&squares, &squares.scalar_like(1.0)).sqrt(), &squares.zeros_like());
         let desired = norms.minimum(&norms.scalar_like(max_value)).maximum(&norms.scalar_like(0.0));
         w * &(desired / (norms + 1e-7))
     }

@@ -1,0 +1,548 @@
+//! The gradient fuzzer (proptest): random differentiable programs over every differentiable op
+//! (elementwise with broadcasting, select, reductions, movement, matmul, the composites, the
+//! activations and the losses), on inputs mixing ordinary values, large magnitudes (|x| up to
+//! 1e3), ±0, exact ties and values near kinks. For each program:
+//!
+//! 1. the tape's gradients of `L = Σ_k sum(out_k · w_k)` (fixed random `w_k`) with respect to
+//!    the four inputs agree with central finite differences of `L` in f64 wherever `L` is
+//!    smooth within the step (see `check_element`);
+//! 2. a traced tape (`kiln::function`, both backends) gives the eager gradients, in f64 and in
+//!    f32, within the forward tolerance of `tests/common` applied normwise, plus the rounding
+//!    this program's backward pass is measured to have (see `assert_normwise`);
+//! 3. the f32 gradients are finite wherever the f64 run shows the math finite and far from
+//!    f32's range.
+//!
+//! 500 programs run in CI; a long campaign: `PROPTEST_CASES=100000 cargo test --release --test
+//! random_gradients` (docs/AUTODIFF.md).
+
+mod common;
+
+use kiln::losses::{
+    BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
+    SparseCategoricalCrossentropy,
+};
+use kiln::nn::activations;
+use kiln::{s, Backend, DType, GradientTape, Tensor};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use proptest::prelude::*;
+use proptest::test_runner::{contextualize_config, TestRunner};
+
+/// One step of a program: reads pool values by index (modulo the pool's length) and pushes a
+/// result whose shape broadcasts to `[a, b]` (`[a, b]`, `[a, 1]`, `[1, b]`, `[b]` or `[]`).
+#[derive(Clone, Debug)]
+enum Step {
+    Unary(u8, usize),
+    Binary(u8, usize, usize),
+    Select(u8, usize, usize, usize),
+    Reduce(u8, u8, usize),
+    Movement(u8, usize, usize),
+    MatMul(usize, usize),
+    Composite(u8, usize),
+    Loss(u8, usize, usize),
+}
+
+const UNARY: u8 = 26;
+const BINARY: u8 = 8;
+const REDUCE: u8 = 7;
+const MOVEMENT: u8 = 7;
+const COMPOSITE: u8 = 6;
+const LOSS: u8 = 10;
+
+fn step() -> impl Strategy<Value = Step> {
+    let i = || any::<usize>();
+    prop_oneof![
+        4 => (0..UNARY, i()).prop_map(|(o, x)| Step::Unary(o, x)),
+        3 => (0..BINARY, i(), i()).prop_map(|(o, x, y)| Step::Binary(o, x, y)),
+        1 => (0u8..2, i(), i(), i()).prop_map(|(o, c, x, y)| Step::Select(o, c, x, y)),
+        2 => (0..REDUCE, 0u8..3, i()).prop_map(|(o, a, x)| Step::Reduce(o, a, x)),
+        2 => (0..MOVEMENT, i(), i()).prop_map(|(o, x, y)| Step::Movement(o, x, y)),
+        1 => (i(), i()).prop_map(|(x, y)| Step::MatMul(x, y)),
+        2 => (0..COMPOSITE, i()).prop_map(|(o, x)| Step::Composite(o, x)),
+        2 => (0..LOSS, i(), i()).prop_map(|(o, x, y)| Step::Loss(o, x, y)),
+    ]
+}
+
+/// Ordinary values, large magnitudes, signed zeros, small values near the kinks, and a few
+/// exact values that produce ties (maximum/minimum, the max reduction, |x| = 1 for huber).
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        6 => -2.0f64..2.0,
+        2 => (1.0f64..3.0, any::<bool>()).prop_map(|(e, neg)| if neg { -(10f64.powf(e)) } else { 10f64.powf(e) }),
+        1 => prop_oneof![Just(0.0), Just(-0.0)],
+        1 => (-8.0f64..-3.0, any::<bool>()).prop_map(|(e, neg)| if neg { -(10f64.powf(e)) } else { 10f64.powf(e) }),
+        1 => prop_oneof![Just(1.0), Just(-1.0), Just(0.5)],
+    ]
+}
+
+fn pick(pool: &[Tensor], i: usize) -> &Tensor {
+    &pool[i % pool.len()]
+}
+
+fn unary(o: u8, x: &Tensor, decisions: &mut Vec<Tensor>) -> Tensor {
+    match o {
+        0 => x.neg(),
+        1 => x.abs(),
+        2 => x.exp(),
+        3 => (x.abs() + 0.5).log(),
+        4 => x.abs().log1p(),
+        5 => x.expm1(),
+        6 => (x.square() + 0.01).sqrt(),
+        7 => (x.square() + 0.25).rsqrt(),
+        8 => x.square(),
+        9 => x.tanh(),
+        10 => x.sigmoid(),
+        11 => x.relu(),
+        12 => x.softplus(),
+        // The argument is clipped to ±1e3: sin of a value the program grew to 1e9 (x³) turns
+        // the last-ULP differences of the JIT's transcendentals into 1e-7 relative ones.
+        13 => bounded(x).sin(),
+        14 => bounded(x).cos(),
+        15 => x.sign() * x,
+        // Shifted off the integers the other ops land on exactly (0.5⁻³ = 8), where a last-ULP
+        // difference of the JIT's `pow` would flip the step and change the program.
+        16 => {
+            let shifted = x + 0.123;
+            let (round, floor) = (shifted.round(), shifted.floor());
+            decisions.extend([round.clone(), floor.clone()]);
+            round + floor * 0.5 + shifted.ceil() * 0.25 + x
+        }
+        17 => activations::elu(x),
+        18 => activations::selu(x),
+        19 => activations::gelu(x),
+        20 => activations::gelu_tanh(x),
+        21 => x.powf(3.0),
+        22 => x.powf(0.0) * x,
+        23 => (x.abs() + 0.01).powf(0.5),
+        24 => x.abs().powf(1.5),
+        _ => custom_softplus(x),
+    }
+}
+
+fn bounded(x: &Tensor) -> Tensor {
+    x.minimum(&x.scalar_like(1e3)).maximum(&x.scalar_like(-1e3))
+}
+
+/// The book's softplus with a hand-written gradient (kiln::custom_gradient).
+fn custom_softplus(x: &Tensor) -> Tensor {
+    kiln::custom_gradient(&[x], |a| {
+        let z = a[0].clone();
+        (z.softplus(), move |dy: &Tensor| vec![dy * &z.sigmoid()])
+    })
+}
+
+fn binary(o: u8, x: &Tensor, y: &Tensor) -> Tensor {
+    match o {
+        0 => x + y,
+        1 => x - y,
+        2 => x * y,
+        3 => x / &(y.square() + 0.5),
+        4 => (x.abs() + 0.5).pow(&(y.tanh() * 3.0)),
+        5 => x.maximum(y),
+        6 => x.minimum(y),
+        // A zero base with an exponent that can be 1 (|x| at 0). The exponent stays below 2:
+        // x^14000 turns pow's last-ULP differences between the backends into 1e-12 ones.
+        _ => x.abs().pow(&(y.tanh().square() + 1.0)),
+    }
+}
+
+/// Reductions keep their dims (so the result broadcasts back) or reduce everything.
+fn reduce(o: u8, axis: u8, x: &Tensor, a: usize, b: usize) -> Tensor {
+    let x = x.broadcast_to(&[a, b]);
+    let axes: Vec<i64> = match axis {
+        0 => vec![0],
+        1 => vec![1],
+        _ => vec![0, 1],
+    };
+    match o {
+        0 => x.sum(&axes, true),
+        1 => x.mean(&axes, true),
+        2 => x.max(&axes, true),
+        3 => x.min(&axes, true),
+        4 => x.tanh().prod(&axes, true),
+        5 => x.logsumexp(&axes, true),
+        _ => x.sum_all(),
+    }
+}
+
+fn movement(o: u8, x: &Tensor, y: &Tensor, a: usize, b: usize, j: usize) -> Tensor {
+    let (x, y) = (x.broadcast_to(&[a, b]), y.broadcast_to(&[a, b]));
+    match o {
+        0 => x.reshape(&[-1]).tanh().reshape(&[a, b]),
+        1 => x.transpose(&[1, 0]).tanh().transpose(&[1, 0]),
+        2 => x.slice(&s![.., ..;-1]),
+        3 => {
+            let both = Tensor::concat(&[&x, &y], 0);
+            both.slice(&s![..a as isize]) * both.slice(&s![a as isize..]).tanh()
+        }
+        4 => {
+            let idx: Vec<i64> = (0..b).map(|k| ((j + 7 * k) % b) as i64).collect();
+            x.gather(&Tensor::from_vec(idx, &[b]).unwrap(), 1)
+        }
+        5 => Tensor::stack(&[&x, &y.tanh()], 0).prod(&[0], false),
+        _ => x.expand_dims(0).squeeze(&[0]).slice(&s![.., -1]).reshape(&[a, 1]),
+    }
+}
+
+fn composite(o: u8, x: &Tensor, a: usize, b: usize) -> Tensor {
+    let x = x.broadcast_to(&[a, b]);
+    match o {
+        0 => x.softmax(-1),
+        1 => x.softmax(0),
+        2 => x.log_softmax(-1),
+        3 => x.log_softmax(0),
+        4 => x.logsumexp(&[1], false).reshape(&[a, 1]),
+        _ => x.logsumexp(&[0, 1], false),
+    }
+}
+
+/// Labels in `0..b`, fixed by the program (not by the values).
+fn labels(a: usize, b: usize, j: usize) -> Tensor {
+    let l: Vec<i64> = (0..a).map(|k| ((j + 3 * k) % b) as i64).collect();
+    Tensor::from_vec(l, &[a]).unwrap()
+}
+
+fn loss(o: u8, pred: &Tensor, truth: &Tensor, a: usize, b: usize, j: usize) -> Tensor {
+    let (p, t) = (pred.broadcast_to(&[a, b]), truth.broadcast_to(&[a, b]));
+    let r = match o {
+        0 => MeanSquaredError.call(&t, &p),
+        1 => MeanAbsoluteError.call(&t, &p),
+        2 => Huber::default().call(&t, &p),
+        3 => BinaryCrossentropy::new(true).call(&t.sigmoid(), &p),
+        // Probabilities kept off 1: `ln(1 - p)` at p = 1 - 7e-6 in f32 turns a last-ULP
+        // difference of the backends' sigmoid into a 1e-3 one (any formula on p does).
+        4 => BinaryCrossentropy::new(false).call(&t.sigmoid(), &(p.tanh() * 3.0).sigmoid()),
+        5 => CategoricalCrossentropy::new(true).call(&t.softmax(-1), &p),
+        6 => CategoricalCrossentropy::new(false).call(&t.softmax(-1), &p.softmax(-1)),
+        7 => SparseCategoricalCrossentropy::new(true).call(&labels(a, b, j), &p),
+        8 => kiln::softmax_cross_entropy_with_logits(&p, &t.softmax(-1)).map(|l| l.reshape(&[a, 1])),
+        _ => kiln::sparse_softmax_cross_entropy_with_logits(&p, &labels(a, b, j)).map(|l| l.reshape(&[a, 1])),
+    };
+    r.unwrap()
+}
+
+/// A program's run: every value it computed (the last three are its outputs), and its
+/// discrete decisions: the conditions of its `select` steps and the results of its roundings.
+struct Run {
+    pool: Vec<Tensor>,
+    decisions: Vec<Tensor>,
+}
+
+impl Run {
+    fn outputs(&self) -> &[Tensor] {
+        &self.pool[self.pool.len().saturating_sub(3)..]
+    }
+
+    /// The decisions as one list of numbers.
+    fn switches(&self) -> Vec<f64> {
+        self.decisions.iter().flat_map(|c| c.cast(DType::F64).to_vec::<f64>().unwrap()).collect()
+    }
+}
+
+fn run(steps: &[Step], inputs: &[Tensor], a: usize, b: usize) -> Run {
+    let mut pool: Vec<Tensor> = inputs.to_vec();
+    let mut decisions = Vec::new();
+    for st in steps {
+        let t = match *st {
+            Step::Unary(o, i) => unary(o, pick(&pool, i), &mut decisions),
+            Step::Binary(o, i, j) => binary(o, pick(&pool, i), pick(&pool, j)),
+            Step::Select(o, c, i, j) => {
+                let (c, x, y) = (pick(&pool, c), pick(&pool, i), pick(&pool, j));
+                let cond = if o == 0 { c.greater(&c.scalar_like(0.0)) } else { x.greater_equal(y) };
+                decisions.push(cond.clone());
+                cond.select(x, y)
+            }
+            Step::Reduce(o, axis, i) => reduce(o, axis, pick(&pool, i), a, b),
+            Step::Movement(o, i, j) => movement(o, pick(&pool, i), pick(&pool, j), a, b, j),
+            Step::MatMul(i, j) => {
+                let x = pick(&pool, i).broadcast_to(&[a, b]);
+                let y = pick(&pool, j).broadcast_to(&[a, b]).tanh();
+                x.matmul(&y.t()).matmul(&y) * (1.0 / (a * b) as f64)
+            }
+            Step::Composite(o, i) => composite(o, pick(&pool, i), a, b),
+            Step::Loss(o, i, j) => loss(o, pick(&pool, i), pick(&pool, j), a, b, j),
+        };
+        pool.push(t);
+    }
+    Run { pool, decisions }
+}
+
+/// The largest magnitude among the pool's finite values (the scale of rounding errors in `L`),
+/// and whether every value is finite. A step whose value overflows (`exp(1000)`) may meet a
+/// zero in the program's own `select` or product, where any tape gives NaN (as TF and JAX):
+/// that is the program's trap, not kiln's, so such programs are not held to finite gradients.
+fn pool_stats(pool: &[Tensor]) -> (f64, bool) {
+    let values: Vec<f64> = pool.iter().flat_map(|t| t.cast(DType::F64).to_vec::<f64>().unwrap()).collect();
+    let magnitude = values.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
+    (magnitude, values.iter().all(|v| v.is_finite()))
+}
+
+/// `L = Σ_k sum(out_k · w_k)` and the run.
+fn objective(steps: &[Step], xs: &[Tensor], w: &[Tensor], a: usize, b: usize) -> (Tensor, Run) {
+    let r = run(steps, xs, a, b);
+    let l = r.outputs().iter().zip(w).map(|(o, w)| (o * &w.cast(o.dtype())).sum_all()).reduce(|x, y| x + y).unwrap();
+    (l, r)
+}
+
+/// The tape's gradients of `L` with respect to every input (zeros where unconnected).
+fn tape_grads(steps: &[Step], xs: &[Tensor], w: &[Tensor], a: usize, b: usize) -> Vec<Tensor> {
+    let tape = GradientTape::new();
+    for x in xs {
+        tape.watch(x);
+    }
+    let (l, _) = objective(steps, xs, w, a, b);
+    let refs: Vec<&Tensor> = xs.iter().collect();
+    let g = tape.gradient_tensors(&l, &refs).unwrap();
+    g.into_iter().zip(xs).map(|(g, x)| g.unwrap_or_else(|| x.zeros_like())).collect()
+}
+
+/// Normwise agreement: `|traced - eager| <= atol + rtol · (1 + scale) + rounding`, NaN where
+/// NaN, infinities equal. `scale` is the largest finite eager gradient of the program; `atol`
+/// and `rtol` are the forward tolerances of `tests/common`, with f32's `rtol` raised to the
+/// 1e-4 that `tests/random_programs.rs` applies normwise to random f32 programs. `rounding`
+/// covers a gradient that cancels to nearly zero (log_softmax of equal logits, say): it keeps
+/// the rounding of the large cotangents it summed, which the backends round in another order
+/// (see `rounding_bound`).
+fn assert_normwise(eager: &[Tensor], traced: &[Tensor], rounding: f64, what: &str) -> Result<(), TestCaseError> {
+    let dtype = eager[0].dtype();
+    let (rtol, atol) = common::tolerance(dtype);
+    let rtol = if dtype == DType::F32 { rtol.max(1e-4) } else { rtol };
+    let scale = eager.iter().flat_map(as_f64s).filter(|x| x.is_finite()).fold(0.0f64, |m, x| m.max(x.abs()));
+    let bound = atol + rtol * (1.0 + scale) + rounding;
+    for (k, (e, t)) in eager.iter().zip(traced).enumerate() {
+        prop_assert_eq!(e.shape(), t.shape(), "{} d/dx{}", what, k);
+        for (i, (x, y)) in as_f64s(e).iter().zip(&as_f64s(t)).enumerate() {
+            let ok = if x.is_nan() {
+                y.is_nan()
+            } else if x.is_infinite() {
+                x == y
+            } else {
+                (x - y).abs() <= bound
+            };
+            prop_assert!(
+                ok,
+                "{} d/dx{}[{}]: eager {:e} traced {:e} (bound {:e}, rounding {:e})",
+                what,
+                k,
+                i,
+                x,
+                y,
+                bound,
+                rounding
+            );
+        }
+    }
+    Ok(())
+}
+
+fn as_f64s(t: &Tensor) -> Vec<f64> {
+    t.cast(DType::F64).to_vec::<f64>().unwrap()
+}
+
+/// The rounding error of this program's f32 backward pass, measured: ten times the largest
+/// deviation of the eager f32 gradients from the f64 ones (elements finite in both). Another
+/// summation order rounds by the same amount; the f64 pass rounds 2^-29 times as much.
+fn rounding_bound(g32: &[Tensor], g64: &[Tensor]) -> f64 {
+    let deviation = g32.iter().zip(g64).flat_map(|(a, b)| as_f64s(a).into_iter().zip(as_f64s(b)));
+    10.0 * deviation.filter(|(a, b)| a.is_finite() && b.is_finite()).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+}
+
+/// Checks a traced tape on both backends against the eager gradients.
+fn check_traced(
+    steps: &[Step],
+    xs: &[Tensor],
+    w: &[Tensor],
+    a: usize,
+    b: usize,
+    eager: &[Tensor],
+    rounding: f64,
+) -> Result<(), TestCaseError> {
+    for backend in [Backend::Interpreter, Backend::Compiled] {
+        let (s, w) = (steps.to_vec(), w.to_vec());
+        let f = kiln::function(move |xs: &[Tensor]| tape_grads(&s, xs, &w, a, b)).with_backend(backend);
+        let what = format!("{} {backend:?}", xs[0].dtype());
+        let got = f.call(xs).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_normwise(eager, &got, rounding, &what)?;
+    }
+    Ok(())
+}
+
+/// Relative step of the finite differences: `h = STEP · max(1, |x|)`.
+const STEP: f64 = 1e-6;
+
+/// `L` at `x_i + d·h` for `d` in -1, -½, 0, ½, 1, and the step `h`.
+struct Samples {
+    at: [f64; 5],
+    h: f64,
+}
+
+/// Compares the tape's `dL/dx_i` with the central difference of step h/2, where `L` is smooth
+/// within the step; otherwise the element is skipped (counted):
+/// - the one-sided differences disagree: a kink (relu or abs at 0, a tie of maximum) lies
+///   within `h` of x_i;
+/// - the central differences of steps h and h/2 disagree: a term of order h, as a kink
+///   hidden by symmetry makes (`h·ln(½ + c|h|)`, whose one-sided differences agree), a
+///   strong curvature, or a smooth function steeper than the step resolves.
+fn check_element(tape: f64, s: &Samples, magnitude: f64, what: &str) -> Result<(), TestCaseError> {
+    let [minus, minus_half, zero, plus_half, plus] = s.at;
+    let h = s.h;
+    let central = (plus_half - minus_half) / h;
+    let wide = (plus - minus) / (2.0 * h);
+    let (forward, backward) = ((plus - zero) / h, (zero - minus) / h);
+    if ![zero, central, wide, forward, backward].iter().all(|v| v.is_finite()) {
+        NOT_FINITE.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    // Rounding in L (about 1e-16 of the largest value the program computes) over the half
+    // step, with two orders of magnitude of headroom.
+    let noise = 2e-14 * (1.0 + magnitude + zero.abs()) / h;
+    let kink = (forward - backward).abs() > 1e-4 * (1.0 + central.abs()) + 4.0 * noise;
+    // Steps that disagree by a tenth or more resolve nothing, whatever the noise estimate says
+    // (tanh(1e74·x) is a step at any h).
+    let gap = (wide - central).abs();
+    let order_h = gap > 1e-5 * (1.0 + central.abs()) + 4.0 * noise || gap > 0.1 * central.abs().max(wide.abs());
+    if kink || order_h {
+        NOT_SMOOTH.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    COMPARED.fetch_add(1, Ordering::Relaxed);
+    // The half step's truncation error is about a third of its gap to the full step's. A kink
+    // too small to be detected lies within the one-sided differences, which the tape's
+    // convention picks one of: that error is under their gap.
+    let truncation = (wide - central).abs() + 0.6 * (forward - backward).abs();
+    prop_assert!(
+        (tape - central).abs() <= 1e-5 * central.abs() + 1e-6 + noise + truncation,
+        "{}: tape {:e}, central difference {:e} (step h: {:e}; one-sided {:e} and {:e}; h {:e}, noise {:e})",
+        what,
+        tape,
+        central,
+        wide,
+        forward,
+        backward,
+        h,
+        noise
+    );
+    Ok(())
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.item().unwrap()
+}
+
+fn inputs(a: usize, b: usize, values: &[f64], dtype: DType) -> Vec<Tensor> {
+    let shapes: [&[usize]; 4] = [&[a, b], &[b], &[a, 1], &[]];
+    let mut next = values.iter().cycle();
+    shapes
+        .iter()
+        .map(|s| {
+            let n: usize = s.iter().product();
+            let v: Vec<f64> = (0..n).map(|_| *next.next().unwrap()).collect();
+            Tensor::from_vec(v, s).unwrap().cast(dtype)
+        })
+        .collect()
+}
+
+fn check_program(a: usize, b: usize, seed: u64, values: &[f64], steps: &[Step]) -> Result<(), TestCaseError> {
+    let xs = inputs(a, b, values, DType::F64);
+    let w: Vec<Tensor> = run(steps, &xs, a, b)
+        .outputs()
+        .iter()
+        .enumerate()
+        .map(|(k, o)| Tensor::random_uniform(o.shape(), DType::F64, seed + k as u64) * 2.0 - 1.0)
+        .collect();
+    let xs32 = inputs(a, b, values, DType::F32);
+    let (grads, grads32) = (tape_grads(steps, &xs, &w, a, b), tape_grads(steps, &xs32, &w, a, b));
+    let (l0, r) = objective(steps, &xs, &w, a, b);
+    let (zero, switches) = (scalar(&l0), r.switches());
+    let (magnitude, finite) = pool_stats(&r.pool);
+    // f64 rounds 2^-29 times less than f32; where f32 overflows and measures nothing, a
+    // cancellation still keeps about 1e-16 of the largest value the program computed.
+    let rounding = rounding_bound(&grads32, &grads);
+    let rounding64 = (rounding * (f64::EPSILON / f32::EPSILON as f64)).max(64.0 * f64::EPSILON * magnitude);
+    check_traced(steps, &xs, &w, a, b, &grads, rounding64)?;
+    // The measured f32 rounding can be luckily exact (softmax of equal logits) where the
+    // other order rounds: f32 also allows 16 ulp of the program's largest value.
+    check_traced(steps, &xs32, &w, a, b, &grads32, rounding.max(16.0 * f32::EPSILON as f64 * magnitude))?;
+
+    // Finite differences in f64, element by element.
+    for (k, x) in xs.iter().enumerate() {
+        let base = x.to_vec::<f64>().unwrap();
+        let g = grads[k].to_vec::<f64>().unwrap();
+        for i in 0..base.len() {
+            let h = STEP * base[i].abs().max(1.0);
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[i] += d;
+                let mut ys = xs.clone();
+                ys[k] = Tensor::from_vec(v, x.shape()).unwrap();
+                let (l, r) = objective(steps, &ys, &w, a, b);
+                (scalar(&l), r.switches())
+            };
+            if !finite && !g[i].is_finite() {
+                NOT_FINITE.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let mut samples = Samples { at: [zero; 5], h };
+            let mut switched = false;
+            for (slot, d) in [(0, -1.0), (1, -0.5), (3, 0.5), (4, 1.0)] {
+                let (l, s) = at(d * h);
+                samples.at[slot] = l;
+                switched |= s != switches;
+            }
+            // A decision that changes within the step switches the function the tape
+            // differentiates: a select's condition, even where both branches agree in value
+            // (`c·x² > 0` at x = 0), or a rounding, which the step may cross many times when
+            // the value is large (the staircase looks linear to the finite difference).
+            if switched {
+                NOT_SMOOTH.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            check_element(g[i], &samples, magnitude, &format!("d/dx{k}[{i}] at {:e}", base[i]))?;
+        }
+    }
+
+    // The f32 gradients stay finite where the f64 run is finite and far from f32's overflow
+    // (a value above 1e30 may legitimately overflow in an f32 intermediate).
+    if finite && magnitude < 1e30 {
+        for (k, (g64, g32)) in grads.iter().zip(&grads32).enumerate() {
+            let (g64, g32) = (g64.to_vec::<f64>().unwrap(), g32.cast(DType::F64).to_vec::<f64>().unwrap());
+            for (i, (x, y)) in g64.iter().zip(&g32).enumerate() {
+                prop_assert!(
+                    x.is_nan() || x.abs() >= 1e30 || y.is_finite(),
+                    "f32 d/dx{}[{}] is {:e} where f64 gives {:e}",
+                    k,
+                    i,
+                    y,
+                    x
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Counts of what the finite-difference check did, reported at the end of a run.
+static COMPARED: AtomicUsize = AtomicUsize::new(0);
+static NOT_SMOOTH: AtomicUsize = AtomicUsize::new(0);
+static NOT_FINITE: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn random_gradients_agree() {
+    // `contextualize_config` applies PROPTEST_CASES (and the other PROPTEST_* variables).
+    let config = contextualize_config(ProptestConfig { cases: 500, ..ProptestConfig::default() });
+    let cases = config.cases;
+    let programs =
+        (1usize..4, 1usize..4, any::<u32>(), prop::collection::vec(value(), 16), prop::collection::vec(step(), 1..10));
+    let result = TestRunner::new(config)
+        .run(&programs, |(a, b, seed, values, steps)| check_program(a, b, seed as u64, &values, &steps));
+    let count = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+    eprintln!(
+        "{cases} programs: {} derivatives compared with finite differences, {} skipped as not smooth within the step, {} as not finite",
+        count(&COMPARED),
+        count(&NOT_SMOOTH),
+        count(&NOT_FINITE)
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
