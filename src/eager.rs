@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use kiln_ir::{interp, Array, BinaryOp, Graph, Kernel, Op, Result, TensorType};
+use kiln_ir::{interp, Array, BinaryOp, Kernel, Op, Result, TensorType};
 use kiln_jit::Executable;
 
 /// Below this many elements the interpreter is quicker than a kernel call.
@@ -14,7 +14,7 @@ const MIN_ELEMENTS: usize = 4096;
 /// dropped (and its kernel freed, unless still among the JIT's recently used kernels).
 const MAX_CACHED: usize = 512;
 
-type Key = (String, Vec<TensorType>);
+type Key = String;
 
 /// The executables by key, each with the tick of its last use.
 #[derive(Default)]
@@ -64,7 +64,7 @@ pub(crate) fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
     let work = args.iter().map(|a| a.len()).chain([ty.numel()]).max().unwrap_or(0);
     if work >= MIN_ELEMENTS && compiled_enabled() && compilable(op, ty) {
         let tys: Vec<TensorType> = args.iter().map(|a| TensorType::new(a.dtype(), a.shape())).collect();
-        if let Some(exe) = executable(op, tys, ty) {
+        if let Some(exe) = executable(op, tys) {
             let inputs: Vec<Array> = args.iter().map(|a| (*a).clone()).collect();
             let mut out = exe.run(&inputs, &[])?;
             return Ok(out.outputs.pop().expect("one output"));
@@ -73,9 +73,11 @@ pub(crate) fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
     interp::eval(op, args, ty)
 }
 
-/// The cached executable for `op` on operands `tys`, built on first use.
-fn executable(op: &Op, tys: Vec<TensorType>, ty: &TensorType) -> Option<Arc<Executable>> {
-    let key = (format!("{op:?}"), tys);
+/// The cached executable for `op` on operands `tys`, compiled on first use; the cache
+/// compares kernels by their identity (`Kernel::key`), as the JIT's own cache does.
+fn executable(op: &Op, tys: Vec<TensorType>) -> Option<Arc<Executable>> {
+    let kernel = Kernel::of_op(op, &tys).ok()?;
+    let key = kernel.key().ok()?;
     {
         let mut c = cache().lock().ok()?;
         c.clock += 1;
@@ -85,7 +87,7 @@ fn executable(op: &Op, tys: Vec<TensorType>, ty: &TensorType) -> Option<Arc<Exec
             return Some(e.clone());
         }
     }
-    let exe = Arc::new(build(op, &key.1, ty).ok()?);
+    let exe = Arc::new(Executable::for_kernel(kernel).ok()?);
     let mut c = cache().lock().ok()?;
     if c.map.len() >= MAX_CACHED {
         let lru = c.map.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone());
@@ -94,23 +96,4 @@ fn executable(op: &Op, tys: Vec<TensorType>, ty: &TensorType) -> Option<Arc<Exec
     let now = c.clock;
     c.map.insert(key, (exe.clone(), now));
     Some(exe)
-}
-
-/// A graph of one fused node whose kernel body is `op` on inputs of types `tys`.
-fn build(op: &Op, tys: &[TensorType], ty: &TensorType) -> Result<Executable> {
-    let mut body = Graph::new("eager");
-    let ins: Vec<_> = tys.iter().map(|t| body.add_input(t.clone())).collect();
-    let out = body.add(op.clone(), &ins)?;
-    body.set_outputs(vec![out]);
-    let mut g = Graph::new("eager");
-    let args: Vec<_> = tys.iter().map(|t| g.add_input(t.clone())).collect();
-    let node = g.add_unchecked(Op::Fused(Arc::new(Kernel { body })), ty.clone(), &args);
-    g.set_outputs(vec![node]);
-    let exe = Executable::new(g)?;
-    // A kernel that did not compile would only be the interpreter behind more machinery.
-    if exe.fallbacks().is_empty() {
-        Ok(exe)
-    } else {
-        Err(kiln_ir::Error::Compile(format!("{op:?} has no compiled kernel")))
-    }
 }

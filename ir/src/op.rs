@@ -54,6 +54,64 @@ pub struct Kernel {
     pub body: Graph,
 }
 
+impl Kernel {
+    /// The kernel computing `op` alone on operands of types `operands` (how eager mode
+    /// compiles one op).
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Kernel, Op, TensorType, UnaryOp};
+    /// let k = Kernel::of_op(&Op::Unary(UnaryOp::Tanh), &[TensorType::new(DType::F32, &[8])]).unwrap();
+    /// assert_eq!(k.body.inputs().len(), 1);
+    /// ```
+    pub fn of_op(op: &Op, operands: &[crate::TensorType]) -> crate::Result<Kernel> {
+        let mut body = Graph::new("kernel");
+        let ins: Vec<_> = operands.iter().map(|t| body.add_input(t.clone())).collect();
+        let out = body.add(op.clone(), &ins)?;
+        body.set_outputs(vec![out]);
+        Ok(Kernel { body })
+    }
+
+    /// The kernel's identity: its body's nodes in topological order (ops with their
+    /// attributes, constants by their bits, types, operand wiring) and its inputs and outputs,
+    /// not its name. Two kernels with the same key compute the same thing; common-subexpression
+    /// elimination, the JIT's compile cache and the eager kernel cache all compare by it.
+    /// `Err` for a cyclic body.
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Kernel, Op, TensorType, UnaryOp};
+    /// let t = [TensorType::new(DType::F32, &[8])];
+    /// let a = Kernel::of_op(&Op::Unary(UnaryOp::Tanh), &t).unwrap();
+    /// let b = Kernel::of_op(&Op::Unary(UnaryOp::Exp), &t).unwrap();
+    /// assert_eq!(a.key().unwrap(), a.clone().key().unwrap());
+    /// assert_ne!(a.key().unwrap(), b.key().unwrap());
+    /// ```
+    pub fn key(&self) -> crate::Result<String> {
+        use std::fmt::Write as _;
+        let g = &self.body;
+        let order = g.topo_order()?;
+        let pos: std::collections::HashMap<_, _> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let at = |ids: &[crate::NodeId]| -> Vec<usize> { ids.iter().map(|i| pos[i]).collect() };
+        let mut key = String::new();
+        for &id in &order {
+            let node = g.node(id);
+            match &node.op {
+                Op::Const(a) => {
+                    let _ = write!(key, "const {}{:?} ", a.dtype(), a.shape());
+                    for b in a.data().as_bytes() {
+                        let _ = write!(key, "{b:02x}");
+                    }
+                }
+                op => {
+                    let _ = write!(key, "{op:?}");
+                }
+            }
+            let _ = writeln!(key, " : {} {:?} {:?}", node.ty, at(&g.args(id)), at(&g.order_preds(id)));
+        }
+        let _ = write!(key, "in {:?} out {:?} vars {}", at(g.inputs()), at(g.outputs()), g.vars().len());
+        Ok(key)
+    }
+}
+
 impl Op {
     /// The op's name as printed in dumps (`add`, `sum`, `read_var`, `fused`, ...): the
     /// sub-op's name where there is one, else the table's name of the kind.
@@ -113,8 +171,7 @@ impl Op {
 }
 
 /// Ops compare by kind and attributes; constants by dtype, shape and bits; fused kernels
-/// by their bodies' structure (`Graph::structurally_eq`). This is the equality
-/// common-subexpression elimination uses.
+/// by [`Kernel::key`]. This is the equality common-subexpression elimination uses.
 impl PartialEq for Op {
     fn eq(&self, other: &Op) -> bool {
         use Op::*;
@@ -147,7 +204,11 @@ impl PartialEq for Op {
             ArgReduce { op: o1, axis: a1, keepdims: k1 } => {
                 matches!(other, ArgReduce { op: o2, axis: a2, keepdims: k2 } if o1 == o2 && a1 == a2 && k1 == k2)
             }
-            Fused(a) => matches!(other, Fused(b) if Arc::ptr_eq(a, b) || a.body.structurally_eq(&b.body)),
+            Fused(a) => matches!(other, Fused(b) if Arc::ptr_eq(a, b) || same_kernel(a, b)),
         }
     }
+}
+
+fn same_kernel(a: &Kernel, b: &Kernel) -> bool {
+    matches!((a.key(), b.key()), (Ok(x), Ok(y)) if x == y)
 }

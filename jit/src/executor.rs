@@ -161,6 +161,35 @@ impl Executable {
         build::build(graph, options)
     }
 
+    /// One compiled kernel as an executable: its operands are the inputs, its value the one
+    /// output. The single path by which eager mode compiles an op (`Kernel::of_op`). `Err` if
+    /// the kernel does not compile (no interpreter fallback hides behind it).
+    ///
+    /// ```
+    /// use kiln_ir::{Array, DType, Kernel, Op, TensorType, UnaryOp};
+    /// let k = Kernel::of_op(&Op::Unary(UnaryOp::Neg), &[TensorType::new(DType::F32, &[2])]).unwrap();
+    /// let exe = kiln_jit::Executable::for_kernel(k).unwrap();
+    /// let out = exe.run(&[Array::from_vec(vec![1.0f32, -2.0], &[2]).unwrap()], &[]).unwrap();
+    /// assert_eq!(out.outputs[0].as_slice::<f32>().unwrap(), &[-1.0, 2.0]);
+    /// ```
+    pub fn for_kernel(kernel: kiln_ir::Kernel) -> Result<Executable> {
+        let operands: Vec<TensorType> = kernel.body.inputs().iter().map(|&i| kernel.body.node(i).ty.clone()).collect();
+        let ty = match kernel.body.outputs() {
+            [o] => kernel.body.node(*o).ty.clone(),
+            outs => return Err(kiln_ir::Error::Compile(format!("a kernel has one output, this one {}", outs.len()))),
+        };
+        let mut g = Graph::new("kernel");
+        let args: Vec<_> = operands.into_iter().map(|t| g.add_input(t)).collect();
+        let node = g.add(kiln_ir::Op::Fused(Arc::new(kernel)), &args)?;
+        debug_assert_eq!(g.node(node).ty, ty);
+        g.set_outputs(vec![node]);
+        let exe = Executable::new(g)?;
+        match exe.fallbacks().first() {
+            None => Ok(exe),
+            Some(f) => Err(kiln_ir::Error::Compile(f.reason.clone())),
+        }
+    }
+
     /// Runs one call with `interp::run`'s semantics: inputs checked against the graph's
     /// signature, variables bound to `vars` (indexed by `VarId`), reads after a write in the
     /// same call see it, and `writes` returned for the caller to commit on success.

@@ -2,7 +2,6 @@
 //! (kept alive, and freed, by the [`CompiledKernel`]), and the process-wide compile cache.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -13,7 +12,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
-use kiln_ir::{Error, Kernel, Op, Result};
+use kiln_ir::{Error, Kernel, Result};
 
 use crate::lower;
 use crate::math::{Fx, HostMath};
@@ -150,32 +149,9 @@ extern "C" fn host_cos(x: f64) -> f64 {
     x.cos()
 }
 
-/// The cache key: the body's nodes in topological order, with constants by their bits,
-/// and whether transcendentals go to the AVX-512 routines.
+/// The cache key: the kernel's identity, and whether transcendentals go to host routines.
 fn cache_key(kernel: &Kernel) -> Result<String> {
-    let g = &kernel.body;
-    let order = g.topo_order()?;
-    let pos: HashMap<_, _> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    let mut key = String::new();
-    for &id in &order {
-        let node = g.node(id);
-        let args: Vec<usize> = g.args(id).iter().map(|a| pos[a]).collect();
-        match &node.op {
-            Op::Const(a) => {
-                let _ = write!(key, "const {}{:?} ", a.dtype(), a.shape());
-                for b in a.data().as_bytes() {
-                    let _ = write!(key, "{b:02x}");
-                }
-            }
-            op => {
-                let _ = write!(key, "{op:?}");
-            }
-        }
-        let _ = writeln!(key, " : {} {args:?}", node.ty);
-    }
-    let outs: Vec<usize> = g.outputs().iter().map(|o| pos[o]).collect();
-    let _ = write!(key, "out {outs:?} wide {}", crate::wide_math());
-    Ok(key)
+    Ok(format!("{} wide {}", kernel.key()?, crate::wide_math()))
 }
 
 /// How many recently used kernels the cache keeps alive after every executable using them
