@@ -306,22 +306,7 @@ fn rule(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             if !a.dtype.is_numeric() {
                 return Err(Error::UnsupportedDType { op: name, dtype: a.dtype, expected: "a numeric dtype" });
             }
-            let (ra, rb) = (a.shape.len(), b.shape.len());
-            if ra < 2 || rb < 2 {
-                return Err(Error::invalid(
-                    name,
-                    format!("operands must have rank >= 2, got {a} and {b} (reshape vectors to [1,n] or [n,1])"),
-                ));
-            }
-            let (m, k1) = (a.shape[ra - 2], a.shape[ra - 1]);
-            let (k2, n) = (b.shape[rb - 2], b.shape[rb - 1]);
-            if k1 != k2 {
-                return Err(Error::ShapeMismatch { op: name, lhs: a.shape.clone(), rhs: b.shape.clone() });
-            }
-            let mut shape = broadcast_shapes(&a.shape[..ra - 2], &b.shape[..rb - 2])
-                .ok_or_else(|| Error::ShapeMismatch { op: name, lhs: a.shape.clone(), rhs: b.shape.clone() })?;
-            shape.push(m);
-            shape.push(n);
+            let shape = crate::matmul::MatMulShape::of(a.dtype, &a.shape, &b.shape)?.out;
             Ok(TensorType { dtype: a.dtype, shape })
         }
         Op::Fused(k) => {

@@ -15,6 +15,7 @@ pub mod graph;
 pub mod infer;
 pub mod interp;
 mod json;
+pub mod matmul;
 pub mod op;
 mod op_table;
 pub mod plan;

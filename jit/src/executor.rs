@@ -28,8 +28,8 @@ use std::sync::Arc;
 use kiln_ir::{Array, Graph, NodeId, Result, TensorType};
 
 use crate::arena::Pool;
-use crate::matmul::MatMulShape;
 use crate::pool::ThreadPool;
+use kiln_ir::matmul::MatMulShape;
 
 pub(crate) use crate::kernel::{compile, CompiledKernel, KernelFn};
 pub(crate) use kiln_ir::interp::eval as interp_eval;

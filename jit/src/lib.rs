@@ -9,7 +9,6 @@ pub mod executor;
 pub mod kernel;
 mod lower;
 mod math;
-pub mod matmul;
 pub mod pool;
 
 pub use executor::{Executable, Fallback, Options, Outcome};

@@ -8,8 +8,8 @@ use kiln_ir::{Error, Graph, Kernel, MemoryPlan, NodeId, Op, Result};
 
 use super::{compile, CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, Step};
 use crate::arena::Pool;
-use crate::matmul::MatMulShape;
 use crate::pool::ThreadPool;
+use kiln_ir::matmul::MatMulShape;
 
 /// Slot alignment for buffers the executor places itself (a cache line).
 pub(super) const ALIGN: usize = 64;
@@ -76,9 +76,10 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
             },
             Op::MatMul => {
                 let (a, b) = (&graph.node(graph.args(id)[0]).ty, &graph.node(graph.args(id)[1]).ty);
-                match MatMulShape::new(node.ty.dtype, &a.shape, &b.shape, &node.ty.shape) {
-                    Ok(s) => Mode::Gemm(s),
-                    Err(_) => Mode::Library,
+                // gemm multiplies floats; integer products run in the interpreter's loop.
+                match MatMulShape::of(node.ty.dtype, &a.shape, &b.shape) {
+                    Ok(s) if node.ty.dtype.is_float() => Mode::Gemm(s),
+                    _ => Mode::Library,
                 }
             }
             // Unfused elementwise ops, movement, reductions and random numbers run on the

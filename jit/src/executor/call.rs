@@ -1,6 +1,7 @@
 //! One call of an [`Executable`]: bind inputs and variables, run the schedule, hand back
 //! outputs and variable writes.
 
+use kiln_ir::matmul::gemm_batched;
 use kiln_ir::{with_data, Array, DType, Data, Error, Result, TensorType, Uninit};
 use smallvec::SmallVec;
 
@@ -348,7 +349,13 @@ fn run_steps(
                 // SAFETY: operands hold the full shapes `shape` was built from (types are
                 // checked at build and at the signature), `output` has room for the result,
                 // and a node's destination never overlaps its live operands.
-                unsafe { crate::matmul::matmul(shape, a, b, output, exe.pool.threads()) };
+                unsafe {
+                    match shape.dtype {
+                        DType::F64 => gemm_batched::<f64>(shape, a.cast(), b.cast(), output.cast(), exe.pool.threads()),
+                        DType::F32 => gemm_batched::<f32>(shape, a.cast(), b.cast(), output.cast(), exe.pool.threads()),
+                        other => unreachable!("Mode::Gemm is built for floats only, not {other}"),
+                    }
+                };
                 Val::Ptr(output)
             }
             Mode::View => match &st.vals[step.args[0]] {
