@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use kiln_ir::{Error, Graph, Kernel, MemoryPlan, NodeId, Op, Result};
 
-use super::{compile, CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, Step};
+use super::{compile, CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, ScheduleStep};
 use crate::arena::Pool;
 use crate::pool::ThreadPool;
 use kiln_ir::matmul::MatMulShape;
@@ -114,7 +114,7 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
             });
             Dest::Slot(slot.offset)
         };
-        steps.push(Step { node: id, mode, args, dest, ty: node.ty.clone() });
+        steps.push(ScheduleStep { node: id, mode, args, dest, ty: node.ty.clone() });
     }
     absorb_transposes(&graph, &mut steps, &outputs);
     write_assigned_values_fresh(&mut steps);
@@ -129,7 +129,7 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
 /// A value whose only reader is a Variable write is computed straight into a fresh buffer
 /// that becomes the Variable's new array (`Dest::Fresh`), instead of into the arena and
 /// then copied out.
-fn write_assigned_values_fresh(steps: &mut [Step]) {
+fn write_assigned_values_fresh(steps: &mut [ScheduleStep]) {
     for i in 0..steps.len() {
         if !matches!(steps[i].dest, Dest::Slot(_)) {
             continue;
@@ -171,7 +171,7 @@ fn compile_all(g: &Graph, schedule: &[NodeId], pool: &ThreadPool) -> HashMap<Nod
 /// gemm reads a transposed operand through swapped strides: a matmul operand made by a
 /// `transpose` of the last two axes becomes the transpose's own operand, and a transpose
 /// left with no reader is not computed at all (`Mode::Elided`).
-fn absorb_transposes(g: &Graph, steps: &mut [Step], outputs: &[OutSrc]) {
+fn absorb_transposes(g: &Graph, steps: &mut [ScheduleStep], outputs: &[OutSrc]) {
     for mm in 0..steps.len() {
         for side in 0..2 {
             if !matches!(steps[mm].mode, Mode::Gemm(_)) {
@@ -209,7 +209,7 @@ fn absorb_transposes(g: &Graph, steps: &mut [Step], outputs: &[OutSrc]) {
 /// Whether a step in `range` writes over the arena slot of step `src`'s value: the plan
 /// considers a transpose's operand dead after the transpose, so a gemm reading it later
 /// must make sure nothing reused its slot in between (its own output included).
-fn overwritten(steps: &[Step], src: usize, range: std::ops::Range<usize>) -> bool {
+fn overwritten(steps: &[ScheduleStep], src: usize, range: std::ops::Range<usize>) -> bool {
     let Dest::Slot(off) = steps[src].dest else { return false };
     let end = off + steps[src].ty.bytes();
     steps[range].iter().any(|s| matches!(s.dest, Dest::Slot(o) if o < end && off < o + s.ty.bytes()))

@@ -6,7 +6,7 @@ use kiln_ir::{with_data, Array, DType, Data, Error, Result, TensorType, Uninit};
 use smallvec::SmallVec;
 
 use super::rows::RowGroup;
-use super::{interp_eval, Dest, Executable, Mode, OutSrc, Outcome, Step};
+use super::{interp_eval, Dest, Executable, Mode, OutSrc, Outcome, ScheduleStep};
 use crate::arena::Arena;
 
 /// A node's value during a call.
@@ -260,7 +260,7 @@ impl KernelJob {
 const MIN_CHUNK: usize = 4096;
 
 /// The address step `i` writes to.
-fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &Step) -> Result<*mut u8> {
+fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &ScheduleStep) -> Result<*mut u8> {
     Ok(match step.dest {
         // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
         Dest::Slot(off) => unsafe { st.arena.as_mut_ptr().add(off) },

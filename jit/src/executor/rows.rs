@@ -12,7 +12,7 @@
 
 use kiln_ir::{Graph, Op};
 
-use super::{Dest, Mode, Step};
+use super::{Dest, Mode, ScheduleStep};
 
 /// Bytes of one block's values (all the group's outputs for `block_rows` rows): small
 /// enough for L2 next to the operand rows.
@@ -39,7 +39,7 @@ impl RowGroup {
 }
 
 /// The row count and iteration rank of a row-wise kernel step.
-fn row_space(g: &Graph, step: &Step) -> Option<(usize, usize)> {
+fn row_space(g: &Graph, step: &ScheduleStep) -> Option<(usize, usize)> {
     let Mode::Kernel { .. } = step.mode else { return None };
     let Op::Fused(k) = &g.node(step.node).op else { return None };
     let out = step.ty.shape.as_slice();
@@ -58,7 +58,7 @@ fn row_space(g: &Graph, step: &Step) -> Option<(usize, usize)> {
 }
 
 /// Whether step `j` can join a group of steps `start..j` with `rows` rows.
-fn joins(g: &Graph, steps: &[Step], start: usize, j: usize, rows: usize) -> bool {
+fn joins(g: &Graph, steps: &[ScheduleStep], start: usize, j: usize, rows: usize) -> bool {
     let Some((r, rank)) = row_space(g, &steps[j]) else { return false };
     r == rows
         && steps[j].args.iter().all(|&a| {
@@ -71,7 +71,7 @@ fn joins(g: &Graph, steps: &[Step], start: usize, j: usize, rows: usize) -> bool
 /// their group into per-thread block buffers (`Dest::Block`), the others that are not graph
 /// outputs into slots of their own past the arena (a planned slot may be shared with a
 /// value the group reads later, which block order would overwrite too early).
-pub(super) fn plan(g: &Graph, steps: &mut [Step], arena_bytes: &mut usize, threads: usize) -> Vec<RowGroup> {
+pub(super) fn plan(g: &Graph, steps: &mut [ScheduleStep], arena_bytes: &mut usize, threads: usize) -> Vec<RowGroup> {
     let mut groups = Vec::new();
     let mut i = 0;
     while i < steps.len() {
@@ -93,7 +93,14 @@ pub(super) fn plan(g: &Graph, steps: &mut [Step], arena_bytes: &mut usize, threa
     groups
 }
 
-fn place(steps: &mut [Step], start: usize, end: usize, rows: usize, arena: &mut usize, threads: usize) -> RowGroup {
+fn place(
+    steps: &mut [ScheduleStep],
+    start: usize,
+    end: usize,
+    rows: usize,
+    arena: &mut usize,
+    threads: usize,
+) -> RowGroup {
     let row_bytes: usize = steps[start..end].iter().map(|s| s.ty.bytes() / rows).sum();
     let block_rows = (BLOCK_BYTES / row_bytes.max(1)).clamp(1, rows);
     let mut per_thread = 0;

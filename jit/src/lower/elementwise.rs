@@ -10,7 +10,7 @@ use cranelift_frontend::Variable;
 use kiln_ir::Result;
 
 use super::index::{self, Dims};
-use super::{ops, Ctx, Mode};
+use super::{ops, Ctx, VecMode};
 use crate::math::Fx;
 
 /// Unroll factor of the vector loop.
@@ -36,7 +36,7 @@ impl Row {
         &self,
         fx: &mut Fx,
         cx: &Ctx,
-        mode: Mode,
+        mode: VecMode,
         l: usize,
         col: Value,
         j: usize,
@@ -69,8 +69,8 @@ impl Row {
     }
 }
 
-impl Mode {
-    fn scalar_if(self, c: bool) -> Mode {
+impl VecMode {
+    fn scalar_if(self, c: bool) -> VecMode {
         if c {
             self.scalar()
         } else {
@@ -81,7 +81,7 @@ impl Mode {
 
 /// What is computed for `k` consecutive chunks of `mode.lanes` output columns.
 pub(crate) trait Chunk {
-    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: Mode, k: usize, row: &Row, col: Value) -> Result<()>;
+    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: VecMode, k: usize, row: &Row, col: Value) -> Result<()>;
     /// Whether leaves with stride 0 along the row are loaded once per row.
     fn preload_broadcast(&self) -> bool {
         true
@@ -186,7 +186,7 @@ pub(crate) fn rows(fx: &mut Fx, cx: &Ctx, kept: &Dims, begin: Value, end: Value,
 struct Store;
 
 impl Chunk for Store {
-    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: Mode, k: usize, row: &Row, col: Value) -> Result<()> {
+    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: VecMode, k: usize, row: &Row, col: Value) -> Result<()> {
         // Scalar-only programs unroll with scalars: chunk j is column col + j.
         let mut values = Vec::with_capacity(k);
         for j in 0..k {
@@ -200,7 +200,7 @@ impl Chunk for Store {
 }
 
 /// Stores `values[j]`, chunk `j` of `mode.lanes` output columns from `col`.
-pub(crate) fn store_out(fx: &mut Fx, cx: &Ctx, mode: Mode, row: &Row, col: Value, values: Vec<Value>) {
+pub(crate) fn store_out(fx: &mut Fx, cx: &Ctx, mode: VecMode, row: &Row, col: Value, values: Vec<Value>) {
     let d = cx.prog.out_dtype;
     let osize = d.size();
     let step = mode.lanes as usize;

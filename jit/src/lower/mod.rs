@@ -197,16 +197,16 @@ fn emit(
 
 /// How many lanes a value occupies: a vector class (bytes per lane) or plain scalars.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Mode {
+pub(crate) struct VecMode {
     /// 1 for scalar code, else lanes per 128-bit vector.
     pub lanes: u32,
     /// Bytes per lane in vector mode (4: f32/i32, 8: f64/i64); bools are lane masks of it.
     pub class: u32,
 }
 
-impl Mode {
-    pub fn scalar(self) -> Mode {
-        Mode { lanes: 1, class: self.class }
+impl VecMode {
+    pub fn scalar(self) -> VecMode {
+        VecMode { lanes: 1, class: self.class }
     }
 
     pub fn is_vector(self) -> bool {
@@ -237,7 +237,7 @@ impl Mode {
 
 /// The vector mode for a program: all non-bool dtypes must share one lane size (casts
 /// between 4- and 8-byte types run as scalar code).
-pub(crate) fn pick_mode(prog: &Program) -> Mode {
+pub(crate) fn pick_mode(prog: &Program) -> VecMode {
     let mut sizes: Vec<usize> = prog
         .ins
         .iter()
@@ -254,16 +254,16 @@ pub(crate) fn pick_mode(prog: &Program) -> Mode {
         |i| matches!(i, Ins::Cast(f, t, _) if (f.is_float() && *t == DType::I64) || (*f == DType::I64 && t.is_float())),
     );
     if wide_cvt {
-        return Mode { lanes: 1, class: 8 };
+        return VecMode { lanes: 1, class: 8 };
     }
     // An integer mean sums in a wider integer than its lanes (`reduce::Accum`): scalar.
     if matches!(prog.tail, Tail::Reduce { op: ReduceOp::Mean, .. }) && prog.out_dtype.is_int() {
-        return Mode { lanes: 1, class: prog.out_dtype.size() as u32 };
+        return VecMode { lanes: 1, class: prog.out_dtype.size() as u32 };
     }
     match sizes.as_slice() {
-        [] | [4] => Mode { lanes: 4, class: 4 },
-        [8] => Mode { lanes: 2, class: 8 },
-        _ => Mode { lanes: 1, class: 4 },
+        [] | [4] => VecMode { lanes: 4, class: 4 },
+        [8] => VecMode { lanes: 2, class: 8 },
+        _ => VecMode { lanes: 1, class: 4 },
     }
 }
 
@@ -308,7 +308,7 @@ pub(crate) fn mem() -> MemFlagsData {
 /// Per-function state shared by the loop emitters.
 pub(crate) struct Ctx<'p> {
     pub prog: &'p Program,
-    pub mode: Mode,
+    pub mode: VecMode,
     /// Base pointer of each leaf.
     pub leaf_ptr: Vec<Value>,
     pub out: Value,

@@ -1,16 +1,16 @@
-//! The IR of each elementwise instruction, in scalar or vector [`Mode`], and the loads
+//! The IR of each elementwise instruction, in scalar or vector [`VecMode`], and the loads
 //! and stores of every dtype (bools are bytes in memory, lane masks in vector registers).
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use kiln_ir::{BinaryOp, DType, Error, Result, UnaryOp};
 
-use super::{mem, Ins, Mode, Program};
+use super::{mem, Ins, Program, VecMode};
 use crate::math::{self, Fx};
 
 /// Evaluates the program's instructions with `leaves[l]` the value of leaf `l` at the
 /// current position, and returns the root's value.
-pub(crate) fn eval(fx: &mut Fx, prog: &Program, mode: Mode, leaves: &[Value]) -> Result<Value> {
+pub(crate) fn eval(fx: &mut Fx, prog: &Program, mode: VecMode, leaves: &[Value]) -> Result<Value> {
     let mut vals: Vec<Option<Value>> =
         prog.ins.iter().map(|i| if let Ins::Leaf(l) = i { Some(leaves[*l]) } else { None }).collect();
     eval_into(fx, prog, mode, &mut vals, |_| true)?;
@@ -22,7 +22,7 @@ pub(crate) fn eval(fx: &mut Fx, prog: &Program, mode: Mode, leaves: &[Value]) ->
 pub(crate) fn eval_into(
     fx: &mut Fx,
     prog: &Program,
-    mode: Mode,
+    mode: VecMode,
     vals: &mut [Option<Value>],
     wanted: impl Fn(usize) -> bool,
 ) -> Result<()> {
@@ -45,7 +45,7 @@ pub(crate) fn eval_into(
 }
 
 /// A constant of dtype `d` (given by its bit pattern) in `mode`.
-pub(crate) fn scalar(fx: &mut Fx, mode: Mode, d: DType, bits: u64) -> Value {
+pub(crate) fn scalar(fx: &mut Fx, mode: VecMode, d: DType, bits: u64) -> Value {
     let t = mode.ty(d);
     match d {
         DType::F32 => {
@@ -72,7 +72,7 @@ fn splat(fx: &mut Fx, t: types::Type, s: Value) -> Value {
 }
 
 /// A scalar-mode value of dtype `d` broadcast to all lanes of `mode`.
-pub(crate) fn broadcast(fx: &mut Fx, mode: Mode, d: DType, s: Value) -> Value {
+pub(crate) fn broadcast(fx: &mut Fx, mode: VecMode, d: DType, s: Value) -> Value {
     if !mode.is_vector() {
         return s;
     }
@@ -88,7 +88,7 @@ pub(crate) fn broadcast(fx: &mut Fx, mode: Mode, d: DType, s: Value) -> Value {
 }
 
 /// Loads one value of dtype `d` (all lanes of `mode`) from `addr + offset`.
-pub(crate) fn load(fx: &mut Fx, mode: Mode, d: DType, addr: Value, offset: i32) -> Value {
+pub(crate) fn load(fx: &mut Fx, mode: VecMode, d: DType, addr: Value, offset: i32) -> Value {
     let t = mode.ty(d);
     if d != DType::Bool || !mode.is_vector() {
         return fx.b.ins().load(t, mem(), addr, offset);
@@ -115,7 +115,7 @@ pub(crate) fn load(fx: &mut Fx, mode: Mode, d: DType, addr: Value, offset: i32) 
 }
 
 /// Stores `v` (dtype `d`, all lanes of `mode`) at `addr + offset`.
-pub(crate) fn store(fx: &mut Fx, mode: Mode, d: DType, addr: Value, offset: i32, v: Value) {
+pub(crate) fn store(fx: &mut Fx, mode: VecMode, d: DType, addr: Value, offset: i32, v: Value) {
     if d != DType::Bool || !mode.is_vector() {
         fx.b.ins().store(mem(), v, addr, offset);
         return;
@@ -217,7 +217,7 @@ fn int_unary(fx: &mut Fx, op: UnaryOp, x: Value) -> Result<Value> {
     })
 }
 
-fn unary(fx: &mut Fx, _mode: Mode, op: UnaryOp, d: DType, x: Value) -> Result<Value> {
+fn unary(fx: &mut Fx, _mode: VecMode, op: UnaryOp, d: DType, x: Value) -> Result<Value> {
     match d {
         DType::F32 | DType::F64 => Ok(float_unary(fx, op, x)),
         DType::I32 | DType::I64 => int_unary(fx, op, x),
@@ -340,7 +340,7 @@ pub(crate) fn binary(fx: &mut Fx, op: BinaryOp, d: DType, a: Value, b: Value) ->
 
 /// `cast` with Rust `as` semantics: float -> int truncates and saturates (NaN -> 0),
 /// int -> int wraps, anything -> bool is `!= 0`, bool -> numeric is 0/1.
-fn cast(fx: &mut Fx, mode: Mode, from: DType, to: DType, x: Value) -> Result<Value> {
+fn cast(fx: &mut Fx, mode: VecMode, from: DType, to: DType, x: Value) -> Result<Value> {
     if from == to {
         return Ok(x);
     }

@@ -17,7 +17,7 @@ use kiln_ir::{ArgOp, BinaryOp, DType, ReduceOp, Result};
 use super::elementwise::{rows, Chunk, Row, UNROLL};
 use super::index::{self, Dims};
 use super::tiled::Sink;
-use super::{ops, Ctx, Mode, Tail};
+use super::{ops, Ctx, Tail, VecMode};
 use crate::math::Fx;
 
 /// How a reduction accumulates its values (docs/SEMANTICS.md, reference interpreter; docs/JIT.md).
@@ -51,7 +51,7 @@ impl Accum {
 
     /// The identity of the reduction in `mode`. Float sums start from -0.0 so that a sum of
     /// -0.0s stays -0.0.
-    pub fn identity(&self, fx: &mut Fx, mode: Mode) -> Value {
+    pub fn identity(&self, fx: &mut Fx, mode: VecMode) -> Value {
         if let Some(w) = self.wide_int() {
             debug_assert!(!mode.is_vector(), "integer means run as scalar code");
             let z = fx.b.ins().iconst(types::I64, 0);
@@ -91,7 +91,7 @@ impl Accum {
     }
 
     /// The result from the final scalar accumulator (the count is never 0 here).
-    pub fn finish(&self, fx: &mut Fx, mode: Mode, acc: Value) -> Value {
+    pub fn finish(&self, fx: &mut Fx, mode: VecMode, acc: Value) -> Value {
         if self.op != ReduceOp::Mean {
             return acc;
         }
@@ -155,7 +155,7 @@ struct Outer<'a> {
 }
 
 impl Chunk for Outer<'_> {
-    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: Mode, k: usize, row: &Row, col: Value) -> Result<()> {
+    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: VecMode, k: usize, row: &Row, col: Value) -> Result<()> {
         let d = cx.prog.out_dtype;
         let n = cx.prog.leaves.len();
         let accs: Vec<Variable> = (0..k)
@@ -244,7 +244,7 @@ fn inner(fx: &mut Fx, cx: &Ctx, accum: Accum, kept: &Dims, red: &Dims, begin: Va
             let zero = fx.b.ins().iconst(types::I64, 0);
             let i = index::var(fx, zero);
             let lanes = mode.lanes as usize;
-            let accumulate = |fx: &mut Fx, m: Mode, k: usize, col: Value, accs: &[Variable]| -> Result<()> {
+            let accumulate = |fx: &mut Fx, m: VecMode, k: usize, col: Value, accs: &[Variable]| -> Result<()> {
                 for (j, acc) in accs.iter().enumerate().take(k) {
                     let leaves: Vec<Value> = (0..n).map(|l| row.leaf(fx, cx, m, l, col, j, None)).collect();
                     let v = ops::eval(fx, cx.prog, m, &leaves)?;
@@ -291,7 +291,7 @@ fn inner(fx: &mut Fx, cx: &Ctx, accum: Accum, kept: &Dims, red: &Dims, begin: Va
 /// A reduction over an empty axis: every output is the identity (NaN for a float mean).
 fn fill_empty(fx: &mut Fx, cx: &Ctx, op: ReduceOp, begin: Value, end: Value) -> Result<()> {
     let d = cx.prog.out_dtype;
-    let mode = Mode { lanes: 1, class: 4 };
+    let mode = VecMode { lanes: 1, class: 4 };
     let empty = Accum { op, d, count: 0 };
     let v = match op {
         ReduceOp::Mean => fx.fconst(mode.ty(d), f64::NAN),

@@ -19,7 +19,7 @@ use kiln_ir::{DType, Result};
 use super::elementwise::{column_loops, store_out, Chunk, Row};
 use super::index::{self, Dims};
 use super::reduce::Accum;
-use super::{ops, Ctx, Ins, Mode, Program, Tail};
+use super::{ops, Ctx, Ins, Program, Tail, VecMode};
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
 
@@ -50,7 +50,7 @@ pub(crate) struct Plan {
 /// A transcendental of values constant along the row (e.g. `log` of a row's sum,
 /// broadcast) stays in Cranelift code, which computes it once per row (the loop-invariant
 /// value is hoisted) instead of once per element.
-pub(crate) fn plan(prog: &Program, mode: Mode, along: &Dims) -> Option<Plan> {
+pub(crate) fn plan(prog: &Program, mode: VecMode, along: &Dims) -> Option<Plan> {
     if matches!(prog.tail, Tail::Arg { .. }) || !mode.is_vector() {
         return None;
     }
@@ -161,7 +161,7 @@ impl Tiled {
 }
 
 impl Chunk for Tiled {
-    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: Mode, k: usize, row: &Row, col: Value) -> Result<()> {
+    fn emit(&mut self, fx: &mut Fx, cx: &Ctx, mode: VecMode, k: usize, row: &Row, col: Value) -> Result<()> {
         let s = self.stage;
         let (d, size) = (self.plan.dtype, self.plan.dtype.size());
         let step = mode.lanes as usize;

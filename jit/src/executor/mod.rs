@@ -104,7 +104,7 @@ pub(crate) enum Dest {
 }
 
 /// One node of the schedule with everything a call needs precomputed.
-pub(crate) struct Step {
+pub(crate) struct ScheduleStep {
     pub node: NodeId,
     pub mode: Mode,
     /// Operands as indices into the schedule.
@@ -138,7 +138,7 @@ pub(crate) enum OutSrc {
 /// ```
 pub struct Executable {
     graph: Graph,
-    steps: Vec<Step>,
+    steps: Vec<ScheduleStep>,
     outputs: Vec<OutSrc>,
     arena_bytes: usize,
     fallbacks: Vec<Fallback>,
