@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::format::{fmt_attr, fmt_const, numbering, op_attrs};
 use crate::graph::Graph;
 use crate::op::Op;
-use crate::text::{fmt_attr, fmt_const, numbering, op_attrs};
 
 /// Escapes text for a double-quoted DOT string (newlines are added by the caller).
 fn esc(s: &str) -> String {

@@ -10,10 +10,10 @@ use serde_json::{Map, Number, Value};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::format::{build_op, check_numel, const_from_b64, numbering, op_attrs, slice_dim, Attr, AttrMap, MAX_DEPTH};
 use crate::graph::{Graph, NodeId};
 use crate::infer::TensorType;
 use crate::op::{Kernel, Op};
-use crate::text::{build_op, check_numel, const_from_b64, numbering, op_attrs, slice_dim, Attr, AttrMap, MAX_DEPTH};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,7 @@ mod dot;
 pub mod dtype;
 pub mod dump;
 pub mod error;
+mod format;
 pub mod graph;
 pub mod infer;
 pub mod interp;
@@ -21,7 +22,6 @@ mod op_table;
 pub mod plan;
 pub mod recycle;
 pub mod shape;
-mod text;
 mod verify;
 
 pub use array::{Array, Data, Uninit};

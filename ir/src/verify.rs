@@ -8,10 +8,10 @@ use petgraph::Direction;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::format::numbering;
 use crate::graph::{Edge, Graph, NodeId};
 use crate::infer::{infer, TensorType};
 use crate::op::{Kernel, Op, VarId};
-use crate::text::numbering;
 
 /// A verifier failure: the offending node (if one is to blame) and the full message.
 pub(crate) type Located = std::result::Result<(), (Option<NodeId>, String)>;
