@@ -12,8 +12,10 @@
 //!
 //! Index math lives in `index.rs`, one op's IR in `ops.rs`.
 
+mod accum;
 mod elementwise;
 mod index;
+mod loops;
 mod ops;
 mod reduce;
 mod tiled;

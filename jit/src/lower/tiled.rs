@@ -16,9 +16,9 @@ use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, StackSlotDa
 use cranelift_frontend::Variable;
 use kiln_ir::{DType, Result};
 
-use super::elementwise::{column_loops, store_out, Chunk, Row};
+use super::accum::Accum;
 use super::index::{self, Dims};
-use super::reduce::Accum;
+use super::loops::{column_loops, store_out, Chunk, Row};
 use super::{ops, Ctx, Ins, Program, Tail, VecMode};
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
