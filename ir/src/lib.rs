@@ -29,7 +29,9 @@ pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use graph::{Edge, Graph, Node, NodeId, VarDecl};
 pub use infer::{infer, TensorType};
-pub use op::{ArgOp, Arity, BinaryOp, Distribution, Kernel, Op, OpKind, ReduceOp, SliceDim, UnaryOp, VarId};
+pub use op::{
+    ArgOp, Arity, BinaryOp, Distribution, IntUnaryOp, Kernel, Op, OpKind, ReduceOp, SliceDim, UnaryOp, VarId,
+};
 pub use plan::{MemoryPlan, Slot};
 pub use shape::{
     broadcast_shapes, broadcast_strides, broadcasts_to, checked_numel, normalize_axes, normalize_axis, numel, strides,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::graph::Graph;
-pub use crate::op_table::{ArgOp, Arity, BinaryOp, Distribution, Op, OpKind, ReduceOp, UnaryOp};
+pub use crate::op_table::{ArgOp, Arity, BinaryOp, Distribution, IntUnaryOp, Op, OpKind, ReduceOp, UnaryOp};
 
 /// Index of a variable in a graph's variable table.
 pub type VarId = u32;

@@ -104,6 +104,39 @@ macro_rules! result_dtype {
     }};
 }
 
+/// `Some(IntUnaryOp::$V)` for a row integers accept (class `numeric`), else `None`.
+macro_rules! int_form {
+    (numeric, $V:ident) => {
+        Some(IntUnaryOp::$V)
+    };
+    ($class:ident, $V:ident) => {
+        None
+    };
+}
+
+/// Collects the rows of class `numeric` into [`IntUnaryOp`] (a token muncher: the other
+/// rows are skipped).
+macro_rules! define_int_unary_ops {
+    (@collect [$($acc:ident)*]) => {
+        /// The unary ops defined on integers: the rows of [`for_each_unary_op!`] of class
+        /// `numeric`. Integer kernels match on these, so a new numeric row is a compile error
+        /// there and a float-only row needs no arm.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum IntUnaryOp {
+            $($acc,)*
+        }
+    };
+    (@collect [$($acc:ident)*] $V:ident $name:ident $try:ident numeric $cost:literal $doc:literal; $($rest:tt)*) => {
+        define_int_unary_ops!(@collect [$($acc)* $V] $($rest)*);
+    };
+    (@collect [$($acc:ident)*] $V:ident $name:ident $try:ident $class:ident $cost:literal $doc:literal; $($rest:tt)*) => {
+        define_int_unary_ops!(@collect [$($acc)*] $($rest)*);
+    };
+    ($($rows:tt)*) => {
+        define_int_unary_ops!(@collect [] $($rows)*);
+    };
+}
+
 macro_rules! define_unary_ops {
     ($($V:ident $name:ident $try:ident $class:ident $cost:literal $doc:literal;)*) => {
         /// Elementwise ops of one operand (rows of [`for_each_unary_op!`]).
@@ -132,6 +165,13 @@ macro_rules! define_unary_ops {
             pub fn accepts(self, d: DType) -> bool {
                 match self {
                     $(UnaryOp::$V => dtype_class!($class, d),)*
+                }
+            }
+
+            /// The op as an integer op, if integers accept it.
+            pub fn on_ints(self) -> Option<IntUnaryOp> {
+                match self {
+                    $(UnaryOp::$V => int_form!($class, $V),)*
                 }
             }
 
@@ -200,6 +240,7 @@ macro_rules! define_binary_ops {
 }
 
 for_each_unary_op!(define_unary_ops);
+for_each_unary_op!(define_int_unary_ops);
 for_each_binary_op!(define_binary_ops);
 
 /// Small named enums: `Enum { Variant "name" "doc"; ... }` with `ALL`, `name`, `from_name`.

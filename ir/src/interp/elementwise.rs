@@ -7,7 +7,7 @@
 use crate::array::{Array, Data};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::{BinaryOp, UnaryOp};
+use crate::op::{BinaryOp, IntUnaryOp, UnaryOp};
 use crate::shape::{broadcast_shapes, Shape};
 
 use super::layout::{broadcast_offsets, take, Reads};
@@ -69,27 +69,13 @@ fn sign(x: f64) -> f64 {
 
 macro_rules! int_unary {
     ($op:expr, $v:expr, $t:ty) => {{
-        let f: fn($t) -> $t = match $op {
-            UnaryOp::Neg => |x| x.wrapping_neg(),
-            UnaryOp::Abs => |x| x.wrapping_abs(),
-            UnaryOp::Square => |x| x.wrapping_mul(x),
-            UnaryOp::Sign => |x| x.signum(),
-            UnaryOp::Relu => |x| x.max(0),
-            UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Log1p
-            | UnaryOp::Expm1
-            | UnaryOp::Sqrt
-            | UnaryOp::Rsqrt
-            | UnaryOp::Tanh
-            | UnaryOp::Sigmoid
-            | UnaryOp::Softplus
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Floor
-            | UnaryOp::Ceil
-            | UnaryOp::Round
-            | UnaryOp::LogicalNot => return Err(mismatch($op.name(), <$t as crate::Element>::DTYPE)),
+        let f: fn($t) -> $t = match $op.on_ints() {
+            Some(IntUnaryOp::Neg) => |x| x.wrapping_neg(),
+            Some(IntUnaryOp::Abs) => |x| x.wrapping_abs(),
+            Some(IntUnaryOp::Square) => |x| x.wrapping_mul(x),
+            Some(IntUnaryOp::Sign) => |x| x.signum(),
+            Some(IntUnaryOp::Relu) => |x| x.max(0),
+            None => return Err(mismatch($op.name(), <$t as crate::Element>::DTYPE)),
         };
         $v.iter().map(|&x| f(x)).collect::<Vec<$t>>()
     }};

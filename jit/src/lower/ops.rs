@@ -3,7 +3,7 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
-use kiln_ir::{BinaryOp, DType, Error, Result, UnaryOp};
+use kiln_ir::{BinaryOp, DType, Error, IntUnaryOp, Result, UnaryOp};
 
 use super::{mem, Ins, Program, VecMode};
 use crate::math::{self, Fx};
@@ -179,19 +179,19 @@ fn float_unary(fx: &mut Fx, op: UnaryOp, x: Value) -> Value {
 fn int_unary(fx: &mut Fx, op: UnaryOp, x: Value) -> Result<Value> {
     let t = fx.ty(x);
     let zero = fx.iconst(t, 0);
-    Ok(match op {
-        UnaryOp::Neg => fx.b.ins().ineg(x),
-        UnaryOp::Abs => {
+    Ok(match op.on_ints() {
+        Some(IntUnaryOp::Neg) => fx.b.ins().ineg(x),
+        Some(IntUnaryOp::Abs) => {
             let n = fx.b.ins().ineg(x);
             let neg = fx.icmp(IntCC::SignedLessThan, x, zero);
             fx.sel(neg, n, x)
         }
-        UnaryOp::Square => fx.b.ins().imul(x, x),
-        UnaryOp::Relu => {
+        Some(IntUnaryOp::Square) => fx.b.ins().imul(x, x),
+        Some(IntUnaryOp::Relu) => {
             let pos = fx.icmp(IntCC::SignedGreaterThan, x, zero);
             fx.sel(pos, x, zero)
         }
-        UnaryOp::Sign => {
+        Some(IntUnaryOp::Sign) => {
             let one = fx.iconst(t, 1);
             let m1 = fx.iconst(t, -1);
             let neg = fx.icmp(IntCC::SignedLessThan, x, zero);
@@ -199,21 +199,7 @@ fn int_unary(fx: &mut Fx, op: UnaryOp, x: Value) -> Result<Value> {
             let pos = fx.icmp(IntCC::SignedGreaterThan, x, zero);
             fx.sel(pos, one, r)
         }
-        UnaryOp::Exp
-        | UnaryOp::Log
-        | UnaryOp::Log1p
-        | UnaryOp::Expm1
-        | UnaryOp::Sqrt
-        | UnaryOp::Rsqrt
-        | UnaryOp::Tanh
-        | UnaryOp::Sigmoid
-        | UnaryOp::Softplus
-        | UnaryOp::Sin
-        | UnaryOp::Cos
-        | UnaryOp::Floor
-        | UnaryOp::Ceil
-        | UnaryOp::Round
-        | UnaryOp::LogicalNot => return Err(Error::Compile(format!("{} is not defined on integers", op.name()))),
+        None => return Err(Error::Compile(format!("{} is not defined on integers", op.name()))),
     })
 }
 
