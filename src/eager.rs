@@ -55,7 +55,13 @@ fn compilable(op: &Op, ty: &TensorType) -> bool {
         | Op::ScatterAdd { .. }
         | Op::ArgReduce { .. }
         | Op::MatMul
-        | Op::Fused(_) => false,
+        | Op::Fused(_)
+        | Op::Case(_)
+        | Op::While(_)
+        | Op::Scan(_)
+        | Op::WhileGrad(_)
+        | Op::Get(_)
+        | Op::Print(_) => false,
     }
 }
 

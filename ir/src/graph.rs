@@ -166,6 +166,37 @@ impl Graph {
         Ok(self.add_unchecked(op, ty, args))
     }
 
+    /// Adds a region op (`case`, `while`, `scan`, `while_grad`) applied to `args`, checked
+    /// against its bodies, and one `get` node per result; returns the region node and the
+    /// `get` nodes in result order.
+    ///
+    /// ```
+    /// use kiln_ir::{BinaryOp, CaseOp, DType, Graph, Op, Region, TensorType};
+    /// use std::sync::Arc;
+    /// let t = TensorType::new(DType::F32, &[]);
+    /// let branch = |op: BinaryOp| {
+    ///     let mut b = Graph::new("branch");
+    ///     let x = b.add_input(t.clone());
+    ///     let y = b.add(Op::Binary(op), &[x, x]).unwrap();
+    ///     b.set_outputs(vec![y]);
+    ///     Region::new(b)
+    /// };
+    /// let mut g = Graph::new("f");
+    /// let p = g.add_input(TensorType::new(DType::Bool, &[]));
+    /// let x = g.add_input(t.clone());
+    /// let case = Op::Case(Arc::new(CaseOp { branches: vec![branch(BinaryOp::Add), branch(BinaryOp::Mul)] }));
+    /// let (_node, results) = g.add_region(case, &[p, x]).unwrap();
+    /// assert_eq!(g.node(results[0]).ty, t);
+    /// ```
+    pub fn add_region(&mut self, op: Op, args: &[NodeId]) -> Result<(NodeId, Vec<NodeId>)> {
+        let tys: Vec<TensorType> = args.iter().map(|&a| self.node(a).ty.clone()).collect();
+        let results =
+            op.result_types(&tys).ok_or_else(|| Error::invalid(op.name(), "is not a region op".to_string()))??;
+        let node = self.add(op, args)?;
+        let gets = results.into_iter().enumerate().map(|(i, ty)| self.add_unchecked(Op::Get(i), ty, &[node])).collect();
+        Ok((node, gets))
+    }
+
     /// Adds a node with a given type and no check (parsers and passes; the verifier checks later).
     pub fn add_unchecked(&mut self, op: Op, ty: TensorType, args: &[NodeId]) -> NodeId {
         let id = self.g.add_node(Node { op, ty });

@@ -16,6 +16,17 @@ pub struct TensorType {
 }
 
 impl TensorType {
+    /// The type of a node that has no value of its own: a region op (its results are read
+    /// by `get` nodes) or a `print`. An empty tensor, so nothing is ever allocated for it.
+    ///
+    /// ```
+    /// use kiln_ir::TensorType;
+    /// assert_eq!(TensorType::unit().bytes(), 0);
+    /// ```
+    pub fn unit() -> TensorType {
+        TensorType::new(DType::Bool, &[0])
+    }
+
     pub fn new(dtype: DType, shape: &[usize]) -> TensorType {
         TensorType { dtype, shape: SmallVec::from_slice(shape) }
     }
@@ -309,6 +320,12 @@ fn rule(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             let shape = crate::matmul::MatMulShape::of(a.dtype, &a.shape, &b.shape)?.out;
             Ok(TensorType { dtype: a.dtype, shape })
         }
+        Op::Case(_) | Op::While(_) | Op::Scan(_) | Op::WhileGrad(_) => {
+            op.result_types(args).expect("a region op")?;
+            Ok(TensorType::unit())
+        }
+        Op::Print(_) => Ok(TensorType::unit()),
+        Op::Get(_) => Err(Error::invalid(name, "is added with Graph::add_region, which knows the region's results")),
         Op::Fused(k) => {
             let body = &k.body;
             if args.len() != body.inputs().len() {

@@ -10,10 +10,13 @@ use serde_json::{Map, Number, Value};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::format::{build_op, check_numel, const_from_b64, numbering, op_attrs, slice_dim, Attr, AttrMap, MAX_DEPTH};
+use crate::format::{
+    build_op, build_region, check_numel, const_from_b64, numbering, op_attrs, slice_dim, Attr, AttrMap, MAX_DEPTH,
+};
 use crate::graph::{Graph, NodeId};
 use crate::infer::TensorType;
 use crate::op::{Kernel, Op};
+use crate::region::Region;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +59,17 @@ struct JNode {
     /// A fused kernel's body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     body: Option<Box<JGraph>>,
+    /// A region op's bodies, in print order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    bodies: Vec<JRegion>,
+}
+
+/// A region op's body and where its variables live in the enclosing graph.
+#[derive(Serialize, Deserialize)]
+struct JRegion {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    vars: Vec<u32>,
+    graph: JGraph,
 }
 
 fn attr_to_json(a: &Attr) -> Value {
@@ -76,6 +90,8 @@ fn attr_to_json(a: &Attr) -> Value {
                 .map(|d| Value::Array(vec![int(d.start as i128), int(d.len as i128), int(d.step as i128)]))
                 .collect(),
         ),
+        // An object, so a message is never mistaken for a dtype name.
+        Attr::Str(s) => Value::Object([("text".to_string(), Value::String(s.clone()))].into_iter().collect()),
     }
 }
 
@@ -88,6 +104,9 @@ fn attr_from_json(v: &Value) -> std::result::Result<Attr, String> {
         Value::Bool(b) => Ok(Attr::Bool(*b)),
         Value::Number(_) => json_int(v).map(Attr::Int).ok_or_else(|| format!("{v} is not an integer")),
         Value::String(s) => s.parse::<DType>().map(Attr::DType),
+        Value::Object(o) if o.len() == 1 && o.get("text").is_some_and(Value::is_string) => {
+            Ok(Attr::Str(o["text"].as_str().expect("checked").to_string()))
+        }
         Value::Array(items) if items.iter().all(|i| i.is_number()) => items
             .iter()
             .map(|i| json_int(i).ok_or_else(|| format!("{i} is not an integer")))
@@ -158,6 +177,12 @@ fn graph_to_json(g: &Graph) -> JGraph {
                     Op::Fused(k) => Some(Box::new(graph_to_json(&k.body))),
                     _ => None,
                 },
+                bodies: node
+                    .op
+                    .regions()
+                    .into_iter()
+                    .map(|r| JRegion { vars: r.vars.clone(), graph: graph_to_json(&r.graph) })
+                    .collect(),
             }
         })
         .collect();
@@ -192,8 +217,14 @@ fn graph_from_json(j: JGraph, depth: usize, path: &str) -> Result<Graph> {
         if n.var.is_some() != takes_var {
             return Err(e(format!("`var` is given {}", if takes_var { "nowhere" } else { "to a non-variable op" })));
         }
-        if n.data.is_some() != (n.op == "const") || n.body.is_some() != (n.op == "fused") {
-            return Err(e("`data` belongs to const nodes only and `body` to fused nodes only".into()));
+        let region = matches!(n.op.as_str(), "case" | "while" | "scan" | "while_grad");
+        if n.data.is_some() != (n.op == "const")
+            || n.body.is_some() != (n.op == "fused")
+            || (!n.bodies.is_empty() && !region)
+        {
+            return Err(e(
+                "`data` belongs to const nodes only, `body` to fused nodes only and `bodies` to region ops only".into(),
+            ));
         }
         let no_attrs = || if n.attrs.is_empty() { Ok(()) } else { Err(e(format!("`{}` takes no attributes", n.op))) };
         let op = match n.op.as_str() {
@@ -228,7 +259,16 @@ fn graph_from_json(j: JGraph, depth: usize, path: &str) -> Result<Graph> {
                     let a = attr_from_json(v).map_err(|m| err(format!("{here}.attrs.{k}"), m))?;
                     attrs.insert(k.clone(), a).map_err(e)?;
                 }
-                build_op(name, attrs).map_err(e)?
+                if region {
+                    let mut bodies = Vec::with_capacity(n.bodies.len());
+                    for (b, r) in n.bodies.into_iter().enumerate() {
+                        let graph = graph_from_json(r.graph, depth + 1, &format!("{here}.bodies[{b}]."))?;
+                        bodies.push(Region { graph, vars: r.vars });
+                    }
+                    build_region(name, attrs, bodies).map_err(e)?
+                } else {
+                    build_op(name, attrs).map_err(e)?
+                }
             }
         };
         let id = g.add_unchecked(op, ty, &args);

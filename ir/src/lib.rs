@@ -21,6 +21,7 @@ pub mod op;
 mod op_table;
 pub mod plan;
 pub mod recycle;
+pub mod region;
 pub mod shape;
 mod verify;
 
@@ -33,6 +34,7 @@ pub use op::{
     ArgOp, Arity, BinaryOp, Distribution, IntUnaryOp, Kernel, Op, OpKind, ReduceOp, SliceDim, UnaryOp, VarId,
 };
 pub use plan::{MemoryPlan, Slot};
+pub use region::{CaseOp, Region, ScanOp, WhileGradOp, WhileOp};
 pub use shape::{
     broadcast_shapes, broadcast_strides, broadcasts_to, checked_numel, normalize_axes, normalize_axis, numel, strides,
     Shape,

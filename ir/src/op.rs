@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::graph::Graph;
 pub use crate::op_table::{ArgOp, Arity, BinaryOp, Distribution, IntUnaryOp, Op, OpKind, ReduceOp, UnaryOp};
+use crate::region::Region;
 
 /// Index of a variable in a graph's variable table.
 pub type VarId = u32;
@@ -133,14 +134,45 @@ impl Op {
     }
 
     /// Ops whose result depends only on their operands and attributes: they may be
-    /// folded, merged and removed when unused.
+    /// folded, merged and removed when unused. Region ops are never pure (the passes treat a
+    /// loop as one opaque step; they optimize inside it instead).
     pub fn is_pure(&self) -> bool {
         self.kind().is_pure()
     }
 
-    /// Ops that must run even if nothing uses their result.
+    /// Ops that must run even if nothing uses their result: variable writes, prints, and
+    /// region ops whose bodies contain one.
     pub fn has_side_effect(&self) -> bool {
-        self.kind().has_side_effect()
+        match self {
+            Op::Case(c) => c.branches.iter().any(|b| b.has_effects()),
+            Op::While(w) => w.cond.has_effects() || w.body.has_effects(),
+            Op::Scan(s) => s.body.has_effects(),
+            Op::WhileGrad(w) => w.cond.has_effects() || w.body.has_effects() || w.body_vjp.has_effects(),
+            op => op.kind().has_side_effect(),
+        }
+    }
+
+    /// The bodies of a region op (empty for other ops).
+    pub fn regions(&self) -> Vec<&Region> {
+        match self {
+            Op::Case(c) => c.branches.iter().collect(),
+            Op::While(w) => vec![&w.cond, &w.body],
+            Op::Scan(s) => vec![&s.body],
+            Op::WhileGrad(w) => vec![&w.cond, &w.body, &w.body_vjp],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The types of a region op's results for these operand types (read by `get` nodes);
+    /// `None` for ops with one result of their own.
+    pub fn result_types(&self, operands: &[crate::TensorType]) -> Option<crate::Result<Vec<crate::TensorType>>> {
+        match self {
+            Op::Case(c) => Some(c.result_types(operands)),
+            Op::While(w) => Some(w.result_types(operands)),
+            Op::Scan(s) => Some(s.result_types(operands)),
+            Op::WhileGrad(w) => Some(w.result_types(operands)),
+            _ => None,
+        }
     }
 
     /// The variable an op reads or writes, if any.
@@ -165,7 +197,13 @@ impl Op {
             | Op::Reduce { .. }
             | Op::ArgReduce { .. }
             | Op::MatMul
-            | Op::Fused(_) => None,
+            | Op::Fused(_)
+            | Op::Case(_)
+            | Op::While(_)
+            | Op::Scan(_)
+            | Op::WhileGrad(_)
+            | Op::Get(_)
+            | Op::Print(_) => None,
         }
     }
 }
@@ -205,6 +243,13 @@ impl PartialEq for Op {
                 matches!(other, ArgReduce { op: o2, axis: a2, keepdims: k2 } if o1 == o2 && a1 == a2 && k1 == k2)
             }
             Fused(a) => matches!(other, Fused(b) if Arc::ptr_eq(a, b) || same_kernel(a, b)),
+            // Region ops are never merged (they are impure); two are the same op only if shared.
+            Case(a) => matches!(other, Case(b) if Arc::ptr_eq(a, b)),
+            While(a) => matches!(other, While(b) if Arc::ptr_eq(a, b)),
+            Scan(a) => matches!(other, Scan(b) if Arc::ptr_eq(a, b)),
+            WhileGrad(a) => matches!(other, WhileGrad(b) if Arc::ptr_eq(a, b)),
+            Get(a) => matches!(other, Get(b) if a == b),
+            Print(a) => matches!(other, Print(b) if a == b),
         }
     }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::array::Array;
 use crate::dtype::DType;
 use crate::op::{Kernel, SliceDim, VarId};
+use crate::region::{CaseOp, ScanOp, WhileGradOp, WhileOp};
 use crate::shape::Shape;
 
 /// The unary elementwise ops: `Variant method try_method dtypes cost "doc";`. `dtypes` is
@@ -369,6 +370,17 @@ macro_rules! for_each_op {
             ArgReduce { op: ArgOp, axis: usize, keepdims: bool } arg_reduce [1] () "`argmax`/`argmin` along `axis`.";
             MatMul matmul [2] () "`[..., m, k] @ [..., k, n]`, batch dims broadcast.";
             Fused(Arc<Kernel>) fused [0..] () "A fused kernel (made by the fusion pass); operands are its body's inputs.";
+            Case(Arc<CaseOp>) case [1..] (impure)
+                "`cond` / `switch_case`: runs the branch the first operand chooses (`region.rs`). Its results are read by `get`.";
+            While(Arc<WhileOp>) while [0..] (impure)
+                "`while_loop` (`region.rs`). Its results are read by `get`.";
+            Scan(Arc<ScanOp>) scan [0..] (impure)
+                "`scan` and `fori_loop`: a fixed number of steps (`region.rs`). Its results are read by `get`.";
+            WhileGrad(Arc<WhileGradOp>) while_grad [0..] (impure)
+                "The reverse pass of a `while` loop (`region.rs`). Its results are read by `get`.";
+            Get(usize) get [1] () "Result `i` of a region op.";
+            Print(String) print [0..] (impure effect)
+                "Prints the message and its operands' values when it runs (`kiln::print`); its own value is `unit`.";
         }
     };
 }

@@ -12,6 +12,7 @@ use crate::format::numbering;
 use crate::graph::{Edge, Graph, NodeId};
 use crate::infer::{infer, TensorType};
 use crate::op::{Kernel, Op, VarId};
+use crate::region::Region;
 
 /// A verifier failure: the offending node (if one is to blame) and the full message.
 pub(crate) type Located = std::result::Result<(), (Option<NodeId>, String)>;
@@ -189,6 +190,38 @@ impl<'g> Verifier<'g> {
                 self.check_kernel(id, k)?;
                 self.check_infer(id, &tys)
             }
+            Op::Case(_) | Op::While(_) | Op::Scan(_) | Op::WhileGrad(_) => {
+                for (b, r) in node.op.regions().into_iter().enumerate() {
+                    self.check_region(id, b, r)?;
+                }
+                if let Some((user, _)) = g.users(id).into_iter().find(|&(u, _)| !matches!(g.node(u).op, Op::Get(_))) {
+                    return self.fail(
+                        id,
+                        format!("is used by a `{}`; a region op is read by `get` only", g.node(user).op.name()),
+                    );
+                }
+                if g.is_output(id) {
+                    return self.fail(id, "a region op is not an output; its `get` nodes are");
+                }
+                self.check_infer(id, &tys)
+            }
+            Op::Get(i) => {
+                let region = &g.node(args[0]);
+                let results = match region
+                    .op
+                    .result_types(&g.args(args[0]).iter().map(|&a| g.node(a).ty.clone()).collect::<Vec<_>>())
+                {
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) => return Ok(()), // reported at the region node
+                    None => return self.fail(id, format!("reads a `{}`, which is not a region op", region.op.name())),
+                };
+                match results.get(*i) {
+                    Some(t) if *t == node.ty => Ok(()),
+                    Some(t) => self.fail(id, format!("stored type {} but result {i} of the region is {t}", node.ty)),
+                    None => self.fail(id, format!("result {i} of a region with {} results", results.len())),
+                }
+            }
+            Op::Print(_) => self.check_infer(id, &tys),
             Op::Const(_)
             | Op::Unary(_)
             | Op::Binary(_)
@@ -231,6 +264,25 @@ impl<'g> Verifier<'g> {
                 self.fail(id, msg.strip_prefix(&prefix).unwrap_or(&msg))
             }
         }
+    }
+
+    /// A region body is a valid graph whose variables are the enclosing graph's, same types.
+    fn check_region(&self, id: NodeId, b: usize, r: &Region) -> Located {
+        if let Err((_, msg)) = r.graph.verify_located() {
+            return self.fail(id, format!("body {b}: {msg}"));
+        }
+        let decls = r.graph.vars();
+        if decls.len() != r.vars.len() {
+            return self.fail(id, format!("body {b} declares {} variable(s) but maps {}", decls.len(), r.vars.len()));
+        }
+        for (i, (d, &outer)) in decls.iter().zip(&r.vars).enumerate() {
+            let o = self.var_decl(id, outer)?;
+            if o.ty != d.ty {
+                return self
+                    .fail(id, format!("body {b}: variable @{i} is {} but outer variable @{outer} is {}", d.ty, o.ty));
+            }
+        }
+        Ok(())
     }
 
     fn check_kernel(&self, id: NodeId, k: &Kernel) -> Located {

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use kiln_ir::{
-    ArgOp, Array, BinaryOp, DType, Distribution, Error, Graph, MemoryPlan, Op, OpKind, ReduceOp, Slot, UnaryOp,
+    ArgOp, Array, BinaryOp, CaseOp, DType, Distribution, Error, Graph, MemoryPlan, Op, OpKind, ReduceOp, Region,
+    ScanOp, Slot, UnaryOp, WhileGradOp, WhileOp,
 };
 use printers_graphs::{kitchen_sink, reduce_kernel, small, t};
 use proptest::prelude::*;
@@ -85,6 +86,27 @@ fn op_names_are_unique_per_kind() {
         Op::ArgReduce { op: ArgOp::ArgMin, axis: 0, keepdims: false },
         Op::MatMul,
         Op::Fused(Arc::new(reduce_kernel())),
+        Op::Case(Arc::new(CaseOp { branches: vec![] })),
+        Op::While(Arc::new(WhileOp {
+            cond: Region::new(Graph::new("c")),
+            body: Region::new(Graph::new("b")),
+            carries: 0,
+        })),
+        Op::Scan(Arc::new(ScanOp {
+            body: Region::new(Graph::new("b")),
+            length: 0,
+            carries: 0,
+            captures: 0,
+            reverse: false,
+        })),
+        Op::WhileGrad(Arc::new(WhileGradOp {
+            cond: Region::new(Graph::new("c")),
+            body: Region::new(Graph::new("b")),
+            body_vjp: Region::new(Graph::new("v")),
+            carries: 0,
+        })),
+        Op::Get(0),
+        Op::Print(String::new()),
     ];
     ops.extend(UnaryOp::ALL.map(Op::Unary));
     ops.extend(BinaryOp::ALL.map(Op::Binary));

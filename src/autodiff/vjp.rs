@@ -56,6 +56,12 @@ fn of_op(op: &Op, x: &[Tensor], y: &Tensor, g: &Tensor) -> Grads {
         Op::ArgReduce { .. } | Op::Random { .. } | Op::Input(_) | Op::Const(_) | Op::ReadVar(_) | Op::AssignVar(_) => {
             Ok(vec![None; x.len()])
         }
+        // A print has no value to differentiate.
+        Op::Print(_) => Ok(vec![None; x.len()]),
+        Op::Case(_) | Op::While(_) | Op::Scan(_) | Op::WhileGrad(_) | Op::Get(_) => Err(Error::Gradient(format!(
+            "`{}` is recorded as a whole region (control_flow's own rules), never one output at a time",
+            op.name()
+        ))),
         Op::Fused(_) => Err(Error::Gradient(
             "`fused` has no VJP: fused kernels exist only after the optimization passes, which never run under a tape"
                 .into(),

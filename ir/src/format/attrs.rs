@@ -15,6 +15,7 @@ pub(crate) enum Attr {
     DType(DType),
     Ints(Vec<i128>),
     Dims(Vec<SliceDim>),
+    Str(String),
 }
 
 pub(super) fn ints(v: impl IntoIterator<Item = usize>) -> Attr {
@@ -42,6 +43,16 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         Op::ArgReduce { axis, keepdims, .. } => {
             vec![("axis", Attr::Int(*axis as i128)), ("keepdims", Attr::Bool(*keepdims))]
         }
+        Op::While(w) => vec![("carries", Attr::Int(w.carries as i128))],
+        Op::WhileGrad(w) => vec![("carries", Attr::Int(w.carries as i128))],
+        Op::Scan(s) => vec![
+            ("length", Attr::Int(s.length as i128)),
+            ("carries", Attr::Int(s.carries as i128)),
+            ("captures", Attr::Int(s.captures as i128)),
+            ("reverse", Attr::Bool(s.reverse)),
+        ],
+        Op::Get(i) => vec![("index", Attr::Int(*i as i128))],
+        Op::Print(m) => vec![("message", Attr::Str(m.clone()))],
         Op::Const(_)
         | Op::ReadVar(_)
         | Op::AssignVar(_)
@@ -49,7 +60,8 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         | Op::Binary(_)
         | Op::Select
         | Op::MatMul
-        | Op::Fused(_) => Vec::new(),
+        | Op::Fused(_)
+        | Op::Case(_) => Vec::new(),
     }
 }
 
@@ -119,6 +131,13 @@ impl AttrMap {
         Ok(dims.into_iter().collect())
     }
 
+    fn string(&mut self, key: &str) -> std::result::Result<String, String> {
+        match self.take(key)? {
+            Attr::Str(s) => Ok(s),
+            other => Err(format!("attribute `{key}` must be a string, got {other:?}")),
+        }
+    }
+
     fn dims(&mut self, key: &str) -> std::result::Result<Vec<SliceDim>, String> {
         match self.take(key)? {
             Attr::Dims(d) => Ok(d),
@@ -161,8 +180,8 @@ pub(crate) fn slice_dim(start: i128, len: i128, step: i128) -> std::result::Resu
     Ok(SliceDim { start: start as usize, len: len as usize, step: step as isize })
 }
 
-/// Builds an op other than `input`, `const`, `read_var`, `assign_var` and `fused` from
-/// its name and attributes.
+/// Builds an op other than `input`, `const`, `read_var`, `assign_var`, `fused` and the
+/// region ops from its name and attributes.
 pub(crate) fn build_op(name: &str, mut a: AttrMap) -> std::result::Result<Op, String> {
     let op = if let Some(u) = UnaryOp::from_name(name) {
         Op::Unary(u)
@@ -188,14 +207,69 @@ pub(crate) fn build_op(name: &str, mut a: AttrMap) -> std::result::Result<Op, St
             OpKind::Concat => Op::Concat { axis: a.usize("axis")? },
             OpKind::Gather => Op::Gather { axis: a.usize("axis")? },
             OpKind::ScatterAdd => Op::ScatterAdd { axis: a.usize("axis")?, shape: a.shape("shape")? },
+            OpKind::Get => Op::Get(a.usize("index")?),
+            OpKind::Print => Op::Print(a.string("message")?),
             // Written with their operands or bodies, not built from attributes here.
-            OpKind::Input | OpKind::Const | OpKind::ReadVar | OpKind::AssignVar | OpKind::Fused => {
-                return Err(format!("`{name}` cannot be built from attributes alone"))
-            }
+            OpKind::Input
+            | OpKind::Const
+            | OpKind::ReadVar
+            | OpKind::AssignVar
+            | OpKind::Fused
+            | OpKind::Case
+            | OpKind::While
+            | OpKind::Scan
+            | OpKind::WhileGrad => return Err(format!("`{name}` cannot be built from attributes alone")),
             // Named by their sub-op (`tanh`, `add`, `sum`, `argmax`, `random_normal`).
             OpKind::Unary | OpKind::Binary | OpKind::Reduce | OpKind::ArgReduce | OpKind::Random => {
                 return Err(unknown())
             }
+        }
+    };
+    a.finish(name)?;
+    Ok(op)
+}
+
+/// Builds a region op from its name, attributes and bodies (in print order: a case's
+/// branches; a while's condition and body; a scan's body; a while_grad's condition, body
+/// and body VJP).
+pub(crate) fn build_region(
+    name: &str,
+    mut a: AttrMap,
+    bodies: Vec<crate::region::Region>,
+) -> std::result::Result<Op, String> {
+    use crate::region::{CaseOp, ScanOp, WhileGradOp, WhileOp};
+    use std::sync::Arc;
+    let want = match name {
+        "case" => bodies.len().max(1),
+        "while" => 2,
+        "scan" => 1,
+        "while_grad" => 3,
+        _ => return Err(format!("`{name}` has no bodies")),
+    };
+    if bodies.len() != want {
+        return Err(format!("`{name}` has {want} bodies, got {}", bodies.len()));
+    }
+    if name == "case" {
+        a.finish(name)?;
+        return Ok(Op::Case(Arc::new(CaseOp { branches: bodies })));
+    }
+    let mut b = bodies.into_iter();
+    let mut next = || b.next().expect("counted above");
+    let op = match name {
+        "while" => {
+            let carries = a.usize("carries")?;
+            Op::While(Arc::new(WhileOp { cond: next(), body: next(), carries }))
+        }
+        "scan" => Op::Scan(Arc::new(ScanOp {
+            length: a.usize("length")?,
+            carries: a.usize("carries")?,
+            captures: a.usize("captures")?,
+            reverse: a.bool("reverse")?,
+            body: next(),
+        })),
+        _ => {
+            let carries = a.usize("carries")?;
+            Op::WhileGrad(Arc::new(WhileGradOp { cond: next(), body: next(), body_vjp: next(), carries }))
         }
     };
     a.finish(name)?;

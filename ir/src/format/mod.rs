@@ -10,7 +10,7 @@ mod lexer;
 mod parser;
 mod printer;
 
-pub(crate) use attrs::{build_op, check_numel, op_attrs, slice_dim, Attr, AttrMap};
+pub(crate) use attrs::{build_op, build_region, check_numel, op_attrs, slice_dim, Attr, AttrMap};
 pub(crate) use parser::const_from_b64;
 pub(crate) use printer::{fmt_attr, fmt_const, quote};
 

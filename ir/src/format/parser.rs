@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
 use crate::infer::TensorType;
 use crate::op::{Kernel, Op, VarId};
+use crate::region::Region;
 
 use super::attrs::*;
 use super::lexer::*;
@@ -181,6 +182,10 @@ impl Line {
                 _ => self.err("a list mixes integers and start:len:step slices"),
             };
         }
+        if let Some(Tok::Str(_)) = self.peek() {
+            let Tok::Str(s) = self.next()? else { unreachable!("peeked a string") };
+            return Ok(Attr::Str(s));
+        }
         let w = self.word()?;
         Ok(match w.as_str() {
             "true" => Attr::Bool(true),
@@ -294,7 +299,8 @@ pub(super) struct NodeRec {
     attrs: AttrMap,
     ty: TensorType,
     after: Vec<usize>,
-    body: Option<Graph>,
+    /// A fused kernel's body or a region op's bodies, in print order.
+    bodies: Vec<Region>,
 }
 
 pub(super) fn parse_node_line(l: &mut Line) -> Result<(NodeRec, bool)> {
@@ -348,7 +354,7 @@ pub(super) fn parse_node_line(l: &mut Line) -> Result<(NodeRec, bool)> {
     }
     let opens_body = l.eat('{');
     l.end()?;
-    Ok((NodeRec { num, line: l.no, name, items, attrs, ty, after, body: None }, opens_body))
+    Ok((NodeRec { num, line: l.no, name, items, attrs, ty, after, bodies: Vec::new() }, opens_body))
 }
 
 pub(super) struct Parser<'a> {
@@ -367,7 +373,7 @@ pub(super) fn parse(text: &str) -> Result<(Graph, Vec<usize>)> {
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
         .collect();
     let mut p = Parser { lines, pos: 0, last_line: text.lines().count().max(1) };
-    let (g, node_lines) = p.graph(0)?;
+    let Body { graph: g, lines: node_lines, .. } = p.graph(0)?;
     if let Some(&(no, _)) = p.lines.get(p.pos) {
         return Err(Error::Parse { line: no, msg: "unexpected line after the end of the graph".into() });
     }
@@ -385,8 +391,9 @@ impl Parser<'_> {
     }
 
     /// A graph from its header line to the end of input (`depth` 0) or to the `}` closing
-    /// a fused body (the `}` consumed).
-    fn graph(&mut self, depth: usize) -> Result<(Graph, Vec<usize>)> {
+    /// a body (the `}` consumed, and a `{` after it on the same line, which opens the next
+    /// body of a region op).
+    fn graph(&mut self, depth: usize) -> Result<Body> {
         let mut l = self.line()?;
         self.pos += 1;
         if l.word().ok().as_deref() != Some("graph") {
@@ -406,7 +413,9 @@ impl Parser<'_> {
         let header_line = l.no;
 
         let mut vars: Vec<(String, TensorType)> = Vec::new();
+        let mut outer: Vec<VarId> = Vec::new();
         let mut recs: Vec<NodeRec> = Vec::new();
+        let mut another = false;
         loop {
             if self.pos == self.lines.len() {
                 if depth == 0 {
@@ -418,6 +427,7 @@ impl Parser<'_> {
             match l.peek() {
                 Some(Tok::Punct('}')) if depth > 0 => {
                     l.pos += 1;
+                    another = l.eat('{');
                     l.end()?;
                     self.pos += 1;
                     break;
@@ -434,6 +444,12 @@ impl Parser<'_> {
                     };
                     l.expect(':')?;
                     let ty = l.ty()?;
+                    if l.eat('=') {
+                        if outer.len() != vars.len() {
+                            return l.err("either every variable of a body maps to an outer one (`= @N`) or none does");
+                        }
+                        outer.push(l.index_at()?);
+                    }
                     l.end()?;
                     vars.push((name, ty));
                     self.pos += 1;
@@ -441,19 +457,38 @@ impl Parser<'_> {
                 Some(Tok::Node(_)) => {
                     let (mut rec, opens_body) = parse_node_line(&mut l)?;
                     self.pos += 1;
-                    if opens_body {
+                    let mut open = opens_body;
+                    while open {
                         if depth + 1 > MAX_DEPTH {
-                            return l.err(format!("fused bodies nest deeper than {MAX_DEPTH}"));
+                            return l.err(format!("bodies nest deeper than {MAX_DEPTH}"));
                         }
-                        rec.body = Some(self.graph(depth + 1)?.0);
+                        let body = self.graph(depth + 1)?;
+                        rec.bodies.push(Region { graph: body.graph, vars: body.outer });
+                        open = body.another;
                     }
                     recs.push(rec);
                 }
                 _ => return l.err("expected a node line `%N = ...`, `var @N ...` or `}`"),
             }
         }
-        build(name, header_line, inputs, outputs, vars, recs)
+        if !outer.is_empty() && outer.len() != vars.len() {
+            return Err(Error::Parse {
+                line: header_line,
+                msg: "either every variable of a body maps to an outer one (`= @N`) or none does".into(),
+            });
+        }
+        let (graph, lines) = build(name, header_line, inputs, outputs, vars, recs)?;
+        Ok(Body { graph, lines, outer, another })
     }
+}
+
+/// A parsed graph: the graph, each node's line, and for a body its variables' outer
+/// numbers and whether another body of the same node follows.
+struct Body {
+    graph: Graph,
+    lines: Vec<usize>,
+    outer: Vec<VarId>,
+    another: bool,
 }
 
 pub(super) enum Def {
@@ -525,7 +560,7 @@ pub(super) fn build(
     Ok((g, lines))
 }
 
-pub(super) fn add_node(g: &mut Graph, ids: &[NodeId], rec: NodeRec) -> Result<NodeId> {
+pub(super) fn add_node(g: &mut Graph, ids: &[NodeId], mut rec: NodeRec) -> Result<NodeId> {
     let line = rec.line;
     let resolve = |n: usize| -> Result<NodeId> {
         if n >= rec.num {
@@ -548,8 +583,12 @@ pub(super) fn add_node(g: &mut Graph, ids: &[NodeId], rec: NodeRec) -> Result<No
     let after: Vec<NodeId> = rec.after.iter().map(|&n| resolve(n)).collect::<Result<_>>()?;
     let no_attrs =
         |a: &AttrMap| if a.0.is_empty() { Ok(()) } else { perr(line, format!("`{}` takes no attributes", rec.name)) };
-    if rec.body.is_some() != (rec.name == "fused") {
-        return perr(line, "only `fused` nodes have a `{ ... }` body, and they must have one");
+    let regions = matches!(rec.name.as_str(), "case" | "while" | "scan" | "while_grad");
+    if rec.name == "fused" && (rec.bodies.len() != 1 || !rec.bodies[0].vars.is_empty()) {
+        return perr(line, "a `fused` node has one `{ ... }` body, without variables");
+    }
+    if !regions && rec.name != "fused" && !rec.bodies.is_empty() {
+        return perr(line, "only `fused` and region nodes have `{ ... }` bodies");
     }
     let op = match rec.name.as_str() {
         "input" => return perr(line, "inputs are declared in the graph header, not as nodes"),
@@ -572,8 +611,9 @@ pub(super) fn add_node(g: &mut Graph, ids: &[NodeId], rec: NodeRec) -> Result<No
         }
         "fused" => {
             no_attrs(&rec.attrs)?;
-            Op::Fused(Arc::new(Kernel { body: rec.body.expect("checked above") }))
+            Op::Fused(Arc::new(Kernel { body: rec.bodies.pop().expect("checked above").graph }))
         }
+        name if regions => build_region(name, rec.attrs, rec.bodies).or_else(|e| perr(line, e))?,
         name => build_op(name, rec.attrs).or_else(|e| perr(line, e))?,
     };
     let id = g.add_unchecked(op, rec.ty, &args);

@@ -55,6 +55,7 @@ pub(crate) fn fmt_attr(v: &Attr) -> String {
                 d.iter().map(|d| format!("{}:{}:{}", d.start, d.len, d.step)).collect::<Vec<_>>().join(", ")
             )
         }
+        Attr::Str(s) => quote(s),
     }
 }
 
@@ -90,7 +91,9 @@ pub(crate) fn fmt_const(a: &Array) -> String {
     format!("[{}]", items.join(", "))
 }
 
-pub(super) fn write_graph(out: &mut String, g: &Graph, indent: usize) {
+/// Writes `g` at `indent`. For a region body, `outer` maps its variables to the enclosing
+/// graph's (printed `var @0 "w" : f32[] = @3`).
+pub(super) fn write_graph(out: &mut String, g: &Graph, indent: usize, outer: &[crate::op::VarId]) {
     let pad = " ".repeat(indent);
     let (order, num) = numbering(g);
     let ins: Vec<String> = g
@@ -101,7 +104,13 @@ pub(super) fn write_graph(out: &mut String, g: &Graph, indent: usize) {
     let outs: Vec<String> = g.outputs().iter().map(|&o| node_ref(&num, o)).collect();
     let _ = writeln!(out, "{pad}graph @{}({}) -> ({})", fmt_name(g.name()), ins.join(", "), outs.join(", "));
     for (i, v) in g.vars().iter().enumerate() {
-        let _ = writeln!(out, "{pad}  var @{i} {} : {}", quote(&v.name), v.ty);
+        let _ = write!(out, "{pad}  var @{i} {} : {}", quote(&v.name), v.ty);
+        match outer.get(i) {
+            Some(o) => {
+                let _ = writeln!(out, " = @{o}");
+            }
+            None => out.push('\n'),
+        }
     }
     for id in order {
         let node = g.node(id);
@@ -135,8 +144,16 @@ pub(super) fn write_graph(out: &mut String, g: &Graph, indent: usize) {
         }
         if let Op::Fused(k) = &node.op {
             out.push_str(" {\n");
-            write_graph(out, &k.body, indent + 4);
+            write_graph(out, &k.body, indent + 4, &[]);
             let _ = writeln!(out, "{pad}  }}");
+        } else if !node.op.regions().is_empty() {
+            // Bodies one after another: `{ graph ... } { graph ... }`.
+            for r in node.op.regions() {
+                out.push_str(" {\n");
+                write_graph(out, &r.graph, indent + 4, &r.vars);
+                let _ = write!(out, "{pad}  }}");
+            }
+            out.push('\n');
         } else {
             out.push('\n');
         }
@@ -165,7 +182,7 @@ impl Graph {
     /// ```
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        write_graph(&mut out, self, 0);
+        write_graph(&mut out, self, 0, &[]);
         out
     }
 

@@ -37,6 +37,7 @@ mod matmul;
 mod movement;
 mod random;
 mod reduce;
+pub mod region;
 mod run;
 mod scalar;
 
@@ -72,8 +73,17 @@ pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
     check_rule(op, args, ty)?;
     probe_result(op, ty)?;
     let out = match op {
-        Op::Input(_) | Op::ReadVar(_) | Op::AssignVar(_) => {
-            return Err(Error::invalid(op.name(), "needs a graph and its bindings; use interp::run"))
+        Op::Input(_)
+        | Op::ReadVar(_)
+        | Op::AssignVar(_)
+        | Op::Case(_)
+        | Op::While(_)
+        | Op::Scan(_)
+        | Op::WhileGrad(_)
+        | Op::Get(_) => return Err(Error::invalid(op.name(), "needs a graph and its bindings; use interp::run")),
+        Op::Print(message) => {
+            region::print_line(region::print_text(message, args));
+            crate::array::Array::zeros(&[0], crate::DType::Bool)
         }
         Op::Const(a) => {
             arity(op, args, 0)?;
@@ -164,7 +174,7 @@ pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
 /// `usize` per element) cannot be allocated, before any of it is: the kernels below allocate
 /// with plain `Vec` functions, which abort on a refusal.
 fn probe_result(op: &Op, ty: &TensorType) -> Result<()> {
-    if matches!(op, Op::Const(_) | Op::Reshape(_) | Op::Fused(_)) {
+    if matches!(op, Op::Const(_) | Op::Reshape(_) | Op::Fused(_) | Op::Print(_)) {
         return Ok(()); // no buffer of their own: a value, a view, a body whose nodes probe
     }
     let indexed = !matches!(
@@ -188,7 +198,7 @@ fn probe_result(op: &Op, ty: &TensorType) -> Result<()> {
 /// Debug builds: the op's rule from [`infer`](crate::infer) must give exactly `ty`.
 #[cfg(debug_assertions)]
 fn check_rule(op: &Op, args: &[&Array], ty: &TensorType) -> Result<()> {
-    if matches!(op, Op::Input(_) | Op::ReadVar(_) | Op::Random { .. }) {
+    if matches!(op, Op::Input(_) | Op::ReadVar(_) | Op::Random { .. } | Op::Get(_)) {
         return Ok(());
     }
     let tys: Vec<TensorType> = args.iter().map(|a| TensorType::new(a.dtype(), a.shape())).collect();

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::region::VarState;
 use crate::array::Array;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
@@ -70,9 +71,22 @@ fn check_bindings(g: &Graph, inputs: &[Array], vars: &[Array]) -> Result<()> {
 /// ```
 pub fn run(g: &Graph, inputs: &[Array], vars: &[Array]) -> Result<Outcome> {
     check_bindings(g, inputs, vars)?;
-    let mut current: Vec<Array> = vars.to_vec();
-    let mut written: Vec<bool> = vec![false; vars.len()];
+    let mut state = VarState::new(vars.to_vec());
+    let outputs = run_in(g, inputs, &mut state)?;
+    let writes = state
+        .current
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| state.written[*i])
+        .map(|(i, a)| (i as VarId, a))
+        .collect();
+    Ok(Outcome { outputs, writes })
+}
+
+/// Runs `g` with its variables in `state` (written in place), returning its outputs.
+fn run_in(g: &Graph, inputs: &[Array], state: &mut VarState) -> Result<Vec<Array>> {
     let mut values: HashMap<NodeId, Array> = HashMap::with_capacity(g.len());
+    let mut results: HashMap<NodeId, Vec<Array>> = HashMap::new();
     let live = g.live_nodes();
     for id in g.topo_order()? {
         if !live.contains(&id) {
@@ -80,31 +94,50 @@ pub fn run(g: &Graph, inputs: &[Array], vars: &[Array]) -> Result<Outcome> {
         }
         let node = g.node(id);
         let args: Vec<&Array> = g.args(id).iter().map(|a| &values[a]).collect();
-        let value = match &node.op {
-            Op::Input(i) => inputs.get(*i).cloned().ok_or_else(|| Error::Graph(format!("no input {i}")))?,
-            Op::ReadVar(v) => var(&current, *v)?.clone(),
-            Op::AssignVar(v) => {
-                let [new] = args.as_slice() else {
-                    return Err(Error::invalid("assign_var", format!("expects 1 operand, got {}", args.len())));
-                };
-                let slot = *v as usize;
-                if type_of(new) != type_of(var(&current, *v)?) {
-                    return Err(Error::Variable {
-                        name: g.vars()[slot].name.clone(),
-                        msg: format!("cannot assign {} to a variable of type {}", type_of(new), g.vars()[slot].ty),
-                    });
+        let value =
+            match &node.op {
+                Op::Input(i) => inputs.get(*i).cloned().ok_or_else(|| Error::Graph(format!("no input {i}")))?,
+                Op::ReadVar(v) => var(&state.current, *v)?.clone(),
+                Op::AssignVar(v) => {
+                    let [new] = args.as_slice() else {
+                        return Err(Error::invalid("assign_var", format!("expects 1 operand, got {}", args.len())));
+                    };
+                    let slot = *v as usize;
+                    if type_of(new) != type_of(var(&state.current, *v)?) {
+                        return Err(Error::Variable {
+                            name: g.vars()[slot].name.clone(),
+                            msg: format!("cannot assign {} to a variable of type {}", type_of(new), g.vars()[slot].ty),
+                        });
+                    }
+                    state.current[slot] = (*new).clone();
+                    state.written[slot] = true;
+                    (*new).clone()
                 }
-                current[slot] = (*new).clone();
-                written[slot] = true;
-                (*new).clone()
-            }
-            op => super::eval(op, &args, &node.ty)?,
-        };
+                Op::Case(_) | Op::While(_) | Op::Scan(_) | Op::WhileGrad(_) => {
+                    let owned: Vec<Array> = args.iter().map(|&a| a.clone()).collect();
+                    let regions = node.op.regions();
+                    let out = super::region::run(&node.op, &owned, &mut |k, ins: &[Array]| {
+                        let r = regions[k];
+                        let mut inner = VarState::new(state.enter(r)?);
+                        let outs = run_in(&r.graph, ins, &mut inner)?;
+                        let writes = inner.current.into_iter().enumerate().filter(|(i, _)| inner.written[*i]);
+                        state.leave(r, writes.map(|(i, a)| (i as VarId, a)).collect());
+                        Ok(outs)
+                    })?;
+                    results.insert(id, out);
+                    Array::zeros(&[0], crate::DType::Bool)
+                }
+                Op::Get(i) => {
+                    let region = g.args(id)[0];
+                    results.get(&region).and_then(|r| r.get(*i)).cloned().ok_or_else(|| {
+                        Error::Graph(format!("`get` {i} reads a region that did not produce result {i}"))
+                    })?
+                }
+                op => super::eval(op, &args, &node.ty)?,
+            };
         values.insert(id, value);
     }
-    let outputs = g.outputs().iter().map(|o| values[o].clone()).collect();
-    let writes = current.into_iter().enumerate().filter(|(i, _)| written[*i]).map(|(i, a)| (i as VarId, a)).collect();
-    Ok(Outcome { outputs, writes })
+    Ok(g.outputs().iter().map(|o| values[o].clone()).collect())
 }
 
 fn var(current: &[Array], v: VarId) -> Result<&Array> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use kiln_ir::{Error, Graph, Kernel, MemoryPlan, NodeId, Op, Result};
 
-use super::{compile, CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, ScheduleStep};
+use super::{compile, CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, RegionExec, ScheduleStep};
 use crate::arena::Pool;
 use crate::pool::ThreadPool;
 use kiln_ir::matmul::MatMulShape;
@@ -57,6 +57,10 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
             Op::ReadVar(v) => Mode::ReadVar(*v as usize),
             Op::AssignVar(v) => Mode::AssignVar(*v as usize),
             Op::Reshape(_) => Mode::View,
+            Op::Case(_) | Op::While(_) | Op::Scan(_) | Op::WhileGrad(_) => {
+                Mode::Region(Box::new(RegionExec::new(&node.op, &options)?))
+            }
+            Op::Get(i) => Mode::Get(*i),
             // Compiled code cannot report an integer division by zero, which must fail the
             // call (and so commit no Variable write): the interpreter runs those kernels.
             Op::Fused(k) if has_integer_division(k) => {
@@ -97,7 +101,8 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
             | Op::Gather { .. }
             | Op::ScatterAdd { .. }
             | Op::Reduce { .. }
-            | Op::ArgReduce { .. } => Mode::Library,
+            | Op::ArgReduce { .. }
+            | Op::Print(_) => Mode::Library,
         };
         // Nodes computed into memory need a destination: the output tensor if the node is a
         // graph output, else its planned slot, else a slot of our own past the planned arena.

@@ -17,6 +17,8 @@ pub(crate) enum Val {
     /// In the arena or in an output tensor of this call (type given by the step).
     Ptr(*const u8),
     Arr(Array),
+    /// A region op's results, read by its `get` steps.
+    Tuple(Vec<Array>),
 }
 
 /// Everything one call needs besides the executable; reused across calls.
@@ -133,6 +135,7 @@ fn val_ptr(v: &Val) -> *const u8 {
         Val::Ptr(p) => *p,
         Val::Arr(a) => a.data().as_bytes().as_ptr(),
         Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
+        Val::Tuple(_) => unreachable!("only `get` reads a region op (checked by the verifier)"),
     }
 }
 
@@ -143,6 +146,7 @@ fn val_array(v: &Val, ty: &TensorType) -> Result<Array> {
         // SAFETY: a `Ptr` value points to a buffer of `ty` written earlier in this call.
         Val::Ptr(p) => unsafe { copy_out(*p, ty) },
         Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
+        Val::Tuple(_) => unreachable!("only `get` reads a region op (checked by the verifier)"),
     }
 }
 
@@ -370,8 +374,14 @@ fn run_steps(
                     Val::Ptr(output)
                 }
                 Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
+                Val::Tuple(_) => unreachable!("only `get` reads a region op (checked by the verifier)"),
             },
             Mode::Elided => Val::None,
+            Mode::Region(r) => Val::Tuple(run_region(exe, st, vars, r, &step.args)?),
+            Mode::Get(k) => match &st.vals[step.args[0]] {
+                Val::Tuple(t) => Val::Arr(t[*k].clone()),
+                _ => unreachable!("`get` reads a region step (checked by the verifier)"),
+            },
             Mode::Library | Mode::Fallback(_) => {
                 let args: SmallVec<[Array; 4]> =
                     step.args.iter().map(|&a| val_array(&st.vals[a], &exe.steps[a].ty)).collect::<Result<_>>()?;
@@ -515,4 +525,33 @@ unsafe fn finish(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Res
         }
     }
     Ok(())
+}
+
+/// A region step: its operands as arrays, the variables as they stand in this call, the
+/// control flow of `interp::region::run` with each body run by its own executable; the
+/// bodies' variable writes become this call's (committed only if the whole call succeeds).
+fn run_region(
+    exe: &Executable,
+    st: &mut CallState,
+    vars: &[Array],
+    r: &super::RegionExec,
+    args: &[usize],
+) -> Result<Vec<Array>> {
+    use kiln_ir::interp::region::{self, VarState};
+    let operands: Vec<Array> = args.iter().map(|&a| val_array(&st.vals[a], &exe.steps[a].ty)).collect::<Result<_>>()?;
+    let now: Vec<Array> = st.vars.iter().zip(vars).map(|(w, v)| w.clone().unwrap_or_else(|| v.clone())).collect();
+    let mut state = VarState::new(now);
+    let regions = r.op.regions();
+    let out = region::run(&r.op, &operands, &mut |k, ins: &[Array]| {
+        let body = regions[k];
+        let o = r.bodies[k].run(ins, &state.enter(body)?)?;
+        state.leave(body, o.writes);
+        Ok(o.outputs)
+    })?;
+    for (v, a) in state.current.into_iter().enumerate() {
+        if state.written[v] {
+            st.vars[v] = Some(a);
+        }
+    }
+    Ok(out)
 }

@@ -87,6 +87,28 @@ pub(crate) enum Mode {
     Elided,
     Library,
     Fallback(String),
+    /// A region op: its bodies' executables, driven by `interp::region::run`.
+    Region(Box<RegionExec>),
+    /// Result `i` of a region step.
+    Get(usize),
+}
+
+/// A region op ready to run: the op (for the control flow) and one executable per body,
+/// in [`kiln_ir::Op::regions`] order.
+pub(crate) struct RegionExec {
+    pub op: kiln_ir::Op,
+    pub bodies: Vec<Executable>,
+}
+
+impl RegionExec {
+    fn new(op: &kiln_ir::Op, options: &Options) -> Result<RegionExec> {
+        let bodies = op
+            .regions()
+            .into_iter()
+            .map(|r| Executable::with_options(r.graph.clone(), options.clone()))
+            .collect::<Result<_>>()?;
+        Ok(RegionExec { op: op.clone(), bodies })
+    }
 }
 
 /// Where a node computed into memory writes its result.
@@ -297,6 +319,11 @@ impl Executable {
                 Mode::View => "view".into(),
                 Mode::Library => "library (interp::eval)".into(),
                 Mode::Fallback(why) => format!("INTERPRETER FALLBACK ({why})"),
+                Mode::Region(r) => {
+                    let sizes: Vec<String> = r.bodies.iter().map(|b| format!("{} steps", b.steps.len())).collect();
+                    format!("region ({})", sizes.join(", "))
+                }
+                Mode::Get(i) => format!("result {i}"),
             };
             let dest = match st.dest {
                 Dest::None => String::new(),
