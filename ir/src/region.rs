@@ -76,25 +76,26 @@ pub struct WhileOp {
 
 /// `scan` (and `fori_loop`): `length` steps over the leading axis of the `xs`.
 ///
-/// Operands: carries, captures, xs (each `[length, ...]`). The body takes the step's index
-/// (an `i64` scalar), the carries, the captures and one slice of each x, and returns the new
-/// carries and one `y` per step. Results: the final carries, then each `y` stacked into
+/// Operands: carries, xs (each `[length, ...]`), captures. The body takes the step's index
+/// (an `i64` scalar), the carries, one slice of each x and the captures, and returns the
+/// new carries and one `y` per step. Results: the final carries, then each `y` stacked into
 /// `[length, ...]`. With `reverse`, steps run from `length - 1` down to 0 (step `i` still
-/// reads `xs[i]` and writes `ys[i]`).
+/// reads `xs[i]` and writes `ys[i]`). Captures come last everywhere, as in every region op,
+/// because tracing a body discovers them only as the body uses them.
 #[derive(Clone, Debug)]
 pub struct ScanOp {
     pub body: Region,
     pub length: usize,
     pub carries: usize,
-    pub captures: usize,
+    pub xs: usize,
     pub reverse: bool,
 }
 
-/// The reverse pass of a `while` loop. Operands: the loop's initial carries, its captures
-/// and the cotangents of its final carries. It runs the loop forward again keeping every
+/// The reverse pass of a `while` loop. Operands: the loop's initial carries, the cotangents
+/// of its final carries, then its captures. It runs the loop forward again keeping every
 /// iteration's carries (a history whose length is known only at run time), then runs
 /// `body_vjp` from the last iteration back to the first. `body_vjp` takes one iteration's
-/// carries, the captures and the cotangents of that iteration's results, and returns the
+/// carries, the cotangents of that iteration's results and the captures, and returns the
 /// cotangents of its carries and of the captures. Results: the cotangents of the initial
 /// carries, then of the captures (summed over iterations).
 #[derive(Clone, Debug)]
@@ -185,20 +186,21 @@ fn while_types(
 impl ScanOp {
     pub fn result_types(&self, operands: &[TensorType]) -> Result<Vec<TensorType>> {
         let op = "scan";
-        let fixed = self.carries + self.captures;
+        let fixed = self.carries + self.xs;
         if operands.len() < fixed {
             return Err(bad(op, format!("expects at least {fixed} operand(s), got {}", operands.len())));
         }
-        let (carries, xs) = (&operands[..self.carries], &operands[fixed..]);
+        let (carries, xs, captures) = (&operands[..self.carries], &operands[self.carries..fixed], &operands[fixed..]);
         let mut want = vec![counter_type()];
-        want.extend_from_slice(&operands[..fixed]);
+        want.extend_from_slice(carries);
         for (i, x) in xs.iter().enumerate() {
             if x.shape.first() != Some(&self.length) {
                 return Err(bad(op, format!("x {i} is {x}; its leading axis must be the length {}", self.length)));
             }
             want.push(TensorType::new(x.dtype, &x.shape[1..]));
         }
-        check_types(op, "the body's inputs (index, carries, captures, x slices)", &self.body.input_types(), &want)?;
+        want.extend_from_slice(captures);
+        check_types(op, "the body's inputs (index, carries, x slices, captures)", &self.body.input_types(), &want)?;
         let outs = self.body.output_types();
         if outs.len() < self.carries {
             return Err(bad(
@@ -226,19 +228,24 @@ impl WhileGradOp {
         if operands.len() < 2 * n {
             return Err(bad(op, format!("expects at least {} operand(s), got {}", 2 * n, operands.len())));
         }
-        let split = operands.len() - n;
-        let (state, cts) = operands.split_at(split);
-        let carries = while_types(op, &self.cond, &self.body, n, state)?;
-        check_types(op, "the cotangents of the final carries", cts, &carries)?;
-        let mut want = state.to_vec();
-        want.extend_from_slice(cts);
-        check_types(op, "the body VJP's inputs (carries, captures, cotangents)", &self.body_vjp.input_types(), &want)?;
+        let (carries, rest) = operands.split_at(n);
+        let (cts, captures) = rest.split_at(n);
+        let mut state = carries.to_vec();
+        state.extend_from_slice(captures);
+        let carry_types = while_types(op, &self.cond, &self.body, n, &state)?;
+        check_types(op, "the cotangents of the final carries", cts, &carry_types)?;
+        check_types(
+            op,
+            "the body VJP's inputs (carries, cotangents, captures)",
+            &self.body_vjp.input_types(),
+            operands,
+        )?;
         check_types(
             op,
             "the body VJP's results (cotangents of carries and captures)",
             &self.body_vjp.output_types(),
-            state,
+            &state,
         )?;
-        Ok(state.to_vec())
+        Ok(state)
     }
 }

@@ -21,7 +21,7 @@ const WHILE: &str = "graph @f(%0: f32[], %1: f32[]) -> (%3)
 ";
 
 const SCAN: &str = "graph @f(%0: f32[], %1: f32[3,2]) -> (%3, %4)
-  %2 = scan %0, %1 {length=3, carries=1, captures=0, reverse=true} : bool[0] {
+  %2 = scan %0, %1 {length=3, carries=1, xs=1, reverse=true} : bool[0] {
     graph @body(%0: i64[], %1: f32[], %2: f32[2]) -> (%4, %5)
       %3 = sum %2 {axes=[0], keepdims=false} : f32[]
       %4 = add %1, %3 : f32[]

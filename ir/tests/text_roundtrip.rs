@@ -92,13 +92,7 @@ fn op_names_are_unique_per_kind() {
             body: Region::new(Graph::new("b")),
             carries: 0,
         })),
-        Op::Scan(Arc::new(ScanOp {
-            body: Region::new(Graph::new("b")),
-            length: 0,
-            carries: 0,
-            captures: 0,
-            reverse: false,
-        })),
+        Op::Scan(Arc::new(ScanOp { body: Region::new(Graph::new("b")), length: 0, carries: 0, xs: 0, reverse: false })),
         Op::WhileGrad(Arc::new(WhileGradOp {
             cond: Region::new(Graph::new("c")),
             body: Region::new(Graph::new("b")),

@@ -48,7 +48,7 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         Op::Scan(s) => vec![
             ("length", Attr::Int(s.length as i128)),
             ("carries", Attr::Int(s.carries as i128)),
-            ("captures", Attr::Int(s.captures as i128)),
+            ("xs", Attr::Int(s.xs as i128)),
             ("reverse", Attr::Bool(s.reverse)),
         ],
         Op::Get(i) => vec![("index", Attr::Int(*i as i128))],
@@ -263,7 +263,7 @@ pub(crate) fn build_region(
         "scan" => Op::Scan(Arc::new(ScanOp {
             length: a.usize("length")?,
             carries: a.usize("carries")?,
-            captures: a.usize("captures")?,
+            xs: a.usize("xs")?,
             reverse: a.bool("reverse")?,
             body: next(),
         })),

@@ -66,7 +66,7 @@ pub type RunBody<'a> = dyn FnMut(usize, &[Array]) -> Result<Vec<Array>> + 'a;
 /// let x = b.add_input(f.clone());
 /// let s = b.add(Op::Binary(BinaryOp::Add), &[c, x]).unwrap();
 /// b.set_outputs(vec![s, s]);
-/// let op = Op::Scan(Arc::new(ScanOp { body: Region::new(b.clone()), length: 3, carries: 1, captures: 0, reverse: false }));
+/// let op = Op::Scan(Arc::new(ScanOp { body: Region::new(b.clone()), length: 3, carries: 1, xs: 1, reverse: false }));
 /// let xs = Array::from_vec(vec![1.0f32, 2.0, 3.0], &[3]).unwrap();
 /// let out = interp::region::run(&op, &[Array::scalar(0.0f32), xs], &mut |_, ins: &[Array]| {
 ///     Ok(interp::run(&b, ins, &[])?.outputs)
@@ -158,8 +158,8 @@ impl Stack {
 }
 
 fn scan(s: &crate::region::ScanOp, args: &[Array], body: &mut RunBody) -> Result<Vec<Array>> {
-    let fixed = s.carries + s.captures;
-    let (state, xs) = args.split_at(fixed);
+    let (carries, rest) = args.split_at(s.carries);
+    let (xs, captures) = rest.split_at(s.xs);
     let outs = s.body.output_types();
     let mut stacks = outs[s.carries..]
         .iter()
@@ -171,13 +171,14 @@ fn scan(s: &crate::region::ScanOp, args: &[Array], body: &mut RunBody) -> Result
         .collect::<Result<Vec<_>>>()?;
     let mut inputs: Vec<Array> = Vec::with_capacity(1 + args.len());
     inputs.push(Array::scalar(0i64));
-    inputs.extend_from_slice(state);
+    inputs.extend_from_slice(carries);
     inputs.extend(xs.iter().map(|x| Array::zeros(&x.shape()[1..], x.dtype())));
+    inputs.extend_from_slice(captures);
     for step in 0..s.length {
         let i = if s.reverse { s.length - 1 - step } else { step };
         inputs[0] = Array::scalar(i as i64);
         for (j, x) in xs.iter().enumerate() {
-            inputs[1 + fixed + j] = row(x, i)?;
+            inputs[1 + s.carries + j] = row(x, i)?;
         }
         let out = body(0, &inputs)?;
         for (j, y) in out[s.carries..].iter().enumerate() {
@@ -197,11 +198,10 @@ fn scan(s: &crate::region::ScanOp, args: &[Array], body: &mut RunBody) -> Result
 /// Forward again keeping every iteration's carries, then the body VJP (body 2) from the
 /// last iteration back, summing the captures' cotangents.
 fn while_grad(carries: usize, args: &[Array], body: &mut RunBody) -> Result<Vec<Array>> {
-    let split = args.len() - carries;
-    let (start, cts) = args.split_at(split);
-    let captures = &start[carries..];
+    let (start, rest) = args.split_at(carries);
+    let (cts, captures) = rest.split_at(carries);
+    let mut state: Vec<Array> = start.iter().chain(captures).cloned().collect();
     let mut history: Vec<Vec<Array>> = Vec::new();
-    let mut state = start.to_vec();
     while keep_going(body, &state)? {
         let next = body(1, &state)?;
         history.try_reserve(1).map_err(|_| Error::OutOfMemory {
@@ -218,10 +218,9 @@ fn while_grad(carries: usize, args: &[Array], body: &mut RunBody) -> Result<Vec<
     for carried in history.into_iter().rev() {
         inputs.clear();
         inputs.extend(carried);
-        inputs.extend_from_slice(captures);
         inputs.append(&mut ct);
-        let out = body(2, &inputs)?;
-        let mut out = out.into_iter();
+        inputs.extend_from_slice(captures);
+        let mut out = body(2, &inputs)?.into_iter();
         ct = out.by_ref().take(carries).collect();
         for (acc, g) in ct_captures.iter_mut().zip(out) {
             if acc.dtype().is_float() {
