@@ -163,6 +163,26 @@ impl Op {
         }
     }
 
+    /// The same region op with each body replaced by `f(body)` (in [`Op::regions`] order);
+    /// other ops are returned unchanged.
+    pub fn map_regions(&self, mut f: impl FnMut(&Region) -> crate::Result<Region>) -> crate::Result<Op> {
+        use crate::region::{CaseOp, ScanOp, WhileGradOp, WhileOp};
+        Ok(match self {
+            Op::Case(c) => {
+                Op::Case(Arc::new(CaseOp { branches: c.branches.iter().map(f).collect::<crate::Result<_>>()? }))
+            }
+            Op::While(w) => Op::While(Arc::new(WhileOp { cond: f(&w.cond)?, body: f(&w.body)?, carries: w.carries })),
+            Op::Scan(s) => Op::Scan(Arc::new(ScanOp { body: f(&s.body)?, ..(**s).clone() })),
+            Op::WhileGrad(w) => Op::WhileGrad(Arc::new(WhileGradOp {
+                cond: f(&w.cond)?,
+                body: f(&w.body)?,
+                body_vjp: f(&w.body_vjp)?,
+                carries: w.carries,
+            })),
+            other => other.clone(),
+        })
+    }
+
     /// The types of a region op's results for these operand types (read by `get` nodes);
     /// `None` for ops with one result of their own.
     pub fn result_types(&self, operands: &[crate::TensorType]) -> Option<crate::Result<Vec<crate::TensorType>>> {

@@ -17,18 +17,24 @@ pub mod const_fold;
 pub mod cse;
 pub mod dce;
 pub mod fuse;
+pub mod hoist;
+pub mod inline_case;
 pub mod memory_plan;
 pub mod pass;
 pub mod pipeline;
+pub mod regions;
 pub mod simplify;
 
 pub use const_fold::ConstFold;
 pub use cse::Cse;
 pub use dce::Dce;
 pub use fuse::{Fuse, MAX_KERNEL_NODES};
+pub use hoist::HoistInvariants;
+pub use inline_case::InlineCase;
 pub use memory_plan::MemoryPlanner;
 pub use pass::{Changed, Pass};
 pub use pipeline::{PassRun, Pipeline, Report, Step, DEFAULT_MAX_ITERS};
+pub use regions::OptimizeRegions;
 pub use simplify::Simplify;
 
 /// Runs the default [`Pipeline`] on `g`.

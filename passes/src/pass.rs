@@ -130,3 +130,41 @@ pub(crate) fn remove_if_dead(g: &mut Graph, id: NodeId) -> usize {
 pub(crate) fn has_order_edges(g: &Graph, id: NodeId) -> bool {
     !g.order_preds(id).is_empty() || !g.order_succs(id).is_empty()
 }
+
+/// Copies `nodes` of `from` (in topological order) into `into`. `map` says where the
+/// operands already are in `into` (a body's inputs, say) and gains each copied node.
+/// Variable numbers of `from` become `vars[v]` (region bodies included); order edges between
+/// copied nodes are kept.
+pub(crate) fn copy_nodes(
+    from: &Graph,
+    nodes: &[NodeId],
+    into: &mut Graph,
+    map: &mut std::collections::HashMap<NodeId, NodeId>,
+    vars: &[kiln_ir::VarId],
+) -> Result<()> {
+    let outer = |v: kiln_ir::VarId| {
+        vars.get(v as usize)
+            .copied()
+            .ok_or_else(|| kiln_ir::Error::Graph(format!("variable @{v} has no outer variable")))
+    };
+    for &n in nodes {
+        let node = from.node(n);
+        let op = match &node.op {
+            Op::ReadVar(v) => Op::ReadVar(outer(*v)?),
+            Op::AssignVar(v) => Op::AssignVar(outer(*v)?),
+            op => op.map_regions(|r| {
+                let vars = r.vars.iter().map(|&v| outer(v)).collect::<Result<_>>()?;
+                Ok(kiln_ir::Region { graph: r.graph.clone(), vars })
+            })?,
+        };
+        let args: Vec<NodeId> = from.args(n).iter().map(|a| map[a]).collect();
+        let id = into.add_unchecked(op, node.ty.clone(), &args);
+        for p in from.order_preds(n) {
+            if let Some(&q) = map.get(&p) {
+                into.add_order(q, id);
+            }
+        }
+        map.insert(n, id);
+    }
+    Ok(())
+}

@@ -10,8 +10,11 @@ use crate::const_fold::ConstFold;
 use crate::cse::Cse;
 use crate::dce::Dce;
 use crate::fuse::Fuse;
+use crate::hoist::HoistInvariants;
+use crate::inline_case::InlineCase;
 use crate::memory_plan::MemoryPlanner;
 use crate::pass::{Changed, Pass};
+use crate::regions::OptimizeRegions;
 use crate::simplify::Simplify;
 
 /// One entry of a pipeline.
@@ -60,8 +63,9 @@ pub const DEFAULT_MAX_ITERS: usize = 8;
 
 /// Passes in order, with verification and dumps.
 ///
-/// The default pipeline is `[const_fold, simplify, cse, dce]` repeated until no pass
-/// changes the graph (at most [`DEFAULT_MAX_ITERS`] rounds), then `fuse`, `dce`,
+/// The default pipeline is `[const_fold, inline_case, simplify, cse, dce]` repeated until no
+/// pass changes the graph (at most [`DEFAULT_MAX_ITERS`] rounds), then `hoist`, `regions`
+/// (the same pipeline inside every region body), `fuse`, `dce`,
 /// `memory_plan`. The verifier runs after every pass in debug builds or when
 /// [`Pipeline::verify`] is on. With a dump directory (the `KILN_DUMP` environment
 /// variable, or [`Pipeline::dump_dir`]) every pass writes `<fn>.<nn>.<pass>.txt` and
@@ -100,10 +104,16 @@ impl Default for Pipeline {
     fn default() -> Pipeline {
         let mut p = Pipeline::empty();
         p.push_fixed_point(
-            vec![Box::new(ConstFold::default()), Box::new(Simplify), Box::new(Cse), Box::new(Dce)],
+            vec![
+                Box::new(ConstFold::default()),
+                Box::new(InlineCase),
+                Box::new(Simplify),
+                Box::new(Cse),
+                Box::new(Dce),
+            ],
             DEFAULT_MAX_ITERS,
         );
-        p.push(Fuse::default()).push(Dce).push(MemoryPlanner);
+        p.push(HoistInvariants).push(OptimizeRegions).push(Fuse::default()).push(Dce).push(MemoryPlanner);
         p
     }
 }

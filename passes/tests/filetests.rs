@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_same_outcome, random_array, Rng};
 use kiln_ir::{interp, Array, Graph};
-use kiln_passes::{ConstFold, Cse, Dce, Fuse, MemoryPlanner, Pass, Pipeline, Simplify};
+use kiln_passes::{
+    ConstFold, Cse, Dce, Fuse, HoistInvariants, InlineCase, MemoryPlanner, OptimizeRegions, Pass, Pipeline, Simplify,
+};
 
 struct FileTest {
     passes: Vec<String>,
@@ -64,6 +66,9 @@ fn pass_by_name(name: &str) -> Option<Box<dyn Pass>> {
         "dce" => Box::new(Dce),
         "fuse" => Box::new(Fuse::default()),
         "memory_plan" => Box::new(MemoryPlanner),
+        "inline_case" => Box::new(InlineCase),
+        "hoist" => Box::new(HoistInvariants),
+        "regions" => Box::new(OptimizeRegions),
         _ => return None,
     })
 }

@@ -97,7 +97,7 @@ pub fn run(op: &Op, args: &[Array], body: &mut RunBody) -> Result<Vec<Array>> {
 
 /// The branch an index operand chooses: `false`/`true` are 0/1; an integer outside
 /// `0..n` chooses the last branch (TF's `switch_case` default).
-fn branch_index(index: &Array, n: usize) -> Result<usize> {
+pub fn branch_index(index: &Array, n: usize) -> Result<usize> {
     let v = match index.dtype() {
         DType::Bool => return Ok(usize::from(index.get_f64(0) != 0.0)),
         DType::I32 => index.as_slice::<i32>().map(|s| s[0] as i64),
