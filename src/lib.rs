@@ -17,13 +17,13 @@
 
 mod atomic_file;
 mod autodiff;
+mod context;
 mod eager;
 mod function;
 #[cfg(feature = "ndarray")]
 mod interop;
 mod ops;
 mod tensor;
-mod trace;
 mod variable;
 
 pub mod checkpoint;
@@ -36,6 +36,7 @@ pub mod random;
 pub mod training;
 
 pub use autodiff::{custom_gradient, grad, value_and_grad, Grad, GradientTape, ValueAndGrad};
+pub use context::{init_scope, is_tracing};
 pub use function::{
     function, function_with_signature, Backend, CallArgs, ConcreteFunction, Function, Outputs, TensorSpec, TraceFn,
     MAX_SIGNATURES,
@@ -59,7 +60,6 @@ pub use kiln_macros::trace;
 pub use ops::args::{IntList, SliceArg};
 pub use ops::nn_ops::{softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits};
 pub use tensor::{NestedArray, Tensor};
-pub use trace::{init_scope, is_tracing};
 pub use variable::Variable;
 
 /// The graph IR below `kiln`, for those who work on graphs directly.

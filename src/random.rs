@@ -69,7 +69,7 @@ impl Generator {
 
     fn draw(&self, dist: Distribution, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let k = self.counter.read();
-        let out = crate::trace::random(dist, self.seed, TensorType::new(dtype, shape), Some(&k))?;
+        let out = crate::context::random(dist, self.seed, TensorType::new(dtype, shape), Some(&k))?;
         self.counter.assign_add(&Tensor::scalar(1i64))?;
         Ok(out)
     }

@@ -7,8 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use kiln_ir::{Array, DType, TensorType};
 
+use crate::context::{self, trace};
 use crate::tensor::{fresh_id, Tensor};
-use crate::{trace, Error, Result};
+use crate::{Error, Result};
 
 /// Mutable, shared tensor state (weights, optimizer slots, metric totals).
 ///
@@ -126,7 +127,7 @@ impl Variable {
     /// the writes that precede this read in program order.
     pub fn read(&self) -> Tensor {
         let t = trace::read_var(self).unwrap_or_else(|| Tensor::from_array(self.value()));
-        crate::autodiff::record_read(self, &t);
+        context::record_read(self, &t);
         t
     }
 
@@ -168,7 +169,7 @@ impl Variable {
 
     fn update(&self, op: &'static str, delta: &Tensor, f: impl Fn(&Tensor, &Tensor) -> Result<Tensor>) -> Result<()> {
         self.check(op, delta)?;
-        if crate::trace::is_tracing() {
+        if context::is_tracing() {
             let new = f(&self.read(), delta)?;
             return self.assign(&new);
         }

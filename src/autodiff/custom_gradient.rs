@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use super::tape::{self, GradFn, Recorded};
+use crate::context::recording::{self, GradFn, Recorded};
 use crate::Tensor;
 
 /// Computes `f(inputs)` and differentiates it with the gradient closure `f` returns instead
@@ -40,11 +40,11 @@ where
     G: Fn(&Tensor) -> Vec<Tensor> + 'static,
 {
     let args: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
-    let (value, grad_fn) = tape::without_tapes(|| f(&args));
+    let (value, grad_fn) = recording::without_tapes(|| f(&args));
     // A fresh identity: tapes see this tensor as computed from `inputs` by `grad_fn` alone.
     let out = value.stop_gradient();
     let backward: GradFn =
         Rc::new(move |dy: &Tensor| Ok::<_, crate::Error>(grad_fn(dy).into_iter().map(Some).collect()));
-    tape::record(Recorded::Custom(backward), inputs, &out);
+    recording::record(Recorded::Custom(backward), inputs, &out);
     out
 }

@@ -1,137 +1,15 @@
-//! `GradientTape`: the thread-local stack of live tapes, what each records, and the backward
-//! walk that turns a recording into gradients.
+//! `GradientTape`: a live tape on the recording stack (`context::recording`), and the
+//! backward walk that turns its recording into gradients.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use kiln_ir::{Op, TensorType};
+use kiln_ir::TensorType;
 
 use super::vjp;
+use crate::context::recording::{self, Entry, Recorded, TapeState};
 use crate::{Error, Result, Tensor, Variable};
-
-/// The gradient closure of a `custom_gradient` call: output gradient → one gradient per input.
-pub(crate) type GradFn = Rc<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>>>;
-
-/// What produced a recorded tensor.
-pub(crate) enum Recorded {
-    Op(Op),
-    Custom(GradFn),
-}
-
-/// One recorded step: `output = recorded(inputs)`. Shared by every tape that recorded it.
-pub(crate) struct Entry {
-    pub(crate) recorded: Recorded,
-    pub(crate) inputs: Vec<Tensor>,
-    pub(crate) output: Tensor,
-}
-
-struct TapeState {
-    persistent: bool,
-    /// A non-persistent tape that has computed its gradient: it no longer records or answers.
-    spent: bool,
-    /// >0 while the tape computes its own gradient or runs `stop_recording`.
-    paused: usize,
-    /// The trace the tape was created in (`None`: eager). It records only that context's ops.
-    context: Option<u64>,
-    /// Ids of tensors the tape follows: watched ones and everything computed from them.
-    tracked: HashSet<u64>,
-    /// Non-trainable variables watched explicitly (trainable ones are watched anyway).
-    watched_vars: HashSet<u64>,
-    entries: Vec<Rc<Entry>>,
-    /// Every recorded read of a variable, in order: the gradient w.r.t. a variable is the sum
-    /// of the gradients w.r.t. all its reads.
-    reads: Vec<(Variable, Tensor)>,
-}
-
-impl TapeState {
-    fn records_in(&self, context: Option<u64>) -> bool {
-        !self.spent && self.paused == 0 && self.context == context
-    }
-}
-
-thread_local! {
-    static TAPES: RefCell<Vec<Rc<RefCell<TapeState>>>> = const { RefCell::new(Vec::new()) };
-    /// Depth of `without_tapes` (init_scope, custom_gradient forward passes).
-    static PAUSED: Cell<usize> = const { Cell::new(0) };
-}
-
-fn current_context() -> Option<u64> {
-    crate::trace::with_current(|t| t.map(|t| t.id))
-}
-
-/// Runs `f` over the tapes recording in the current context; a no-op (one TLS read) when
-/// there are none.
-fn for_recording_tapes(mut f: impl FnMut(&mut TapeState)) {
-    if PAUSED.with(Cell::get) > 0 {
-        return;
-    }
-    TAPES.with(|tapes| {
-        let tapes = tapes.borrow();
-        if tapes.is_empty() {
-            return;
-        }
-        let context = current_context();
-        for tape in tapes.iter() {
-            let mut s = tape.borrow_mut();
-            if s.records_in(context) {
-                f(&mut s);
-            }
-        }
-    });
-}
-
-pub(crate) fn record(recorded: Recorded, args: &[&Tensor], out: &Tensor) {
-    if !out.dtype().is_float() {
-        return; // integer and boolean results carry no gradient
-    }
-    let mut recorded = Some(recorded);
-    let mut entry: Option<Rc<Entry>> = None;
-    for_recording_tapes(|s| {
-        if !args.iter().any(|a| s.tracked.contains(&a.id())) {
-            return;
-        }
-        let e = entry.get_or_insert_with(|| {
-            Rc::new(Entry {
-                recorded: recorded.take().expect("built once"),
-                inputs: args.iter().map(|a| (*a).clone()).collect(),
-                output: out.clone(),
-            })
-        });
-        s.tracked.insert(out.id());
-        s.entries.push(e.clone());
-    });
-}
-
-pub(crate) fn record_read(v: &Variable, t: &Tensor) {
-    if !t.dtype().is_float() {
-        return;
-    }
-    for_recording_tapes(|s| {
-        if v.trainable() || s.watched_vars.contains(&v.uid()) {
-            s.tracked.insert(t.id());
-            s.reads.push((v.clone(), t.clone()));
-        }
-    });
-}
-
-pub(crate) fn is_recording() -> bool {
-    let mut any = false;
-    for_recording_tapes(|_| any = true);
-    any
-}
-
-pub(crate) fn without_tapes<R>(f: impl FnOnce() -> R) -> R {
-    struct Resume;
-    impl Drop for Resume {
-        fn drop(&mut self) {
-            PAUSED.with(|p| p.set(p.get() - 1));
-        }
-    }
-    PAUSED.with(|p| p.set(p.get() + 1));
-    let _resume = Resume;
-    f()
-}
 
 /// Records operations for automatic differentiation (TensorFlow's `tf.GradientTape`).
 ///
@@ -189,13 +67,13 @@ impl GradientTape {
             persistent,
             spent: false,
             paused: 0,
-            context: current_context(),
+            context: recording::current_context(),
             tracked: HashSet::new(),
             watched_vars: HashSet::new(),
             entries: Vec::new(),
             reads: Vec::new(),
         }));
-        TAPES.with(|t| t.borrow_mut().push(state.clone()));
+        recording::push(&state);
         GradientTape { state }
     }
 
@@ -335,8 +213,7 @@ impl Drop for Pause<'_> {
 
 impl Drop for GradientTape {
     fn drop(&mut self) {
-        // `try_with`: the thread-local may already be gone when a tape dies at thread exit.
-        let _ = TAPES.try_with(|t| t.borrow_mut().retain(|s| !Rc::ptr_eq(s, &self.state)));
+        recording::remove(&self.state);
     }
 }
 

@@ -9,8 +9,8 @@
 
 use kiln_ir::{BinaryOp, Op, ReduceOp, SliceDim, UnaryOp};
 
-use super::tape::{Entry, Recorded};
-use crate::trace::apply;
+use crate::context::apply;
+use crate::context::recording::{Entry, Recorded};
 use crate::{Error, Result, Tensor};
 
 type Grads = Result<Vec<Option<Tensor>>>;

@@ -4,7 +4,7 @@
 use kiln_ir::{interp, Array, Graph};
 use kiln_passes::Pipeline;
 
-use crate::trace::TraceState;
+use crate::context::trace::TraceState;
 use crate::variable::Variable;
 use crate::{Result, Tensor};
 

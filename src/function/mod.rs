@@ -16,7 +16,7 @@ use concrete::PipelineFactory;
 pub use concrete::{Backend, ConcreteFunction};
 pub use signature::{CallArgs, Outputs, TraceFn};
 
-use crate::trace::{self, run_in_trace, TraceState};
+use crate::context::trace::{self, run_in_trace, TraceState};
 use crate::{Error, Result, Tensor};
 
 /// The dtype and shape a function argument must have (`function_with_signature`).
@@ -214,7 +214,7 @@ impl<O: Outputs> Function<O> {
         self.check_arity(&args)?;
         // Inside another trace, or under a recording tape, run the closure itself: its ops
         // then join the outer graph or the tape (TF inlines nested functions the same way).
-        if trace::is_tracing() || args.iter().any(Tensor::is_symbolic) || crate::autodiff::is_recording() {
+        if trace::is_tracing() || args.iter().any(Tensor::is_symbolic) || crate::context::is_recording() {
             return Ok(O::unflatten((self.inner.body)(&args)?));
         }
         let concrete = self.concrete(&args)?;

@@ -4,7 +4,7 @@ use kiln_ir::array::try_with_capacity;
 use kiln_ir::{with_data, Array, DType, Data, Distribution, Element, TensorType};
 
 use super::or_panic;
-use crate::trace::random;
+use crate::context::random;
 use crate::{Error, Result, Tensor};
 
 impl Tensor {

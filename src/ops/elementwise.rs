@@ -3,7 +3,7 @@
 use kiln_ir::{BinaryOp, DType, Op, UnaryOp};
 
 use super::or_panic;
-use crate::trace::apply;
+use crate::context::apply;
 use crate::{Error, Result, Tensor};
 
 // The rows of the op table (`kiln_ir::for_each_unary_op!`, `for_each_binary_op!`) define

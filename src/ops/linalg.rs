@@ -3,7 +3,7 @@
 use kiln_ir::Op;
 
 use super::or_panic;
-use crate::trace::apply;
+use crate::context::apply;
 use crate::{Result, Tensor};
 
 impl Tensor {

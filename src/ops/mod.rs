@@ -1,5 +1,5 @@
 //! The user-facing tensor methods, one file per op family. Each builds an `ir::Op` and
-//! hands it to `trace::apply`, so the same method runs eagerly, traces, and records on tapes.
+//! hands it to `context::apply`, so the same method runs eagerly, traces, and records on tapes.
 
 pub mod args;
 mod composite;

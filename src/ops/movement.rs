@@ -4,7 +4,7 @@ use kiln_ir::{shape::fmt_shape, Op, Shape, SliceDim};
 
 use super::args::{axes_of, axis_of, IntList, SliceArg};
 use super::or_panic;
-use crate::trace::apply;
+use crate::context::apply;
 use crate::{Error, Result, Tensor};
 
 impl Tensor {

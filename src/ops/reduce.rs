@@ -4,7 +4,7 @@ use kiln_ir::{ArgOp, Op, ReduceOp};
 
 use super::args::{axes_of, axis_of, IntList};
 use super::or_panic;
-use crate::trace::apply;
+use crate::context::apply;
 use crate::{Result, Tensor};
 
 fn reduce(t: &Tensor, op: ReduceOp, axes: &(impl IntList + ?Sized), keepdims: bool) -> Result<Tensor> {

@@ -1,8 +1,6 @@
-//! The trace being built on this thread, and `apply`: the one place every op goes through.
+//! The trace being built on this thread, and the traces `init_scope` set aside.
 //!
-//! Outside a trace, `apply` computes the op eagerly (`eager.rs`: a cached one-op compiled
-//! kernel for large elementwise ops and reductions, the reference interpreter for the rest). Inside a
-//! trace, an op on a symbolic tensor becomes a graph node (concrete operands become
+//! Inside a trace, an op on a symbolic tensor becomes a graph node (concrete operands become
 //! constants), and Variable reads and writes become ordered `read_var`/`assign_var` nodes.
 //! Tracers and traces are kept apart as in JAX's `core.py`: a symbolic tensor names its
 //! trace, and using it in another one is an error rather than a silent mix-up.
@@ -10,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use kiln_ir::{infer, interp, Array, Distribution, Graph, NodeId, Op, TensorType, VarId};
+use kiln_ir::{interp, Array, Distribution, Graph, NodeId, Op, TensorType, VarId};
 
 use crate::tensor::{fresh_id, Tensor};
 use crate::variable::Variable;
@@ -125,21 +123,8 @@ pub(crate) fn run_in_trace<R>(state: TraceState, f: impl FnOnce() -> R) -> (R, T
     (r, state)
 }
 
-/// Runs `f` outside any trace (TF's `init_scope`): ops run eagerly, so code that builds
-/// state lazily (a layer creating its Variables on first call) gets concrete values even
-/// when first called from inside a traced function.
-///
-/// ```
-/// use kiln::{Tensor, Variable};
-/// let f = kiln::function(|x: &Tensor| {
-///     let init = kiln::init_scope(|| Tensor::ones(&[3], kiln::DType::F32));
-///     assert!(!init.is_symbolic());
-///     x + &init
-/// });
-/// let y = f.call(&Tensor::new(&[1.0f32, 2.0, 3.0])).unwrap();
-/// assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.0, 3.0, 4.0]);
-/// ```
-pub fn init_scope<R>(f: impl FnOnce() -> R) -> R {
+/// Runs `f` with the trace stack set aside (the trace half of [`super::init_scope`]).
+pub(crate) fn without_trace<R>(f: impl FnOnce() -> R) -> R {
     let suspended = CURRENT.with(|c| c.borrow_mut().take()).map(|s| SUSPENDED.with(|v| v.borrow_mut().push(s)));
     // Reinstalls the interrupted trace even if `f` panics.
     struct Restore(bool);
@@ -152,7 +137,7 @@ pub fn init_scope<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     let _guard = Restore(suspended.is_some());
-    crate::autodiff::without_tapes(f)
+    f()
 }
 
 /// Runs `f` with the trace whose rules govern creating a Variable now: the current one,
@@ -173,24 +158,15 @@ pub(crate) fn add_input(ty: TensorType) -> Tensor {
     })
 }
 
-/// Applies `op` to `args`: a graph node when tracing with symbolic operands, else computed
-/// now (`eager::eval`). Records the op on active gradient tapes either way.
-pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
-    let out = if args.iter().any(|a| a.is_symbolic()) {
-        with_current(|t| {
-            let t = t.ok_or_else(leaked)?;
-            let nodes = args.iter().map(|a| t.node_of(a)).collect::<Result<Vec<_>>>()?;
-            let n = t.graph.add(op.clone(), &nodes)?;
-            Ok::<_, Error>(t.symbolic(n))
-        })?
-    } else {
-        let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
-        let ty = infer(&op, &tys)?;
-        let arrays: Vec<&Array> = args.iter().map(|a| a.array().expect("concrete")).collect();
-        Tensor::from_array(crate::eager::eval(&op, &arrays, &ty)?)
-    };
-    crate::autodiff::record(&op, args, &out);
-    Ok(out)
+/// `op` applied to `args` as a node of the current trace (the symbolic half of
+/// [`super::apply`]); an error if no trace is running or an operand belongs to another one.
+pub(crate) fn add_node(op: &Op, args: &[&Tensor]) -> Result<Tensor> {
+    with_current(|t| {
+        let t = t.ok_or_else(leaked)?;
+        let nodes = args.iter().map(|a| t.node_of(a)).collect::<Result<Vec<_>>>()?;
+        let n = t.graph.add(op.clone(), &nodes)?;
+        Ok::<_, Error>(t.symbolic(n))
+    })
 }
 
 /// A seeded random tensor: a graph node when tracing (never folded), else computed now.
