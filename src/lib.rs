@@ -18,6 +18,7 @@
 mod atomic_file;
 mod autodiff;
 mod context;
+mod control_flow;
 mod eager;
 mod function;
 #[cfg(feature = "ndarray")]
@@ -37,6 +38,7 @@ pub mod training;
 
 pub use autodiff::{custom_gradient, grad, value_and_grad, Grad, GradientTape, ValueAndGrad};
 pub use context::{init_scope, is_tracing};
+pub use control_flow::{cond, fori_loop, print, scan, switch_case, while_loop, TensorArray};
 pub use function::{
     function, function_with_signature, Backend, CallArgs, ConcreteFunction, Function, Outputs, TensorSpec, TraceFn,
     MAX_SIGNATURES,

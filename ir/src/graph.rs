@@ -115,6 +115,42 @@ impl Graph {
         (self.vars.len() - 1) as VarId
     }
 
+    /// Replaces the variable table (a caller renumbering `read_var`/`assign_var` nodes to
+    /// match, as tracing does when it turns read-only variables of a body into captures).
+    pub fn set_vars(&mut self, vars: Vec<VarDecl>) {
+        self.vars = vars;
+    }
+
+    /// Makes `order` (a permutation of the current inputs) the graph's argument list,
+    /// renumbering the `input` nodes.
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Graph, Op, TensorType};
+    /// let mut g = Graph::new("f");
+    /// let a = g.add_input(TensorType::new(DType::F32, &[]));
+    /// let b = g.add_input(TensorType::new(DType::I64, &[]));
+    /// g.set_input_order(vec![b, a]).unwrap();
+    /// assert_eq!(g.inputs(), &[b, a]);
+    /// assert!(matches!(g.node(a).op, Op::Input(1)));
+    /// ```
+    pub fn set_input_order(&mut self, order: Vec<NodeId>) -> Result<()> {
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        let mut current = self.inputs.clone();
+        current.sort_unstable();
+        if sorted != current {
+            return Err(Error::Graph(format!(
+                "`{}`: the new input order is not a permutation of the inputs",
+                self.name
+            )));
+        }
+        for (i, &id) in order.iter().enumerate() {
+            self.g[id].op = Op::Input(i);
+        }
+        self.inputs = order;
+        Ok(())
+    }
+
     /// Adds the next argument of the graph.
     pub fn add_input(&mut self, ty: TensorType) -> NodeId {
         let id = self.g.add_node(Node { op: Op::Input(self.inputs.len()), ty });

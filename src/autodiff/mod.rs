@@ -9,6 +9,7 @@
 
 mod custom_gradient;
 mod functional;
+mod region;
 mod tape;
 mod vjp;
 

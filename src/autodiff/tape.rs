@@ -225,7 +225,7 @@ fn backward(entries: &[Rc<Entry>], target: &Tensor, seed: Tensor, sources: &[Vec
     let mut reachable = source_ids.clone();
     for e in entries {
         if e.inputs.iter().any(|i| reachable.contains(&i.id())) {
-            reachable.insert(e.output.id());
+            reachable.extend(e.outputs.iter().map(Tensor::id));
         }
     }
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
@@ -233,15 +233,22 @@ fn backward(entries: &[Rc<Entry>], target: &Tensor, seed: Tensor, sources: &[Vec
         grads.insert(target.id(), seed);
     }
     for e in entries.iter().rev() {
-        let out = e.output.id();
-        if !reachable.contains(&out) {
+        let gs: Vec<Option<Tensor>> = e
+            .outputs
+            .iter()
+            .map(|o| {
+                let out = o.id();
+                if source_ids.contains(&out) {
+                    grads.get(&out).cloned()
+                } else {
+                    grads.remove(&out)
+                }
+            })
+            .collect();
+        if gs.iter().all(Option::is_none) {
             continue;
         }
-        let g = match if source_ids.contains(&out) { grads.get(&out).cloned() } else { grads.remove(&out) } {
-            Some(g) => g,
-            None => continue,
-        };
-        let input_grads = vjp::of_entry(e, &g)?;
+        let input_grads = vjp::of_entry(e, &gs)?;
         for (input, ig) in e.inputs.iter().zip(input_grads) {
             let Some(ig) = ig else { continue };
             if !reachable.contains(&input.id()) {

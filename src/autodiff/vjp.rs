@@ -15,12 +15,14 @@ use crate::{Error, Result, Tensor};
 
 type Grads = Result<Vec<Option<Tensor>>>;
 
-/// The gradients of a recorded entry's inputs, given the gradient of its output.
-pub(crate) fn of_entry(e: &Entry, g: &Tensor) -> Grads {
+/// The gradients of a recorded entry's inputs, given the gradients of its outputs (`None`:
+/// no gradient reached that output; at least one did).
+pub(crate) fn of_entry(e: &Entry, gs: &[Option<Tensor>]) -> Grads {
     match &e.recorded {
-        Recorded::Op(op) => of_op(op, &e.inputs, &e.output, g),
+        Recorded::Op(op) if !op.regions().is_empty() => super::region::vjp(op, &e.inputs, &e.outputs, gs),
+        Recorded::Op(op) => of_op(op, &e.inputs, &e.outputs[0], only(gs)),
         Recorded::Custom(f) => {
-            let grads = f(g)?;
+            let grads = f(only(gs))?;
             if grads.len() != e.inputs.len() {
                 return Err(Error::Gradient(format!(
                     "a custom_gradient function returned {} gradients for {} inputs",
@@ -31,6 +33,11 @@ pub(crate) fn of_entry(e: &Entry, g: &Tensor) -> Grads {
             Ok(grads)
         }
     }
+}
+
+/// The gradient of a one-output entry.
+fn only(gs: &[Option<Tensor>]) -> &Tensor {
+    gs[0].as_ref().expect("the backward walk visits an entry only when a gradient reached it")
 }
 
 fn of_op(op: &Op, x: &[Tensor], y: &Tensor, g: &Tensor) -> Grads {

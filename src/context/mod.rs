@@ -8,6 +8,7 @@
 //! `trace` knows nothing of tapes, and `autodiff` (the backward walk, the VJP rules) sits on
 //! top of this module, which knows nothing of how gradients are computed (docs/ARCHITECTURE.md).
 
+pub(crate) mod body;
 pub(crate) mod recording;
 pub(crate) mod trace;
 

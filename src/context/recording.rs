@@ -20,11 +20,12 @@ pub(crate) enum Recorded {
     Custom(GradFn),
 }
 
-/// One recorded step: `output = recorded(inputs)`. Shared by every tape that recorded it.
+/// One recorded step: `outputs = recorded(inputs)` (one output, except for region ops).
+/// Shared by every tape that recorded it.
 pub(crate) struct Entry {
     pub(crate) recorded: Recorded,
     pub(crate) inputs: Vec<Tensor>,
-    pub(crate) output: Tensor,
+    pub(crate) outputs: Vec<Tensor>,
 }
 
 pub(crate) struct TapeState {
@@ -95,7 +96,12 @@ fn for_recording_tapes(mut f: impl FnMut(&mut TapeState)) {
 }
 
 pub(crate) fn record(recorded: Recorded, args: &[&Tensor], out: &Tensor) {
-    if !out.dtype().is_float() {
+    record_many(recorded, args, std::slice::from_ref(out));
+}
+
+/// Records a step with several results (a region op): the float ones become tracked.
+pub(crate) fn record_many(recorded: Recorded, args: &[&Tensor], outs: &[Tensor]) {
+    if !outs.iter().any(|o| o.dtype().is_float()) {
         return; // integer and boolean results carry no gradient
     }
     let mut recorded = Some(recorded);
@@ -108,10 +114,10 @@ pub(crate) fn record(recorded: Recorded, args: &[&Tensor], out: &Tensor) {
             Rc::new(Entry {
                 recorded: recorded.take().expect("built once"),
                 inputs: args.iter().map(|a| (*a).clone()).collect(),
-                output: out.clone(),
+                outputs: outs.to_vec(),
             })
         });
-        s.tracked.insert(out.id());
+        s.tracked.extend(outs.iter().filter(|o| o.dtype().is_float()).map(Tensor::id));
         s.entries.push(e.clone());
     });
 }

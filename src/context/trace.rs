@@ -22,8 +22,8 @@ pub(crate) struct TraceState {
     pub(crate) vars: Vec<Variable>,
     var_ids: HashMap<u64, VarId>,
     /// Per variable: the last write and the reads since it, for side-effect ordering.
-    last_write: HashMap<VarId, NodeId>,
-    reads_since_write: HashMap<VarId, Vec<NodeId>>,
+    pub(super) last_write: HashMap<VarId, NodeId>,
+    pub(super) reads_since_write: HashMap<VarId, Vec<NodeId>>,
     /// Concrete tensors captured as constants, by tensor id (one node per tensor).
     consts: HashMap<u64, NodeId>,
     /// TF allows creating Variables only in a function's first trace.
@@ -32,10 +32,17 @@ pub(crate) struct TraceState {
     /// A Variable creation this trace refused: the trace fails with it once the closure
     /// returns (reported here rather than by a panic, which would print to stderr).
     pub(crate) refused: Option<Error>,
+    /// For a region body (`body.rs`): the enclosing traces, whose tensors the body may use,
+    /// and the ones it used, each with the body input that stands for it.
+    pub(super) outer: Vec<u64>,
+    pub(super) captures: Vec<(Tensor, NodeId)>,
+    capture_ids: HashMap<u64, NodeId>,
+    /// The last `print`, so prints run in the order they were traced.
+    last_effect: Option<NodeId>,
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<TraceState>> = const { RefCell::new(None) };
+    pub(super) static CURRENT: RefCell<Option<TraceState>> = const { RefCell::new(None) };
     /// Traces set aside by `init_scope` (innermost last): code there runs eagerly, but
     /// Variables it creates still obey the rules of the trace it interrupted.
     static SUSPENDED: RefCell<Vec<TraceState>> = const { RefCell::new(Vec::new()) };
@@ -54,16 +61,30 @@ impl TraceState {
             allow_var_creation,
             created_vars: Vec::new(),
             refused: None,
+            outer: Vec::new(),
+            captures: Vec::new(),
+            capture_ids: HashMap::new(),
+            last_effect: None,
         }
     }
 
-    /// The node for `t` in this trace: its own node if symbolic here, a constant if concrete.
+    /// The node for `t` in this trace: its own node if symbolic here, a constant if concrete,
+    /// a new body input if it belongs to a trace enclosing this body (a capture).
     pub(crate) fn node_of(&mut self, t: &Tensor) -> Result<NodeId> {
         if let Some(s) = t.symbol() {
-            if s.trace != self.id {
+            if s.trace == self.id {
+                return Ok(s.node);
+            }
+            if !self.outer.contains(&s.trace) {
                 return Err(leaked());
             }
-            return Ok(s.node);
+            if let Some(&n) = self.capture_ids.get(&t.id()) {
+                return Ok(n);
+            }
+            let n = self.graph.add_input(t.tensor_type());
+            self.capture_ids.insert(t.id(), n);
+            self.captures.push((t.clone(), n));
+            return Ok(n);
         }
         if let Some(&n) = self.consts.get(&t.id()) {
             return Ok(n);
@@ -73,7 +94,7 @@ impl TraceState {
         Ok(n)
     }
 
-    fn var_id(&mut self, v: &Variable) -> VarId {
+    pub(super) fn var_id(&mut self, v: &Variable) -> VarId {
         if let Some(&id) = self.var_ids.get(&v.uid()) {
             return id;
         }
@@ -83,7 +104,7 @@ impl TraceState {
         id
     }
 
-    fn symbolic(&self, node: NodeId) -> Tensor {
+    pub(super) fn symbolic(&self, node: NodeId) -> Tensor {
         Tensor::symbolic(self.id, node, self.graph.node(node).ty.clone())
     }
 }
@@ -166,6 +187,34 @@ pub(crate) fn add_node(op: &Op, args: &[&Tensor]) -> Result<Tensor> {
         let nodes = args.iter().map(|a| t.node_of(a)).collect::<Result<Vec<_>>>()?;
         let n = t.graph.add(op.clone(), &nodes)?;
         Ok::<_, Error>(t.symbolic(n))
+    })
+}
+
+/// The Variables behind variable numbers of the current trace.
+pub(crate) fn variables(ids: &[VarId]) -> Result<Vec<Variable>> {
+    with_current(|t| {
+        let t = t.ok_or_else(leaked)?;
+        ids.iter()
+            .map(|&v| {
+                t.vars
+                    .get(v as usize)
+                    .cloned()
+                    .ok_or_else(|| Error::Graph(format!("variable @{v} is not in this trace")))
+            })
+            .collect()
+    })
+}
+
+/// An effect op (`print`) applied to `args` in the current trace, after the previous one.
+pub(crate) fn add_effect(op: Op, args: &[&Tensor]) -> Result<()> {
+    with_current(|t| {
+        let t = t.ok_or_else(leaked)?;
+        let nodes = args.iter().map(|a| t.node_of(a)).collect::<Result<Vec<_>>>()?;
+        let n = t.graph.add(op, &nodes)?;
+        if let Some(prev) = t.last_effect.replace(n) {
+            t.graph.add_order(prev, n);
+        }
+        Ok(())
     })
 }
 
