@@ -262,3 +262,49 @@ fn tie_conventions() {
     assert_eq!(gz(&z.relu()), vec![0.0, 0.0, 1.0]);
     assert_eq!(gz(&z.abs()), vec![0.0, 0.0, 1.0]);
 }
+
+/// A `bool` scalar from data, so that a traced `cond` has a symbolic predicate.
+fn positive(x: &Tensor) -> Tensor {
+    x.sum_all().greater(&Tensor::scalar(0.0f64))
+}
+
+/// An RNN-like scan: carry `h`, per-step output `h^2`, a captured weight `w`.
+fn rnn(xs: &Tensor, h0: &Tensor, w: &Tensor) -> Tensor {
+    let (c, ys) = kiln::scan(
+        |c: &[Tensor], x: &[Tensor]| {
+            let h = (&c[0] * &x[0] + w).tanh();
+            Ok((vec![h.clone()], vec![h.square()]))
+        },
+        &[h0.clone()],
+        &[xs.clone()],
+    )
+    .unwrap();
+    &ys[0] + &c[0]
+}
+
+// Control flow: eager (Rust control flow under the tape) against finite differences, and
+// traced (the region ops' own VJPs) against eager, on both backends.
+gradcheck! {
+    cond_taken_true: |x| kiln::cond(&positive(&x[0]), || Ok(x[0].tanh() * &x[1]), || Ok(x[1].exp())).unwrap(),
+        [pos(S, 90), n(S, 91)];
+    cond_taken_false: |x| kiln::cond(&positive(&x[0]), || Ok(x[0].tanh() * &x[1]), || Ok(x[1].exp() * &x[0])).unwrap(),
+        [-pos(S, 92), n(S, 93)];
+    switch_case_symbolic_index: |x| kiln::switch_case(
+        &positive(&x[0]).cast(DType::I32),
+        &[&|| Ok(x[0].sin()), &|| Ok(x[0].cos() * &x[1]), &|| Ok(x[1].clone())],
+    )
+    .unwrap(), [pos(S, 94), n(S, 95)];
+    scan_rnn: |x| rnn(&x[0], &x[1], &x[2]), [n(&[4, 3], 96), n(&[3], 97), n(&[3], 98)];
+    fori_loop_with_index: |x| kiln::fori_loop(0, 3, |i: &Tensor, v: &[Tensor]| {
+        Ok(vec![&v[0] * &x[1] + v[0].sin() * i.cast(DType::F64)])
+    }, &[x[0].clone()]).unwrap().remove(0), [n(S, 99), n(S, 100)];
+    while_loop_counted: |x| kiln::while_loop(
+        |v: &[Tensor]| Ok(v[1].less(&Tensor::scalar(3i64))),
+        |v: &[Tensor]| Ok(vec![v[0].tanh() * &x[1] + &v[0], &v[1] + &Tensor::scalar(1i64)]),
+        &[x[0].clone(), Tensor::scalar(0i64)],
+    ).unwrap().remove(0), [n(S, 101), n(S, 102)];
+    second_order_fori_loop: |x| inner_grad(|x| {
+        kiln::fori_loop(0, 3, |_i: &Tensor, v: &[Tensor]| Ok(vec![(&v[0] * x).sin() + x]), &[x.clone()]).unwrap().remove(0)
+    }, &x[0]), [n(S, 103)];
+    second_order_scan: |x| inner_grad(|x| rnn(&x.reshape([2, 3]), &x.slice(&s![0]), &x.slice(&s![1])), &x[0]), [n(&[2, 3], 104)];
+}

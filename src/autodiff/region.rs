@@ -132,7 +132,8 @@ fn scan(s: &ScanOp, inputs: &[Tensor], outputs: &[Tensor], cts: &[Option<Tensor>
     operands.extend(carried.iter().cloned());
     operands.extend_from_slice(xs);
     operands.extend(ct_y);
-    let (length, xs_count) = (s.length, n + k + ny);
+    // The steps run in the other direction (a reverse scan's VJP runs forward).
+    let (length, xs_count, reverse) = (s.length, n + k + ny, !s.reverse);
     let back = emit_region(
         |mut r| {
             Op::Scan(Arc::new(ScanOp {
@@ -140,7 +141,7 @@ fn scan(s: &ScanOp, inputs: &[Tensor], outputs: &[Tensor], cts: &[Option<Tensor>
                 length,
                 carries: n + m,
                 xs: xs_count,
-                reverse: true,
+                reverse,
             }))
         },
         vec![body],
