@@ -539,6 +539,9 @@ fn run_region(
 ) -> Result<Vec<Array>> {
     use kiln_ir::interp::region::{self, VarState};
     let operands: Vec<Array> = args.iter().map(|&a| val_array(&st.vals[a], &exe.steps[a].ty)).collect::<Result<_>>()?;
+    if let Some(native) = &r.native {
+        return native.run(&operands);
+    }
     let now: Vec<Array> = st.vars.iter().zip(vars).map(|(w, v)| w.clone().unwrap_or_else(|| v.clone())).collect();
     let mut state = VarState::new(now);
     let regions = r.op.regions();

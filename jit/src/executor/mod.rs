@@ -19,6 +19,7 @@
 
 mod build;
 mod call;
+mod native_loop;
 mod rows;
 
 use std::fmt::Write as _;
@@ -98,16 +99,19 @@ pub(crate) enum Mode {
 pub(crate) struct RegionExec {
     pub op: kiln_ir::Op,
     pub bodies: Vec<Executable>,
+    /// The loop as a native loop over kernel calls, when its bodies allow it.
+    pub native: Option<native_loop::NativeLoop>,
 }
 
 impl RegionExec {
     fn new(op: &kiln_ir::Op, options: &Options) -> Result<RegionExec> {
-        let bodies = op
+        let bodies: Vec<Executable> = op
             .regions()
             .into_iter()
             .map(|r| Executable::with_options(r.graph.clone(), options.clone()))
             .collect::<Result<_>>()?;
-        Ok(RegionExec { op: op.clone(), bodies })
+        let native = native_loop::NativeLoop::new(op, &bodies);
+        Ok(RegionExec { op: op.clone(), bodies, native })
     }
 }
 
@@ -321,7 +325,8 @@ impl Executable {
                 Mode::Fallback(why) => format!("INTERPRETER FALLBACK ({why})"),
                 Mode::Region(r) => {
                     let sizes: Vec<String> = r.bodies.iter().map(|b| format!("{} steps", b.steps.len())).collect();
-                    format!("region ({})", sizes.join(", "))
+                    let how = if r.native.is_some() { "native loop" } else { "region" };
+                    format!("{how} ({})", sizes.join(", "))
                 }
                 Mode::Get(i) => format!("result {i}"),
             };
