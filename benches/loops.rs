@@ -19,12 +19,12 @@ fn w8(c: &mut Criterion) {
     let mut g = c.benchmark_group("W8_fori_loop_1e5");
     g.sample_size(20);
     g.throughput(Throughput::Elements(N as u64));
-    let f = kiln::function(|x: &Tensor| Ok(kiln::fori_loop(0, N, step, &[x.clone()])?[0].clone()));
+    let f = kiln::function(|x: &Tensor| Ok(kiln::fori_loop(0, N, step, std::slice::from_ref(x))?[0].clone()));
     let want = f.call(&x).unwrap().to_scalar::<f32>().unwrap();
     assert!((want - 1000.0).abs() < 1.0, "x converges to 1000, got {want}");
     g.bench_function("compiled", |b| b.iter(|| f.call(&x).unwrap()));
     g.sample_size(10);
-    g.bench_function("eager", |b| b.iter(|| kiln::fori_loop(0, N, step, &[x.clone()]).unwrap()));
+    g.bench_function("eager", |b| b.iter(|| kiln::fori_loop(0, N, step, std::slice::from_ref(&x)).unwrap()));
     g.finish();
 }
 

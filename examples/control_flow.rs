@@ -1,6 +1,8 @@
 //! Graph control flow, as the issue that asked for it wrote it: cond, while_loop with a
 //! data-dependent trip count, fori_loop as one loop node, scan, gradients through loops,
 //! TensorArray, switch_case and print. `cargo run --release --example control_flow`.
+// Kept as the issue wrote it (`&[x.clone()]` rather than `std::slice::from_ref(x)`).
+#![allow(clippy::cloned_ref_to_slice_refs)]
 
 use kiln::{DType, GradientTape, Tensor, TensorArray, Variable};
 

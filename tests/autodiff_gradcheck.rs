@@ -275,8 +275,8 @@ fn rnn(xs: &Tensor, h0: &Tensor, w: &Tensor) -> Tensor {
             let h = (&c[0] * &x[0] + w).tanh();
             Ok((vec![h.clone()], vec![h.square()]))
         },
-        &[h0.clone()],
-        &[xs.clone()],
+        std::slice::from_ref(h0),
+        std::slice::from_ref(xs),
     )
     .unwrap();
     &ys[0] + &c[0]
@@ -304,7 +304,7 @@ gradcheck! {
         &[x[0].clone(), Tensor::scalar(0i64)],
     ).unwrap().remove(0), [n(S, 101), n(S, 102)];
     second_order_fori_loop: |x| inner_grad(|x| {
-        kiln::fori_loop(0, 3, |_i: &Tensor, v: &[Tensor]| Ok(vec![(&v[0] * x).sin() + x]), &[x.clone()]).unwrap().remove(0)
+        kiln::fori_loop(0, 3, |_i: &Tensor, v: &[Tensor]| Ok(vec![(&v[0] * x).sin() + x]), std::slice::from_ref(x)).unwrap().remove(0)
     }, &x[0]), [n(S, 103)];
     second_order_scan: |x| inner_grad(|x| rnn(&x.reshape([2, 3]), &x.slice(&s![0]), &x.slice(&s![1])), &x[0]), [n(&[2, 3], 104)];
 }

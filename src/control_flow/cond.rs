@@ -35,7 +35,7 @@ pub fn cond(
     let no = trace_body("false_fn", &[], |_| Ok(vec![false_fn()?]))?;
     let yes = trace_body("true_fn", &[], |_| Ok(vec![true_fn()?]))?;
     same_results("cond", &[no.output_types(), yes.output_types()])?;
-    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), vec![no, yes], &[pred.clone()])?;
+    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), vec![no, yes], std::slice::from_ref(pred))?;
     Ok(out.into_iter().next().expect("one result"))
 }
 
@@ -66,7 +66,7 @@ pub fn switch_case(index: &Tensor, branches: &[&dyn Fn() -> Result<Tensor>]) -> 
         .map(|(k, b)| trace_body(&format!("branch_{k}"), &[], |_| Ok(vec![b()?])))
         .collect::<Result<Vec<_>>>()?;
     same_results("switch_case", &bodies.iter().map(|b| b.output_types()).collect::<Vec<_>>())?;
-    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), bodies, &[index.clone()])?;
+    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), bodies, std::slice::from_ref(index))?;
     Ok(out.into_iter().next().expect("one result"))
 }
 
