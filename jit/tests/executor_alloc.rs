@@ -171,3 +171,46 @@ fn steady_state_kernels_and_matmul() {
 fn ins_x() -> Array {
     f32s(&data(512, 1), &[32, 16])
 }
+
+/// `x <- tanh(x @ w)` for `n` iterations: a while loop on the general path (gemm in the body).
+fn matmul_loop(n: usize) -> Graph {
+    Graph::from_text(&format!(
+        "graph @f(%0: f32[16,16], %1: i64[], %2: f32[16,16]) -> (%4)
+  %3 = while %0, %1, %2 {{carries=2}} : bool[0] {{
+    graph @cond(%0: f32[16,16], %1: i64[], %2: f32[16,16]) -> (%4)
+      %3 = const [{n}] : i64[]
+      %4 = less %1, %3 : bool[]
+  }} {{
+    graph @body(%0: f32[16,16], %1: i64[], %2: f32[16,16]) -> (%4, %6)
+      %3 = matmul %0, %2 : f32[16,16]
+      %4 = tanh %3 : f32[16,16]
+      %5 = const [1] : i64[]
+      %6 = add %1, %5 : i64[]
+  }}
+  %4 = get %3 {{index=0}} : f32[16,16]
+"
+    ))
+    .unwrap()
+}
+
+/// A loop on the general path allocates per iteration no more than its body's gemm does:
+/// each body writes its new values over the previous iteration's (`interp::region::run`
+/// hands them back to `run_into`).
+#[test]
+fn general_path_loops_allocate_nothing_per_iteration_beyond_gemm() {
+    let _s = serial();
+    let per_call = |n: usize| {
+        let mut g = matmul_loop(n);
+        kiln_passes::optimize(&mut g).unwrap();
+        let exe = Executable::with_options(g, Options { threads: 1, ..Options::default() }).unwrap();
+        assert!(exe.schedule_text().contains("region ("), "{}", exe.schedule_text());
+        let ins = [f32s(&data(256, 1), &[16, 16]), Array::scalar(0i64), f32s(&data(256, 2), &[16, 16])];
+        let mut out = exe.run(&ins, &[]).unwrap();
+        allocs_per_call(|| exe.run_into(&ins, &[], &mut out).unwrap())
+    };
+    let gemm = gemm_allocs(16, 16, 16);
+    let (short, long) = (per_call(10), per_call(40));
+    let per_iteration = (long - short) / 30.0;
+    println!("loop: {short} allocations at 10 iterations, {long} at 40; gemm alone {gemm}/product");
+    assert!(per_iteration <= gemm + 0.5, "{per_iteration} allocations per iteration (gemm alone: {gemm})");
+}

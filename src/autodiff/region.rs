@@ -68,7 +68,8 @@ fn case(branches: &[Region], inputs: &[Tensor], cts: &[Option<Tensor>]) -> Grads
             trace_body(&format!("branch_{k}_vjp"), &[], |_| vjp_of_body(&r.graph, &vars, caps, cts))
         })
         .collect::<Result<Vec<_>>>()?;
-    let grads = emit_region(|branches| Op::Case(Arc::new(kiln_ir::CaseOp { branches })), bodies, std::slice::from_ref(index))?;
+    let grads =
+        emit_region(|branches| Op::Case(Arc::new(kiln_ir::CaseOp { branches })), bodies, std::slice::from_ref(index))?;
     let mut out = vec![None];
     out.extend(grads.into_iter().take(caps.len()).map(Some));
     Ok(out)

@@ -35,7 +35,8 @@ pub fn cond(
     let no = trace_body("false_fn", &[], |_| Ok(vec![false_fn()?]))?;
     let yes = trace_body("true_fn", &[], |_| Ok(vec![true_fn()?]))?;
     same_results("cond", &[no.output_types(), yes.output_types()])?;
-    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), vec![no, yes], std::slice::from_ref(pred))?;
+    let out =
+        emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), vec![no, yes], std::slice::from_ref(pred))?;
     Ok(out.into_iter().next().expect("one result"))
 }
 

@@ -50,8 +50,11 @@ impl VarState {
     }
 }
 
-/// Runs body number `which` (an index into [`Op::regions`]) on `inputs`, returning its outputs.
-pub type RunBody<'a> = dyn FnMut(usize, &[Array]) -> Result<Vec<Array>> + 'a;
+/// Runs body number `which` (an index into [`Op::regions`]) on `inputs`, putting its outputs
+/// in `outputs`. The arrays already there are the previous outputs of the same body, which
+/// nothing else holds any more: a runner may write the new values into them in place (the
+/// executor does), so a loop's steady state allocates nothing.
+pub type RunBody<'a> = dyn FnMut(usize, &[Array], &mut Vec<Array>) -> Result<()> + 'a;
 
 /// Computes the results of region op `op` on `args`, running bodies with `body`.
 ///
@@ -68,8 +71,9 @@ pub type RunBody<'a> = dyn FnMut(usize, &[Array]) -> Result<Vec<Array>> + 'a;
 /// b.set_outputs(vec![s, s]);
 /// let op = Op::Scan(Arc::new(ScanOp { body: Region::new(b.clone()), length: 3, carries: 1, xs: 1, reverse: false }));
 /// let xs = Array::from_vec(vec![1.0f32, 2.0, 3.0], &[3]).unwrap();
-/// let out = interp::region::run(&op, &[Array::scalar(0.0f32), xs], &mut |_, ins: &[Array]| {
-///     Ok(interp::run(&b, ins, &[])?.outputs)
+/// let out = interp::region::run(&op, &[Array::scalar(0.0f32), xs], &mut |_, ins: &[Array], out: &mut Vec<Array>| {
+///     *out = interp::run(&b, ins, &[])?.outputs;
+///     Ok(())
 /// })
 /// .unwrap();
 /// assert_eq!(out[1].to_vec::<f32>().unwrap(), vec![1.0, 3.0, 6.0]);
@@ -78,13 +82,16 @@ pub fn run(op: &Op, args: &[Array], body: &mut RunBody) -> Result<Vec<Array>> {
     match op {
         Op::Case(c) => {
             let k = branch_index(&args[0], c.branches.len())?;
-            body(k, &args[1..])
+            let mut out = Vec::new();
+            body(k, &args[1..], &mut out)?;
+            Ok(out)
         }
         Op::While(w) => {
             let mut state = args.to_vec();
-            while keep_going(body, &state)? {
-                let next = body(1, &state)?;
-                state.splice(..w.carries, next);
+            let (mut next, mut flag) = (Vec::new(), Vec::new());
+            while keep_going(body, &state, &mut flag)? {
+                body(1, &state, &mut next)?;
+                swap_carries(&mut state, &mut next, w.carries);
             }
             state.truncate(w.carries);
             Ok(state)
@@ -108,10 +115,18 @@ pub fn branch_index(index: &Array, n: usize) -> Result<usize> {
     Ok(if v < 0 || v as u64 >= n as u64 { n - 1 } else { v as usize })
 }
 
+/// The new carries (the first `n` of `next`) become the state's; the old ones go to `next`,
+/// to be overwritten by the next iteration.
+fn swap_carries(state: &mut [Array], next: &mut [Array], n: usize) {
+    for (s, x) in state.iter_mut().zip(next.iter_mut()).take(n) {
+        std::mem::swap(s, x);
+    }
+}
+
 /// Runs the condition (body 0) on the loop state.
-fn keep_going(body: &mut RunBody, state: &[Array]) -> Result<bool> {
-    let c = body(0, state)?;
-    match c.first() {
+fn keep_going(body: &mut RunBody, state: &[Array], flag: &mut Vec<Array>) -> Result<bool> {
+    body(0, state, flag)?;
+    match flag.first() {
         Some(a) if a.dtype() == DType::Bool && a.len() == 1 => Ok(a.get_f64(0) != 0.0),
         _ => Err(Error::invalid("while", "the condition must return one bool scalar")),
     }
@@ -174,19 +189,21 @@ fn scan(s: &crate::region::ScanOp, args: &[Array], body: &mut RunBody) -> Result
     inputs.extend_from_slice(carries);
     inputs.extend(xs.iter().map(|x| Array::zeros(&x.shape()[1..], x.dtype())));
     inputs.extend_from_slice(captures);
+    let mut out = Vec::new();
     for step in 0..s.length {
         let i = if s.reverse { s.length - 1 - step } else { step };
-        inputs[0] = Array::scalar(i as i64);
+        match inputs[0].data_mut() {
+            Some(Data::I64(v)) => v[0] = i as i64,
+            _ => inputs[0] = Array::scalar(i as i64),
+        }
         for (j, x) in xs.iter().enumerate() {
             inputs[1 + s.carries + j] = row(x, i)?;
         }
-        let out = body(0, &inputs)?;
+        body(0, &inputs, &mut out)?;
         for (j, y) in out[s.carries..].iter().enumerate() {
             stacks[j].put(i, y)?;
         }
-        for (j, c) in out.into_iter().take(s.carries).enumerate() {
-            inputs[1 + j] = c;
-        }
+        swap_carries(&mut inputs[1..], &mut out, s.carries);
     }
     let mut results: Vec<Array> = inputs.drain(1..1 + s.carries).collect();
     for st in stacks {
@@ -202,15 +219,16 @@ fn while_grad(carries: usize, args: &[Array], body: &mut RunBody) -> Result<Vec<
     let (cts, captures) = rest.split_at(carries);
     let mut state: Vec<Array> = start.iter().chain(captures).cloned().collect();
     let mut history: Vec<Vec<Array>> = Vec::new();
-    while keep_going(body, &state)? {
-        let next = body(1, &state)?;
+    let (mut next, mut flag) = (Vec::new(), Vec::new());
+    while keep_going(body, &state, &mut flag)? {
+        body(1, &state, &mut next)?;
         history.try_reserve(1).map_err(|_| Error::OutOfMemory {
             op: "while_grad",
             bytes: state.iter().map(|a| a.data().as_bytes().len()).sum(),
             what: "one more iteration of the loop history".into(),
         })?;
         history.push(state[..carries].to_vec());
-        state.splice(..carries, next);
+        state.splice(..carries, next.drain(..));
     }
     let mut ct: Vec<Array> = cts.to_vec();
     let mut ct_captures: Vec<Array> = captures.iter().map(|c| Array::zeros(c.shape(), c.dtype())).collect();
@@ -220,7 +238,8 @@ fn while_grad(carries: usize, args: &[Array], body: &mut RunBody) -> Result<Vec<
         inputs.extend(carried);
         inputs.append(&mut ct);
         inputs.extend_from_slice(captures);
-        let mut out = body(2, &inputs)?.into_iter();
+        body(2, &inputs, &mut next)?;
+        let mut out = next.drain(..);
         ct = out.by_ref().take(carries).collect();
         for (acc, g) in ct_captures.iter_mut().zip(out) {
             if acc.dtype().is_float() {

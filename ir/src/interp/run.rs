@@ -116,13 +116,13 @@ fn run_in(g: &Graph, inputs: &[Array], state: &mut VarState) -> Result<Vec<Array
                 Op::Case(_) | Op::While(_) | Op::Scan(_) | Op::WhileGrad(_) => {
                     let owned: Vec<Array> = args.iter().map(|&a| a.clone()).collect();
                     let regions = node.op.regions();
-                    let out = super::region::run(&node.op, &owned, &mut |k, ins: &[Array]| {
+                    let out = super::region::run(&node.op, &owned, &mut |k, ins: &[Array], outs: &mut Vec<Array>| {
                         let r = regions[k];
                         let mut inner = VarState::new(state.enter(r)?);
-                        let outs = run_in(&r.graph, ins, &mut inner)?;
+                        *outs = run_in(&r.graph, ins, &mut inner)?;
                         let writes = inner.current.into_iter().enumerate().filter(|(i, _)| inner.written[*i]);
                         state.leave(r, writes.map(|(i, a)| (i as VarId, a)).collect());
-                        Ok(outs)
+                        Ok(())
                     })?;
                     results.insert(id, out);
                     Array::zeros(&[0], crate::DType::Bool)

@@ -545,11 +545,15 @@ fn run_region(
     let now: Vec<Array> = st.vars.iter().zip(vars).map(|(w, v)| w.clone().unwrap_or_else(|| v.clone())).collect();
     let mut state = VarState::new(now);
     let regions = r.op.regions();
-    let out = region::run(&r.op, &operands, &mut |k, ins: &[Array]| {
+    let mut scratch = Outcome { outputs: Vec::new(), writes: Vec::new() };
+    let out = region::run(&r.op, &operands, &mut |k, ins: &[Array], outs: &mut Vec<Array>| {
         let body = regions[k];
-        let o = r.bodies[k].run(ins, &state.enter(body)?)?;
-        state.leave(body, o.writes);
-        Ok(o.outputs)
+        // The previous outputs, unshared now, are overwritten in place by `run_into`.
+        scratch.outputs = std::mem::take(outs);
+        r.bodies[k].run_into(ins, &state.enter(body)?, &mut scratch)?;
+        *outs = std::mem::take(&mut scratch.outputs);
+        state.leave(body, std::mem::take(&mut scratch.writes));
+        Ok(())
     })?;
     for (v, a) in state.current.into_iter().enumerate() {
         if state.written[v] {
