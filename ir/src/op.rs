@@ -263,11 +263,11 @@ impl PartialEq for Op {
                 matches!(other, ArgReduce { op: o2, axis: a2, keepdims: k2 } if o1 == o2 && a1 == a2 && k1 == k2)
             }
             Fused(a) => matches!(other, Fused(b) if Arc::ptr_eq(a, b) || same_kernel(a, b)),
-            // Region ops are never merged (they are impure); two are the same op only if shared.
-            Case(a) => matches!(other, Case(b) if Arc::ptr_eq(a, b)),
-            While(a) => matches!(other, While(b) if Arc::ptr_eq(a, b)),
-            Scan(a) => matches!(other, Scan(b) if Arc::ptr_eq(a, b)),
-            WhileGrad(a) => matches!(other, WhileGrad(b) if Arc::ptr_eq(a, b)),
+            // Region ops (never merged: they are impure) compare by their bodies' structure.
+            Case(a) => matches!(other, Case(b) if Arc::ptr_eq(a, b) || a == b),
+            While(a) => matches!(other, While(b) if Arc::ptr_eq(a, b) || a == b),
+            Scan(a) => matches!(other, Scan(b) if Arc::ptr_eq(a, b) || a == b),
+            WhileGrad(a) => matches!(other, WhileGrad(b) if Arc::ptr_eq(a, b) || a == b),
             Get(a) => matches!(other, Get(b) if a == b),
             Print(a) => matches!(other, Print(b) if a == b),
         }

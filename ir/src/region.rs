@@ -21,6 +21,13 @@ pub struct Region {
     pub vars: Vec<VarId>,
 }
 
+/// Same variable map and structurally equal graphs ([`Graph::structurally_eq`]).
+impl PartialEq for Region {
+    fn eq(&self, other: &Region) -> bool {
+        self.vars == other.vars && self.graph.structurally_eq(&other.graph)
+    }
+}
+
 impl Region {
     /// A region with no variables.
     pub fn new(graph: Graph) -> Region {
@@ -59,7 +66,7 @@ impl Region {
 /// runs branch 0 and `true` branch 1) or an `i32`/`i64` scalar (an index out of range runs
 /// the last branch, as TF's `switch_case` runs its default). Every branch takes the
 /// captures and returns results of the same types.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CaseOp {
     pub branches: Vec<Region>,
 }
@@ -67,7 +74,7 @@ pub struct CaseOp {
 /// `while_loop`: operands are the carries then the captures. `cond` maps them to a `bool`
 /// scalar; `body` maps them to new carries of the same types. The results are the carries
 /// when `cond` is first false.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WhileOp {
     pub cond: Region,
     pub body: Region,
@@ -82,7 +89,7 @@ pub struct WhileOp {
 /// `[length, ...]`. With `reverse`, steps run from `length - 1` down to 0 (step `i` still
 /// reads `xs[i]` and writes `ys[i]`). Captures come last everywhere, as in every region op,
 /// because tracing a body discovers them only as the body uses them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScanOp {
     pub body: Region,
     pub length: usize,
@@ -98,7 +105,7 @@ pub struct ScanOp {
 /// carries, the cotangents of that iteration's results and the captures, and returns the
 /// cotangents of its carries and of the captures. Results: the cotangents of the initial
 /// carries, then of the captures (summed over iterations).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WhileGradOp {
     pub cond: Region,
     pub body: Region,

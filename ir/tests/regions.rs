@@ -55,8 +55,12 @@ fn text_and_json_round_trip_nested_regions() {
     for text in [WHILE, SCAN] {
         let g = Graph::from_text(text).unwrap();
         assert_eq!(g.to_text(), text);
-        assert_eq!(Graph::from_json(&g.to_json()).unwrap().to_text(), text);
+        let back = Graph::from_json(&g.to_json()).unwrap();
+        assert_eq!(back.to_text(), text);
+        assert!(back.structurally_eq(&g), "bodies compare by structure");
     }
+    let other = Graph::from_text(&SCAN.replace("%4 = add %1, %3", "%4 = mul %1, %3")).unwrap();
+    assert!(!other.structurally_eq(&Graph::from_text(SCAN).unwrap()), "another body is another op");
 }
 
 #[test]
