@@ -69,13 +69,66 @@ pub(crate) fn signed_strides(shape: &[usize]) -> Vec<isize> {
     strides(shape).iter().map(|&s| s as isize).collect()
 }
 
-/// Offsets that visit `shape` with its axes reordered as `perm` (output axis `i` is input
-/// axis `perm[i]`): the element order of the transposed array.
-pub(crate) fn permuted_offsets(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+/// The same walk as [`offsets`] in runs of consecutive elements: when the last axis has
+/// stride 1 (a slice or transpose that keeps it), one offset per run of the whole last axis,
+/// so the kernels copy slices of memory instead of single elements by a table.
+pub(crate) struct Runs {
+    pub(crate) starts: Vec<usize>,
+    pub(crate) len: usize,
+}
+
+pub(crate) fn runs(shape: &[usize], strides: &[isize], base: isize) -> Runs {
+    match (shape.split_last(), strides.split_last()) {
+        (Some((&n, outer)), Some((&1, outer_strides))) if n > 1 => {
+            Runs { starts: offsets(outer, outer_strides, base), len: n }
+        }
+        _ => Runs { starts: offsets(shape, strides, base), len: 1 },
+    }
+}
+
+impl Runs {
+    /// The elements of `v` the walk visits, in order.
+    pub(crate) fn take<T: Copy>(&self, v: &[T]) -> Vec<T> {
+        if self.len == 1 {
+            return take(v, &self.starts);
+        }
+        let mut out = Vec::with_capacity(self.starts.len() * self.len);
+        for &s in &self.starts {
+            out.extend_from_slice(&v[s..s + self.len]);
+        }
+        out
+    }
+
+    /// Writes `v`'s elements, in order, where the walk visits `out`.
+    pub(crate) fn place<T: Copy>(&self, v: &[T], out: &mut [T]) {
+        for (chunk, &s) in v.chunks_exact(self.len).zip(&self.starts) {
+            out[s..s + self.len].copy_from_slice(chunk);
+        }
+    }
+
+    /// How many elements the walk visits.
+    pub(crate) fn count(&self) -> usize {
+        self.starts.len() * self.len
+    }
+}
+
+/// `shape` with its axes reordered as `perm` (output axis `i` is input axis `perm[i]`), and
+/// the strides that walk the original buffer in that order.
+fn permuted(shape: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<isize>) {
     let own = signed_strides(shape);
-    let dims: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let st: Vec<isize> = perm.iter().map(|&p| own[p]).collect();
+    (perm.iter().map(|&p| shape[p]).collect(), perm.iter().map(|&p| own[p]).collect())
+}
+
+/// Offsets in the element order of the transposed array.
+pub(crate) fn permuted_offsets(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+    let (dims, st) = permuted(shape, perm);
     offsets(&dims, &st, 0)
+}
+
+/// [`permuted_offsets`] in runs.
+pub(crate) fn permuted_runs(shape: &[usize], perm: &[usize]) -> Runs {
+    let (dims, st) = permuted(shape, perm);
+    runs(&dims, &st, 0)
 }
 
 /// Copies the elements of `v` at `offs`, in order.
@@ -86,6 +139,26 @@ pub(crate) fn take<T: Copy>(v: &[T], offs: &[usize]) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_visit_what_offsets_visit() {
+        let v: Vec<usize> = (0..24).collect();
+        for (shape, strides, base) in [
+            (vec![2, 3, 4], vec![12isize, 4, 1], 0isize),
+            (vec![2, 2], vec![12, 1], 5),
+            (vec![3, 2], vec![1, 3], 0),
+            (vec![4], vec![1], 2),
+            (vec![2, 0], vec![3, 1], 0),
+        ] {
+            let r = runs(&shape, &strides, base);
+            assert_eq!(r.take(&v), take(&v, &offsets(&shape, &strides, base)), "{shape:?} {strides:?}");
+            let mut placed = vec![usize::MAX; 24];
+            r.place(&r.take(&v), &mut placed);
+            for o in offsets(&shape, &strides, base) {
+                assert_eq!(placed[o], o);
+            }
+        }
+    }
 
     #[test]
     fn offsets_walk_row_major_with_negative_and_zero_strides() {

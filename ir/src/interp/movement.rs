@@ -9,7 +9,7 @@ use crate::op::SliceDim;
 use crate::shape::numel;
 use crate::with_data;
 
-use super::layout::{offsets, permuted_offsets, signed_strides, take};
+use super::layout::{permuted_runs, runs, signed_strides, take, Runs};
 use super::scalar::Num;
 
 pub(crate) fn reshape(a: &Array, shape: &[usize]) -> Result<Array> {
@@ -31,8 +31,8 @@ pub(crate) fn transpose(a: &Array, perm: &[usize]) -> Result<Array> {
         let (r, c) = (a.shape()[rank - 2], a.shape()[rank - 1]);
         return Array::new(with_data!(a.data(), v => Element::into_data(transpose_matrices(v, r, c))), &shape);
     }
-    let offs = permuted_offsets(a.shape(), perm);
-    Array::new(with_data!(a.data(), v => Element::into_data(take(v, &offs))), &shape)
+    let walk = permuted_runs(a.shape(), perm);
+    Array::new(with_data!(a.data(), v => Element::into_data(walk.take(v))), &shape)
 }
 
 /// Transposes each `r × c` matrix of `v` (the backward pass of every matmul needs this), in
@@ -55,8 +55,8 @@ fn transpose_matrices<T: Copy>(v: &[T], r: usize, c: usize) -> Vec<T> {
     out
 }
 
-/// The offsets, in a buffer of shape `shape`, of the elements the slice `dims` reads.
-fn slice_offsets(op: &'static str, dims: &[SliceDim], shape: &[usize]) -> Result<Vec<usize>> {
+/// Where, in a buffer of shape `shape`, the slice `dims` reads its elements.
+fn slice_runs(op: &'static str, dims: &[SliceDim], shape: &[usize]) -> Result<Runs> {
     if dims.len() != shape.len() {
         return Err(Error::invalid(op, format!("{} slice dims for rank {}", dims.len(), shape.len())));
     }
@@ -72,35 +72,33 @@ fn slice_offsets(op: &'static str, dims: &[SliceDim], shape: &[usize]) -> Result
     let st: Vec<isize> = dims.iter().zip(&own).map(|(d, &s)| if d.len > 1 { d.step * s } else { 0 }).collect();
     let lens: Vec<usize> = dims.iter().map(|d| d.len).collect();
     // An empty slice reads nothing; its base may point past the end, so skip it.
-    Ok(if numel(&lens) == 0 { Vec::new() } else { offsets(&lens, &st, base) })
+    Ok(if numel(&lens) == 0 { Runs { starts: Vec::new(), len: 1 } } else { runs(&lens, &st, base) })
 }
 
 pub(crate) fn slice(a: &Array, dims: &[SliceDim]) -> Result<Array> {
-    let offs = slice_offsets("slice", dims, a.shape())?;
+    let walk = slice_runs("slice", dims, a.shape())?;
     let lens: Vec<usize> = dims.iter().map(|d| d.len).collect();
-    Array::new(with_data!(a.data(), v => Element::into_data(take(v, &offs))), &lens)
+    Array::new(with_data!(a.data(), v => Element::into_data(walk.take(v))), &lens)
 }
 
 /// Zeros of `shape` with `a` written where `Slice(dims)` would read it from.
 pub(crate) fn unslice(a: &Array, dims: &[SliceDim], shape: &[usize]) -> Result<Array> {
-    let offs = slice_offsets("unslice", dims, shape)?;
-    if offs.len() != a.len() {
-        return Err(Error::invalid("unslice", format!("operand has {} elements, the slice {}", a.len(), offs.len())));
+    let walk = slice_runs("unslice", dims, shape)?;
+    if walk.count() != a.len() {
+        return Err(Error::invalid("unslice", format!("operand has {} elements, the slice {}", a.len(), walk.count())));
     }
-    fn place<T: Element>(v: &[T], offs: &[usize], zero: T, n: usize) -> Data {
+    fn place<T: Element>(v: &[T], walk: &Runs, zero: T, n: usize) -> Data {
         let mut out = vec![zero; n];
-        for (&o, &x) in offs.iter().zip(v) {
-            out[o] = x;
-        }
+        walk.place(v, &mut out);
         T::into_data(out)
     }
     let n = numel(shape);
     let data = match a.data() {
-        Data::F32(v) => place(v, &offs, 0.0, n),
-        Data::F64(v) => place(v, &offs, 0.0, n),
-        Data::I32(v) => place(v, &offs, 0, n),
-        Data::I64(v) => place(v, &offs, 0, n),
-        Data::Bool(v) => place(v, &offs, false, n),
+        Data::F32(v) => place(v, &walk, 0.0, n),
+        Data::F64(v) => place(v, &walk, 0.0, n),
+        Data::I32(v) => place(v, &walk, 0, n),
+        Data::I64(v) => place(v, &walk, 0, n),
+        Data::Bool(v) => place(v, &walk, false, n),
     };
     Array::new(data, shape)
 }
