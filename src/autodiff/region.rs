@@ -80,23 +80,34 @@ fn scan(s: &ScanOp, inputs: &[Tensor], outputs: &[Tensor], cts: &[Option<Tensor>
     let (c0, rest) = inputs.split_at(n);
     let (xs, caps) = rest.split_at(k);
     let vars = vars_of(&s.body)?;
-    // Forward again, stacking each step's incoming carries.
-    let mut res = s.body.graph.clone();
-    let mut outs = res.outputs().to_vec();
-    outs.extend_from_slice(&res.inputs()[1..1 + n]);
-    res.set_outputs(outs);
-    let declared = 1 + n + k;
-    let forward = Body::from_graph(res, vars.clone(), declared, caps.to_vec());
-    let mut operands: Vec<Tensor> = c0.to_vec();
-    operands.extend_from_slice(xs);
-    let fwd = ScanOp { body: s.body.clone(), ..s.clone() };
-    let results = emit_region(
-        |mut r| Op::Scan(Arc::new(ScanOp { body: r.pop().expect("one body"), ..fwd })),
-        vec![forward],
-        &operands,
-    )?;
-    let ny = outputs.len() - n;
-    let carried = &results[n + ny..];
+    let body_outs = s.body.graph.outputs();
+    // The forward saved its incoming carries (its last outputs are its carry inputs), or it
+    // did not and runs again here, stacking them.
+    let saved = body_outs.len() >= 2 * n && body_outs[body_outs.len() - n..] == s.body.graph.inputs()[1..1 + n];
+    let residuals;
+    let carried: &[Tensor] = if saved {
+        &outputs[outputs.len() - n..]
+    } else {
+        let mut res = s.body.graph.clone();
+        let mut outs = res.outputs().to_vec();
+        outs.extend_from_slice(&res.inputs()[1..1 + n]);
+        res.set_outputs(outs);
+        let forward = Body::from_graph(res, vars.clone(), 1 + n + k, caps.to_vec());
+        let mut operands: Vec<Tensor> = c0.to_vec();
+        operands.extend_from_slice(xs);
+        let fwd = s.clone();
+        residuals = emit_region(
+            |mut r| Op::Scan(Arc::new(ScanOp { body: r.pop().expect("one body"), ..fwd })),
+            vec![forward],
+            &operands,
+        )?;
+        &residuals[outputs.len()..]
+    };
+    // Saved residuals are ys like the others; only when no cotangent reached them (a first
+    // derivative) are they left out of the backward pass.
+    let skip = if saved && cts[outputs.len() - n..].iter().all(Option::is_none) { n } else { 0 };
+    let ny = outputs.len() - n - skip;
+    let saved_cts = skip;
     // Backward: carries are the carries' cotangents and the captures' sums; xs are the
     // residuals, the xs and the ys' cotangents.
     let ct_c: Vec<Tensor> = (0..n).map(|j| or_zeros(&cts[j], &outputs[j])).collect::<Result<_>>()?;
@@ -117,7 +128,8 @@ fn scan(s: &ScanOp, inputs: &[Tensor], outputs: &[Tensor], cts: &[Option<Tensor>
         at.extend_from_slice(c_i);
         at.extend_from_slice(x_i);
         at.extend_from_slice(caps);
-        let step_cts: Vec<Option<Tensor>> = ct_c.iter().chain(cty).cloned().map(Some).collect();
+        let mut step_cts: Vec<Option<Tensor>> = ct_c.iter().chain(cty).cloned().map(Some).collect();
+        step_cts.extend(std::iter::repeat_n(None, saved_cts));
         let g = vjp_of_body(&s.body.graph, &vars, &at, &step_cts)?;
         let (g_c, rest) = g[1..].split_at(n);
         let (g_x, g_caps) = rest.split_at(k);

@@ -100,17 +100,37 @@ pub fn fori_loop(
     }
     let mut inputs = vec![TensorType::new(DType::I64, &[])];
     inputs.extend(want.iter().cloned());
+    let carries = init.len();
+    let save = saves_carries(init);
     let b = trace_body("body", &inputs, |ins| {
         let i = if lower == 0 { ins[0].clone() } else { &ins[0] + &Tensor::scalar(lower) };
-        body(&i, &ins[1..])
+        let next = body(&i, &ins[1..])?;
+        check_carries("fori_loop", &want, &types(&next))?;
+        Ok(with_residuals(next, &ins[1..1 + carries], save))
     })?;
-    check_carries("fori_loop", &want, &b.output_types())?;
-    let carries = init.len();
-    emit_region(
+    let mut results = emit_region(
         |mut r| Op::Scan(Arc::new(ScanOp { body: r.pop().expect("one body"), length, carries, xs: 0, reverse: false })),
         vec![b],
         init,
-    )
+    )?;
+    results.truncate(carries);
+    Ok(results)
+}
+
+/// Whether a traced loop should also stack each step's incoming carries: when a tape records
+/// here and some carry is a float, the gradient will need them, and keeping them now saves
+/// the backward pass a second forward loop (`autodiff/region.rs` finds them by shape: the
+/// body's last outputs are its carry inputs).
+fn saves_carries(init: &[Tensor]) -> bool {
+    crate::context::is_recording() && init.iter().any(|t| t.dtype().is_float())
+}
+
+/// The body's outputs, followed by its incoming carries when `save`.
+fn with_residuals(mut outs: Vec<Tensor>, carried: &[Tensor], save: bool) -> Vec<Tensor> {
+    if save {
+        outs.extend_from_slice(carried);
+    }
+    outs
 }
 
 /// Scans `f` over the leading axis of `xs` (JAX's `lax.scan`, TF's `tf.scan`): step `i` gets
@@ -163,12 +183,14 @@ pub fn scan(
     inputs.extend(want.iter().cloned());
     inputs.extend(xs.iter().map(|x| TensorType::new(x.dtype(), &x.shape()[1..])));
     let carries = init.len();
+    let save = saves_carries(init);
+    let mut user_ys = 0;
     let b = trace_body("body", &inputs, |ins| {
         let (c, ys) = f(&ins[1..1 + carries], &ins[1 + carries..1 + carries + xs.len()])?;
-        Ok(c.into_iter().chain(ys).collect())
+        check_carries("scan", &want, &types(&c))?;
+        user_ys = ys.len();
+        Ok(with_residuals(c.into_iter().chain(ys).collect(), &ins[1..1 + carries], save))
     })?;
-    let outs = b.output_types();
-    check_carries("scan", &want, &outs[..carries.min(outs.len())])?;
     let mut operands = init.to_vec();
     operands.extend(xs.iter().cloned());
     let nx = xs.len();
@@ -179,7 +201,8 @@ pub fn scan(
         vec![b],
         &operands,
     )?;
-    let ys = results.split_off(carries);
+    let mut ys = results.split_off(carries);
+    ys.truncate(user_ys);
     Ok((results, ys))
 }
 
