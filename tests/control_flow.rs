@@ -764,3 +764,77 @@ fn a_scan_over_zero_rows_returns_empty_ys() {
     assert_eq!(program(&[x.clone()]).len(), 2, "the carry and one ys");
     assert_equivalent(program, &[x], &[]);
 }
+
+/// The gradient of `sum(f(x))`.
+fn grad_of(f: fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
+    let tape = GradientTape::new();
+    tape.watch(x);
+    let y = f(x).sum_all();
+    tape.gradient_tensors(&y, &[x]).unwrap().remove(0).unwrap()
+}
+
+/// The gradient of `sum(grad_of(f, x))`: a second derivative.
+fn second_grad_of(f: fn(&Tensor) -> Tensor, x: &Tensor) -> kiln::Result<Tensor> {
+    let tape = GradientTape::new();
+    tape.watch(x);
+    let g = grad_of(f, x).sum_all();
+    Ok(tape.gradient_tensors(&g, &[x])?.remove(0).unwrap())
+}
+
+fn counted_while(x: &Tensor) -> Tensor {
+    kiln::while_loop(
+        |v: &[Tensor]| Ok(v[0].abs().max_all().greater(&Tensor::scalar(0.5f64))),
+        |v: &[Tensor]| Ok(vec![v[0].sin() * 0.9]),
+        &[x.clone()],
+    )
+    .unwrap()
+    .remove(0)
+}
+
+/// First and second derivatives through switch_case (default and symbolic index), a
+/// TensorArray written in a fori_loop, and a scan in a fori_loop in a cond, eagerly and traced.
+#[test]
+fn gradients_of_first_and_second_order_through_each_construct() {
+    let fs: [(&str, fn(&Tensor) -> Tensor); 4] = [
+        ("switch_case default", |x| {
+            kiln::switch_case(&Tensor::scalar(9i32), &[&|| Ok(x.sin()), &|| Ok(x.exp())]).unwrap()
+        }),
+        ("switch_case symbolic", |x| {
+            kiln::switch_case(&x.sum_all().cast(DType::I64), &[&|| Ok(x.sin()), &|| Ok(x.exp() * x)]).unwrap()
+        }),
+        ("TensorArray", |x| {
+            let ta = TensorArray::with_element_shape(DType::F64, 3, &[3]).unwrap();
+            let body = |i: &Tensor, v: &[Tensor]| {
+                let h = (&v[1] * x).tanh();
+                Ok(vec![TensorArray::unstack(&v[0])?.write_at(i, &h)?.stack()?, h])
+            };
+            kiln::fori_loop(0, 3, body, &[ta.stack().unwrap(), x.clone()]).unwrap()[0].square()
+        }),
+        ("scan in fori_loop in cond", |x| {
+            let rows = Tensor::stack(&[x, &x.sin()], 0);
+            let step = |c: &[Tensor], r: &[Tensor]| {
+                let h = (&c[0] * &r[0] + x).tanh();
+                Ok((vec![h.clone()], vec![h]))
+            };
+            let body = |i: &Tensor, v: &[Tensor]| {
+                let (c, ys) = kiln::scan(step, &[v[0].clone()], &[rows.clone()])?;
+                Ok(vec![&c[0] + &ys[0].sum(&[0], false) * i.cast(DType::F64)])
+            };
+            let looped = || Ok(kiln::fori_loop(1, 3, body, &[x.clone()])?.remove(0));
+            kiln::cond(&x.sum_all().greater(&Tensor::scalar(-100.0f64)), looped, || Ok(x.clone())).unwrap()
+        }),
+    ];
+    let x = rand_f64(&[3], 31);
+    for (name, f) in fs {
+        eprintln!("{name}");
+        assert_equivalent(move |x: &[Tensor]| vec![grad_of(f, &x[0])], &[x.clone()], &[]);
+        assert_equivalent(move |x: &[Tensor]| vec![second_grad_of(f, &x[0]).unwrap()], &[x.clone()], &[]);
+    }
+    // Through a while_loop: first order traced, second order eagerly only; traced it is a
+    // clear error (while_grad has no VJP).
+    assert_equivalent(|x: &[Tensor]| vec![grad_of(counted_while, &x[0])], &[x.clone()], &[]);
+    assert!(second_grad_of(counted_while, &x).is_ok());
+    let f = kiln::function(|x: &Tensor| second_grad_of(counted_while, x));
+    let err = f.call(&x).unwrap_err().to_string();
+    assert!(err.contains("second derivative through while_loop"), "{err}");
+}
