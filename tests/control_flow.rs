@@ -67,7 +67,7 @@ fn switch_case_with_a_symbolic_index_and_the_default_branch() {
     let v = rand_f32(&[4], 2);
     let want = [v.sin(), &v * 3.0, v.exp() - 1.0];
     for (k, branch) in [(0, 0), (1, 1), (2, 2), (3, 2), (7, 2), (-1, 2), (i32::MIN, 2)] {
-        let inputs = [v.clone(), Tensor::scalar(k as i32)];
+        let inputs = [v.clone(), Tensor::scalar(k)];
         assert_equivalent(program, &inputs, &[]);
         for backend in BACKENDS {
             let f = kiln::function(move |x: &[Tensor]| program(x)).with_backend(backend);
@@ -216,7 +216,7 @@ fn a_scan_inside_a_fori_loop_inside_a_cond() {
 fn tensor_array_written_inside_a_fori_loop() {
     let program = |x: &[Tensor]| {
         let ta = TensorArray::with_element_shape(DType::F32, 5, &[2]).unwrap();
-        let out = kiln::fori_loop(
+        kiln::fori_loop(
             0,
             5,
             |i: &Tensor, v: &[Tensor]| {
@@ -226,8 +226,7 @@ fn tensor_array_written_inside_a_fori_loop() {
             },
             &[ta.stack().unwrap(), x[0].clone()],
         )
-        .unwrap();
-        out
+        .unwrap()
     };
     let x = rand_f32(&[2], 10);
     assert_equivalent(program, &[x.clone()], &[]);
@@ -765,8 +764,10 @@ fn a_scan_over_zero_rows_returns_empty_ys() {
     assert_equivalent(program, &[x], &[]);
 }
 
+type Unary = fn(&Tensor) -> Tensor;
+
 /// The gradient of `sum(f(x))`.
-fn grad_of(f: fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
+fn grad_of(f: Unary, x: &Tensor) -> Tensor {
     let tape = GradientTape::new();
     tape.watch(x);
     let y = f(x).sum_all();
@@ -774,7 +775,7 @@ fn grad_of(f: fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
 }
 
 /// The gradient of `sum(grad_of(f, x))`: a second derivative.
-fn second_grad_of(f: fn(&Tensor) -> Tensor, x: &Tensor) -> kiln::Result<Tensor> {
+fn second_grad_of(f: Unary, x: &Tensor) -> kiln::Result<Tensor> {
     let tape = GradientTape::new();
     tape.watch(x);
     let g = grad_of(f, x).sum_all();
@@ -795,7 +796,7 @@ fn counted_while(x: &Tensor) -> Tensor {
 /// TensorArray written in a fori_loop, and a scan in a fori_loop in a cond, eagerly and traced.
 #[test]
 fn gradients_of_first_and_second_order_through_each_construct() {
-    let fs: [(&str, fn(&Tensor) -> Tensor); 4] = [
+    let fs: [(&str, Unary); 4] = [
         ("switch_case default", |x| {
             kiln::switch_case(&Tensor::scalar(9i32), &[&|| Ok(x.sin()), &|| Ok(x.exp())]).unwrap()
         }),

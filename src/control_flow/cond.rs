@@ -35,7 +35,8 @@ pub fn cond(
     let no = trace_body("false_fn", &[], |_| Ok(vec![false_fn()?]))?;
     let yes = trace_body("true_fn", &[], |_| Ok(vec![true_fn()?]))?;
     same_results("cond", &["false_fn", "true_fn"], &[no.output_types(), yes.output_types()])?;
-    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), vec![no, yes], &[pred.clone()])?;
+    let out =
+        emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), vec![no, yes], std::slice::from_ref(pred))?;
     Ok(out.into_iter().next().expect("one result"))
 }
 
@@ -67,7 +68,7 @@ pub fn switch_case(index: &Tensor, branches: &[&dyn Fn() -> Result<Tensor>]) -> 
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = (0..bodies.len()).map(|k| format!("branch {k}")).collect();
     same_results("switch_case", &names, &bodies.iter().map(|b| b.output_types()).collect::<Vec<_>>())?;
-    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), bodies, &[index.clone()])?;
+    let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), bodies, std::slice::from_ref(index))?;
     Ok(out.into_iter().next().expect("one result"))
 }
 
