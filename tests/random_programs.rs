@@ -1,5 +1,8 @@
 //! Random well-typed programs (proptest): each runs eagerly and as a traced function on every
-//! backend; outputs and Variable states must agree. Several hundred cases run in CI; set
+//! backend; outputs and Variable states must agree. Programs include control flow: `cond`
+//! (a branch may assign the Variable), `scan` (reading the Variable, possibly with a `cond`
+//! inside) and `while_loop` with a data-dependent trip count (possibly assigning the
+//! Variable every iteration). Several hundred cases run in CI; set
 //! `PROPTEST_CASES` for a longer campaign.
 
 mod common;
@@ -21,6 +24,14 @@ enum Step {
     ReadVar,
     AssignVar(usize),
     Cast(usize),
+    /// `cond` on the sign of a value's sum; the true branch may assign the Variable.
+    Cond(usize, usize, usize, bool),
+    /// `scan` over the rows of a value, the carry seeded by another; the body reads the
+    /// Variable and may hold a `cond` of its own.
+    Scan(usize, usize, bool),
+    /// `while_loop` of at most `n` iterations that also stops when the value grows past a
+    /// bound (a data-dependent trip count); the body may assign the Variable.
+    While(usize, usize, u8, bool),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -35,6 +46,9 @@ fn step() -> impl Strategy<Value = Step> {
         Just(Step::ReadVar),
         any::<usize>().prop_map(Step::AssignVar),
         any::<usize>().prop_map(Step::Cast),
+        (any::<usize>(), any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(c, i, j, w)| Step::Cond(c, i, j, w)),
+        (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(i, j, n)| Step::Scan(i, j, n)),
+        (any::<usize>(), any::<usize>(), 0u8..4, any::<bool>()).prop_map(|(i, j, n, w)| Step::While(i, j, n, w)),
     ]
 }
 
@@ -105,11 +119,66 @@ fn run(steps: &[Step], inputs: &[Tensor], var: &Variable, a: usize, b: usize) ->
                 var.read()
             }
             Step::Cast(i) => pick(&pool, i).cast(DType::F64).cast(DType::F32),
+            Step::Cond(c, i, j, write) => {
+                let (x, y) = (pick(&pool, i).broadcast_to(&[a, b]), pick(&pool, j));
+                kiln::cond(
+                    &positive(pick(&pool, c)),
+                    || {
+                        let t = x.tanh() * y;
+                        if write {
+                            var.assign(&(var.read() * 0.5 + &t))?;
+                        }
+                        Ok(t)
+                    },
+                    || Ok((&x - y).sin()),
+                )
+                .unwrap()
+            }
+            Step::Scan(i, j, nested) => {
+                let xs = pick(&pool, i).broadcast_to(&[a, b]);
+                let h0 = pick(&pool, j).broadcast_to(&[a, b]).mean(&[0], false);
+                let (c, ys) = kiln::scan(
+                    |c: &[Tensor], x: &[Tensor]| {
+                        let mut h = (&c[0] * 0.5 + &x[0] + var.read().sum_all() * 0.1).tanh();
+                        if nested {
+                            h = kiln::cond(&positive(&x[0]), || Ok(h.sin()), || Ok(&h * &x[0]))?;
+                        }
+                        Ok((vec![h.clone()], vec![&h * &x[0]]))
+                    },
+                    &[h0],
+                    &[xs],
+                )
+                .unwrap();
+                &ys[0] + &c[0]
+            }
+            Step::While(i, j, n, write) => {
+                let step = pick(&pool, j).tanh();
+                let out = kiln::while_loop(
+                    |v: &[Tensor]| {
+                        let more = v[1].less(&Tensor::scalar(n as i64));
+                        Ok(more.logical_and(&v[0].abs().max_all().less(&Tensor::scalar(1.5f32))))
+                    },
+                    |v: &[Tensor]| {
+                        let next = &v[0] * 0.5 + &step;
+                        if write {
+                            var.assign(&(var.read() * 0.5 + next.tanh()))?;
+                        }
+                        Ok(vec![next, &v[1] + &Tensor::scalar(1i64)])
+                    },
+                    &[pick(&pool, i).broadcast_to(&[a, b]), Tensor::scalar(0i64)],
+                )
+                .unwrap();
+                &out[0] + &out[1].cast(DType::F32)
+            }
         };
         pool.push(t);
     }
     let n = pool.len();
     pool[n.saturating_sub(3)..].to_vec()
+}
+
+fn positive(x: &Tensor) -> Tensor {
+    x.sum_all().greater(&Tensor::scalar(0.0f32))
 }
 
 /// Compares normwise: |got - want| <= 1e-4 * (1 + max|want|), NaN where NaN. Elementwise

@@ -34,7 +34,7 @@ pub fn cond(
     }
     let no = trace_body("false_fn", &[], |_| Ok(vec![false_fn()?]))?;
     let yes = trace_body("true_fn", &[], |_| Ok(vec![true_fn()?]))?;
-    same_results("cond", &[no.output_types(), yes.output_types()])?;
+    same_results("cond", &["false_fn", "true_fn"], &[no.output_types(), yes.output_types()])?;
     let out =
         emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), vec![no, yes], std::slice::from_ref(pred))?;
     Ok(out.into_iter().next().expect("one result"))
@@ -66,20 +66,25 @@ pub fn switch_case(index: &Tensor, branches: &[&dyn Fn() -> Result<Tensor>]) -> 
         .enumerate()
         .map(|(k, b)| trace_body(&format!("branch_{k}"), &[], |_| Ok(vec![b()?])))
         .collect::<Result<Vec<_>>>()?;
-    same_results("switch_case", &bodies.iter().map(|b| b.output_types()).collect::<Vec<_>>())?;
+    let names: Vec<String> = (0..bodies.len()).map(|k| format!("branch {k}")).collect();
+    same_results("switch_case", &names, &bodies.iter().map(|b| b.output_types()).collect::<Vec<_>>())?;
     let out = emit_region(|branches| Op::Case(Arc::new(CaseOp { branches })), bodies, std::slice::from_ref(index))?;
     Ok(out.into_iter().next().expect("one result"))
 }
 
-/// `Err` naming `op` unless every branch returns the types of the first.
-fn same_results(op: &'static str, outs: &[Vec<kiln_ir::TensorType>]) -> Result<()> {
+/// `Err` naming `op` and the branches unless every branch returns the types of the first.
+fn same_results(op: &'static str, names: &[impl AsRef<str>], outs: &[Vec<kiln_ir::TensorType>]) -> Result<()> {
+    let show = |ts: &[kiln_ir::TensorType]| ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
     for (k, o) in outs.iter().enumerate().skip(1) {
         if *o != outs[0] {
             return Err(Error::invalid(
                 op,
                 format!(
-                    "branch {k} returns {o:?} but branch 0 returns {:?}; branches must agree in dtype and shape",
-                    outs[0]
+                    "{} returns {} but {} returns {}; branches must agree in dtype and shape",
+                    names[k].as_ref(),
+                    show(o),
+                    names[0].as_ref(),
+                    show(&outs[0])
                 ),
             ));
         }
