@@ -1,5 +1,6 @@
 //! Layers and models: the [`Layer`] trait, built-in layers, and the closures that customize
-//! them (activations, initializers, regularizers, constraints).
+//! them (activations, initializers, regularizers, constraints). The recurrent layers
+//! ([`SimpleRNN`], [`GRU`], [`LSTM`]) run their cell in one [`crate::scan`] over time.
 //!
 //! A layer creates its Variables lazily on its first call (when the input's last dimension
 //! is known), in [`crate::init_scope`], so the first call may come from inside a traced
@@ -29,6 +30,7 @@ mod dropout;
 mod flatten;
 pub mod initializers;
 mod lambda;
+mod recurrent;
 pub mod regularizers;
 mod sequential;
 
@@ -42,6 +44,7 @@ pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use initializers::Initializer;
 pub use lambda::Lambda;
+pub use recurrent::{CellFns, GruCell, LstmCell, Recurrent, RecurrentCell, SimpleRNN, SimpleRnnCell, GRU, LSTM};
 pub use regularizers::Regularizer;
 pub use sequential::{unique_variables, Sequential};
 

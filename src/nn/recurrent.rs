@@ -1,0 +1,456 @@
+//! Recurrent layers over [`crate::scan`]: [`SimpleRNN`], [`GRU`] and [`LSTM`], Keras 3's
+//! cells with Keras's weight layout, so Keras weights load as they are.
+//!
+//! A call projects every time step's input at once (one matmul over `[time · batch,
+//! features]`), then scans the cell over time, so a traced training step holds one `scan`
+//! node per layer whatever the sequence length, and its gradient is one reverse scan.
+//!
+//! The kernels keep Keras's layout (gate blocks side by side in the columns), but the cell
+//! gets them already cut into one `[units, units]` matrix per gate, outside the loop: the
+//! loop body then holds a few small matmuls and elementwise ops that fuse into one kernel,
+//! with no column slices left inside it to copy on every step.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use kiln_ir::DType;
+
+use super::initializers::{GlorotUniform, Initializer, Orthogonal, Zeros};
+use super::{activations, Activation, Layer};
+use crate::{s, Error, Result, SliceArg, Tensor, Variable};
+
+/// Keras `SimpleRNN`: `h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`.
+/// Weights: kernel `[features, units]`, recurrent_kernel `[units, units]`, bias `[units]`.
+///
+/// ```
+/// use kiln::nn::{Layer, SimpleRNN};
+/// use kiln::{DType, Tensor};
+/// let rnn = SimpleRNN::new(4).return_sequences(true).seed(1);
+/// let y = rnn.call(&Tensor::ones(&[2, 5, 3], DType::F32), false).unwrap();
+/// assert_eq!(y.shape(), &[2, 5, 4]); // [batch, time, units]
+/// assert_eq!(rnn.variables().len(), 3);
+/// ```
+pub type SimpleRNN = Recurrent<SimpleRnnCell>;
+
+/// Keras 3 `GRU` with its defaults (`reset_after=True`, tanh, sigmoid gates). Weights: kernel
+/// `[features, 3·units]`, recurrent_kernel `[units, 3·units]` (column blocks z, r, h), bias
+/// `[2, 3·units]` (row 0 added to the input projection, row 1 to the recurrent one):
+/// `z = σ(xz + hz)`, `r = σ(xr + hr)`, `ĥ = tanh(xh + r·hh)`, `h_t = z·h_{t-1} + (1-z)·ĥ`.
+///
+/// ```
+/// use kiln::nn::{Layer, GRU};
+/// use kiln::{DType, Tensor};
+/// let gru = GRU::new(4).seed(1);
+/// let y = gru.call(&Tensor::ones(&[2, 5, 3], DType::F32), false).unwrap();
+/// assert_eq!(y.shape(), &[2, 4]); // the last step's output
+/// assert_eq!(gru.bias().unwrap().shape(), &[2, 12]);
+/// ```
+pub type GRU = Recurrent<GruCell>;
+
+/// Keras `LSTM` with its defaults (tanh, sigmoid gates, `unit_forget_bias=True`: the bias
+/// starts with ones in the forget block). Weights: kernel `[features, 4·units]`,
+/// recurrent_kernel `[units, 4·units]` (column blocks i, f, c, o), bias `[4·units]`:
+/// `c_t = σ(f)·c_{t-1} + σ(i)·tanh(c)`, `h_t = σ(o)·tanh(c_t)`.
+///
+/// ```
+/// use kiln::nn::{Layer, LSTM};
+/// use kiln::{DType, Tensor};
+/// let lstm = LSTM::new(2).seed(1);
+/// lstm.call(&Tensor::ones(&[1, 3, 5], DType::F32), false).unwrap();
+/// let bias = lstm.bias().unwrap().read().to_vec::<f32>().unwrap();
+/// assert_eq!(bias, vec![0., 0., 1., 1., 0., 0., 0., 0.]);
+/// ```
+pub type LSTM = Recurrent<LstmCell>;
+
+/// The per-step rule of one kind of recurrent layer (implemented by [`SimpleRnnCell`],
+/// [`GruCell`] and [`LstmCell`]).
+pub trait RecurrentCell: Send + Sync {
+    /// The layer's default name (Keras's).
+    const NAME: &'static str;
+    /// Blocks of `units` columns in the kernels.
+    const GATES: usize;
+    /// State tensors carried between steps; the first is the output `h`.
+    const STATES: usize;
+
+    /// The bias shape for `units`.
+    fn bias_shape(&self, units: usize) -> Vec<usize> {
+        vec![Self::GATES * units]
+    }
+
+    /// The initial bias from the layer's bias initializer.
+    fn initial_bias(&self, init: &dyn Initializer, units: usize, dtype: DType) -> Result<Tensor> {
+        init.init(&self.bias_shape(units), dtype)
+    }
+
+    /// Splits the bias into the part added to the input projection (outside the loop) and
+    /// the part added to the recurrent projection (inside it, if any).
+    fn split_bias(&self, bias: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        Ok((bias.clone(), None))
+    }
+
+    /// One time step. `x[g]` is gate `g`'s input projection `[batch, units]` (input bias
+    /// included), `rec[g]` its `[units, units]` recurrent kernel, `rec_bias[g]` its recurrent
+    /// bias when the cell has one; returns the new states.
+    fn step(
+        &self,
+        f: &CellFns,
+        x: &[Tensor],
+        rec: &[Tensor],
+        rec_bias: &[Tensor],
+        states: &[Tensor],
+    ) -> Result<Vec<Tensor>>;
+}
+
+/// The activations a cell step applies.
+pub struct CellFns {
+    /// The output/candidate activation (Keras `activation`).
+    pub activation: Activation,
+    /// The gates' activation (Keras `recurrent_activation`).
+    pub recurrent_activation: Activation,
+}
+
+/// `h @ rec + bias` for one gate (`bias` absent for cells without a recurrent bias).
+fn recurrent_projection(h: &Tensor, rec: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let p = h.try_matmul(rec)?;
+    match bias {
+        Some(b) => p.try_add(b),
+        None => Ok(p),
+    }
+}
+
+/// The [`SimpleRNN`] step (one block; the recurrent activation is unused).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimpleRnnCell;
+
+impl RecurrentCell for SimpleRnnCell {
+    const NAME: &'static str = "simple_rnn";
+    const GATES: usize = 1;
+    const STATES: usize = 1;
+
+    fn step(&self, f: &CellFns, x: &[Tensor], rec: &[Tensor], _: &[Tensor], states: &[Tensor]) -> Result<Vec<Tensor>> {
+        Ok(vec![(f.activation)(&x[0].try_add(&states[0].try_matmul(&rec[0])?)?)])
+    }
+}
+
+/// The [`GRU`] step with `reset_after=True` (the reset gate scales the recurrent projection).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GruCell;
+
+impl RecurrentCell for GruCell {
+    const NAME: &'static str = "gru";
+    const GATES: usize = 3;
+    const STATES: usize = 1;
+
+    fn bias_shape(&self, units: usize) -> Vec<usize> {
+        vec![2, 3 * units]
+    }
+
+    fn split_bias(&self, bias: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        Ok((bias.try_slice(&s![0])?, Some(bias.try_slice(&s![1])?)))
+    }
+
+    fn step(&self, f: &CellFns, x: &[Tensor], rec: &[Tensor], rb: &[Tensor], states: &[Tensor]) -> Result<Vec<Tensor>> {
+        let h = &states[0];
+        let hp = |g: usize| recurrent_projection(h, &rec[g], rb.get(g));
+        let z = (f.recurrent_activation)(&x[0].try_add(&hp(0)?)?);
+        let r = (f.recurrent_activation)(&x[1].try_add(&hp(1)?)?);
+        let candidate = (f.activation)(&x[2].try_add(&r.try_mul(&hp(2)?)?)?);
+        // Keras's form, so the rounding matches it.
+        let one_minus_z = z.try_scalar_like(1.0)?.try_sub(&z)?;
+        Ok(vec![z.try_mul(h)?.try_add(&one_minus_z.try_mul(&candidate)?)?])
+    }
+}
+
+/// The [`LSTM`] step; `unit_forget_bias` adds one to the forget block of the initial bias.
+#[derive(Clone, Copy, Debug)]
+pub struct LstmCell {
+    pub unit_forget_bias: bool,
+}
+
+impl Default for LstmCell {
+    fn default() -> LstmCell {
+        LstmCell { unit_forget_bias: true }
+    }
+}
+
+impl RecurrentCell for LstmCell {
+    const NAME: &'static str = "lstm";
+    const GATES: usize = 4;
+    const STATES: usize = 2;
+
+    fn initial_bias(&self, init: &dyn Initializer, units: usize, dtype: DType) -> Result<Tensor> {
+        if !self.unit_forget_bias {
+            return init.init(&[4 * units], dtype);
+        }
+        // Keras: the initializer's values for i, then ones for f, then its values for c and o.
+        let i = init.init(&[units], dtype)?;
+        let co = init.init(&[2 * units], dtype)?;
+        Tensor::try_concat(&[&i, &Tensor::ones(&[units], dtype), &co], 0)
+    }
+
+    fn step(&self, f: &CellFns, x: &[Tensor], rec: &[Tensor], _: &[Tensor], states: &[Tensor]) -> Result<Vec<Tensor>> {
+        let (h, c) = (&states[0], &states[1]);
+        let pre = |g: usize| x[g].try_add(&h.try_matmul(&rec[g])?);
+        let gate = |g: usize| pre(g).map(|p| (f.recurrent_activation)(&p));
+        let (i, fg, o) = (gate(0)?, gate(1)?, gate(3)?);
+        let candidate = (f.activation)(&pre(2)?);
+        let c = fg.try_mul(c)?.try_add(&i.try_mul(&candidate)?)?;
+        let h = o.try_mul(&(f.activation)(&c))?;
+        Ok(vec![h, c])
+    }
+}
+
+/// The weights of a built layer.
+struct Weights {
+    kernel: Variable,
+    recurrent_kernel: Variable,
+    bias: Option<Variable>,
+}
+
+/// A recurrent layer over inputs `[batch, time, features]` from a zero initial state,
+/// returning the last step's output `[batch, units]` or, with
+/// [`Recurrent::return_sequences`], every step's `[batch, time, units]`. Use it through
+/// [`SimpleRNN`], [`GRU`] and [`LSTM`]. Weights are made on the first call: kernel
+/// Glorot-uniform, recurrent kernel [`Orthogonal`], bias zeros (plus the LSTM's forget ones).
+///
+/// ```
+/// use kiln::nn::{Layer, GRU};
+/// use kiln::{DType, Tensor};
+/// let gru = GRU::new(3).return_sequences(true).seed(5);
+/// let x = Tensor::random_normal(&[2, 4, 6], DType::F32, 1);
+/// let f = kiln::function(|x: &Tensor| gru.call(x, false));
+/// let (eager, compiled) = (gru.call(&x, false).unwrap(), f.call(&x).unwrap());
+/// assert!((&eager - &compiled).abs().max_all().to_scalar::<f32>().unwrap() < 1e-6);
+/// assert!(f.graph(&x).unwrap().to_text().contains("scan")); // one loop, whatever the length
+/// ```
+pub struct Recurrent<C: RecurrentCell> {
+    cell: C,
+    units: usize,
+    return_sequences: bool,
+    activation: Activation,
+    recurrent_activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Arc<dyn Initializer>,
+    recurrent_initializer: Arc<dyn Initializer>,
+    bias_initializer: Arc<dyn Initializer>,
+    dtype: DType,
+    name: String,
+    trainable: AtomicBool,
+    built: OnceLock<Weights>,
+}
+
+impl<C: RecurrentCell + Default> Recurrent<C> {
+    /// `units` outputs with Keras's defaults; the initializers take seeds from
+    /// [`crate::random::next_seed`] (see [`Recurrent::seed`]).
+    pub fn new(units: usize) -> Recurrent<C> {
+        Recurrent {
+            cell: C::default(),
+            units,
+            return_sequences: false,
+            activation: Arc::new(activations::tanh),
+            recurrent_activation: Arc::new(activations::sigmoid),
+            use_bias: true,
+            kernel_initializer: Arc::new(GlorotUniform::new(crate::random::next_seed())),
+            recurrent_initializer: Arc::new(Orthogonal::new(crate::random::next_seed())),
+            bias_initializer: Arc::new(Zeros),
+            dtype: DType::F32,
+            name: C::NAME.to_string(),
+            trainable: AtomicBool::new(true),
+            built: OnceLock::new(),
+        }
+    }
+}
+
+impl Recurrent<LstmCell> {
+    /// Whether the initial bias has ones in the forget block (Keras's default `true`).
+    pub fn unit_forget_bias(self, unit_forget_bias: bool) -> Recurrent<LstmCell> {
+        Recurrent { cell: LstmCell { unit_forget_bias }, ..self }
+    }
+}
+
+impl<C: RecurrentCell> Recurrent<C> {
+    /// Return every step's output `[batch, time, units]` instead of the last `[batch, units]`.
+    pub fn return_sequences(self, return_sequences: bool) -> Recurrent<C> {
+        Recurrent { return_sequences, ..self }
+    }
+
+    /// A built-in activation by Keras name for the output/candidate (default `"tanh"`).
+    /// Panics on an unknown name; see [`Recurrent::activation_fn`].
+    #[track_caller]
+    pub fn activation(self, name: &str) -> Recurrent<C> {
+        Recurrent { activation: activation_by_name(name), ..self }
+    }
+
+    /// Any closure as the output/candidate activation.
+    pub fn activation_fn(self, f: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Recurrent<C> {
+        Recurrent { activation: Arc::new(f), ..self }
+    }
+
+    /// The gates' activation by Keras name (default `"sigmoid"`; SimpleRNN has no gates).
+    #[track_caller]
+    pub fn recurrent_activation(self, name: &str) -> Recurrent<C> {
+        Recurrent { recurrent_activation: activation_by_name(name), ..self }
+    }
+
+    /// Seeds the default kernel (with `seed`) and recurrent kernel (with `seed + 1`) initializers.
+    pub fn seed(self, seed: u64) -> Recurrent<C> {
+        Recurrent {
+            kernel_initializer: Arc::new(GlorotUniform::new(seed)),
+            recurrent_initializer: Arc::new(Orthogonal::new(seed.wrapping_add(1))),
+            ..self
+        }
+    }
+
+    pub fn kernel_initializer(self, init: impl Initializer + 'static) -> Recurrent<C> {
+        Recurrent { kernel_initializer: Arc::new(init), ..self }
+    }
+
+    pub fn recurrent_initializer(self, init: impl Initializer + 'static) -> Recurrent<C> {
+        Recurrent { recurrent_initializer: Arc::new(init), ..self }
+    }
+
+    pub fn bias_initializer(self, init: impl Initializer + 'static) -> Recurrent<C> {
+        Recurrent { bias_initializer: Arc::new(init), ..self }
+    }
+
+    /// Without bias terms.
+    pub fn use_bias(self, use_bias: bool) -> Recurrent<C> {
+        Recurrent { use_bias, ..self }
+    }
+
+    /// The dtype of the weights (and of the inputs it accepts); default `f32`.
+    pub fn dtype(self, dtype: DType) -> Recurrent<C> {
+        Recurrent { dtype, ..self }
+    }
+
+    pub fn with_name(self, name: &str) -> Recurrent<C> {
+        Recurrent { name: name.to_string(), ..self }
+    }
+
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// The kernel Variable `[features, gates·units]`, once built.
+    pub fn kernel(&self) -> Option<&Variable> {
+        self.built.get().map(|w| &w.kernel)
+    }
+
+    /// The recurrent kernel Variable `[units, gates·units]`, once built.
+    pub fn recurrent_kernel(&self) -> Option<&Variable> {
+        self.built.get().map(|w| &w.recurrent_kernel)
+    }
+
+    /// The bias Variable, once built (and if used).
+    pub fn bias(&self) -> Option<&Variable> {
+        self.built.get().and_then(|w| w.bias.as_ref())
+    }
+
+    /// Creates the weights for `features` inputs per step (done by the first call).
+    pub fn build(&self, features: usize) -> Result<()> {
+        if let Some(w) = self.built.get() {
+            let built_for = w.kernel.shape()[0];
+            if built_for != features {
+                return Err(Error::invalid(
+                    C::NAME,
+                    format!("layer `{}` was built for {built_for} features, got {features}", self.name),
+                ));
+            }
+            return Ok(());
+        }
+        let width = C::GATES * self.units;
+        let weights = crate::init_scope(|| -> Result<Weights> {
+            let var =
+                |t: Tensor, what: &str| Variable::try_with_options(t, Some(&format!("{}/{what}", self.name)), true);
+            let kernel = var(self.kernel_initializer.init(&[features, width], self.dtype)?, "kernel")?;
+            let recurrent = self.recurrent_initializer.init(&[self.units, width], self.dtype)?;
+            let recurrent_kernel = var(recurrent, "recurrent_kernel")?;
+            let bias = match self.use_bias {
+                true => {
+                    Some(var(self.cell.initial_bias(self.bias_initializer.as_ref(), self.units, self.dtype)?, "bias")?)
+                }
+                false => None,
+            };
+            Ok(Weights { kernel, recurrent_kernel, bias })
+        })?;
+        let _ = self.built.set(weights);
+        Ok(())
+    }
+
+    /// The `GATES` column blocks of `t`'s last axis, each `units` wide.
+    fn gate_blocks(&self, t: &Tensor) -> Result<Vec<Tensor>> {
+        let u = self.units as isize;
+        let lead = vec![SliceArg::all(1); t.rank() - 1];
+        let block = |g: isize| [lead.clone(), vec![SliceArg::from(g * u..(g + 1) * u)]].concat();
+        (0..C::GATES as isize).map(|g| t.try_slice(&block(g))).collect()
+    }
+}
+
+#[track_caller]
+fn activation_by_name(name: &str) -> Activation {
+    activations::by_name(name).unwrap_or_else(|| panic!("unknown activation `{name}`"))
+}
+
+impl<C: RecurrentCell> Layer for Recurrent<C> {
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        if x.rank() != 3 || x.dtype() != self.dtype {
+            let want = format!("{} inputs [batch, time, features]", self.dtype);
+            return Err(Error::invalid(
+                C::NAME,
+                format!("layer `{}` takes {want}, got {}", self.name, x.tensor_type()),
+            ));
+        }
+        let (batch, time, features) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        self.build(features)?;
+        let w = self.built.get().expect("built above");
+        // Every step's input projection in one matmul, time-major for the scan.
+        let flat = x.try_transpose([1, 0, 2])?.try_reshape([(time * batch) as i64, features as i64])?;
+        let mut projected = flat.try_matmul(&w.kernel.read())?;
+        let mut rec_bias = Vec::new();
+        if let Some(b) = &w.bias {
+            let (input_bias, recurrent_bias) = self.cell.split_bias(&b.read())?;
+            projected = projected.try_add(&input_bias)?;
+            if let Some(rb) = recurrent_bias {
+                rec_bias = self.gate_blocks(&rb)?;
+            }
+        }
+        let projected = projected.try_reshape([time as i64, batch as i64, (C::GATES * self.units) as i64])?;
+        let xs = self.gate_blocks(&projected)?;
+        let rec = self.gate_blocks(&w.recurrent_kernel.read())?;
+        let fns =
+            CellFns { activation: self.activation.clone(), recurrent_activation: self.recurrent_activation.clone() };
+        let init: Vec<Tensor> = (0..C::STATES).map(|_| Tensor::zeros(&[batch, self.units], self.dtype)).collect();
+        let (last, ys) = crate::scan(
+            |states: &[Tensor], x: &[Tensor]| {
+                let next = self.cell.step(&fns, x, &rec, &rec_bias, states)?;
+                let ys = if self.return_sequences { vec![next[0].clone()] } else { Vec::new() };
+                Ok((next, ys))
+            },
+            &init,
+            &xs,
+        )?;
+        match self.return_sequences {
+            true => ys[0].try_transpose([1, 0, 2]),
+            false => Ok(last[0].clone()),
+        }
+    }
+
+    fn variables(&self) -> Vec<Variable> {
+        match self.built.get() {
+            Some(w) => [w.kernel.clone(), w.recurrent_kernel.clone()].into_iter().chain(w.bias.clone()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn is_trainable(&self) -> bool {
+        self.trainable.load(Ordering::Relaxed)
+    }
+
+    fn set_trainable(&self, trainable: bool) {
+        self.trainable.store(trainable, Ordering::Relaxed)
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
