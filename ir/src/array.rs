@@ -175,6 +175,39 @@ impl Data {
         })
     }
 
+    /// Elements `from..from + n`, copied.
+    pub fn range(&self, from: usize, n: usize) -> Data {
+        match self {
+            Data::F32(v) => Data::F32(v[from..from + n].to_vec()),
+            Data::F64(v) => Data::F64(v[from..from + n].to_vec()),
+            Data::I32(v) => Data::I32(v[from..from + n].to_vec()),
+            Data::I64(v) => Data::I64(v[from..from + n].to_vec()),
+            Data::Bool(v) => Data::Bool(v[from..from + n].to_vec()),
+        }
+    }
+
+    /// Copies `src`'s elements `from..from + n` over this data's `at..at + n`; `Err` if the
+    /// dtypes differ. Panics if a range is out of bounds.
+    ///
+    /// ```
+    /// use kiln_ir::Data;
+    /// let mut d = Data::F32(vec![0.0; 4]);
+    /// d.copy_range(1, &Data::F32(vec![1.0, 2.0, 3.0]), 1, 2).unwrap();
+    /// assert_eq!(d.as_bytes(), Data::F32(vec![0.0, 2.0, 3.0, 0.0]).as_bytes());
+    /// assert!(d.copy_range(0, &Data::I32(vec![1]), 0, 1).is_err());
+    /// ```
+    pub fn copy_range(&mut self, at: usize, src: &Data, from: usize, n: usize) -> Result<()> {
+        match (self, src) {
+            (Data::F32(d), Data::F32(s)) => d[at..at + n].copy_from_slice(&s[from..from + n]),
+            (Data::F64(d), Data::F64(s)) => d[at..at + n].copy_from_slice(&s[from..from + n]),
+            (Data::I32(d), Data::I32(s)) => d[at..at + n].copy_from_slice(&s[from..from + n]),
+            (Data::I64(d), Data::I64(s)) => d[at..at + n].copy_from_slice(&s[from..from + n]),
+            (Data::Bool(d), Data::Bool(s)) => d[at..at + n].copy_from_slice(&s[from..from + n]),
+            (d, s) => return Err(Error::invalid("copy", format!("{} elements into {} data", s.dtype(), d.dtype()))),
+        }
+        Ok(())
+    }
+
     /// Rebuilds data from raw little-endian bytes; `Err` if the length is not a multiple
     /// of the element size or a bool byte is neither 0 nor 1.
     pub fn from_bytes(dtype: DType, bytes: &[u8]) -> Result<Data> {

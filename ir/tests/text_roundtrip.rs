@@ -320,3 +320,17 @@ proptest! {
         let _ = Graph::from_text_unverified(&text).map(|g| (g.verify(), g.to_text(), g.to_dot()));
     }
 }
+
+#[test]
+fn splat_constants_print_one_value_whatever_their_size() {
+    let mut g = Graph::new("splat");
+    let big = g.add(Op::Const(Array::full(&[300, 7], DType::F32, -0.5)), &[]).unwrap();
+    let ints = g.add(Op::Const(Array::full(&[2, 2], DType::I64, 9_007_199_254_740_993.0)), &[]).unwrap();
+    let mixed = g.add(Op::Const(Array::from_vec(vec![0.0f32, -0.0], &[2]).unwrap()), &[]).unwrap();
+    g.set_outputs(vec![big, ints, mixed]);
+    let text = roundtrip(&g).to_text();
+    assert!(text.contains("const [-0.5] : f32[300,7]"), "{text}");
+    assert!(text.contains("const [0.0, -0.0] : f32[2]"), "same value, different bits: {text}");
+    let (_, msg) = parse_err("graph @g() -> ()\n  %0 = const [1.0] : f32[1000000000000]\n");
+    assert!(msg.contains("splat constant") || msg.contains("size"), "{msg}");
+}

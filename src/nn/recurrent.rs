@@ -1,8 +1,8 @@
 //! Recurrent layers over [`crate::scan`]: [`SimpleRNN`], [`GRU`] and [`LSTM`], Keras 3's
 //! cells with Keras's weight layout, so Keras weights load as they are.
 //!
-//! A call projects every time step's input at once (one matmul over `[time · batch,
-//! features]`), then scans the cell over time, so a traced training step holds one `scan`
+//! A call projects every time step's input at once (a matmul over `[time · batch,
+//! features]` per gate), then scans the cell over time, so a traced training step holds one `scan`
 //! node per layer whatever the sequence length, and its gradient is one reverse scan.
 //!
 //! The kernels keep Keras's layout (gate blocks side by side in the columns), but the cell
@@ -403,19 +403,27 @@ impl<C: RecurrentCell> Layer for Recurrent<C> {
         let (batch, time, features) = (x.shape()[0], x.shape()[1], x.shape()[2]);
         self.build(features)?;
         let w = self.built.get().expect("built above");
-        // Every step's input projection in one matmul, time-major for the scan.
+        // Every step's input projection at once, time-major for the scan, one matmul per
+        // gate (so the gradient needs no slicing of a [time, batch, gates·units] tensor).
         let flat = x.try_transpose([1, 0, 2])?.try_reshape([(time * batch) as i64, features as i64])?;
-        let mut projected = flat.try_matmul(&w.kernel.read())?;
+        let mut xs = Vec::with_capacity(C::GATES);
+        for k in self.gate_blocks(&w.kernel.read())? {
+            xs.push(flat.try_matmul(&k)?);
+        }
         let mut rec_bias = Vec::new();
         if let Some(b) = &w.bias {
             let (input_bias, recurrent_bias) = self.cell.split_bias(&b.read())?;
-            projected = projected.try_add(&input_bias)?;
+            for (x, b) in xs.iter_mut().zip(self.gate_blocks(&input_bias)?) {
+                *x = x.try_add(&b)?;
+            }
             if let Some(rb) = recurrent_bias {
                 rec_bias = self.gate_blocks(&rb)?;
             }
         }
-        let projected = projected.try_reshape([time as i64, batch as i64, (C::GATES * self.units) as i64])?;
-        let xs = self.gate_blocks(&projected)?;
+        let xs = xs
+            .iter()
+            .map(|x| x.try_reshape([time as i64, batch as i64, self.units as i64]))
+            .collect::<Result<Vec<_>>>()?;
         let rec = self.gate_blocks(&w.recurrent_kernel.read())?;
         let fns =
             CellFns { activation: self.activation.clone(), recurrent_activation: self.recurrent_activation.clone() };

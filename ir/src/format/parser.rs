@@ -243,8 +243,13 @@ pub(super) fn parse_f64(w: &str) -> Option<f64> {
 
 /// A constant of type `ty` from its printed elements.
 pub(super) fn const_from_words(words: &[String], ty: &TensorType) -> std::result::Result<Array, String> {
-    if words.len() != ty.numel() {
-        return Err(format!("{} values for a constant of type {ty} ({} elements)", words.len(), ty.numel()));
+    // One value fills every element (how the printer writes a splat).
+    if words.len() != ty.numel() && words.len() != 1 {
+        return Err(format!(
+            "{} values for a constant of type {ty} ({} elements, or 1 for all)",
+            words.len(),
+            ty.numel()
+        ));
     }
     fn all<T>(words: &[String], f: impl Fn(&str) -> Option<T>, what: &str) -> std::result::Result<Vec<T>, String> {
         words.iter().map(|w| f(w).ok_or_else(|| format!("`{w}` is not {what}"))).collect()
@@ -264,6 +269,13 @@ pub(super) fn const_from_words(words: &[String], ty: &TensorType) -> std::result
             "a bool",
         )?),
     };
+    if words.len() == ty.numel() {
+        return Array::new(data, &ty.shape).map_err(|e| e.to_string());
+    }
+    let bytes = ty.numel() * ty.dtype.size();
+    crate::array::probe_alloc("const", bytes, || format!("a splat constant of type {ty}"))
+        .map_err(|e| e.to_string())?;
+    let data = Data::from_bytes(ty.dtype, &data.as_bytes().repeat(ty.numel())).map_err(|e| e.to_string())?;
     Array::new(data, &ty.shape).map_err(|e| e.to_string())
 }
 

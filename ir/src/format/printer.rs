@@ -76,8 +76,14 @@ pub(super) fn fmt_f64(v: f64) -> String {
     }
 }
 
-/// A constant's value: `[1.0, 2.5]` when small, `b64"..."` of its little-endian bytes otherwise.
+/// A constant's value: `[1.0, 2.5]` when small, `[0.0]` when every element is the same (a
+/// splat, whatever its size), `b64"..."` of its little-endian bytes otherwise.
 pub(crate) fn fmt_const(a: &Array) -> String {
+    if a.len() > 1 && is_splat(a) {
+        let first = &a.data().as_bytes()[..a.dtype().size()];
+        let one = Data::from_bytes(a.dtype(), first).expect("one element's bytes");
+        return fmt_const(&Array::new(one, &[]).expect("a scalar"));
+    }
     if a.len() > FULL_CONST_LIMIT {
         return format!("b64\"{}\"", base64::engine::general_purpose::STANDARD.encode(a.data().as_bytes()));
     }
@@ -89,6 +95,13 @@ pub(crate) fn fmt_const(a: &Array) -> String {
         Data::Bool(v) => v.iter().map(|x| x.to_string()).collect(),
     };
     format!("[{}]", items.join(", "))
+}
+
+/// Whether every element has the same bits as the first.
+fn is_splat(a: &Array) -> bool {
+    let bytes = a.data().as_bytes();
+    let size = bytes.len() / a.len();
+    bytes.chunks_exact(size).all(|c| c == &bytes[..size])
 }
 
 /// Writes `g` at `indent`. For a region body, `outer` maps its variables to the enclosing

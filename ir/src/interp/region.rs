@@ -132,43 +132,45 @@ fn keep_going(body: &mut RunBody, state: &[Array], flag: &mut Vec<Array>) -> Res
     }
 }
 
-/// Row `i` of `x` along its leading axis.
-fn row(x: &Array, i: usize) -> Result<Array> {
+/// Row `i` of `x` along its leading axis, written into `dst` when nothing else holds
+/// `dst`'s buffer (so a scan's steady state reuses its row buffers), else into a new array.
+fn take_row(dst: &mut Array, x: &Array, i: usize) -> Result<()> {
     let inner: usize = x.shape()[1..].iter().product();
-    let size = x.dtype().size();
-    let bytes = &x.data().as_bytes()[i * inner * size..(i + 1) * inner * size];
-    Array::new(Data::from_bytes(x.dtype(), bytes)?, &x.shape()[1..])
+    if dst.dtype() == x.dtype() && dst.len() == inner {
+        if let Some(d) = dst.data_mut() {
+            return d.copy_range(0, x.data(), i * inner, inner);
+        }
+    }
+    *dst = Array::new(x.data().range(i * inner, inner), &x.shape()[1..])?;
+    Ok(())
 }
 
 /// Per-step outputs being stacked into `[length, ...]`.
 struct Stack {
     ty: TensorType,
-    bytes: Vec<u8>,
+    data: Data,
 }
 
 impl Stack {
     fn new(ty: TensorType) -> Result<Stack> {
-        let n = ty.checked_bytes().ok_or_else(|| Error::Overflow { op: "scan", what: ty.to_string() })?;
-        let mut bytes = crate::array::try_with_capacity("scan", n)?;
-        bytes.resize(n, 0u8);
-        Ok(Stack { ty, bytes })
+        ty.checked_bytes().ok_or_else(|| Error::Overflow { op: "scan", what: ty.to_string() })?;
+        let data = crate::recycle::try_take_zeroed("scan", ty.dtype, ty.numel())?;
+        Ok(Stack { ty, data })
     }
 
     fn put(&mut self, i: usize, y: &Array) -> Result<()> {
-        let step = self.bytes.len() / self.ty.shape[0].max(1);
-        let src = y.data().as_bytes();
-        if src.len() != step || y.dtype() != self.ty.dtype {
+        let step = self.data.len() / self.ty.shape[0].max(1);
+        if y.len() != step || y.dtype() != self.ty.dtype {
             return Err(Error::invalid(
                 "scan",
                 format!("step {i} produced {}{:?}, not a row of {}", y.dtype(), y.shape(), self.ty),
             ));
         }
-        self.bytes[i * step..(i + 1) * step].copy_from_slice(src);
-        Ok(())
+        self.data.copy_range(i * step, y.data(), 0, step)
     }
 
     fn finish(self) -> Result<Array> {
-        Array::new(Data::from_bytes(self.ty.dtype, &self.bytes)?, &self.ty.shape)
+        Array::new(self.data, &self.ty.shape)
     }
 }
 
@@ -197,7 +199,7 @@ fn scan(s: &crate::region::ScanOp, args: &[Array], body: &mut RunBody) -> Result
             _ => inputs[0] = Array::scalar(i as i64),
         }
         for (j, x) in xs.iter().enumerate() {
-            inputs[1 + s.carries + j] = row(x, i)?;
+            take_row(&mut inputs[1 + s.carries + j], x, i)?;
         }
         body(0, &inputs, &mut out)?;
         for (j, y) in out[s.carries..].iter().enumerate() {
