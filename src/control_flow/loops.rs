@@ -7,6 +7,7 @@ use kiln_ir::{DType, Op, ScanOp, TensorType, WhileOp};
 use super::{check_carries, check_scalar, types};
 use crate::context::body::{emit_region, trace_body};
 use crate::context::is_tracing;
+use crate::context::trace::{add_input, run_in_trace, TraceState};
 use crate::{Error, Result, Tensor};
 
 /// Runs `body` on the loop variables while `cond` holds (TF's `tf.while_loop`, JAX's
@@ -173,6 +174,10 @@ pub fn scan(
             v = next;
             steps.push(ys);
         }
+        if length == 0 {
+            let ys = ys_types(&f, init, xs)?;
+            return Ok((v, ys.iter().map(|t| Tensor::zeros(&[&[0], &t.shape[..]].concat(), t.dtype)).collect()));
+        }
         let count = steps.first().map_or(0, Vec::len);
         let ys = (0..count)
             .map(|j| Tensor::try_stack(&steps.iter().map(|s| &s[j]).collect::<Vec<_>>(), 0))
@@ -204,6 +209,22 @@ pub fn scan(
     let mut ys = results.split_off(carries);
     ys.truncate(user_ys);
     Ok((results, ys))
+}
+
+/// The types of the per-step outputs of a scan's `f`, found by tracing it once into a graph
+/// that is thrown away (nothing runs, no Variable changes): what an eager scan over zero rows
+/// stacks, as the traced one does.
+fn ys_types(
+    f: &impl Fn(&[Tensor], &[Tensor]) -> Result<(Vec<Tensor>, Vec<Tensor>)>,
+    init: &[Tensor],
+    xs: &[Tensor],
+) -> Result<Vec<TensorType>> {
+    let (ys, _) = run_in_trace(TraceState::new("scan_types", false), || -> Result<Vec<TensorType>> {
+        let carries: Vec<Tensor> = init.iter().map(|t| add_input(t.tensor_type())).collect();
+        let rows: Vec<Tensor> = xs.iter().map(|x| add_input(TensorType::new(x.dtype(), &x.shape()[1..]))).collect();
+        Ok(types(&f(&carries, &rows)?.1))
+    });
+    ys
 }
 
 /// The common leading size of the `xs`.
