@@ -840,3 +840,17 @@ fn gradients_of_first_and_second_order_through_each_construct() {
     let err = f.call(&x).unwrap_err().to_string();
     assert!(err.contains("second derivative through while_loop"), "{err}");
 }
+
+#[test]
+fn creating_a_variable_inside_a_body_names_the_construct() {
+    let f = kiln::function(|x: &Tensor| {
+        kiln::cond(
+            &x.sum_all().greater(&x.scalar_like(0.0).sum_all()),
+            || Ok(x * &Variable::new(Tensor::scalar(1.0f32)).read()),
+            || Ok(x.neg()),
+        )
+    });
+    let e = f.call(&Tensor::new(&[1.0f32])).unwrap_err().to_string();
+    assert!(e.contains("inside a control-flow body"), "{e}");
+    assert!(!e.contains("first trace"), "{e}");
+}

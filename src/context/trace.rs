@@ -278,6 +278,14 @@ pub(crate) fn on_variable_created(v: &Variable) -> Result<()> {
             t.created_vars.push(v.clone());
             Ok(())
         }
+        // A body's trace never allows it: the body may run any number of times.
+        Some(t) if !t.outer.is_empty() => Err(Error::Trace {
+            function: t.graph.name().to_string(),
+            msg: format!(
+                "creating Variable `{}` inside a control-flow body (cond, switch_case, while_loop, fori_loop, scan) is not supported; create it before the construct (build a layer used in a body by calling it once outside)",
+                v.name()
+            ),
+        }),
         Some(t) => Err(Error::Trace {
             function: t.graph.name().to_string(),
             msg: format!(
