@@ -797,7 +797,7 @@ fn counted_while(x: &Tensor) -> Tensor {
 /// TensorArray written in a fori_loop, and a scan in a fori_loop in a cond, eagerly and traced.
 #[test]
 fn gradients_of_first_and_second_order_through_each_construct() {
-    let fs: [(&str, Unary); 4] = [
+    let fs: [(&str, Unary); 5] = [
         ("switch_case default", |x| {
             kiln::switch_case(&Tensor::scalar(9i32), &[&|| Ok(x.sin()), &|| Ok(x.exp())]).unwrap()
         }),
@@ -824,6 +824,17 @@ fn gradients_of_first_and_second_order_through_each_construct() {
             };
             let looped = || Ok(kiln::fori_loop(1, 3, body, &[x.clone()])?.remove(0));
             kiln::cond(&x.sum_all().greater(&Tensor::scalar(-100.0f64)), looped, || Ok(x.clone())).unwrap()
+        }),
+        // Traced under a tape, the forward stacks `c @ w` and the gradient reads it back.
+        ("scan with a product of its carry", |x| {
+            let w = x.reshape([3, 1]).matmul(&x.reshape([1, 3])) * 0.5;
+            let rows = Tensor::stack(&[x, &x.cos(), &x.sin()], 0).reshape([3, 1, 3]);
+            let step = |c: &[Tensor], r: &[Tensor]| {
+                let h = (c[0].matmul(&w) + &r[0]).tanh();
+                Ok((vec![h.clone()], vec![h.matmul(&w)]))
+            };
+            let (c, ys) = kiln::scan(step, &[x.reshape([1, 3])], &[rows]).unwrap();
+            c[0].reshape([3]) + ys[0].sum(&[0, 1], false)
         }),
     ];
     let x = rand_f64(&[3], 31);

@@ -65,7 +65,7 @@ fn case(branches: &[Region], inputs: &[Tensor], cts: &[Option<Tensor>]) -> Grads
         .enumerate()
         .map(|(k, r)| {
             let vars = vars_of(r)?;
-            trace_body(&format!("branch_{k}_vjp"), &[], |_| vjp_of_body(&r.graph, &vars, caps, cts))
+            trace_body(&format!("branch_{k}_vjp"), &[], |_| vjp_of_body(&r.graph, &vars, caps, cts, &HashMap::new()))
         })
         .collect::<Result<Vec<_>>>()?;
     let grads =
@@ -103,34 +103,43 @@ fn scan(s: &ScanOp, inputs: &[Tensor], outputs: &[Tensor], cts: &[Option<Tensor>
         )?;
         &residuals[outputs.len()..]
     };
-    // Saved residuals are ys like the others; only when no cotangent reached them (a first
-    // derivative) are they left out of the backward pass.
-    let skip = if saved && cts[outputs.len() - n..].iter().all(Option::is_none) { n } else { 0 };
-    let ny = outputs.len() - n - skip;
-    let saved_cts = skip;
+    // Only the ys a cotangent reached are scanned; the others contribute none. (The saved
+    // residuals have none in a first derivative.)
+    let with_ct: Vec<usize> = (n..outputs.len()).filter(|&j| cts[j].is_some()).collect();
+    // Products the forward stacked (`Body::save_variant_products`, or a user's ys) are read
+    // in the backward pass, not computed again.
+    let mut products: Vec<(NodeId, Tensor)> = Vec::new();
+    for j in n..outputs.len() {
+        let node = body_outs[j];
+        if matches!(s.body.graph.node(node).op, Op::MatMul) && !products.iter().any(|(p, _)| *p == node) {
+            products.push((node, outputs[j].clone()));
+        }
+    }
     // Backward: carries are the carries' cotangents and the captures' sums; xs are the
-    // residuals, the xs and the ys' cotangents.
+    // residuals, the xs, the ys' cotangents and the saved products.
     let ct_c: Vec<Tensor> = (0..n).map(|j| or_zeros(&cts[j], &outputs[j])).collect::<Result<_>>()?;
     let acc: Vec<Tensor> = caps.iter().map(zeros_like).collect::<Result<_>>()?;
-    let ct_y: Vec<Tensor> = (0..ny).map(|j| or_zeros(&cts[n + j], &outputs[n + j])).collect::<Result<_>>()?;
+    let ct_y: Vec<Tensor> = with_ct.iter().map(|&j| cts[j].clone().expect("filtered")).collect();
     let row = |t: &Tensor| TensorType::new(t.dtype(), &t.shape()[1..]);
     let mut declared: Vec<TensorType> = vec![TensorType::new(kiln_ir::DType::I64, &[])];
     declared.extend(ct_c.iter().chain(&acc).map(Tensor::tensor_type));
-    declared.extend(carried.iter().chain(xs).chain(&ct_y).map(row));
+    declared.extend(carried.iter().chain(xs).chain(&ct_y).chain(products.iter().map(|(_, t)| t)).map(row));
     let m = caps.len();
     let body = trace_body("body_vjp", &declared, |ins| {
         let (i, rest) = ins.split_first().expect("an index");
         let (ct_c, rest) = rest.split_at(n);
         let (acc, rest) = rest.split_at(m);
         let (c_i, rest) = rest.split_at(n);
-        let (x_i, cty) = rest.split_at(k);
+        let (x_i, rest) = rest.split_at(k);
+        let (cty, saved_rows) = rest.split_at(with_ct.len());
         let mut at: Vec<Tensor> = vec![i.clone()];
         at.extend_from_slice(c_i);
         at.extend_from_slice(x_i);
         at.extend_from_slice(caps);
-        let mut step_cts: Vec<Option<Tensor>> = ct_c.iter().chain(cty).cloned().map(Some).collect();
-        step_cts.extend(std::iter::repeat_n(None, saved_cts));
-        let g = vjp_of_body(&s.body.graph, &vars, &at, &step_cts)?;
+        let mut step_cts: Vec<Option<Tensor>> = ct_c.iter().cloned().map(Some).collect();
+        step_cts.extend((n..outputs.len()).map(|j| with_ct.iter().position(|&w| w == j).map(|p| cty[p].clone())));
+        let saved: HashMap<NodeId, Tensor> = products.iter().map(|(p, _)| *p).zip(saved_rows.iter().cloned()).collect();
+        let g = vjp_of_body(&s.body.graph, &vars, &at, &step_cts, &saved)?;
         let (g_c, rest) = g[1..].split_at(n);
         let (g_x, g_caps) = rest.split_at(k);
         let mut out: Vec<Tensor> = g_c.to_vec();
@@ -145,8 +154,9 @@ fn scan(s: &ScanOp, inputs: &[Tensor], outputs: &[Tensor], cts: &[Option<Tensor>
     operands.extend(carried.iter().cloned());
     operands.extend_from_slice(xs);
     operands.extend(ct_y);
+    operands.extend(products.into_iter().map(|(_, t)| t));
     // The steps run in the other direction (a reverse scan's VJP runs forward).
-    let (length, xs_count, reverse) = (s.length, n + k + ny, !s.reverse);
+    let (length, xs_count, reverse) = (s.length, operands.len() - n - m, !s.reverse);
     let back = emit_region(
         |mut r| {
             Op::Scan(Arc::new(ScanOp {
@@ -186,7 +196,7 @@ fn while_loop(
         let mut at: Vec<Tensor> = c_k.to_vec();
         at.extend_from_slice(caps);
         let step_cts: Vec<Option<Tensor>> = ct.iter().cloned().map(Some).collect();
-        vjp_of_body(&body.graph, &vars, &at, &step_cts)
+        vjp_of_body(&body.graph, &vars, &at, &step_cts, &HashMap::new())
     })?;
     let bodies = vec![
         Body::from_graph(cond.graph.clone(), vars_of(cond)?, n, caps.to_vec()),
@@ -212,12 +222,20 @@ fn while_loop(
 
 /// The cotangents of `ins` for a body run on them whose outputs have cotangents `cts`
 /// (`None`: none), as the gradient of `sum_j <out_j, ct_j>`; zeros where no gradient flows.
-fn vjp_of_body(g: &Graph, vars: &[Variable], ins: &[Tensor], cts: &[Option<Tensor>]) -> Result<Vec<Tensor>> {
+/// Nodes in `saved` take the given values instead of being computed again; they are still
+/// recorded as their op on their operands, so gradients flow through them.
+fn vjp_of_body(
+    g: &Graph,
+    vars: &[Variable],
+    ins: &[Tensor],
+    cts: &[Option<Tensor>],
+    saved: &HashMap<NodeId, Tensor>,
+) -> Result<Vec<Tensor>> {
     let tape = GradientTape::new();
     for x in ins {
         tape.watch(x);
     }
-    let outs = replay(g, vars, ins)?;
+    let outs = replay(g, vars, ins, saved)?;
     let mut loss: Option<Tensor> = None;
     for (o, ct) in outs.iter().zip(cts) {
         if let Some(ct) = ct.as_ref().filter(|_| o.dtype().is_float()) {
@@ -236,8 +254,14 @@ fn vjp_of_body(g: &Graph, vars: &[Variable], ins: &[Tensor], cts: &[Option<Tenso
 }
 
 /// Runs graph `g` again as kiln ops on `inputs` (in the current trace, recorded on its
-/// tapes). Variable writes are dropped: a VJP must not repeat the body's effects.
-pub(crate) fn replay(g: &Graph, vars: &[Variable], inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+/// tapes). Variable writes are dropped: a VJP must not repeat the body's effects. A node in
+/// `saved` is not computed: it takes the saved value, recorded on the tapes as its op.
+pub(crate) fn replay(
+    g: &Graph,
+    vars: &[Variable],
+    inputs: &[Tensor],
+    saved: &HashMap<NodeId, Tensor>,
+) -> Result<Vec<Tensor>> {
     let live = g.live_nodes();
     let mut vals: HashMap<NodeId, Tensor> = HashMap::new();
     let mut tuples: HashMap<NodeId, Vec<Tensor>> = HashMap::new();
@@ -248,6 +272,11 @@ pub(crate) fn replay(g: &Graph, vars: &[Variable], inputs: &[Tensor]) -> Result<
         let node = g.node(n);
         let args: Vec<Tensor> = g.args(n).iter().filter_map(|a| vals.get(a).cloned()).collect();
         let refs: Vec<&Tensor> = args.iter().collect();
+        if let Some(value) = saved.get(&n) {
+            context::recording::record(context::recording::Recorded::Op(node.op.clone()), &refs, value);
+            vals.insert(n, value.clone());
+            continue;
+        }
         let var = |v: u32| vars.get(v as usize).ok_or_else(|| Error::Graph(format!("variable @{v} is not bound")));
         let value = match &node.op {
             Op::Input(i) => inputs[*i].clone(),

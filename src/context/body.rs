@@ -102,6 +102,31 @@ impl Body {
         Body { graph, vars, written, captures, declared }
     }
 
+    /// Adds every matrix product that changes from step to step (depends on one of the first
+    /// `variant` inputs) as an output, before the last `keep_last` outputs. A loop traced under
+    /// a tape stacks them, so its gradient reads them instead of computing them again
+    /// (`autodiff/region.rs` recognizes any stacked product by its node). Returns how many.
+    pub(crate) fn save_variant_products(&mut self, variant: usize, keep_last: usize) -> usize {
+        let g = &self.graph;
+        let Ok(order) = g.topo_order() else { return 0 };
+        let mut varies: HashSet<NodeId> = g.inputs()[..variant.min(g.inputs().len())].iter().copied().collect();
+        let mut products = Vec::new();
+        for n in order {
+            if g.args(n).iter().any(|a| varies.contains(a)) {
+                varies.insert(n);
+                if matches!(g.node(n).op, Op::MatMul) && !g.outputs().contains(&n) {
+                    products.push(n);
+                }
+            }
+        }
+        let mut outs = g.outputs().to_vec();
+        let at = outs.len() - keep_last;
+        let count = products.len();
+        outs.splice(at..at, products);
+        self.graph.set_outputs(outs);
+        count
+    }
+
     /// The types of the body's outputs.
     pub(crate) fn output_types(&self) -> Vec<TensorType> {
         self.graph.outputs().iter().map(|&o| self.graph.node(o).ty.clone()).collect()

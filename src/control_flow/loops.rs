@@ -109,6 +109,10 @@ pub fn fori_loop(
         check_carries("fori_loop", &want, &types(&next))?;
         Ok(with_residuals(next, &ins[1..1 + carries], save))
     })?;
+    let mut b = b;
+    if save {
+        b.save_variant_products(1 + carries, carries);
+    }
     let mut results = emit_region(
         |mut r| Op::Scan(Arc::new(ScanOp { body: r.pop().expect("one body"), length, carries, xs: 0, reverse: false })),
         vec![b],
@@ -118,10 +122,11 @@ pub fn fori_loop(
     Ok(results)
 }
 
-/// Whether a traced loop should also stack each step's incoming carries: when a tape records
-/// here and some carry is a float, the gradient will need them, and keeping them now saves
-/// the backward pass a second forward loop (`autodiff/region.rs` finds them by shape: the
-/// body's last outputs are its carry inputs).
+/// Whether a traced loop should also stack each step's incoming carries (and its matrix
+/// products: `Body::save_variant_products`): when a tape records here and some carry is a
+/// float, the gradient will need them, and keeping them now saves the backward pass a second
+/// forward loop (`autodiff/region.rs` finds the carries by shape: the body's last outputs are
+/// its carry inputs).
 fn saves_carries(init: &[Tensor]) -> bool {
     crate::context::is_recording() && init.iter().any(|t| t.dtype().is_float())
 }
@@ -196,6 +201,10 @@ pub fn scan(
         user_ys = ys.len();
         Ok(with_residuals(c.into_iter().chain(ys).collect(), &ins[1..1 + carries], save))
     })?;
+    let mut b = b;
+    if save {
+        b.save_variant_products(1 + carries + xs.len(), carries);
+    }
     let mut operands = init.to_vec();
     operands.extend(xs.iter().cloned());
     let nx = xs.len();
