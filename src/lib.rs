@@ -59,7 +59,7 @@ pub use kiln_ir::{Array, DType, Element, Error, Graph, Result};
 /// assert!((y.to_vec::<f32>().unwrap()[1] - 0.841_192).abs() < 1e-5);
 /// ```
 pub use kiln_macros::trace;
-pub use ops::args::{IntList, SliceArg};
+pub use ops::args::{Ellipsis, IntList, NewAxis, SliceArg};
 pub use ops::nn_ops::{softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits};
 pub use tensor::{NestedArray, Tensor};
 pub use variable::Variable;

@@ -167,16 +167,64 @@ impl Variable {
         self.update("assign_sub", delta, |v, d| v.try_sub(d))
     }
 
+    /// Writes `value` (broadcast) over the slice `args` of the variable (numpy's
+    /// `v[0, 1] = 42`, `v[:, 2] = [0, 1]`); the rest keeps its value. Eager and traced; a
+    /// read of the variable before the write gets no gradient through the overwritten part.
+    ///
+    /// ```
+    /// use kiln::{s, Tensor, Variable};
+    /// let v = Variable::new(Tensor::new(&[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+    /// v.assign_slice(&s![0, 1], &Tensor::scalar(42.0f32)).unwrap();
+    /// v.assign_slice(&s![.., 2], &Tensor::new(&[0.0f32, 1.0])).unwrap();
+    /// assert_eq!(v.read().to_vec::<f32>().unwrap(), vec![1.0, 42.0, 0.0, 4.0, 5.0, 1.0]);
+    /// ```
+    pub fn assign_slice(&self, args: &[crate::SliceArg], value: &Tensor) -> Result<()> {
+        self.rewrite("assign_slice", |v| v.with_slice(args, value))
+    }
+
+    /// Replaces the slabs at n-dimensional `indices` with `updates` (TF's
+    /// `Variable.scatter_nd_update`; see [`Tensor::tensor_scatter_nd_update`]).
+    ///
+    /// ```
+    /// use kiln::{Tensor, Variable};
+    /// let v = Variable::new(Tensor::new(&[1i64, 2, 3, 4]));
+    /// v.scatter_nd_update(&Tensor::new(&[[0i64], [2]]), &Tensor::new(&[9i64, 8])).unwrap();
+    /// assert_eq!(v.read().to_vec::<i64>().unwrap(), vec![9, 2, 8, 4]);
+    /// ```
+    pub fn scatter_nd_update(&self, indices: &Tensor, updates: &Tensor) -> Result<()> {
+        self.rewrite("scatter_nd_update", |v| v.try_tensor_scatter_nd_update(indices, updates))
+    }
+
+    /// Adds `updates` at n-dimensional `indices` (TF's `Variable.scatter_nd_add`; repeated
+    /// indices add up).
+    ///
+    /// ```
+    /// use kiln::{Tensor, Variable};
+    /// let v = Variable::new(Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]]));
+    /// v.scatter_nd_add(&Tensor::new(&[[1i64, 1]]), &Tensor::new(&[10.0f32])).unwrap();
+    /// assert_eq!(v.read().to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 14.0]);
+    /// ```
+    pub fn scatter_nd_add(&self, indices: &Tensor, updates: &Tensor) -> Result<()> {
+        self.rewrite("scatter_nd_add", |v| v.try_tensor_scatter_nd_add(indices, updates))
+    }
+
     fn update(&self, op: &'static str, delta: &Tensor, f: impl Fn(&Tensor, &Tensor) -> Result<Tensor>) -> Result<()> {
         self.check(op, delta)?;
+        self.rewrite(op, |v| f(v, delta))
+    }
+
+    /// `self = f(self)`; `Err` (value unchanged) if `f` fails or changes the type.
+    fn rewrite(&self, op: &'static str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
         if context::is_tracing() {
-            let new = f(&self.read(), delta)?;
+            let new = f(&self.read())?;
+            self.check(op, &new)?;
             return self.assign(&new);
         }
         // Hold the write lock across read-modify-write so concurrent updates never lose one.
         let mut guard = self.0.value.write().unwrap_or_else(|e| e.into_inner());
         let current = Tensor::from_array(guard.clone());
-        let new = f(&current, delta)?;
+        let new = f(&current)?;
+        self.check(op, &new)?;
         *guard = new.try_array(op)?.clone();
         Ok(())
     }

@@ -124,3 +124,20 @@ fn an_interrupted_save_keeps_the_old_checkpoint() {
     assert_eq!(back.read().to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
     let _ = std::fs::remove_file(&p);
 }
+
+#[test]
+fn two_dense_layers_get_keras_names_and_save_their_weights() {
+    use kiln::nn::{Dense, Layer, Sequential};
+    let model = Sequential::new().add(Dense::new(4).seed(1)).add(Dense::new(2).seed(2));
+    model.call(&Tensor::ones(&[1, 3], DType::F32), false).unwrap();
+    let names: Vec<String> = model.variables().iter().map(|v| v.name().to_string()).collect();
+    let (first, second) = (names[0].trim_end_matches("/kernel"), names[2].trim_end_matches("/kernel"));
+    assert!(first.starts_with("dense") && second.starts_with("dense_") && first != second, "{names:?}");
+    let p = path("two_dense.safetensors");
+    checkpoint::save_weights(&model, &p).unwrap();
+    let before = model.variables().iter().map(|v| v.read().to_vec::<f32>().unwrap()).collect::<Vec<_>>();
+    model.variables().iter().for_each(|v| v.assign(&v.read().zeros_like()).unwrap());
+    checkpoint::load_weights(&model, &p).unwrap();
+    let after = model.variables().iter().map(|v| v.read().to_vec::<f32>().unwrap()).collect::<Vec<_>>();
+    assert_eq!(before, after);
+}

@@ -146,34 +146,123 @@ impl GradientTape {
         self.compute(target, Some(output_gradient), &tensor_sources(sources))
     }
 
+    /// The Jacobian of `target` with respect to each variable (TF's `tape.jacobian`): per
+    /// source a tensor `target.shape ++ source.shape`, `None` where the target does not depend
+    /// on it. One backward pass per element of the target (TF vectorizes them with `pfor`);
+    /// traced, each pass is part of the graph, so keep the target small.
+    ///
+    /// ```
+    /// use kiln::{GradientTape, Tensor, Variable};
+    /// let w = Variable::new(Tensor::new(&[1.0f64, 2.0]));
+    /// let tape = GradientTape::new();
+    /// let y = Tensor::stack(&[&w.read().prod_all(), &w.read().sum_all()], 0); // [w0 w1, w0 + w1]
+    /// let j = tape.jacobian(&y, &[&w]).unwrap().remove(0).unwrap();
+    /// assert_eq!(j.shape(), &[2, 2]);
+    /// assert_eq!(j.to_vec::<f64>().unwrap(), vec![2.0, 1.0, 1.0, 1.0]);
+    /// ```
+    pub fn jacobian(&self, target: &Tensor, sources: &[&Variable]) -> Result<Vec<Option<Tensor>>> {
+        let shapes: Vec<Vec<usize>> = sources.iter().map(|v| v.shape().to_vec()).collect();
+        self.jacobian_of(target, &self.variable_sources(sources), &shapes)
+    }
+
+    /// [`GradientTape::jacobian`] with respect to tensors (watched, or computed on the tape).
+    pub fn jacobian_tensors(&self, target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
+        let shapes: Vec<Vec<usize>> = sources.iter().map(|t| t.shape().to_vec()).collect();
+        self.jacobian_of(target, &tensor_sources(sources), &shapes)
+    }
+
+    /// The Jacobian of each example's output with respect to its own input (TF's
+    /// `batch_jacobian`): `target` `[b, ...]` and `source` `[b, ...]` share the leading batch
+    /// dim, and example `i` of the target must depend only on example `i` of the source; the
+    /// result is `[b, ...target dims, ...source dims]`. One backward pass per element of one
+    /// example's output.
+    ///
+    /// ```
+    /// use kiln::{GradientTape, Tensor};
+    /// let x = Tensor::new(&[[1.0f64, 2.0], [3.0, 4.0]]);
+    /// let tape = GradientTape::new();
+    /// tape.watch(&x);
+    /// let y = x.square(); // per example: diag(2 x)
+    /// let j = tape.batch_jacobian(&y, &x).unwrap();
+    /// assert_eq!(j.to_vec::<f64>().unwrap(), vec![2.0, 0.0, 0.0, 4.0, 6.0, 0.0, 0.0, 8.0]);
+    /// ```
+    pub fn batch_jacobian(&self, target: &Tensor, source: &Tensor) -> Result<Tensor> {
+        let (b, rest) = match (target.shape().split_first(), source.shape().first()) {
+            (Some((&b, rest)), Some(&sb)) if b == sb => (b, rest.to_vec()),
+            _ => {
+                return Err(Error::Gradient(format!(
+                    "batch_jacobian needs a target and a source with the same leading batch dim, got {} and {}",
+                    target.tensor_type(),
+                    source.tensor_type()
+                )))
+            }
+        };
+        let entries = self.take_entries()?;
+        let per_example: usize = rest.iter().product();
+        let mut rows = Vec::with_capacity(per_example);
+        for j in 0..per_example {
+            // Element j of every example at once: examples are independent.
+            let mut seed = vec![0.0; b * per_example];
+            (0..b).for_each(|i| seed[i * per_example + j] = 1.0);
+            let seed = Tensor::from_vec(seed, target.shape())?.try_cast(target.dtype())?;
+            let g = self.backward_from(&entries, target, seed, &tensor_sources(&[source]))?.remove(0);
+            rows.push(g.map_or_else(|| Ok(source.zeros_like()), Ok::<_, Error>)?);
+        }
+        let stacked = Tensor::try_stack(&rows.iter().collect::<Vec<_>>(), 1)?;
+        let shape: Vec<i64> = [&[b][..], &rest, &source.shape()[1..]].concat().iter().map(|&d| d as i64).collect();
+        stacked.try_reshape(shape)
+    }
+
+    fn jacobian_of(&self, target: &Tensor, sources: &[Vec<u64>], shapes: &[Vec<usize>]) -> Result<Vec<Option<Tensor>>> {
+        let entries = self.take_entries()?;
+        let n = target.shape().iter().product::<usize>();
+        let mut rows: Vec<Vec<Option<Tensor>>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut seed = vec![0.0; n];
+            seed[i] = 1.0;
+            let seed = Tensor::from_vec(seed, target.shape())?.try_cast(target.dtype())?;
+            rows.push(self.backward_from(&entries, target, seed, sources)?);
+        }
+        (0..sources.len())
+            .map(|k| {
+                if rows.iter().all(|r| r[k].is_none()) {
+                    return Ok(None);
+                }
+                let zeros = Tensor::zeros(&shapes[k], target.dtype());
+                let parts: Vec<&Tensor> = rows.iter().map(|r| r[k].as_ref().unwrap_or(&zeros)).collect();
+                let shape: Vec<i64> = target.shape().iter().chain(&shapes[k]).map(|&d| d as i64).collect();
+                Tensor::try_stack(&parts, 0)?.try_reshape(shape).map(Some)
+            })
+            .collect()
+    }
+
     /// Each variable stands for the ids of all its recorded reads.
     fn variable_sources(&self, sources: &[&Variable]) -> Vec<Vec<u64>> {
         let s = self.state.borrow();
         sources.iter().map(|v| s.reads.iter().filter(|(r, _)| r.same_as(v)).map(|(_, t)| t.id()).collect()).collect()
     }
 
-    fn compute(&self, target: &Tensor, seed: Option<&Tensor>, sources: &[Vec<u64>]) -> Result<Vec<Option<Tensor>>> {
-        let entries = {
-            let mut s = self.state.borrow_mut();
-            if s.spent {
-                return Err(Error::Gradient(
-                    "this GradientTape has already computed a gradient; a non-persistent tape answers once \
-                     (use GradientTape::persistent() to ask several times)"
-                        .into(),
-                ));
-            }
-            if !s.persistent {
-                s.spent = true;
-                s.reads.clear();
-                s.tracked.clear();
-                std::mem::take(&mut s.entries)
-            } else {
-                s.entries.clone()
-            }
-        };
-        if !target.dtype().is_float() {
-            return Err(Error::Gradient(format!("the target must be a float tensor, got {}", target.tensor_type())));
+    /// The recorded entries for one answer: all of them (a non-persistent tape is spent).
+    fn take_entries(&self) -> Result<Vec<Rc<Entry>>> {
+        let mut s = self.state.borrow_mut();
+        if s.spent {
+            return Err(Error::Gradient(
+                "this GradientTape has already computed a gradient; a non-persistent tape answers once \
+                 (use GradientTape::persistent() to ask several times)"
+                    .into(),
+            ));
         }
+        if s.persistent {
+            return Ok(s.entries.clone());
+        }
+        s.spent = true;
+        s.reads.clear();
+        s.tracked.clear();
+        Ok(std::mem::take(&mut s.entries))
+    }
+
+    fn compute(&self, target: &Tensor, seed: Option<&Tensor>, sources: &[Vec<u64>]) -> Result<Vec<Option<Tensor>>> {
+        let entries = self.take_entries()?;
         let seed = match seed {
             Some(g) if g.tensor_type() != target.tensor_type() => {
                 return Err(Error::Gradient(format!(
@@ -185,9 +274,22 @@ impl GradientTape {
             Some(g) => g.clone(),
             None => Tensor::ones(target.shape(), target.dtype()),
         };
+        self.backward_from(&entries, target, seed, sources)
+    }
+
+    fn backward_from(
+        &self,
+        entries: &[Rc<Entry>],
+        target: &Tensor,
+        seed: Tensor,
+        sources: &[Vec<u64>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        if !target.dtype().is_float() {
+            return Err(Error::Gradient(format!("the target must be a float tensor, got {}", target.tensor_type())));
+        }
         // This tape's own backward ops are not recorded on it; outer tapes record them.
         let _resume = Pause::new(&self.state);
-        backward(&entries, target, seed, sources)
+        backward(entries, target, seed, sources)
     }
 }
 

@@ -55,7 +55,7 @@ impl BatchNormalization {
             momentum: 0.99,
             epsilon: 1e-3,
             dtype: DType::F32,
-            name: "batch_normalization".to_string(),
+            name: super::unique_name("batch_normalization"),
             trainable: AtomicBool::new(true),
             built: OnceLock::new(),
         }

@@ -55,7 +55,7 @@ impl Dense {
             kernel_constraint: None,
             bias_constraint: None,
             dtype: DType::F32,
-            name: "dense".to_string(),
+            name: super::unique_name("dense"),
             trainable: AtomicBool::new(true),
             built: OnceLock::new(),
         }

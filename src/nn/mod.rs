@@ -130,6 +130,25 @@ impl<L: Layer + ?Sized> Layer for Arc<L> {
     }
 }
 
+/// A fresh layer name from `base`, as Keras numbers them: `dense`, then `dense_1`,
+/// `dense_2`, … (one count per base name, for the whole process). Built-in layers take their
+/// default names from here, so two `Dense` in one model name their Variables `dense/kernel`
+/// and `dense_1/kernel`.
+///
+/// ```
+/// let a = kiln::nn::unique_name("my_block");
+/// let b = kiln::nn::unique_name("my_block");
+/// assert_eq!((a.as_str(), b.as_str()), ("my_block", "my_block_1"));
+/// ```
+pub fn unique_name(base: &str) -> String {
+    static COUNTS: std::sync::Mutex<Option<std::collections::HashMap<String, usize>>> = std::sync::Mutex::new(None);
+    let mut counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let n = counts.get_or_insert_with(Default::default).entry(base.to_string()).or_insert(0);
+    let name = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
+    *n += 1;
+    name
+}
+
 /// The sum of a layer's extra losses as a scalar of `dtype` (zero when there are none).
 pub fn total_loss(layer: &dyn Layer, dtype: kiln_ir::DType) -> Result<Tensor> {
     let mut total = Tensor::zeros(&[], dtype);

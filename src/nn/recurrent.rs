@@ -254,7 +254,7 @@ impl<C: RecurrentCell + Default> Recurrent<C> {
             recurrent_initializer: Arc::new(Orthogonal::new(crate::random::next_seed())),
             bias_initializer: Arc::new(Zeros),
             dtype: DType::F32,
-            name: C::NAME.to_string(),
+            name: super::unique_name(C::NAME),
             trainable: AtomicBool::new(true),
             built: OnceLock::new(),
         }

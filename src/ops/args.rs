@@ -64,6 +64,37 @@ pub enum SliceArg {
     Index(isize),
     /// `start..stop` with `step` (negative steps walk backwards; `None` ends are open).
     Range { start: Option<isize>, stop: Option<isize>, step: isize },
+    /// A new axis of size 1 here (numpy's `np.newaxis`, TF's `tf.newaxis`); write [`NewAxis`].
+    NewAxis,
+    /// As many whole dims as the other items leave (numpy's `...`); write [`Ellipsis`].
+    Ellipsis,
+}
+
+/// `s![.., NewAxis]`: a new axis of size 1 (numpy's `np.newaxis`).
+///
+/// ```
+/// use kiln::{s, Ellipsis, NewAxis, Tensor};
+/// let t = Tensor::new(&[[1i32, 2, 3], [4, 5, 6]]);
+/// assert_eq!(t.slice(&s![Ellipsis, 1, NewAxis]).shape(), &[2, 1]); // t[..., 1, tf.newaxis]
+/// assert_eq!(t.slice(&s![NewAxis, .., 0]).to_vec::<i32>().unwrap(), vec![1, 4]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct NewAxis;
+
+/// `s![Ellipsis, 0]`: every dim not otherwise named (numpy's `...`); at most one per slice.
+#[derive(Clone, Copy, Debug)]
+pub struct Ellipsis;
+
+impl From<NewAxis> for SliceArg {
+    fn from(_: NewAxis) -> SliceArg {
+        SliceArg::NewAxis
+    }
+}
+
+impl From<Ellipsis> for SliceArg {
+    fn from(_: Ellipsis) -> SliceArg {
+        SliceArg::Ellipsis
+    }
 }
 
 impl SliceArg {
@@ -76,13 +107,15 @@ impl SliceArg {
     pub fn with_step(self, step: isize) -> SliceArg {
         match self {
             SliceArg::Range { start, stop, .. } => SliceArg::Range { start, stop, step },
-            SliceArg::Index(_) => self,
+            SliceArg::Index(_) | SliceArg::NewAxis | SliceArg::Ellipsis => self,
         }
     }
 
-    /// Resolves against a dim of size `n`: the slice and whether the dim is kept.
+    /// Resolves against a dim of size `n`: the slice and whether the dim is kept. (`NewAxis`
+    /// and `Ellipsis` consume no dim; `Tensor::try_slice` expands them first.)
     pub(crate) fn resolve(self, n: usize, axis: usize) -> Result<(SliceDim, bool)> {
         match self {
+            SliceArg::NewAxis | SliceArg::Ellipsis => unreachable!("expanded by try_slice"),
             SliceArg::Index(i) => {
                 let j = if i < 0 { i + n as isize } else { i };
                 if j < 0 || j >= n as isize {

@@ -5,6 +5,7 @@ pub mod args;
 mod composite;
 mod creation;
 mod elementwise;
+mod indexing;
 mod linalg;
 mod movement;
 pub mod nn_ops;

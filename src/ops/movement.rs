@@ -154,24 +154,7 @@ impl Tensor {
 
     /// The fallible form of [`Tensor::slice`].
     pub fn try_slice(&self, args: &[SliceArg]) -> Result<Tensor> {
-        if args.len() > self.rank() {
-            return Err(Error::invalid(
-                "slice",
-                format!("{} slice items for shape {}", args.len(), fmt_shape(self.shape())),
-            ));
-        }
-        let mut dims = Vec::with_capacity(self.rank());
-        let mut kept = Vec::new();
-        for (axis, &n) in self.shape().iter().enumerate() {
-            let (d, keep) = match args.get(axis) {
-                Some(a) => a.resolve(n, axis)?,
-                None => (SliceDim::full(n), true),
-            };
-            if keep {
-                kept.push(d.len);
-            }
-            dims.push(d);
-        }
+        let (dims, kept) = self.slice_plan(args)?;
         let whole = dims.iter().zip(self.shape()).all(|(d, &n)| *d == SliceDim::full(n));
         let sliced = if whole { self.clone() } else { apply(Op::Slice(dims), &[self])? };
         sliced.try_reshape(kept)
