@@ -6,6 +6,7 @@
 //!
 //! `cargo bench --bench gru_step`
 
+#[allow(dead_code)]
 #[path = "../examples/data/digits.rs"]
 mod digits_data;
 

@@ -1,22 +1,30 @@
-//! Losses: a [`Loss`] maps `(y_true, y_pred)` to a scalar, differentiable in `y_pred`.
-//! Built-ins follow Keras 3: a per-sample loss (the mean over the last axis for the
-//! elementwise losses), then Keras's default reduction `sum_over_batch_size` — the mean
-//! over the batch. Any closure `Fn(&Tensor, &Tensor) -> Tensor` is a loss too.
+//! Losses: a [`Loss`] maps `(y_true, y_pred)` to per-sample losses, then reduces them to
+//! the loss, differentiable in `y_pred`. Built-ins follow Keras 3: a per-sample loss (the
+//! mean over the last axis for the elementwise losses, the sum for the cross-entropies),
+//! optional per-sample weights, then a [`Reduction`] — Keras's default
+//! `sum_over_batch_size`, the mean over every per-sample value. Any closure
+//! `Fn(&Tensor, &Tensor) -> Tensor` is a loss too: its result is the per-sample (or
+//! per-element) loss, reduced the same way.
 //!
-//! Labels are checked: a `y_true` of the wrong shape or dtype is an `Err` naming both.
+//! Labels are matched to the predictions as Keras does: a `[n]` label against `[n, 1]`
+//! predictions (or the reverse) gains or loses that last axis, and numeric labels are cast
+//! to the predictions' dtype; any other mismatch is an `Err` naming both.
 //!
 //! ```
-//! use kiln::losses::{Loss, MeanSquaredError};
+//! use kiln::losses::{Loss, MeanSquaredError, Reduction};
 //! use kiln::Tensor;
 //! let y_true = Tensor::new(&[[0.0f32, 1.0], [1.0, 1.0]]);
 //! let y_pred = Tensor::new(&[[1.0f32, 1.0], [1.0, 0.0]]);
-//! let l = MeanSquaredError.call(&y_true, &y_pred).unwrap();
-//! assert_eq!(l.to_scalar::<f32>().unwrap(), 0.5);
-//! // The book's Huber loss as a closure:
+//! assert_eq!(MeanSquaredError.call(&y_true, &y_pred).unwrap().to_scalar::<f32>().unwrap(), 0.5);
+//! let per_sample = MeanSquaredError.with_reduction(Reduction::None).call(&y_true, &y_pred).unwrap();
+//! assert_eq!(per_sample.to_vec::<f32>().unwrap(), vec![0.5, 0.5]);
+//! let w = Tensor::new(&[1.0f32, 0.0]);
+//! assert_eq!(MeanSquaredError.call_weighted(&y_true, &y_pred, Some(&w)).unwrap().to_scalar::<f32>().unwrap(), 0.25);
+//! // The book's Huber loss as a closure returning per-element losses:
 //! let huber_fn = |y_true: &Tensor, y_pred: &Tensor| {
 //!     let error = y_true - y_pred;
 //!     let small = error.abs().less(&error.scalar_like(1.0));
-//!     small.select(&(error.square() / 2.0), &(error.abs() - 0.5)).mean_all()
+//!     small.select(&(error.square() / 2.0), &(error.abs() - 0.5))
 //! };
 //! assert_eq!(huber_fn.call(&y_true, &y_pred).unwrap().to_scalar::<f32>().unwrap(), 0.25);
 //! ```
@@ -25,44 +33,160 @@ use kiln_ir::DType;
 
 use crate::{Error, Result, Tensor};
 
-/// A loss: labels and predictions to a scalar.
-pub trait Loss: Send + Sync {
-    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor>;
+/// How per-sample losses become the loss (Keras's `reduction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduction {
+    /// The sum divided by the number of per-sample values (Keras's default; also its `"mean"`).
+    #[default]
+    SumOverBatchSize,
+    /// The sum.
+    Sum,
+    /// The weighted sum divided by the sum of the sample weights (Keras's
+    /// `"mean_with_sample_weight"`; without weights, as `SumOverBatchSize`).
+    MeanWithSampleWeight,
+    /// No reduction: the per-sample losses (times their weights).
+    None,
 }
 
-impl<F: Fn(&Tensor, &Tensor) -> Tensor + Send + Sync> Loss for F {
+/// A loss: labels and predictions to per-sample losses, reduced to the loss.
+pub trait Loss: Send + Sync {
+    /// The unreduced losses (Keras's loss function): one per sample, or per element for a
+    /// closure that returns them so.
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor>;
+
+    /// The reduction [`Loss::call`] applies.
+    fn reduction(&self) -> Reduction {
+        Reduction::SumOverBatchSize
+    }
+
+    /// The loss (Keras's `loss(y_true, y_pred)`).
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        Ok(self(y_true, y_pred))
+        self.call_weighted(y_true, y_pred, None)
+    }
+
+    /// The loss with `sample_weight` (broadcast against the per-sample losses, a `[n]` weight
+    /// matched to `[n, 1]` losses as labels are) applied before the reduction.
+    fn call_weighted(&self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<Tensor> {
+        let losses = self.per_sample(y_true, y_pred)?;
+        reduce(losses, sample_weight, self.reduction())
+    }
+
+    /// This loss with another reduction.
+    fn with_reduction(self, reduction: Reduction) -> Reduced<Self>
+    where
+        Self: Sized,
+    {
+        Reduced { loss: self, reduction }
+    }
+}
+
+/// A closure gets its labels matched to the predictions' rank and dtype first, as Keras's
+/// wrapper of a loss function does (so `[n]` targets against `[n, 1]` predictions do not
+/// broadcast to `[n, n]`).
+impl<F: Fn(&Tensor, &Tensor) -> Tensor + Send + Sync> Loss for F {
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        let mut labels = same_rank(y_true.clone(), y_pred);
+        if labels.dtype() != y_pred.dtype() && labels.dtype() != DType::Bool && y_pred.dtype().is_float() {
+            labels = labels.try_cast(y_pred.dtype())?;
+        }
+        Ok(self(&labels, y_pred))
+    }
+}
+
+/// A loss with a chosen [`Reduction`] (made by [`Loss::with_reduction`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Reduced<L> {
+    pub loss: L,
+    pub reduction: Reduction,
+}
+
+impl<L: Loss> Loss for Reduced<L> {
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        self.loss.per_sample(y_true, y_pred)
+    }
+
+    fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+}
+
+/// Applies `sample_weight` and `reduction` to per-sample `losses`.
+fn reduce(losses: Tensor, sample_weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
+    let weighted = match sample_weight {
+        Some(w) => {
+            let w = same_rank(w.try_cast(losses.dtype())?, &losses);
+            losses.try_mul(&w)?
+        }
+        None => losses,
+    };
+    let all: Vec<usize> = (0..weighted.rank()).collect();
+    let sum = || weighted.try_sum(all.clone(), false);
+    match reduction {
+        Reduction::None => Ok(weighted),
+        Reduction::Sum => sum(),
+        Reduction::MeanWithSampleWeight if sample_weight.is_some() => {
+            let w = sample_weight.expect("checked").try_cast(weighted.dtype())?;
+            let total =
+                w.try_broadcast_to(weighted.shape())?.try_sum((0..weighted.rank()).collect::<Vec<_>>(), false)?;
+            divide_no_nan(&sum()?, &total)
+        }
+        Reduction::SumOverBatchSize | Reduction::MeanWithSampleWeight => {
+            let n = weighted.shape().iter().product::<usize>();
+            divide_no_nan(&sum()?, &weighted.scalar_like(n as f64))
+        }
+    }
+}
+
+/// `a / b`, and 0 where `b` is 0 (Keras's `divide_no_nan`: an empty batch has loss 0).
+fn divide_no_nan(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let zero = b.try_equal(&b.scalar_like(0.0))?;
+    let safe = zero.try_select(&b.scalar_like(1.0), b)?;
+    zero.try_select(&a.scalar_like(0.0), &a.try_div(&safe)?)
+}
+
+/// `t` with a last axis of 1 added or removed to match `like`'s rank (Keras's
+/// `squeeze_or_expand_to_same_rank`); unchanged otherwise.
+fn same_rank(t: Tensor, like: &Tensor) -> Tensor {
+    let (r, l) = (t.rank(), like.rank());
+    if r == l + 1 && t.shape().last() == Some(&1) {
+        let keep: Vec<i64> = t.shape()[..r - 1].iter().map(|&d| d as i64).collect();
+        t.try_reshape(keep).unwrap_or(t)
+    } else if l == r + 1 && like.shape().last() == Some(&1) {
+        t.try_expand_dims(-1).unwrap_or(t)
+    } else {
+        t
     }
 }
 
 /// Keras's clipping epsilon for probabilities.
 const EPSILON: f64 = 1e-7;
 
-/// `y_true` must have `y_pred`'s shape and dtype, and `y_pred` a float dtype with a batch axis.
-fn check_same(loss: &'static str, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+/// `y_true` matched to `y_pred` (last axis of 1 added or removed, numeric labels cast to the
+/// predictions' float dtype); then it must have `y_pred`'s shape, and `y_pred` a float dtype
+/// with a batch axis.
+fn match_labels(loss: &'static str, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
     if !y_pred.dtype().is_float() || y_pred.rank() == 0 {
         return Err(Error::invalid(
             loss,
             format!("predictions must be floats with a batch axis, got {}", y_pred.tensor_type()),
         ));
     }
-    if y_true.shape() != y_pred.shape() || y_true.dtype() != y_pred.dtype() {
+    let mut labels = same_rank(y_true.clone(), y_pred);
+    if labels.dtype() != y_pred.dtype() && labels.dtype() != DType::Bool {
+        labels = labels.try_cast(y_pred.dtype())?;
+    }
+    if labels.shape() != y_pred.shape() || labels.dtype() != y_pred.dtype() {
         return Err(Error::invalid(
             loss,
             format!("labels {} do not match predictions {}", y_true.tensor_type(), y_pred.tensor_type()),
         ));
     }
-    Ok(())
+    Ok(labels)
 }
 
-/// Mean over the last axis (per-sample), then mean over the samples.
-fn reduce_elementwise(per_element: Tensor) -> Result<Tensor> {
-    per_element.try_mean(-1, false)?.try_mean(all_axes(per_element.rank() - 1), false)
-}
-
-fn all_axes(rank: usize) -> Vec<usize> {
-    (0..rank).collect()
+/// The mean over the last axis: one loss per sample.
+fn per_sample_mean(per_element: Tensor) -> Result<Tensor> {
+    per_element.try_mean(-1, false)
 }
 
 /// Mean of `(y_pred - y_true)²`.
@@ -70,9 +194,9 @@ fn all_axes(rank: usize) -> Vec<usize> {
 pub struct MeanSquaredError;
 
 impl Loss for MeanSquaredError {
-    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        check_same("mean_squared_error", y_true, y_pred)?;
-        reduce_elementwise(y_pred.try_sub(y_true)?.try_square()?)
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        let y_true = &match_labels("mean_squared_error", y_true, y_pred)?;
+        per_sample_mean(y_pred.try_sub(y_true)?.try_square()?)
     }
 }
 
@@ -81,9 +205,9 @@ impl Loss for MeanSquaredError {
 pub struct MeanAbsoluteError;
 
 impl Loss for MeanAbsoluteError {
-    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        check_same("mean_absolute_error", y_true, y_pred)?;
-        reduce_elementwise(y_pred.try_sub(y_true)?.try_abs()?)
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        let y_true = &match_labels("mean_absolute_error", y_true, y_pred)?;
+        per_sample_mean(y_pred.try_sub(y_true)?.try_abs()?)
     }
 }
 
@@ -106,14 +230,12 @@ impl Huber {
 }
 
 impl Loss for Huber {
-    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        check_same("huber", y_true, y_pred)?;
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        let y_true = &match_labels("huber", y_true, y_pred)?;
         let abs_error = y_pred.try_sub(y_true)?.try_abs()?;
         let quadratic = abs_error.try_minimum(&abs_error.scalar_like(self.delta))?;
         let linear = abs_error.try_sub(&quadratic)?;
-        reduce_elementwise(
-            quadratic.try_square()?.try_mul(&abs_error.scalar_like(0.5))?.try_add(&(linear * self.delta))?,
-        )
+        per_sample_mean(quadratic.try_square()?.try_mul(&abs_error.scalar_like(0.5))?.try_add(&(linear * self.delta))?)
     }
 }
 
@@ -131,8 +253,8 @@ impl BinaryCrossentropy {
 }
 
 impl Loss for BinaryCrossentropy {
-    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        check_same("binary_crossentropy", y_true, y_pred)?;
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        let y_true = &match_labels("binary_crossentropy", y_true, y_pred)?;
         let per_element = if self.from_logits {
             // TF's form: max(x, 0) and -|x| both split at x >= 0, so at x = 0 their gradients
             // (1 and -1) add up to sigmoid(0) - z; relu'(0) = abs'(0) = 0 would drop the 0.5.
@@ -147,7 +269,7 @@ impl Loss for BinaryCrossentropy {
             let neg = (1.0 - y_true).try_mul(&(1.0 - &p).try_log()?)?;
             pos.try_add(&neg)?.try_neg()?
         };
-        reduce_elementwise(per_element)
+        per_sample_mean(per_element)
     }
 }
 
@@ -178,10 +300,9 @@ fn log_probs(y_pred: &Tensor, from_logits: bool) -> Result<Tensor> {
 }
 
 impl Loss for CategoricalCrossentropy {
-    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        check_same("categorical_crossentropy", y_true, y_pred)?;
-        let per_sample = y_true.try_mul(&log_probs(y_pred, self.from_logits)?)?.try_sum(-1, false)?.try_neg()?;
-        per_sample.try_mean(all_axes(per_sample.rank()), false)
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        let y_true = &match_labels("categorical_crossentropy", y_true, y_pred)?;
+        y_true.try_mul(&log_probs(y_pred, self.from_logits)?)?.try_sum(-1, false)?.try_neg()
     }
 }
 
@@ -199,10 +320,19 @@ impl SparseCategoricalCrossentropy {
     }
 }
 
-/// Checks integer class labels against `[batch.., classes]` predictions; returns them
+/// Checks integer class labels (`[batch..]`, or `[batch.., 1]`) against `[batch.., classes]`
+/// predictions; returns them
 /// [checked](checked_labels).
 pub(crate) fn check_sparse(loss: &'static str, labels: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
     let r = y_pred.rank();
+    // Keras takes `[n, 1]` labels too.
+    let squeezed;
+    let labels = if r > 0 && labels.rank() == r && labels.shape().last() == Some(&1) {
+        squeezed = labels.try_reshape(labels.shape()[..r - 1].iter().map(|&d| d as i64).collect::<Vec<_>>())?;
+        &squeezed
+    } else {
+        labels
+    };
     if r == 0 || !matches!(labels.dtype(), DType::I32 | DType::I64) || labels.shape() != &y_pred.shape()[..r - 1] {
         return Err(Error::invalid(
             loss,
@@ -235,13 +365,13 @@ pub(crate) fn checked_labels(loss: &'static str, labels: &Tensor, classes: usize
 }
 
 impl Loss for SparseCategoricalCrossentropy {
-    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let y_true = check_sparse("sparse_categorical_crossentropy", y_true, y_pred)?;
         if !y_pred.dtype().is_float() {
             return Err(Error::invalid("sparse_categorical_crossentropy", "predictions must be floats"));
         }
         let classes = y_pred.shape()[y_pred.rank() - 1];
         let onehot = y_true.one_hot(classes, y_pred.dtype());
-        CategoricalCrossentropy { from_logits: self.from_logits }.call(&onehot, y_pred)
+        CategoricalCrossentropy { from_logits: self.from_logits }.per_sample(&onehot, y_pred)
     }
 }

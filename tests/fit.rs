@@ -98,3 +98,21 @@ fn an_empty_dataset_is_an_error() {
     let e = trainer(model).fit(&train, 2, None).unwrap_err();
     assert!(e.to_string().contains("no batches"), "{e}");
 }
+
+/// The book's regression setup: `[n]` targets, a `Dense(1)` model (`[n, 1]` predictions) and
+/// `huber_fn` returning per-element losses; `fit` reduces them as Keras does and learns.
+#[test]
+fn fit_takes_the_books_huber_fn_and_column_predictions() {
+    let x = Tensor::random_normal(&[64, 3], DType::F32, 5);
+    let y = x.matmul(&Tensor::new(&[[1.0f32], [-2.0], [0.5]])).reshape([64]) + 0.3;
+    let huber_fn = |y_true: &Tensor, y_pred: &Tensor| {
+        let error = y_true - y_pred;
+        let small = error.abs().less(&error.scalar_like(1.0));
+        small.select(&(error.square() / 2.0), &(error.abs() - 0.5))
+    };
+    let model = Arc::new(Sequential::new().add(Dense::new(1).seed(3)));
+    let trainer = Trainer::new(model, Arc::new(huber_fn), Arc::new(SGD::new(0.1)), vec![]);
+    let train = Dataset::from_tensors(&[x, y]).unwrap().batch(16, false);
+    let h = trainer.fit(&train, 20, None).unwrap();
+    assert!(h.loss[19] < 0.1 * h.loss[0], "{:?}", h.loss);
+}

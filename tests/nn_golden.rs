@@ -105,7 +105,16 @@ fn losses_reject_labels_of_the_wrong_shape_or_dtype() {
     assert!(SparseCategoricalCrossentropy::new(true).call(&Tensor::new(&[0i64, 1, 2]), &pred).is_err());
     let e = SparseCategoricalCrossentropy::new(true).call(&Tensor::new(&[0i64, 3]), &pred).unwrap_err();
     assert!(e.to_string().contains("out of range"), "{e}");
-    assert!(CategoricalCrossentropy::new(false).call(&Tensor::zeros(&[2, 3], kiln::DType::F64), &pred).is_err());
+    assert!(CategoricalCrossentropy::new(false).call(&Tensor::zeros(&[3, 2], kiln::DType::F32), &pred).is_err());
+    // As Keras: labels are cast to the predictions' dtype, and `[n]` matches `[n, 1]`.
+    let onehot = Tensor::new(&[[0.0f64, 1.0, 0.0], [1.0, 0.0, 0.0]]);
+    let probs = Tensor::new(&[[0.2f32, 0.7, 0.1], [0.5, 0.25, 0.25]]);
+    let cast = CategoricalCrossentropy::new(false).call(&onehot, &probs).unwrap();
+    let same = CategoricalCrossentropy::new(false).call(&onehot.cast(kiln::DType::F32), &probs).unwrap();
+    assert_eq!(cast.to_scalar::<f32>().unwrap(), same.to_scalar::<f32>().unwrap());
+    let column = Tensor::new(&[[1.0f32], [3.0]]);
+    let flat = MeanSquaredError.call(&Tensor::new(&[2.0f32, 2.0]), &column).unwrap();
+    assert_eq!(flat.to_scalar::<f32>().unwrap(), 1.0);
 }
 
 #[test]
