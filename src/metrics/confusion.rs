@@ -7,19 +7,22 @@ use kiln_ir::DType;
 use super::{divide_no_nan, state, LabelMetric, Metric};
 use crate::{Error, Result, Tensor, Variable};
 
-/// Per-class (or single) counts of true positives, false positives and false negatives.
+/// Per-class (or single) counts of true positives and, when the metric needs them, false
+/// positives and false negatives (Keras keeps only what a metric reads: `Precision` has no
+/// false negatives, `Recall` no false positives).
 struct Confusion {
     tp: Variable,
-    fp: Variable,
-    fn_: Variable,
+    fp: Option<Variable>,
+    fn_: Option<Variable>,
 }
 
 impl Confusion {
-    fn new(name: &str, shape: &[usize]) -> Confusion {
+    fn new(name: &str, shape: &[usize], fp: bool, fn_: bool) -> Confusion {
+        let count = |what: &str| state(&format!("{name}/{what}"), shape);
         Confusion {
-            tp: state(&format!("{name}/true_positives"), shape),
-            fp: state(&format!("{name}/false_positives"), shape),
-            fn_: state(&format!("{name}/false_negatives"), shape),
+            tp: count("true_positives"),
+            fp: fp.then(|| count("false_positives")),
+            fn_: fn_.then(|| count("false_negatives")),
         }
     }
 
@@ -27,12 +30,23 @@ impl Confusion {
     fn add(&self, actual: &Tensor, predicted: &Tensor, axes: &[usize]) -> Result<()> {
         let f = |b: Tensor| -> Result<Tensor> { b.try_cast(DType::F32)?.try_sum(axes, false) };
         self.tp.assign_add(&f(actual.try_logical_and(predicted)?)?)?;
-        self.fp.assign_add(&f(actual.try_logical_not()?.try_logical_and(predicted)?)?)?;
-        self.fn_.assign_add(&f(actual.try_logical_and(&predicted.try_logical_not()?)?)?)
+        if let Some(fp) = &self.fp {
+            fp.assign_add(&f(actual.try_logical_not()?.try_logical_and(predicted)?)?)?;
+        }
+        if let Some(fn_) = &self.fn_ {
+            fn_.assign_add(&f(actual.try_logical_and(&predicted.try_logical_not()?)?)?)?;
+        }
+        Ok(())
+    }
+
+    /// `tp / (tp + other)`, 0 where both are 0.
+    fn ratio(&self, other: &Option<Variable>) -> Tensor {
+        let (tp, other) = (self.tp.read(), other.as_ref().expect("kept for this metric").read());
+        divide_no_nan(&tp, &(&tp + &other)).expect("f32 counts")
     }
 
     fn vars(&self) -> Vec<Variable> {
-        vec![self.tp.clone(), self.fp.clone(), self.fn_.clone()]
+        std::iter::once(self.tp.clone()).chain(self.fp.clone()).chain(self.fn_.clone()).collect()
     }
 }
 
@@ -84,7 +98,7 @@ pub struct Recall {
 }
 
 macro_rules! binary_counts {
-    ($name:ident, $keras:literal) => {
+    ($name:ident, $keras:literal, $fp:literal, $fn:literal) => {
         impl Default for $name {
             fn default() -> Self {
                 Self::new()
@@ -92,11 +106,11 @@ macro_rules! binary_counts {
         }
         impl $name {
             pub fn new() -> Self {
-                $name { threshold: 0.5, c: Confusion::new($keras, &[]) }
+                Self::with_threshold(0.5)
             }
             /// Predictions above `threshold` count as positive (default 0.5).
             pub fn with_threshold(threshold: f64) -> Self {
-                $name { threshold, c: Confusion::new($keras, &[]) }
+                $name { threshold, c: Confusion::new($keras, &[], $fp, $fn) }
             }
         }
         impl LabelMetric for $name {
@@ -108,12 +122,12 @@ macro_rules! binary_counts {
     };
 }
 
-binary_counts!(Precision, "precision");
-binary_counts!(Recall, "recall");
+binary_counts!(Precision, "precision", true, false);
+binary_counts!(Recall, "recall", false, true);
 
 impl Metric for Precision {
     fn result(&self) -> Tensor {
-        divide_no_nan(&self.c.tp.read(), &(self.c.tp.read() + self.c.fp.read())).expect("f32 scalars")
+        self.c.ratio(&self.c.fp)
     }
     fn variables(&self) -> Vec<Variable> {
         self.c.vars()
@@ -125,7 +139,7 @@ impl Metric for Precision {
 
 impl Metric for Recall {
     fn result(&self) -> Tensor {
-        divide_no_nan(&self.c.tp.read(), &(self.c.tp.read() + self.c.fn_.read())).expect("f32 scalars")
+        self.c.ratio(&self.c.fn_)
     }
     fn variables(&self) -> Vec<Variable> {
         self.c.vars()
@@ -162,18 +176,19 @@ pub struct F1Score {
 impl F1Score {
     /// Binary F1 with the given threshold on the scores.
     pub fn binary(threshold: f64) -> F1Score {
-        F1Score { classes: None, threshold, c: Confusion::new("f1_score", &[]) }
+        F1Score { classes: None, threshold, c: Confusion::new("f1_score", &[], true, true) }
     }
 
     /// Macro-averaged F1 over `classes` classes.
     pub fn macro_average(classes: usize) -> F1Score {
-        F1Score { classes: Some(classes), threshold: 0.5, c: Confusion::new("f1_score", &[classes]) }
+        F1Score { classes: Some(classes), threshold: 0.5, c: Confusion::new("f1_score", &[classes], true, true) }
     }
 
     /// The F1 score of each class (macro) or the single one (binary).
     pub fn per_class(&self) -> Tensor {
         let eps = 1e-7;
-        let (tp, fp, fn_) = (self.c.tp.read(), self.c.fp.read(), self.c.fn_.read());
+        let read = |v: &Option<Variable>| v.as_ref().expect("F1 keeps every count").read();
+        let (tp, fp, fn_) = (self.c.tp.read(), read(&self.c.fp), read(&self.c.fn_));
         let p = &tp / &(&tp + &fp + eps);
         let r = &tp / &(&tp + &fn_ + eps);
         (&p * &r * 2.0) / (&p + &r + eps)

@@ -18,12 +18,16 @@
 //! ```
 
 mod accuracy;
+mod auc;
 mod confusion;
 mod mean;
+mod wrapper;
 
 pub use accuracy::{Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy};
+pub use auc::{Curve, AUC};
 pub use confusion::{F1Score, Precision, Recall};
 pub use mean::Mean;
+pub use wrapper::{MeanAbsoluteError, MeanMetricWrapper, MeanSquaredError, MetricFn, RootMeanSquaredError};
 
 use crate::{Result, Tensor, Variable};
 

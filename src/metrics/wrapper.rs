@@ -1,0 +1,221 @@
+//! Metrics that average a per-sample function of labels and predictions (Keras's
+//! `MeanMetricWrapper`): `MeanAbsoluteError`, `MeanSquaredError`, and any closure
+//! (`metrics=["mae"]` in Keras); plus `RootMeanSquaredError`, the root of such a mean.
+
+use kiln_ir::DType;
+
+use super::{divide_no_nan, state, LabelMetric, Metric};
+use crate::{Error, Result, Tensor, Variable};
+
+/// The per-sample values a wrapped metric averages.
+pub type MetricFn = std::sync::Arc<dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync>;
+
+/// The running (optionally weighted) mean of `f(y_true, y_pred)` over every sample seen
+/// (Keras's `MeanMetricWrapper`). Labels are matched to the predictions first (a `[n]` label
+/// against `[n, 1]` predictions gains the last axis; numeric labels take the predictions'
+/// dtype), as Keras does.
+///
+/// ```
+/// use kiln::metrics::{LabelMetric, MeanMetricWrapper, Metric};
+/// use kiln::Tensor;
+/// let max_error = MeanMetricWrapper::new("max_error", |t: &Tensor, p: &Tensor| Ok((p - t).abs().max(-1, false)));
+/// max_error.update_state(&Tensor::new(&[[0.0f32, 1.0]]), &Tensor::new(&[[0.5f32, 3.0]])).unwrap();
+/// max_error.update_state(&Tensor::new(&[[0.0f32, 0.0]]), &Tensor::new(&[[1.0f32, 0.0]])).unwrap();
+/// assert_eq!(max_error.result().item().unwrap(), 1.5);
+/// ```
+pub struct MeanMetricWrapper {
+    name: String,
+    f: MetricFn,
+    total: Variable,
+    count: Variable,
+}
+
+impl MeanMetricWrapper {
+    /// Averages `f`, a per-sample function (for example a loss's `per_sample`).
+    pub fn new(name: &str, f: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Self {
+        MeanMetricWrapper {
+            name: name.to_string(),
+            f: std::sync::Arc::new(f),
+            total: state(&format!("{name}/total"), &[]),
+            count: state(&format!("{name}/count"), &[]),
+        }
+    }
+
+    /// Accumulates one batch, each sample's value weighted by `sample_weight` (broadcast
+    /// against the per-sample values; Keras's `update_state(y_true, y_pred, sample_weight)`).
+    pub fn update_state_weighted(
+        &self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<()> {
+        let mut values = (self.f)(&match_labels(&self.name, y_true, y_pred)?, y_pred)?.try_cast(DType::F32)?;
+        // Keras's `reduce_to_samplewise_values`: a weight of lower rank first averages the
+        // values over the dims it lacks.
+        let weights = match sample_weight {
+            Some(w) => {
+                let w =
+                    match_labels(&self.name, &w.try_cast(DType::F32)?, &values).or_else(|_| w.try_cast(DType::F32))?;
+                if w.rank() < values.rank() {
+                    values = values.try_mean((w.rank()..values.rank()).collect::<Vec<_>>(), false)?;
+                }
+                w.try_broadcast_to(values.shape())?
+            }
+            None => Tensor::ones(values.shape(), DType::F32),
+        };
+        let all: Vec<usize> = (0..values.rank()).collect();
+        self.total.assign_add(&values.try_mul(&weights)?.try_sum(all.clone(), false)?)?;
+        self.count.assign_add(&weights.try_sum(all, false)?)
+    }
+}
+
+/// `y_true` with a last axis of 1 added or removed to match `y_pred`'s rank, cast to its
+/// dtype when numeric.
+fn match_labels(metric: &str, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+    let (r, p) = (y_true.rank(), y_pred.rank());
+    let mut t = if p == r + 1 && y_pred.shape().last() == Some(&1) {
+        y_true.try_expand_dims(-1)?
+    } else if r == p + 1 && y_true.shape().last() == Some(&1) {
+        y_true.try_reshape(y_true.shape()[..r - 1].iter().map(|&d| d as i64).collect::<Vec<_>>())?
+    } else {
+        y_true.clone()
+    };
+    if t.dtype() != y_pred.dtype() && t.dtype() != DType::Bool && y_pred.dtype().is_float() {
+        t = t.try_cast(y_pred.dtype())?;
+    }
+    if t.shape() != y_pred.shape() {
+        return Err(Error::invalid(
+            "metric",
+            format!("{metric}: labels {} do not match predictions {}", y_true.tensor_type(), y_pred.tensor_type()),
+        ));
+    }
+    Ok(t)
+}
+
+impl LabelMetric for MeanMetricWrapper {
+    fn update_state(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        self.update_state_weighted(y_true, y_pred, None)
+    }
+}
+
+impl Metric for MeanMetricWrapper {
+    fn result(&self) -> Tensor {
+        divide_no_nan(&self.total.read(), &self.count.read()).expect("f32 scalars")
+    }
+    fn variables(&self) -> Vec<Variable> {
+        vec![self.total.clone(), self.count.clone()]
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+macro_rules! wrapped {
+    ($(#[$doc:meta])* $name:ident $keras:literal |$t:ident, $p:ident| $body:expr) => {
+        $(#[$doc])*
+        pub struct $name(MeanMetricWrapper);
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl $name {
+            pub fn new() -> Self {
+                $name(MeanMetricWrapper::new($keras, |$t: &Tensor, $p: &Tensor| $body))
+            }
+
+            /// [`MeanMetricWrapper::update_state_weighted`].
+            pub fn update_state_weighted(&self, y_true: &Tensor, y_pred: &Tensor, w: Option<&Tensor>) -> Result<()> {
+                self.0.update_state_weighted(y_true, y_pred, w)
+            }
+        }
+
+        impl LabelMetric for $name {
+            fn update_state(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+                self.0.update_state(y_true, y_pred)
+            }
+        }
+
+        impl Metric for $name {
+            fn result(&self) -> Tensor {
+                self.0.result()
+            }
+            fn variables(&self) -> Vec<Variable> {
+                self.0.variables()
+            }
+            fn name(&self) -> String {
+                self.0.name()
+            }
+        }
+    };
+}
+
+wrapped! {
+    /// Keras `MeanAbsoluteError` metric: the mean over samples of `mean(|y_pred - y_true|, -1)`.
+    ///
+    /// ```
+    /// use kiln::metrics::{LabelMetric, MeanAbsoluteError, Metric};
+    /// use kiln::Tensor;
+    /// let mae = MeanAbsoluteError::new();
+    /// mae.update_state(&Tensor::new(&[[0.0f32, 1.0]]), &Tensor::new(&[[1.0f32, 1.0]])).unwrap();
+    /// assert_eq!(mae.result().item().unwrap(), 0.5);
+    /// ```
+    MeanAbsoluteError "mean_absolute_error" |t, p| p.try_sub(t)?.try_abs()?.try_mean(-1, false)
+}
+
+wrapped! {
+    /// Keras `MeanSquaredError` metric: the mean over samples of `mean((y_pred - y_true)², -1)`.
+    MeanSquaredError "mean_squared_error" |t, p| p.try_sub(t)?.try_square()?.try_mean(-1, false)
+}
+
+/// Keras `RootMeanSquaredError`: `sqrt` of the running (weighted) mean of every squared
+/// error.
+///
+/// ```
+/// use kiln::metrics::{LabelMetric, Metric, RootMeanSquaredError};
+/// use kiln::Tensor;
+/// let rmse = RootMeanSquaredError::new();
+/// rmse.update_state(&Tensor::new(&[[0.0f32, 1.0]]), &Tensor::new(&[[3.0f32, 1.0]])).unwrap();
+/// rmse.update_state(&Tensor::new(&[[0.0f32, 0.0]]), &Tensor::new(&[[1.0f32, 1.0]])).unwrap();
+/// assert_eq!(rmse.result().item().unwrap(), 1.5811388300841898_f32 as f64); // sqrt(11 / 4)
+/// ```
+pub struct RootMeanSquaredError(MeanMetricWrapper);
+
+impl Default for RootMeanSquaredError {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RootMeanSquaredError {
+    pub fn new() -> Self {
+        RootMeanSquaredError(MeanMetricWrapper::new("root_mean_squared_error", |t: &Tensor, p: &Tensor| {
+            p.try_sub(t)?.try_square()
+        }))
+    }
+
+    /// [`MeanMetricWrapper::update_state_weighted`].
+    pub fn update_state_weighted(&self, y_true: &Tensor, y_pred: &Tensor, w: Option<&Tensor>) -> Result<()> {
+        self.0.update_state_weighted(y_true, y_pred, w)
+    }
+}
+
+impl LabelMetric for RootMeanSquaredError {
+    fn update_state(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        self.0.update_state(y_true, y_pred)
+    }
+}
+
+impl Metric for RootMeanSquaredError {
+    fn result(&self) -> Tensor {
+        self.0.result().sqrt()
+    }
+    fn variables(&self) -> Vec<Variable> {
+        self.0.variables()
+    }
+    fn name(&self) -> String {
+        self.0.name()
+    }
+}
