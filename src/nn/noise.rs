@@ -1,0 +1,84 @@
+//! `GaussianNoise`: additive zero-mean noise in training, a fresh draw every call.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use super::Layer;
+use crate::random::Generator;
+use crate::{Error, Result, Tensor, Variable};
+
+/// Keras's `GaussianNoise`: in training, `x + N(0, stddev²)` elementwise; in inference the
+/// identity. The noise comes from a [`Generator`] seeded from the process-wide sequence
+/// ([`crate::random::set_global_seed`] makes a program reproducible) whose counter Variable
+/// advances every call, so a compiled training step draws new noise each time it runs, with
+/// no seed threaded by hand (the chapter's `MyGaussianNoise`).
+///
+/// ```
+/// use kiln::nn::{GaussianNoise, Layer};
+/// use kiln::{DType, Tensor};
+/// let noise = GaussianNoise::new(0.5).seed(1);
+/// let x = Tensor::zeros(&[10_000], DType::F32);
+/// let a = noise.call(&x, true).unwrap();
+/// let std = a.square().mean_all().sqrt().to_scalar::<f32>().unwrap();
+/// assert!((std - 0.5).abs() < 0.02);
+/// assert_ne!(a.to_vec::<f32>().unwrap(), noise.call(&x, true).unwrap().to_vec::<f32>().unwrap());
+/// assert_eq!(noise.call(&x, false).unwrap().to_vec::<f32>().unwrap(), vec![0.0; 10_000]);
+/// ```
+pub struct GaussianNoise {
+    stddev: f64,
+    seed: u64,
+    generator: OnceLock<Generator>,
+    trainable: AtomicBool,
+    name: String,
+}
+
+impl GaussianNoise {
+    /// Noise of standard deviation `stddev` (non-negative; panics otherwise, a programming
+    /// error).
+    #[track_caller]
+    pub fn new(stddev: f64) -> GaussianNoise {
+        assert!(stddev >= 0.0, "GaussianNoise stddev must be >= 0, got {stddev}");
+        GaussianNoise {
+            stddev,
+            seed: crate::random::next_seed(),
+            generator: OnceLock::new(),
+            trainable: AtomicBool::new(true),
+            name: super::unique_name("gaussian_noise"),
+        }
+    }
+
+    /// Seeds the noise stream.
+    pub fn seed(self, seed: u64) -> GaussianNoise {
+        GaussianNoise { seed, ..self }
+    }
+}
+
+impl Layer for GaussianNoise {
+    fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        if !x.dtype().is_float() {
+            return Err(Error::invalid("GaussianNoise", format!("takes float inputs, got {}", x.tensor_type())));
+        }
+        if !training || self.stddev == 0.0 {
+            return Ok(x.clone());
+        }
+        let g = self.generator.get_or_init(|| Generator::new(self.seed));
+        x.try_add(&g.normal(x.shape(), x.dtype())?.try_mul(&x.scalar_like(self.stddev))?)
+    }
+
+    /// The noise generator's counter (non-trainable), once the layer has run in training.
+    fn variables(&self) -> Vec<Variable> {
+        self.generator.get().map(|g| vec![g.counter().clone()]).unwrap_or_default()
+    }
+
+    fn is_trainable(&self) -> bool {
+        self.trainable.load(Ordering::Relaxed)
+    }
+
+    fn set_trainable(&self, trainable: bool) {
+        self.trainable.store(trainable, Ordering::Relaxed)
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
