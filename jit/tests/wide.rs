@@ -1,8 +1,9 @@
 //! The wide path (`lower/tiled.rs` + `math/wide.rs`): kernels whose transcendentals run as
 //! AVX-512/AVX2 host routines over tiles must compute exactly what the all-Cranelift
-//! kernels compute (the routines mirror the Cranelift approximations operation for
-//! operation), and both must agree with the interpreter; in f32 and in f64. On a CPU with
-//! neither AVX2 nor AVX-512 the wide path is never taken and the two runs coincide.
+//! kernels compute (both run the same generic approximations, on two `Ops` backends whose
+//! primitives must agree bit for bit), and both must agree with the interpreter; in f32 and
+//! in f64. On a CPU with neither AVX2 nor AVX-512 the wide path is never taken and the two
+//! runs coincide.
 
 mod common;
 
