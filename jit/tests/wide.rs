@@ -223,15 +223,7 @@ fn tiled_kernels_equal_cranelift_and_the_interpreter() {
         for d in [DType::F32, DType::F64] {
             let reductions = reduction_bodies(d, shape).into_iter().map(|(n, k)| (n, k, true));
             for (name, k, reduces) in bodies(d, shape).into_iter().map(|(n, k)| (n, k, false)).chain(reductions) {
-                let inputs: Vec<Array> = k
-                    .body
-                    .inputs()
-                    .iter()
-                    .map(|&i| {
-                        let t = &k.body.node(i).ty;
-                        random(&mut rng, t.dtype, t.shape.as_slice())
-                    })
-                    .collect();
+                let inputs = kernel_inputs(&mut rng, &k);
                 let what = format!("{name} {d}{shape:?}");
                 let wide = assert_paths_agree(&k, &inputs, &what);
                 let want = run_interp(&k, &inputs).unwrap();
