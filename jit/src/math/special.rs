@@ -24,9 +24,7 @@ pub(crate) fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
 /// results (x very negative) keep their relative accuracy: `x >= 0 ? 1/(1+e) : e/(1+e)`.
 #[inline(always)]
 pub(crate) fn sigmoid<O: Ops>(o: &mut O, x: O::F) -> O::F {
-    let a = o.abs(x);
-    let na = o.neg(a);
-    let e = exp(o, na);
+    let e = exp_neg_abs(o, x);
     let one = o.k(1.0);
     let d = o.add(one, e);
     let zero = o.k(0.0);
@@ -39,14 +37,20 @@ pub(crate) fn sigmoid<O: Ops>(o: &mut O, x: O::F) -> O::F {
 /// negative `x`, no overflow anywhere. NaN stays NaN.
 #[inline(always)]
 pub(crate) fn softplus<O: Ops>(o: &mut O, x: O::F) -> O::F {
-    let a = o.abs(x);
-    let na = o.neg(a);
-    let e = exp(o, na);
+    let e = exp_neg_abs(o, x);
     let l = log1p(o, e);
     let pos = o.gt_k(x, 0.0);
     let zero = o.k(0.0);
     let m = o.sel(pos, x, zero);
     o.add(m, l)
+}
+
+/// `e^-|x|`, in (0, 1]: the term sigmoid and softplus build on, which cannot overflow.
+#[inline(always)]
+fn exp_neg_abs<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.abs(x);
+    let na = o.neg(a);
+    exp(o, na)
 }
 
 /// `1 / sqrt(x)`, two correctly rounded operations (not the 12-bit `rsqrtps` estimate).
