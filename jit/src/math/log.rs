@@ -80,7 +80,7 @@ fn split<O: Ops>(o: &mut O, u: O::F, m: &Fmt) -> (O::I, O::F) {
     let mant = o.iand(bits, mask);
     let centre = o.ki(m.centre);
     let mant = o.iadd(mant, centre);
-    let onef = o.from_bits(mant);
+    let onef = o.of_bits(mant);
     let one = o.k(1.0);
     (k, o.sub(onef, one))
 }

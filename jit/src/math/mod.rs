@@ -260,7 +260,7 @@ impl Ops for Clif<'_, '_, '_> {
     fn bits(&mut self, a: Value) -> Value {
         self.fx.bits_of(a)
     }
-    fn from_bits(&mut self, a: Value) -> Value {
+    fn of_bits(&mut self, a: Value) -> Value {
         self.fx.float_of_bits(a)
     }
     fn iadd(&mut self, a: Value, b: Value) -> Value {

@@ -50,7 +50,7 @@ pub(crate) trait Ops {
 
     /// The float's bits as an integer, and back.
     fn bits(&mut self, a: Self::F) -> Self::I;
-    fn from_bits(&mut self, a: Self::I) -> Self::F;
+    fn of_bits(&mut self, a: Self::I) -> Self::F;
     /// Wrapping integer arithmetic and bit operations.
     fn iadd(&mut self, a: Self::I, b: Self::I) -> Self::I;
     fn isub(&mut self, a: Self::I, b: Self::I) -> Self::I;
@@ -119,7 +119,7 @@ pub(crate) trait Ops {
         let mv = self.magic();
         let mbits = self.bits(mv);
         let biased = self.iadd(k, mbits);
-        let f = self.from_bits(biased);
+        let f = self.of_bits(biased);
         self.sub(f, mv)
     }
 
@@ -130,7 +130,7 @@ pub(crate) trait Ops {
         let bv = self.ki(bias);
         let e = self.iadd(k, bv);
         let bits = self.shl(e, mant);
-        self.from_bits(bits)
+        self.of_bits(bits)
     }
 
     /// `x < k`, `x > k`, `x == k` for a constant `k`.

@@ -101,7 +101,7 @@ pub(crate) fn sincos<O: Ops>(o: &mut O, x: O::F, cos: bool) -> O::F {
     let sign = o.shl(neg, if f32 { 30 } else { 62 });
     let vb = o.bits(v);
     let vb = o.ixor(vb, sign);
-    let res = o.from_bits(vb);
+    let res = o.of_bits(vb);
     if cos {
         res
     } else {

@@ -305,7 +305,7 @@ macro_rules! host_ops {
                 a.to_bits() as $I
             }
             #[inline(always)]
-            fn from_bits(&mut self, a: $I) -> $F {
+            fn of_bits(&mut self, a: $I) -> $F {
                 <$F>::from_bits(a as $U)
             }
             #[inline(always)]
