@@ -174,38 +174,11 @@ pub(crate) fn routine(op: UnaryOp, dtype: DType) -> Option<TileFn> {
     if !wide_math() {
         return None;
     }
-    macro_rules! pick {
-        ($m:ident) => {
-            match op {
-                UnaryOp::Exp => $m::exp_tile,
-                UnaryOp::Expm1 => $m::expm1_tile,
-                UnaryOp::Tanh => $m::tanh_tile,
-                UnaryOp::Sigmoid => $m::sigmoid_tile,
-                UnaryOp::Log => $m::log_tile,
-                UnaryOp::Log1p => $m::log1p_tile,
-                UnaryOp::Softplus => $m::softplus_tile,
-                UnaryOp::Sin => $m::sin_tile,
-                UnaryOp::Cos => $m::cos_tile,
-                // Cheap enough inline (or integer-only): no routine.
-                UnaryOp::Neg
-                | UnaryOp::Abs
-                | UnaryOp::Sqrt
-                | UnaryOp::Rsqrt
-                | UnaryOp::Square
-                | UnaryOp::Relu
-                | UnaryOp::Sign
-                | UnaryOp::Floor
-                | UnaryOp::Ceil
-                | UnaryOp::Round
-                | UnaryOp::LogicalNot => return None,
-            }
-        };
+    match dtype {
+        DType::F32 => f32_math::routine(op),
+        DType::F64 => f64_math::routine(op),
+        DType::I32 | DType::I64 | DType::Bool => None,
     }
-    Some(match dtype {
-        DType::F32 => pick!(f32_math),
-        DType::F64 => pick!(f64_math),
-        _ => return None,
-    })
 }
 
 /// [`Ops`] on one lane of `F`: each operation is the plain Rust one, inlined, so that the
@@ -355,12 +328,12 @@ macro_rules! host_ops {
 host_ops!(f32, i32, u32);
 host_ops!(f64, i64, u64);
 
-/// Defines `$tile`, the C-ABI entry point, around loops applying the algorithm `$algo` on
-/// [`Host`] compiled for AVX-512 and for AVX2 (LLVM vectorizes the branch-free scalar code
-/// 16 or 8 lanes wide).
+/// The routine applying the algorithm `$algo` on [`Host`]: a C-ABI entry point `$tile` (the
+/// name profiles show) around loops compiled for AVX-512 and for AVX2 (LLVM vectorizes the
+/// branch-free scalar code 16 or 8 lanes wide).
 macro_rules! tile {
-    ($tile:ident, $algo:path) => {
-        pub(super) unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
+    ($tile:ident, $algo:path) => {{
+        unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
             #[inline(always)]
             fn f(x: F) -> F {
                 $algo(&mut Host::<F>(PhantomData), x)
@@ -405,15 +378,16 @@ macro_rules! tile {
                 }
             }
         }
-    };
+        $tile as TileFn
+    }};
 }
 
-/// Defines `$tile` for sin (`$cos = false`) or cos: the vectorized fast path over a copy of
+/// The routine for sin (`$cos = false`) or cos: the vectorized fast path over a copy of
 /// each chunk of the input (which may be the output buffer itself), then the rare lanes
 /// beyond the reduction's bound recomputed by the host's libm, as the Cranelift code does.
 macro_rules! tile_trig {
-    ($tile:ident, $cos:expr, $libm:expr) => {
-        pub(super) unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
+    ($tile:ident, $cos:expr, $libm:expr) => {{
+        unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
             #[inline(always)]
             fn f(x: F) -> F {
                 trig::sincos(&mut Host::<F>(PhantomData), x, $cos)
@@ -453,7 +427,8 @@ macro_rules! tile_trig {
                 start += m;
             }
         }
-    };
+        $tile as TileFn
+    }};
 }
 
 /// The routines for one float format `F`.
@@ -462,20 +437,39 @@ macro_rules! float_math {
         pub(super) mod $name {
             use std::marker::PhantomData;
 
-            use super::{math_path, Host, MathPath};
+            use kiln_ir::UnaryOp;
+
+            use super::{math_path, Host, MathPath, TileFn};
             use crate::math::{exp, log, special, trig};
 
             type F = $F;
 
-            tile!(exp_tile, exp::exp);
-            tile!(expm1_tile, exp::expm1);
-            tile!(tanh_tile, special::tanh);
-            tile!(sigmoid_tile, special::sigmoid);
-            tile!(log_tile, log::log);
-            tile!(log1p_tile, log::log1p);
-            tile!(softplus_tile, special::softplus);
-            tile_trig!(sin_tile, false, F::sin);
-            tile_trig!(cos_tile, true, F::cos);
+            /// This format's routine for `op`, if it has one.
+            pub(super) fn routine(op: UnaryOp) -> Option<TileFn> {
+                Some(match op {
+                    UnaryOp::Exp => tile!(exp_tile, exp::exp),
+                    UnaryOp::Expm1 => tile!(expm1_tile, exp::expm1),
+                    UnaryOp::Tanh => tile!(tanh_tile, special::tanh),
+                    UnaryOp::Sigmoid => tile!(sigmoid_tile, special::sigmoid),
+                    UnaryOp::Log => tile!(log_tile, log::log),
+                    UnaryOp::Log1p => tile!(log1p_tile, log::log1p),
+                    UnaryOp::Softplus => tile!(softplus_tile, special::softplus),
+                    UnaryOp::Sin => tile_trig!(sin_tile, false, F::sin),
+                    UnaryOp::Cos => tile_trig!(cos_tile, true, F::cos),
+                    // Cheap enough inline (or integer-only): no routine.
+                    UnaryOp::Neg
+                    | UnaryOp::Abs
+                    | UnaryOp::Sqrt
+                    | UnaryOp::Rsqrt
+                    | UnaryOp::Square
+                    | UnaryOp::Relu
+                    | UnaryOp::Sign
+                    | UnaryOp::Floor
+                    | UnaryOp::Ceil
+                    | UnaryOp::Round
+                    | UnaryOp::LogicalNot => return None,
+                })
+            }
         }
     };
 }
