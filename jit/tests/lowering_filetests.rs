@@ -82,19 +82,7 @@ fn run_file(path: &Path) -> Result<bool, String> {
         return Err(format!("`; not: {n}` found in\n{clif}"));
     }
     let mut rng = Rng(7);
-    let inputs: Vec<_> = kernel
-        .body
-        .inputs()
-        .iter()
-        .map(|&i| {
-            let ty = &kernel.body.node(i).ty;
-            if ty.dtype.is_int() {
-                nonzero(&mut rng, ty.dtype, ty.shape.as_slice())
-            } else {
-                random(&mut rng, ty.dtype, ty.shape.as_slice())
-            }
-        })
-        .collect();
+    let inputs = kernel_inputs(&mut rng, &kernel);
     let want = run_interp(&kernel, &inputs).map_err(|e| format!("interpreter: {e}"))?;
     let got = with_path(math, || run_compiled(&kernel, &inputs));
     for i in 0..want.len() {

@@ -1,8 +1,9 @@
 //! The wide path (`lower/tiled.rs` + `math/wide.rs`): kernels whose transcendentals run as
 //! AVX-512/AVX2 host routines over tiles must compute exactly what the all-Cranelift
-//! kernels compute (the routines mirror the Cranelift approximations operation for
-//! operation), and both must agree with the interpreter; in f32 and in f64. On a CPU with
-//! neither AVX2 nor AVX-512 the wide path is never taken and the two runs coincide.
+//! kernels compute (both run the same generic approximations, on two `Ops` backends whose
+//! primitives must agree bit for bit), and both must agree with the interpreter; in f32 and
+//! in f64. On a CPU with neither AVX2 nor AVX-512 the wide path is never taken and the two
+//! runs coincide.
 
 mod common;
 
@@ -222,15 +223,7 @@ fn tiled_kernels_equal_cranelift_and_the_interpreter() {
         for d in [DType::F32, DType::F64] {
             let reductions = reduction_bodies(d, shape).into_iter().map(|(n, k)| (n, k, true));
             for (name, k, reduces) in bodies(d, shape).into_iter().map(|(n, k)| (n, k, false)).chain(reductions) {
-                let inputs: Vec<Array> = k
-                    .body
-                    .inputs()
-                    .iter()
-                    .map(|&i| {
-                        let t = &k.body.node(i).ty;
-                        random(&mut rng, t.dtype, t.shape.as_slice())
-                    })
-                    .collect();
+                let inputs = kernel_inputs(&mut rng, &k);
                 let what = format!("{name} {d}{shape:?}");
                 let wide = assert_paths_agree(&k, &inputs, &what);
                 let want = run_interp(&k, &inputs).unwrap();

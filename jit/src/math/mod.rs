@@ -1,22 +1,24 @@
-//! Vectorized transcendentals emitted as Cranelift IR: range reduction plus polynomial.
+//! Vectorized transcendentals: range reduction plus polynomial, each written once over
+//! [`Ops`] and emitted two ways: as Cranelift IR inline in kernels (the entry points here,
+//! through [`Clif`]) and as host routines over tiles (`wide`).
 //!
-//! Every function here works on a scalar (`f32`, `f64`) or a 128-bit vector (`f32x4`,
+//! The Cranelift form works on a scalar (`f32`, `f64`) or a 128-bit vector (`f32x4`,
 //! `f64x2`) value alike, so the vector body of a loop and its scalar tail compute the same
 //! bits. FMA is used inside the approximations only when the host has it
 //! ([`Fx::fma`]); the user's own `a*b+c` is never contracted (that is `lower`'s job).
 
 mod exp;
 mod log;
+mod ops;
 mod pow;
 mod special;
 mod trig;
 pub(crate) mod wide;
 
-pub(crate) use exp::{exp, expm1};
-pub(crate) use log::{log, log1p};
+use ops::Ops;
 pub(crate) use pow::pow;
-pub(crate) use special::{rsqrt, sigmoid, softplus, tanh};
-pub(crate) use trig::{cos, sin, HostMath};
+pub(crate) use special::rsqrt;
+pub(crate) use trig::HostMath;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Type, Value};
@@ -121,23 +123,6 @@ impl<'a, 'f> Fx<'a, 'f> {
         }
     }
 
-    /// `a * k + c` with a constant `k`.
-    pub fn madd_k(&mut self, a: Value, k: f64, c: Value) -> Value {
-        let kv = self.fconst(self.ty(a), k);
-        self.madd(a, kv, c)
-    }
-
-    /// Horner evaluation of `coeffs[0] + coeffs[1] x + ...`.
-    pub fn poly(&mut self, x: Value, coeffs: &[f64]) -> Value {
-        let t = self.ty(x);
-        let mut r = self.fconst(t, coeffs[coeffs.len() - 1]);
-        for &c in coeffs[..coeffs.len() - 1].iter().rev() {
-            let cv = self.fconst(t, c);
-            r = self.madd(r, x, cv);
-        }
-        r
-    }
-
     /// A float comparison: an `i8` 0/1 for scalars, an integer lane mask for vectors.
     pub fn fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Value {
         self.b.ins().fcmp(cc, a, b)
@@ -150,11 +135,6 @@ impl<'a, 'f> Fx<'a, 'f> {
 
     pub fn icmp(&mut self, cc: IntCC, a: Value, b: Value) -> Value {
         self.b.ins().icmp(cc, a, b)
-    }
-
-    pub fn icmp_k(&mut self, cc: IntCC, a: Value, k: i64) -> Value {
-        let kv = self.iconst(self.ty(a), k);
-        self.b.ins().icmp(cc, a, kv)
     }
 
     /// `mask ? a : b`, for a mask made by [`Fx::fcmp`] / [`Fx::icmp`].
@@ -193,71 +173,158 @@ impl<'a, 'f> Fx<'a, 'f> {
         self.b.ins().fcmp(FloatCC::Unordered, x, x)
     }
 
-    /// `x` clamped to `[lo, hi]`; NaN stays NaN.
-    pub fn clamp(&mut self, x: Value, lo: f64, hi: f64) -> Value {
-        let m = self.fcmp_k(FloatCC::LessThan, x, lo);
-        let x = self.sel_k(m, lo, x);
-        let m = self.fcmp_k(FloatCC::GreaterThan, x, hi);
-        self.sel_k(m, hi, x)
-    }
-
-    /// The float type's constants for the magic-number rounding trick: `1.5 * 2^mant`.
-    pub fn magic(t: Type) -> f64 {
-        if t.lane_type() == types::F32 {
-            12582912.0
-        } else {
-            6755399441055744.0
-        }
-    }
-
-    /// Rounds `x` (|x| < 2^22) to the nearest integer, half to even: returns the rounded
-    /// float and the same integer in the matching integer type.
-    pub fn round_int(&mut self, x: Value) -> (Value, Value) {
-        let t = self.ty(x);
-        let magic = Self::magic(t);
-        let mv = self.fconst(t, magic);
-        let biased = self.add(x, mv);
-        let n = self.sub(biased, mv);
-        let bits = self.bits_of(biased);
-        let mbits = self.bits_of(mv);
-        let ni = self.b.ins().isub(bits, mbits);
-        (n, ni)
-    }
-
-    /// An integer (|k| < 2^22) converted to the float type of the same layout, exactly.
-    pub fn int_to_float(&mut self, k: Value) -> Value {
-        let it = self.ty(k);
-        let ft = Self::float_of(it);
-        let magic = Self::magic(ft);
-        let mv = self.fconst(ft, magic);
-        let mbits = self.bits_of(mv);
-        let biased = self.b.ins().iadd(k, mbits);
-        let f = self.float_of_bits(biased);
-        self.sub(f, mv)
-    }
-
-    /// `2^k` for an integer `k` in the normal exponent range.
-    pub fn pow2i(&mut self, k: Value) -> Value {
-        let it = self.ty(k);
-        let (bias, mant) = if it.lane_type() == types::I32 { (127, 23) } else { (1023, 52) };
-        let bv = self.iconst(it, bias);
-        let e = self.b.ins().iadd(k, bv);
-        let sh = self.b.ins().iconst(types::I32, mant);
-        let bits = self.b.ins().ishl(e, sh);
-        self.float_of_bits(bits)
-    }
-
-    pub fn shr_s(&mut self, v: Value, n: i64) -> Value {
-        let sh = self.b.ins().iconst(types::I32, n);
-        self.b.ins().sshr(v, sh)
-    }
-
-    pub fn shr_u(&mut self, v: Value, n: i64) -> Value {
-        let sh = self.b.ins().iconst(types::I32, n);
-        self.b.ins().ushr(v, sh)
-    }
-
     pub fn is_f32(&self, v: Value) -> bool {
         self.ty(v).lane_type() == types::F32
     }
+}
+
+/// [`Ops`] emitting Cranelift instructions on values of one float type (scalar or vector).
+pub(crate) struct Clif<'r, 'a, 'f> {
+    fx: &'r mut Fx<'a, 'f>,
+    /// The float type; integers have the same lane layout.
+    t: Type,
+}
+
+impl<'r, 'a, 'f> Clif<'r, 'a, 'f> {
+    /// The backend for values of `x`'s type.
+    fn of(fx: &'r mut Fx<'a, 'f>, x: Value) -> Self {
+        let t = fx.ty(x);
+        Clif { fx, t }
+    }
+
+    /// A shift amount.
+    fn amount(&mut self, n: u32) -> Value {
+        self.fx.b.ins().iconst(types::I32, i64::from(n))
+    }
+}
+
+impl Ops for Clif<'_, '_, '_> {
+    type F = Value;
+    type I = Value;
+    type M = Value;
+
+    fn is_f32(&self) -> bool {
+        self.t.lane_type() == types::F32
+    }
+    fn k(&mut self, c: f64) -> Value {
+        self.fx.fconst(self.t, c)
+    }
+    fn ki(&mut self, c: i64) -> Value {
+        self.fx.iconst(Fx::int_of(self.t), c)
+    }
+    fn add(&mut self, a: Value, b: Value) -> Value {
+        self.fx.add(a, b)
+    }
+    fn sub(&mut self, a: Value, b: Value) -> Value {
+        self.fx.sub(a, b)
+    }
+    fn mul(&mut self, a: Value, b: Value) -> Value {
+        self.fx.mul(a, b)
+    }
+    fn div(&mut self, a: Value, b: Value) -> Value {
+        self.fx.div(a, b)
+    }
+    fn madd(&mut self, a: Value, b: Value, c: Value) -> Value {
+        self.fx.madd(a, b, c)
+    }
+    fn neg(&mut self, a: Value) -> Value {
+        self.fx.b.ins().fneg(a)
+    }
+    fn abs(&mut self, a: Value) -> Value {
+        self.fx.b.ins().fabs(a)
+    }
+    fn lt(&mut self, a: Value, b: Value) -> Value {
+        self.fx.fcmp(FloatCC::LessThan, a, b)
+    }
+    fn gt(&mut self, a: Value, b: Value) -> Value {
+        self.fx.fcmp(FloatCC::GreaterThan, a, b)
+    }
+    fn ge(&mut self, a: Value, b: Value) -> Value {
+        self.fx.fcmp(FloatCC::GreaterThanOrEqual, a, b)
+    }
+    fn eq(&mut self, a: Value, b: Value) -> Value {
+        self.fx.fcmp(FloatCC::Equal, a, b)
+    }
+    fn is_nan(&mut self, a: Value) -> Value {
+        self.fx.isnan(a)
+    }
+    fn and(&mut self, a: Value, b: Value) -> Value {
+        self.fx.and(a, b)
+    }
+    fn sel(&mut self, m: Value, a: Value, b: Value) -> Value {
+        self.fx.sel(m, a, b)
+    }
+    fn sel_i(&mut self, m: Value, a: Value, b: Value) -> Value {
+        self.fx.sel(m, a, b)
+    }
+    fn bits(&mut self, a: Value) -> Value {
+        self.fx.bits_of(a)
+    }
+    fn of_bits(&mut self, a: Value) -> Value {
+        self.fx.float_of_bits(a)
+    }
+    fn iadd(&mut self, a: Value, b: Value) -> Value {
+        self.fx.b.ins().iadd(a, b)
+    }
+    fn isub(&mut self, a: Value, b: Value) -> Value {
+        self.fx.b.ins().isub(a, b)
+    }
+    fn iand(&mut self, a: Value, b: Value) -> Value {
+        self.fx.b.ins().band(a, b)
+    }
+    fn ixor(&mut self, a: Value, b: Value) -> Value {
+        self.fx.b.ins().bxor(a, b)
+    }
+    fn shl(&mut self, a: Value, n: u32) -> Value {
+        let sh = self.amount(n);
+        self.fx.b.ins().ishl(a, sh)
+    }
+    fn sshr(&mut self, a: Value, n: u32) -> Value {
+        let sh = self.amount(n);
+        self.fx.b.ins().sshr(a, sh)
+    }
+    fn ushr(&mut self, a: Value, n: u32) -> Value {
+        let sh = self.amount(n);
+        self.fx.b.ins().ushr(a, sh)
+    }
+    fn igt(&mut self, a: Value, b: Value) -> Value {
+        self.fx.icmp(IntCC::SignedGreaterThan, a, b)
+    }
+    fn ige(&mut self, a: Value, b: Value) -> Value {
+        self.fx.icmp(IntCC::SignedGreaterThanOrEqual, a, b)
+    }
+    fn ieq(&mut self, a: Value, b: Value) -> Value {
+        self.fx.icmp(IntCC::Equal, a, b)
+    }
+}
+
+/// Defines the Cranelift entry point `$name(fx, x)` of the algorithm `$algo`.
+macro_rules! clif_entry {
+    ($($name:ident => $algo:path),* $(,)?) => {$(
+        pub(crate) fn $name(fx: &mut Fx, x: Value) -> Value {
+            $algo(&mut Clif::of(fx, x), x)
+        }
+    )*};
+}
+
+clif_entry! {
+    exp => exp::exp,
+    expm1 => exp::expm1,
+    log => log::log,
+    log1p => log::log1p,
+    tanh => special::tanh,
+    sigmoid => special::sigmoid,
+    softplus => special::softplus,
+}
+
+/// `sin x`; lanes beyond the reduction's bound are recomputed by the host's libm.
+pub(crate) fn sin(fx: &mut Fx, x: Value) -> Value {
+    let fast = trig::sincos(&mut Clif::of(fx, x), x, false);
+    trig::slow_path(fx, x, fast, false)
+}
+
+/// `cos x`; lanes beyond the reduction's bound are recomputed by the host's libm.
+pub(crate) fn cos(fx: &mut Fx, x: Value) -> Value {
+    let fast = trig::sincos(&mut Clif::of(fx, x), x, true);
+    trig::slow_path(fx, x, fast, true)
 }

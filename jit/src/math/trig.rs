@@ -3,10 +3,10 @@
 //! the quadrant picked by `n mod 4`. Arguments beyond [`bound`] (where a three-part
 //! reduction loses bits) take a rare slow path: each such lane calls the host's libm.
 
-use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, BlockArg, FuncRef, InstBuilder, Value};
 
-use super::Fx;
+use super::{Fx, Ops};
 
 /// Host routines imported into each kernel function (`f32::sin` & co. in Rust).
 #[derive(Clone, Copy)]
@@ -27,15 +27,15 @@ pub(crate) const fn bound(f32: bool) -> f64 {
 }
 
 /// `pi/2` in three parts for the reduction (each product with `n` exact).
-pub(crate) const PIO2_F32: [f64; 3] = [1.5703125, 4.837_512_969_970_703e-4, 7.549_789_954_891_882e-8];
-pub(crate) const PIO2_F64: [f64; 3] = [1.570_796_326_734_125_6, 6.077_100_506_303_966e-11, 2.022_266_248_711_166_5e-21];
+const PIO2_F32: [f64; 3] = [1.5703125, 4.837_512_969_970_703e-4, 7.549_789_954_891_882e-8];
+const PIO2_F64: [f64; 3] = [1.570_796_326_734_125_6, 6.077_100_506_303_966e-11, 2.022_266_248_711_166_5e-21];
 
 #[allow(clippy::excessive_precision)]
-pub(crate) const S_F32: [f64; 3] = [-1.666_665_461_1e-1, 8.332_160_873_6e-3, -1.951_529_589_1e-4];
+const S_F32: [f64; 3] = [-1.666_665_461_1e-1, 8.332_160_873_6e-3, -1.951_529_589_1e-4];
 #[allow(clippy::excessive_precision)]
-pub(crate) const C_F32: [f64; 3] = [4.166_664_568_298_827e-2, -1.388_731_625_493_765e-3, 2.443_315_711_809_948e-5];
+const C_F32: [f64; 3] = [4.166_664_568_298_827e-2, -1.388_731_625_493_765e-3, 2.443_315_711_809_948e-5];
 #[allow(clippy::excessive_precision)]
-pub(crate) const S_F64: [f64; 6] = [
+const S_F64: [f64; 6] = [
     -1.666_666_666_666_663_2e-1,
     8.333_333_333_322_49e-3,
     -1.984_126_982_985_795e-4,
@@ -44,7 +44,7 @@ pub(crate) const S_F64: [f64; 6] = [
     1.589_690_995_211_55e-10,
 ];
 #[allow(clippy::excessive_precision)]
-pub(crate) const C_F64: [f64; 6] = [
+const C_F64: [f64; 6] = [
     4.166_666_666_666_66e-2,
     -1.388_888_888_887_411e-3,
     2.480_158_728_947_673e-5,
@@ -53,84 +53,70 @@ pub(crate) const C_F64: [f64; 6] = [
     -1.135_964_755_778_819_5e-11,
 ];
 
-/// sin (`cos = false`) or cos of `x`.
-fn sincos(fx: &mut Fx, x: Value, cos: bool) -> Value {
-    let t = fx.ty(x);
-    let f32 = fx.is_f32(x);
+/// sin (`cos = false`) or cos of `x` for |x| up to [`bound`]; lanes beyond it get a
+/// meaningless value, recomputed by the caller (the Cranelift code's [`slow_path`], the
+/// routines' libm pass).
+#[inline(always)]
+pub(crate) fn sincos<O: Ops>(o: &mut O, x: O::F, cos: bool) -> O::F {
+    let f32 = o.is_f32();
     let [p1, p2, p3] = if f32 { PIO2_F32 } else { PIO2_F64 };
-    // Reduction on the clamped argument (huge lanes are recomputed on the slow path).
     let b = bound(f32);
-    let xc = fx.clamp(x, -b, b);
-    let k = fx_k(fx, t, std::f64::consts::FRAC_2_PI);
-    let y = fx.mul(xc, k);
-    let (n, ni) = fx.round_int(y);
-    let nn = fx.b.ins().fneg(n);
-    let r = fx.madd_k(nn, p1, xc);
-    let r = fx.madd_k(nn, p2, r);
-    let r = fx.madd_k(nn, p3, r);
-    let z = fx.mul(r, r);
-    let (s, c) = if f32 {
-        let ps = fx.poly(z, &S_F32);
-        let rz = fx.mul(r, z);
-        let s = fx.madd(rz, ps, r);
-        let pc = fx.poly(z, &C_F32);
-        let zz = fx.mul(z, z);
-        let half = fx.fconst(t, -0.5);
-        let one = fx.fconst(t, 1.0);
-        let c0 = fx.madd(z, half, one);
-        let c = fx.madd(zz, pc, c0);
-        (s, c)
+    let xc = o.clamp(x, -b, b);
+    let k = o.k(std::f64::consts::FRAC_2_PI);
+    let y = o.mul(xc, k);
+    let (n, ni) = o.round_int(y);
+    let nn = o.neg(n);
+    let r = o.madd_k(nn, p1, xc);
+    let r = o.madd_k(nn, p2, r);
+    let r = o.madd_k(nn, p3, r);
+    let z = o.mul(r, r);
+    let (sp, cp) = if f32 { (&S_F32[..], &C_F32[..]) } else { (&S_F64[..], &C_F64[..]) };
+    let ps = o.poly(z, sp);
+    let rz = o.mul(r, z);
+    let s = o.madd(rz, ps, r);
+    let pc = o.poly(z, cp);
+    let zz = o.mul(z, z);
+    let one = o.k(1.0);
+    let c = if f32 {
+        let half = o.k(-0.5);
+        let c0 = o.madd(z, half, one);
+        o.madd(zz, pc, c0)
     } else {
-        let ps = fx.poly(z, &S_F64);
-        let rz = fx.mul(r, z);
-        let s = fx.madd(rz, ps, r);
-        let pc = fx.poly(z, &C_F64);
-        let zz = fx.mul(z, z);
-        let half = fx.fconst(t, 0.5);
-        let hz = fx.mul(half, z);
-        let one = fx.fconst(t, 1.0);
-        let w = fx.sub(one, hz);
+        let half = o.k(0.5);
+        let hz = o.mul(half, z);
+        let w = o.sub(one, hz);
         // w + (((1 - w) - hz) + z^2 C(z)): the fdlibm order that keeps 1 - z/2's rounding.
-        let e = fx.sub(one, w);
-        let e = fx.sub(e, hz);
-        let e = fx.madd(zz, pc, e);
-        (s, fx.add(w, e))
+        let e = o.sub(one, w);
+        let e = o.sub(e, hz);
+        let e = o.madd(zz, pc, e);
+        o.add(w, e)
     };
-    let it = fx.ty(ni);
-    let q = if cos {
-        let one = fx.iconst(it, 1);
-        fx.b.ins().iadd(ni, one)
+    let onei = o.ki(1);
+    let q = if cos { o.iadd(ni, onei) } else { ni };
+    let odd = o.iand(q, onei);
+    let swap = o.ieq(odd, onei);
+    let v = o.sel(swap, c, s);
+    let twoi = o.ki(2);
+    let neg = o.iand(q, twoi);
+    let sign = o.shl(neg, if f32 { 30 } else { 62 });
+    let vb = o.bits(v);
+    let vb = o.ixor(vb, sign);
+    let res = o.of_bits(vb);
+    if cos {
+        res
     } else {
-        ni
-    };
-    let onei = fx.iconst(it, 1);
-    let odd = fx.b.ins().band(q, onei);
-    let swap = fx.icmp(IntCC::Equal, odd, onei);
-    let v = fx.sel(swap, c, s);
-    let twoi = fx.iconst(it, 2);
-    let neg = fx.b.ins().band(q, twoi);
-    let sh = fx.b.ins().iconst(types::I32, if f32 { 30 } else { 62 });
-    let sign = fx.b.ins().ishl(neg, sh);
-    let vb = fx.bits_of(v);
-    let vb = fx.b.ins().bxor(vb, sign);
-    let mut res = fx.float_of_bits(vb);
-    if !cos {
         // sin(-0) = -0: the polynomial would give +0.
-        let zero = fx.fcmp_k(FloatCC::Equal, x, 0.0);
-        res = fx.sel(zero, x, res);
+        let zero = o.eq_k(x, 0.0);
+        o.sel(zero, x, res)
     }
-    slow_path(fx, x, res, b, cos)
-}
-
-fn fx_k(fx: &mut Fx, t: cranelift_codegen::ir::Type, k: f64) -> Value {
-    fx.fconst(t, k)
 }
 
 /// Lanes with |x| > bound (including ±inf) are recomputed by the host's libm, behind a
 /// branch that is almost never taken.
-fn slow_path(fx: &mut Fx, x: Value, fast: Value, b: f64, cos: bool) -> Value {
+pub(crate) fn slow_path(fx: &mut Fx, x: Value, fast: Value, cos: bool) -> Value {
     let t = fx.ty(x);
-    let f32 = fx.is_f32(x);
+    let f32 = t.lane_type() == types::F32;
+    let b = bound(f32);
     let func = match (f32, cos) {
         (true, false) => fx.host.sinf,
         (true, true) => fx.host.cosf,
@@ -163,12 +149,4 @@ fn slow_path(fx: &mut Fx, x: Value, fast: Value, b: f64, cos: bool) -> Value {
     fx.b.ins().jump(merge, &[BlockArg::Value(r)]);
     fx.b.switch_to_block(merge);
     out
-}
-
-pub(crate) fn sin(fx: &mut Fx, x: Value) -> Value {
-    sincos(fx, x, false)
-}
-
-pub(crate) fn cos(fx: &mut Fx, x: Value) -> Value {
-    sincos(fx, x, true)
 }

@@ -3,18 +3,20 @@
 //! emits 128-bit vectors only, so a kernel heavy in these functions is compute-bound at a
 //! quarter (or half) of the machine's width; `lower/tiled.rs` computes each function's
 //! argument for a tile of elements into a buffer and calls the routine here (docs/BACKGROUND.md's
-//! measured proposal). The algorithms are written once (`float_math!`), with each format's
-//! constants taken from the Cranelift code's own.
+//! measured proposal).
 //!
-//! Each function mirrors its Cranelift twin step for step (same reduction, same
-//! polynomial, same constants, FMA where the twin uses it), so the ULP bounds of
-//! docs/JIT.md hold for both; `jit/tests/ulp.rs` measures both paths. Runtime detection
-//! picks the AVX-512 or AVX2 build, and a host without either keeps the Cranelift code.
+//! The routines run the very algorithms the Cranelift code emits (`exp.rs`, `log.rs`, ...,
+//! generic over [`Ops`]) on [`Host`], whose operations are plain `f32`/`f64` arithmetic
+//! inlined into a loop that LLVM vectorizes; so the ULP bounds of docs/JIT.md hold for both
+//! paths, and `jit/tests/wide.rs` checks they agree bit for bit. Runtime detection picks the
+//! AVX-512 or AVX2 build, and a host without either keeps the Cranelift code.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use kiln_ir::{DType, UnaryOp};
+
+use super::ops::Ops;
 
 /// A tile routine: `f(src, dst, n)` writes `f(src[i])` to `dst[i]` for `i < n` elements
 /// of the routine's float type; `src` and `dst` are the same buffer or do not overlap.
@@ -172,60 +174,185 @@ pub(crate) fn routine(op: UnaryOp, dtype: DType) -> Option<TileFn> {
     if !wide_math() {
         return None;
     }
-    macro_rules! pick {
-        ($m:ident) => {
-            match op {
-                UnaryOp::Exp => $m::exp_tile,
-                UnaryOp::Expm1 => $m::expm1_tile,
-                UnaryOp::Tanh => $m::tanh_tile,
-                UnaryOp::Sigmoid => $m::sigmoid_tile,
-                UnaryOp::Log => $m::log_tile,
-                UnaryOp::Log1p => $m::log1p_tile,
-                UnaryOp::Softplus => $m::softplus_tile,
-                UnaryOp::Sin => $m::sin_tile,
-                UnaryOp::Cos => $m::cos_tile,
-                // Cheap enough inline (or integer-only): no routine.
-                UnaryOp::Neg
-                | UnaryOp::Abs
-                | UnaryOp::Sqrt
-                | UnaryOp::Rsqrt
-                | UnaryOp::Square
-                | UnaryOp::Relu
-                | UnaryOp::Sign
-                | UnaryOp::Floor
-                | UnaryOp::Ceil
-                | UnaryOp::Round
-                | UnaryOp::LogicalNot => return None,
-            }
-        };
+    match dtype {
+        DType::F32 => f32_math::routine(op),
+        DType::F64 => f64_math::routine(op),
+        DType::I32 | DType::I64 | DType::Bool => None,
     }
-    Some(match dtype {
-        DType::F32 => pick!(f32_math),
-        DType::F64 => pick!(f64_math),
-        _ => return None,
-    })
 }
 
-/// Defines `$tile`, the C-ABI entry point, around loops applying `$f` compiled for
-/// AVX-512 and for AVX2 (LLVM vectorizes the branch-free scalar code 16 or 8 lanes wide).
+/// [`Ops`] on one lane of `F`: each operation is the plain Rust one, inlined, so that the
+/// loops below vectorize the whole algorithm. `madd` is `mul_add`, one FMA instruction in
+/// the AVX builds (the routines run only where the CPU has FMA).
+pub(crate) struct Host<F>(std::marker::PhantomData<F>);
+
+macro_rules! host_ops {
+    ($F:ty, $I:ty, $U:ty) => {
+        impl Ops for Host<$F> {
+            type F = $F;
+            type I = $I;
+            type M = bool;
+
+            #[inline(always)]
+            fn is_f32(&self) -> bool {
+                <$F>::MANTISSA_DIGITS == f32::MANTISSA_DIGITS
+            }
+            #[inline(always)]
+            fn k(&mut self, c: f64) -> $F {
+                c as $F
+            }
+            #[inline(always)]
+            fn ki(&mut self, c: i64) -> $I {
+                c as $I
+            }
+            #[inline(always)]
+            fn add(&mut self, a: $F, b: $F) -> $F {
+                a + b
+            }
+            #[inline(always)]
+            fn sub(&mut self, a: $F, b: $F) -> $F {
+                a - b
+            }
+            #[inline(always)]
+            fn mul(&mut self, a: $F, b: $F) -> $F {
+                a * b
+            }
+            #[inline(always)]
+            fn div(&mut self, a: $F, b: $F) -> $F {
+                a / b
+            }
+            #[inline(always)]
+            fn madd(&mut self, a: $F, b: $F, c: $F) -> $F {
+                a.mul_add(b, c)
+            }
+            #[inline(always)]
+            fn neg(&mut self, a: $F) -> $F {
+                -a
+            }
+            #[inline(always)]
+            fn abs(&mut self, a: $F) -> $F {
+                a.abs()
+            }
+            #[inline(always)]
+            fn lt(&mut self, a: $F, b: $F) -> bool {
+                a < b
+            }
+            #[inline(always)]
+            fn gt(&mut self, a: $F, b: $F) -> bool {
+                a > b
+            }
+            #[inline(always)]
+            fn ge(&mut self, a: $F, b: $F) -> bool {
+                a >= b
+            }
+            #[inline(always)]
+            fn eq(&mut self, a: $F, b: $F) -> bool {
+                a == b
+            }
+            #[inline(always)]
+            fn is_nan(&mut self, a: $F) -> bool {
+                a.is_nan()
+            }
+            #[inline(always)]
+            fn and(&mut self, a: bool, b: bool) -> bool {
+                a & b
+            }
+            #[inline(always)]
+            fn sel(&mut self, m: bool, a: $F, b: $F) -> $F {
+                if m {
+                    a
+                } else {
+                    b
+                }
+            }
+            #[inline(always)]
+            fn sel_i(&mut self, m: bool, a: $I, b: $I) -> $I {
+                if m {
+                    a
+                } else {
+                    b
+                }
+            }
+            #[inline(always)]
+            fn bits(&mut self, a: $F) -> $I {
+                a.to_bits() as $I
+            }
+            #[inline(always)]
+            fn of_bits(&mut self, a: $I) -> $F {
+                <$F>::from_bits(a as $U)
+            }
+            #[inline(always)]
+            fn iadd(&mut self, a: $I, b: $I) -> $I {
+                a.wrapping_add(b)
+            }
+            #[inline(always)]
+            fn isub(&mut self, a: $I, b: $I) -> $I {
+                a.wrapping_sub(b)
+            }
+            #[inline(always)]
+            fn iand(&mut self, a: $I, b: $I) -> $I {
+                a & b
+            }
+            #[inline(always)]
+            fn ixor(&mut self, a: $I, b: $I) -> $I {
+                a ^ b
+            }
+            #[inline(always)]
+            fn shl(&mut self, a: $I, n: u32) -> $I {
+                a << n
+            }
+            #[inline(always)]
+            fn sshr(&mut self, a: $I, n: u32) -> $I {
+                a >> n
+            }
+            #[inline(always)]
+            fn ushr(&mut self, a: $I, n: u32) -> $I {
+                ((a as $U) >> n) as $I
+            }
+            #[inline(always)]
+            fn igt(&mut self, a: $I, b: $I) -> bool {
+                a > b
+            }
+            #[inline(always)]
+            fn ige(&mut self, a: $I, b: $I) -> bool {
+                a >= b
+            }
+            #[inline(always)]
+            fn ieq(&mut self, a: $I, b: $I) -> bool {
+                a == b
+            }
+        }
+    };
+}
+
+host_ops!(f32, i32, u32);
+host_ops!(f64, i64, u64);
+
+/// The routine applying the algorithm `$algo` on [`Host`]: a C-ABI entry point `$tile` (the
+/// name profiles show) around loops compiled for AVX-512 and for AVX2 (LLVM vectorizes the
+/// branch-free scalar code 16 or 8 lanes wide).
 macro_rules! tile {
-    ($tile:ident, $f:ident) => {
-        pub(super) unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
+    ($tile:ident, $algo:path) => {{
+        unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
+            #[inline(always)]
+            fn f(x: F) -> F {
+                $algo(&mut Host::<F>(PhantomData), x)
+            }
             #[target_feature(enable = "avx512f,fma")]
             fn avx512(x: &[F], y: &mut [F]) {
-                y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x));
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = f(*x));
             }
             #[target_feature(enable = "avx512f,fma")]
             fn avx512_in_place(x: &mut [F]) {
-                x.iter_mut().for_each(|x| *x = $f(*x));
+                x.iter_mut().for_each(|x| *x = f(*x));
             }
             #[target_feature(enable = "avx2,fma")]
             fn avx2(x: &[F], y: &mut [F]) {
-                y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x));
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = f(*x));
             }
             #[target_feature(enable = "avx2,fma")]
             fn avx2_in_place(x: &mut [F]) {
-                x.iter_mut().for_each(|x| *x = $f(*x));
+                x.iter_mut().for_each(|x| *x = f(*x));
             }
             let (src, dst) = (src as *const F, dst as *mut F);
             if std::ptr::eq(src, dst) {
@@ -236,7 +363,7 @@ macro_rules! tile {
                     MathPath::Avx512 => unsafe { avx512_in_place(x) },
                     // SAFETY: AVX2 and FMA were detected on this CPU.
                     MathPath::Avx2 => unsafe { avx2_in_place(x) },
-                    MathPath::Cranelift => x.iter_mut().for_each(|x| *x = $f(*x)),
+                    MathPath::Cranelift => x.iter_mut().for_each(|x| *x = f(*x)),
                 }
             } else {
                 // SAFETY: `src` and `dst` are valid for `n` elements and do not overlap (the
@@ -247,28 +374,34 @@ macro_rules! tile {
                     MathPath::Avx512 => unsafe { avx512(x, y) },
                     // SAFETY: as above.
                     MathPath::Avx2 => unsafe { avx2(x, y) },
-                    MathPath::Cranelift => y.iter_mut().zip(x).for_each(|(y, x)| *y = $f(*x)),
+                    MathPath::Cranelift => y.iter_mut().zip(x).for_each(|(y, x)| *y = f(*x)),
                 }
             }
         }
-    };
+        $tile as TileFn
+    }};
 }
 
-/// Defines `$tile` for sin (`$cos = false`) or cos: the vectorized fast path over a copy of
+/// The routine for sin (`$cos = false`) or cos: the vectorized fast path over a copy of
 /// each chunk of the input (which may be the output buffer itself), then the rare lanes
 /// beyond the reduction's bound recomputed by the host's libm, as the Cranelift code does.
 macro_rules! tile_trig {
-    ($tile:ident, $cos:expr, $libm:expr) => {
-        pub(super) unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
+    ($tile:ident, $cos:expr, $libm:expr) => {{
+        unsafe extern "C" fn $tile(src: *const u8, dst: *mut u8, n: usize) {
+            #[inline(always)]
+            fn f(x: F) -> F {
+                trig::sincos(&mut Host::<F>(PhantomData), x, $cos)
+            }
             #[target_feature(enable = "avx512f,fma")]
             fn avx512(x: &[F], y: &mut [F]) {
-                y.iter_mut().zip(x).for_each(|(y, x)| *y = sincos(*x, $cos));
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = f(*x));
             }
             #[target_feature(enable = "avx2,fma")]
             fn avx2(x: &[F], y: &mut [F]) {
-                y.iter_mut().zip(x).for_each(|(y, x)| *y = sincos(*x, $cos));
+                y.iter_mut().zip(x).for_each(|(y, x)| *y = f(*x));
             }
             const CHUNK: usize = 64;
+            let bound = trig::bound(<F>::MANTISSA_DIGITS == f32::MANTISSA_DIGITS) as F;
             let (src, dst) = (src as *const F, dst as *mut F);
             let mut start = 0;
             while start < n {
@@ -284,291 +417,62 @@ macro_rules! tile_trig {
                     MathPath::Avx512 => unsafe { avx512(&xs[..m], y) },
                     // SAFETY: AVX2 and FMA were detected on this CPU.
                     MathPath::Avx2 => unsafe { avx2(&xs[..m], y) },
-                    MathPath::Cranelift => y.iter_mut().zip(&xs[..m]).for_each(|(y, x)| *y = sincos(*x, $cos)),
+                    MathPath::Cranelift => y.iter_mut().zip(&xs[..m]).for_each(|(y, x)| *y = f(*x)),
                 }
                 for (y, &x) in y.iter_mut().zip(&xs[..m]) {
-                    if x.abs() > c::TRIG_BOUND as F {
+                    if x.abs() > bound {
                         *y = $libm(x);
                     }
                 }
                 start += m;
             }
         }
-    };
+        $tile as TileFn
+    }};
 }
 
-/// The routines for one float format `F` with integer twin `I`, given that format's
-/// constants (a module in scope as `c` with the items used below).
+/// The routines for one float format `F`.
 macro_rules! float_math {
-    ($name:ident, $F:ty, $I:ty, $consts:path) => {
+    ($name:ident, $F:ty) => {
         pub(super) mod $name {
-            use super::{math_path, MathPath};
-            use $consts as c;
+            use std::marker::PhantomData;
+
+            use kiln_ir::UnaryOp;
+
+            use super::{math_path, Host, MathPath, TileFn};
+            use crate::math::{exp, log, special, trig};
 
             type F = $F;
-            type I = $I;
 
-            tile!(exp_tile, exp);
-            tile!(expm1_tile, expm1);
-            tile!(tanh_tile, tanh);
-            tile!(sigmoid_tile, sigmoid);
-            tile!(log_tile, log);
-            tile!(log1p_tile, log1p);
-            tile!(softplus_tile, softplus);
-            tile_trig!(sin_tile, false, F::sin);
-            tile_trig!(cos_tile, true, F::cos);
-
-            const MAGIC: F = c::MAGIC as F;
-
-            #[inline(always)]
-            fn clamp(x: F, lo: f64, hi: f64) -> F {
-                let x = if x < lo as F { lo as F } else { x };
-                if x > hi as F {
-                    hi as F
-                } else {
-                    x
-                }
-            }
-
-            #[inline(always)]
-            fn pow2i(k: I) -> F {
-                F::from_bits((k.wrapping_add(c::BIAS) << c::MANT_BITS) as _)
-            }
-
-            #[inline(always)]
-            fn poly(x: F, k: &[f64]) -> F {
-                let mut r = k[k.len() - 1] as F;
-                for &a in k[..k.len() - 1].iter().rev() {
-                    r = r.mul_add(x, a as F);
-                }
-                r
-            }
-
-            /// `(n as integer, e^r - 1)` for `x = n ln2 + r`, as `exp::reduce`.
-            #[inline(always)]
-            fn reduce(x: F) -> (I, F) {
-                let y = x * std::f64::consts::LOG2_E as F;
-                let biased = y + MAGIC;
-                let n = biased - MAGIC;
-                let ni = (biased.to_bits() as I).wrapping_sub(MAGIC.to_bits() as I);
-                let r = (-n).mul_add(c::LN2_HI as F, x);
-                let r = (-n).mul_add(c::LN2_LO as F, r);
-                let q = poly(r, &c::TAYLOR);
-                (ni, (r * r).mul_add(q, r))
-            }
-
-            #[inline(always)]
-            fn exp(x: F) -> F {
-                let (ni, p) = reduce(clamp(x, c::EXP_MIN, c::EXP_MAX));
-                let n1 = ni >> 1;
-                (1.0 + p) * pow2i(n1) * pow2i(ni.wrapping_sub(n1))
-            }
-
-            #[inline(always)]
-            fn expm1(x: F) -> F {
-                let (ni, p) = reduce(clamp(x, c::EXPM1_MIN, c::EXP_MAX));
-                let nc = if ni > c::EMAX { c::EMAX } else { ni };
-                let (s, u) = (pow2i(nc), pow2i(ni.wrapping_sub(nc)));
-                let r = s.mul_add(p, s - 1.0) * u;
-                if x == 0.0 {
-                    x
-                } else {
-                    r
-                }
-            }
-
-            #[inline(always)]
-            fn tanh(x: F) -> F {
-                let xc = clamp(x, -c::TANH_BOUND, c::TANH_BOUND);
-                let em = expm1(xc + xc);
-                em / (em + 2.0)
-            }
-
-            #[inline(always)]
-            fn sigmoid(x: F) -> F {
-                let e = exp(-x.abs());
-                let num = if x >= 0.0 { 1.0 } else { e };
-                num / (1.0 + e)
-            }
-
-            #[inline(always)]
-            fn softplus(x: F) -> F {
-                let l = log1p(exp(-x.abs()));
-                let m = if x > 0.0 { x } else { 0.0 };
-                m + l
-            }
-
-            /// sin or cos for |x| up to the bound, as `trig::sincos` (larger lanes are
-            /// recomputed by the caller).
-            #[inline(always)]
-            fn sincos(x: F, cos: bool) -> F {
-                let b = c::TRIG_BOUND;
-                let xc = clamp(x, -b, b);
-                let y = xc * std::f64::consts::FRAC_2_PI as F;
-                let biased = y + MAGIC;
-                let n = biased - MAGIC;
-                let ni = (biased.to_bits() as I).wrapping_sub(MAGIC.to_bits() as I);
-                let r = (-n).mul_add(c::PIO2[0] as F, xc);
-                let r = (-n).mul_add(c::PIO2[1] as F, r);
-                let r = (-n).mul_add(c::PIO2[2] as F, r);
-                let z = r * r;
-                let s = (r * z).mul_add(poly(z, &c::SIN), r);
-                let cc = if c::IS_F32 {
-                    let c0 = z.mul_add(-0.5, 1.0);
-                    (z * z).mul_add(poly(z, &c::COS), c0)
-                } else {
-                    let hz = 0.5 * z;
-                    let w = 1.0 - hz;
-                    let e = (1.0 - w) - hz;
-                    let e = (z * z).mul_add(poly(z, &c::COS), e);
-                    w + e
-                };
-                let q = if cos { ni.wrapping_add(1) } else { ni };
-                let v = if q & 1 == 1 { cc } else { s };
-                let sign = (q & 2) << (I::BITS - 2);
-                let res = F::from_bits((v.to_bits() as I ^ sign) as _);
-                if !cos && x == 0.0 {
-                    x
-                } else {
-                    res
-                }
-            }
-
-            const FMT: crate::math::log::Fmt = crate::math::log::fmt(c::IS_F32);
-
-            /// `(k, f)` with `u = 2^k (1+f)`, as `log::split`.
-            #[inline(always)]
-            fn split(u: F) -> (I, F) {
-                let bits = (u.to_bits() as I).wrapping_add((FMT.one - FMT.centre) as I);
-                let k = (((bits as <F as super::Bits>::U) >> FMT.mant_bits) as I).wrapping_sub(FMT.bias as I);
-                let mant = (bits & FMT.mant_mask as I) + FMT.centre as I;
-                (k, F::from_bits(mant as _) - 1.0)
-            }
-
-            /// `k` (|k| < 2^22) as a float, by the magic-number trick of `Fx::int_to_float`.
-            #[inline(always)]
-            fn int_to_float(k: I) -> F {
-                F::from_bits(k.wrapping_add(MAGIC.to_bits() as I) as _) - MAGIC
-            }
-
-            /// As `log::core`, operation for operation.
-            #[inline(always)]
-            fn core(f: F, dk: F, cc: F) -> F {
-                let s = f / (2.0 + f);
-                let z = s * s;
-                let w = z * z;
-                let t1 = w * poly(w, &c::LG_ODD);
-                let t2 = z * poly(w, &c::LG_EVEN);
-                let r = t2 + t1;
-                let hfsq = (0.5 * f) * f;
-                let a = s * (hfsq + r);
-                let lo = dk.mul_add(FMT.ln2_lo as F, cc);
-                let a = ((a + lo) - hfsq) + f;
-                a + dk * FMT.ln2_hi as F
-            }
-
-            #[inline(always)]
-            fn log(x: F) -> F {
-                let sub = x < F::MIN_POSITIVE;
-                let u = if sub { x * c::SUB_SCALE as F } else { x };
-                let (k, f) = split(u);
-                let k = if sub { k.wrapping_sub(c::SUB_EXP) } else { k };
-                let r = core(f, int_to_float(k), 0.0);
-                let r = if x < 0.0 { F::NAN } else { r };
-                let r = if x == 0.0 { F::NEG_INFINITY } else { r };
-                let r = if x == F::INFINITY { x } else { r };
-                if x.is_nan() {
-                    x
-                } else {
-                    r
-                }
-            }
-
-            #[inline(always)]
-            fn log1p(x: F) -> F {
-                let u = 1.0 + x;
-                let (k, f) = split(u);
-                let cc = if k >= 2 { 1.0 - (u - x) } else { x - (u - 1.0) };
-                let cc = cc / u;
-                let small = x < 0.414_213_56 as F && x > -0.292_893_22 as F;
-                let f = if small { x } else { f };
-                let cc = if small { 0.0 } else { cc };
-                let k = if small { 0 } else { k };
-                let r = core(f, int_to_float(k), cc);
-                let r = if x < -1.0 { F::NAN } else { r };
-                let r = if x == -1.0 { F::NEG_INFINITY } else { r };
-                let r = if x == F::INFINITY { x } else { r };
-                let r = if x.is_nan() { x } else { r };
-                if x == 0.0 {
-                    x
-                } else {
-                    r
-                }
+            /// This format's routine for `op`, if it has one.
+            pub(super) fn routine(op: UnaryOp) -> Option<TileFn> {
+                Some(match op {
+                    UnaryOp::Exp => tile!(exp_tile, exp::exp),
+                    UnaryOp::Expm1 => tile!(expm1_tile, exp::expm1),
+                    UnaryOp::Tanh => tile!(tanh_tile, special::tanh),
+                    UnaryOp::Sigmoid => tile!(sigmoid_tile, special::sigmoid),
+                    UnaryOp::Log => tile!(log_tile, log::log),
+                    UnaryOp::Log1p => tile!(log1p_tile, log::log1p),
+                    UnaryOp::Softplus => tile!(softplus_tile, special::softplus),
+                    UnaryOp::Sin => tile_trig!(sin_tile, false, F::sin),
+                    UnaryOp::Cos => tile_trig!(cos_tile, true, F::cos),
+                    // Cheap enough inline (or integer-only): no routine.
+                    UnaryOp::Neg
+                    | UnaryOp::Abs
+                    | UnaryOp::Sqrt
+                    | UnaryOp::Rsqrt
+                    | UnaryOp::Square
+                    | UnaryOp::Relu
+                    | UnaryOp::Sign
+                    | UnaryOp::Floor
+                    | UnaryOp::Ceil
+                    | UnaryOp::Round
+                    | UnaryOp::LogicalNot => return None,
+                })
             }
         }
     };
 }
 
-/// The unsigned integer of a float's width (for logical shifts of its bits).
-trait Bits {
-    type U;
-}
-impl Bits for f32 {
-    type U = u32;
-}
-impl Bits for f64 {
-    type U = u64;
-}
-
-/// f32's constants for `float_math!` (the values `exp.rs` and `log.rs` use for f32).
-mod f32_consts {
-    pub const IS_F32: bool = true;
-    pub const MAGIC: f64 = 12582912.0;
-    pub const BIAS: i32 = 127;
-    pub const MANT_BITS: i32 = 23;
-    pub const EMAX: i32 = 127;
-    pub const EXP_MIN: f64 = -104.0;
-    pub const EXP_MAX: f64 = 89.0;
-    pub const EXPM1_MIN: f64 = -30.0;
-    pub const TANH_BOUND: f64 = 20.0;
-    pub const SUB_SCALE: f64 = 33554432.0;
-    pub const SUB_EXP: i32 = 25;
-    pub const LN2_HI: f64 = crate::math::exp::LN2_HI_F32;
-    pub const LN2_LO: f64 = crate::math::exp::LN2_LO_F32;
-    pub const TAYLOR: [f64; 7] = crate::math::exp::EXP_TAYLOR_F32;
-    use crate::math::log::LG_F32 as LG;
-    pub const LG_ODD: [f64; 2] = [LG[1], LG[3]];
-    pub const LG_EVEN: [f64; 2] = [LG[0], LG[2]];
-    pub const TRIG_BOUND: f64 = crate::math::trig::bound(true);
-    pub const PIO2: [f64; 3] = crate::math::trig::PIO2_F32;
-    pub const SIN: [f64; 3] = crate::math::trig::S_F32;
-    pub const COS: [f64; 3] = crate::math::trig::C_F32;
-}
-
-/// f64's constants for `float_math!`.
-mod f64_consts {
-    pub const IS_F32: bool = false;
-    pub const MAGIC: f64 = 6755399441055744.0;
-    pub const BIAS: i64 = 1023;
-    pub const MANT_BITS: i64 = 52;
-    pub const EMAX: i64 = 1023;
-    pub const EXP_MIN: f64 = -746.0;
-    pub const EXP_MAX: f64 = 710.0;
-    pub const EXPM1_MIN: f64 = -45.0;
-    pub const TANH_BOUND: f64 = 40.0;
-    pub const SUB_SCALE: f64 = 18014398509481984.0;
-    pub const SUB_EXP: i64 = 54;
-    pub const LN2_HI: f64 = crate::math::exp::LN2_HI_F64;
-    pub const LN2_LO: f64 = crate::math::exp::LN2_LO_F64;
-    pub const TAYLOR: [f64; 13] = crate::math::exp::EXP_TAYLOR_F64;
-    use crate::math::log::LG_F64 as LG;
-    pub const LG_ODD: [f64; 3] = [LG[1], LG[3], LG[5]];
-    pub const LG_EVEN: [f64; 4] = [LG[0], LG[2], LG[4], LG[6]];
-    pub const TRIG_BOUND: f64 = crate::math::trig::bound(false);
-    pub const PIO2: [f64; 3] = crate::math::trig::PIO2_F64;
-    pub const SIN: [f64; 6] = crate::math::trig::S_F64;
-    pub const COS: [f64; 6] = crate::math::trig::C_F64;
-}
-
-float_math!(f32_math, f32, i32, super::f32_consts);
-float_math!(f64_math, f64, i64, super::f64_consts);
+float_math!(f32_math, f32);
+float_math!(f64_math, f64);

@@ -68,6 +68,23 @@ pub fn random(rng: &mut Rng, dtype: DType, shape: &[usize]) -> Array {
     Array::new(data, shape).unwrap()
 }
 
+/// Random inputs for each of `kernel`'s operands: [`random`], with [`nonzero`] integers
+/// (so that integer division stays defined).
+pub fn kernel_inputs(rng: &mut Rng, kernel: &Kernel) -> Vec<Array> {
+    let body = &kernel.body;
+    body.inputs()
+        .iter()
+        .map(|&i| {
+            let ty = &body.node(i).ty;
+            if ty.dtype.is_int() {
+                nonzero(rng, ty.dtype, ty.shape.as_slice())
+            } else {
+                random(rng, ty.dtype, ty.shape.as_slice())
+            }
+        })
+        .collect()
+}
+
 /// Nonzero integers (for division).
 pub fn nonzero(rng: &mut Rng, dtype: DType, shape: &[usize]) -> Array {
     let n: usize = shape.iter().product();
@@ -139,33 +156,28 @@ pub fn add(g: &mut Graph, op: Op, args: &[NodeId]) -> NodeId {
 
 /// Distance in units in the last place (0 for equal values, ±0 equal, NaN = NaN).
 pub fn ulp32(a: f32, b: f32) -> u64 {
-    if a.is_nan() || b.is_nan() {
-        return if a.is_nan() && b.is_nan() { 0 } else { u64::MAX };
-    }
-    let o = |x: f32| -> i64 {
-        let b = x.to_bits();
-        if b >> 31 == 1 {
-            -((b & 0x7fff_ffff) as i64)
-        } else {
-            b as i64
-        }
-    };
-    (o(a) - o(b)).unsigned_abs()
+    ulp_bits(a.is_nan(), b.is_nan(), a.to_bits().into(), b.to_bits().into(), 32)
 }
 
 pub fn ulp64(a: f64, b: f64) -> u64 {
-    if a.is_nan() || b.is_nan() {
-        return if a.is_nan() && b.is_nan() { 0 } else { u64::MAX };
+    ulp_bits(a.is_nan(), b.is_nan(), a.to_bits(), b.to_bits(), 64)
+}
+
+/// [`ulp32`] and [`ulp64`] on the floats' bits (`width` 32 or 64): sign-magnitude bits
+/// mapped onto one integer line, where neighbouring floats are 1 apart.
+fn ulp_bits(a_nan: bool, b_nan: bool, a: u64, b: u64, width: u32) -> u64 {
+    if a_nan || b_nan {
+        return if a_nan && b_nan { 0 } else { u64::MAX };
     }
-    let o = |x: f64| -> i128 {
-        let b = x.to_bits();
-        if b >> 63 == 1 {
-            -((b & 0x7fff_ffff_ffff_ffff) as i128)
+    let line = |bits: u64| -> i128 {
+        let magnitude = i128::from(bits & (u64::MAX >> (65 - width)));
+        if bits >> (width - 1) == 1 {
+            -magnitude
         } else {
-            b as i128
+            magnitude
         }
     };
-    (o(a) - o(b)).unsigned_abs().min(u64::MAX as u128) as u64
+    (line(a) - line(b)).unsigned_abs().min(u128::from(u64::MAX)) as u64
 }
 
 /// Largest ULP distance between two float arrays, with the index where it occurs.
