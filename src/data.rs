@@ -75,6 +75,32 @@ impl Dataset {
         Dataset { batch_size: size, drop_remainder, ..self }
     }
 
+    /// Holds out the last `fraction` of the rows (taken before any shuffling, as Keras's
+    /// `validation_split`): `(training rows, held-out rows)`, both keeping this dataset's
+    /// shuffling and batching. `fraction` must be in `[0, 1)`.
+    ///
+    /// ```
+    /// use kiln::data::Dataset;
+    /// use kiln::Tensor;
+    /// let ds = Dataset::from_tensors(&[Tensor::new(&[0i64, 1, 2, 3, 4])]).unwrap().batch(2, false);
+    /// let (train, val) = ds.split_validation(0.4).unwrap();
+    /// assert_eq!((train.len(), val.len()), (3, 2));
+    /// assert_eq!(val.all()[0].to_vec::<i64>().unwrap(), vec![3, 4]);
+    /// ```
+    pub fn split_validation(&self, fraction: f64) -> Result<(Dataset, Dataset)> {
+        if !(0.0..1.0).contains(&fraction) {
+            return Err(Error::invalid("validation_split", format!("must be in [0, 1), got {fraction}")));
+        }
+        let held = (self.rows as f64 * fraction).round() as usize;
+        let cut = self.rows - held;
+        let part = |range: std::ops::Range<usize>| -> Result<Dataset> {
+            let idx = Tensor::from_vec(range.clone().map(|r| r as i64).collect::<Vec<_>>(), &[range.len()])?;
+            let tensors = self.tensors.iter().map(|t| t.try_gather(&idx, 0)).collect::<Result<Vec<_>>>()?;
+            Ok(Dataset { tensors, rows: range.len(), ..self.clone() })
+        };
+        Ok((part(0..cut)?, part(cut..self.rows)?))
+    }
+
     /// The number of rows.
     pub fn len(&self) -> usize {
         self.rows

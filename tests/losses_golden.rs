@@ -29,11 +29,14 @@ fn close(got: &Tensor, want: &Tensor, what: &str) {
     }
 }
 
+/// A loss with a given reduction.
+type MakeLoss = Box<dyn Fn(Reduction) -> Box<dyn Loss>>;
+
 /// The loss called `name` in the golden file, its labels and predictions.
-fn case(name: &str, g: &Value) -> (Box<dyn Fn(Reduction) -> Box<dyn Loss>>, Tensor, Tensor) {
+fn case(name: &str, g: &Value) -> (MakeLoss, Tensor, Tensor) {
     let i = |k: &str, d| tensor(&g["inputs"][k], d);
     let f32s = |k: &str| i(k, DType::F32);
-    fn boxed<L: Loss + Copy + 'static>(l: L) -> Box<dyn Fn(Reduction) -> Box<dyn Loss>> {
+    fn boxed<L: Loss + Copy + 'static>(l: L) -> MakeLoss {
         Box::new(move |r| Box::new(l.with_reduction(r)))
     }
     match name {

@@ -138,6 +138,6 @@ fn slots_are_created_once_per_variable() {
     for _ in 0..3 {
         opt.apply_gradients(&[(Tensor::new(&[0.5f32, 0.5]), &w)]).unwrap();
     }
-    // iterations + momentum, velocity, velocity_hat
-    assert_eq!(opt.variables().len(), 4);
+    // iterations, learning_rate (as Keras 3) + momentum, velocity, velocity_hat
+    assert_eq!(opt.variables().len(), 5);
 }

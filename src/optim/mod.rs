@@ -108,6 +108,9 @@ pub trait Optimizer: Send + Sync + 'static {
 pub struct OptimizerBase {
     name: String,
     lr: LearningRate,
+    /// A constant rate lives in this `f64` Variable, so it can change between calls of a
+    /// compiled step (Keras's `optimizer.learning_rate`, what `LearningRateScheduler` sets).
+    lr_variable: Option<Variable>,
     iterations: Variable,
     slots: Slots,
     extra: Mutex<Vec<Variable>>,
@@ -124,9 +127,17 @@ impl OptimizerBase {
     pub fn new(name: &str, lr: impl Into<LearningRate>, slot_names: &[&'static str]) -> OptimizerBase {
         let iterations =
             crate::init_scope(|| Variable::with_options(Tensor::scalar(0i64), &format!("{name}/iterations"), false));
+        let lr = lr.into();
+        let lr_variable = match &lr {
+            LearningRate::Constant(v) => Some(crate::init_scope(|| {
+                Variable::with_options(Tensor::scalar(*v), &format!("{name}/learning_rate"), false)
+            })),
+            LearningRate::Schedule(_) => None,
+        };
         OptimizerBase {
             name: name.to_string(),
-            lr: lr.into(),
+            lr,
+            lr_variable,
             iterations,
             slots: Slots::new(name, slot_names.to_vec()),
             extra: Mutex::new(Vec::new()),
@@ -145,7 +156,29 @@ impl OptimizerBase {
 
     /// The learning rate at the current step, as a scalar of `dtype`.
     pub fn learning_rate(&self, dtype: kiln_ir::DType) -> Result<Tensor> {
-        self.lr.at(&self.iterations.read(), dtype)
+        match &self.lr_variable {
+            Some(v) => v.read().try_cast(dtype),
+            None => self.lr.at(&self.iterations.read(), dtype),
+        }
+    }
+
+    /// Sets a constant learning rate (takes effect in compiled steps too); an `Err` for a
+    /// schedule, whose rate is a function of the step.
+    ///
+    /// ```
+    /// use kiln::optim::{Optimizer, SGD};
+    /// let opt = SGD::new(0.1);
+    /// opt.base().set_learning_rate(0.01).unwrap();
+    /// assert_eq!(opt.learning_rate(kiln::DType::F64).unwrap().to_scalar::<f64>().unwrap(), 0.01);
+    /// ```
+    pub fn set_learning_rate(&self, lr: f64) -> Result<()> {
+        match &self.lr_variable {
+            Some(v) => v.assign(&Tensor::scalar(lr)),
+            None => Err(Error::invalid(
+                "set_learning_rate",
+                format!("optimizer `{}` follows a schedule; its rate is a function of the step", self.name),
+            )),
+        }
     }
 
     /// The slots of `var`, in the order of the names given to [`OptimizerBase::new`]:
@@ -167,9 +200,11 @@ impl OptimizerBase {
         Ok(v)
     }
 
-    /// The step counter, the optimizer's own state Variables and every slot created so far.
+    /// The step counter, the learning rate (when constant), the optimizer's own state
+    /// Variables and every slot created so far.
     pub fn variables(&self) -> Vec<Variable> {
         let mut v = vec![self.iterations.clone()];
+        v.extend(self.lr_variable.clone());
         v.extend(self.extra.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
         v.extend(self.slots.all());
         v

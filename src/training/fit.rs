@@ -1,8 +1,10 @@
 //! `Trainer::fit`: epochs over a `Dataset` with one compiled train step, a progress bar,
-//! a per-epoch history, optional validation, and a clean stop on a non-finite loss.
+//! a per-epoch history, optional validation (a dataset or a split of the training rows),
+//! sample and class weights, callbacks, and a clean stop on a non-finite loss.
 
 use std::sync::Arc;
 
+use super::callbacks::{Callback, Context, Logs};
 use crate::losses::Loss;
 use crate::metrics::{LabelMetric, Mean, Metric};
 use crate::nn::Layer;
@@ -42,10 +44,12 @@ impl Trainer {
         let step = {
             let (model, loss, optimizer, metrics, tracker) =
                 (model.clone(), loss.clone(), optimizer.clone(), metrics.clone(), loss_tracker.clone());
-            crate::function(move |x: &Tensor, y: &Tensor| -> Result<Tensor> {
+            // `[x, y]`, or `[x, y, sample_weight]`: one trace per form.
+            crate::function(move |batch: &[Tensor]| -> Result<Tensor> {
+                let (x, y) = (&batch[0], &batch[1]);
                 let tape = GradientTape::new();
                 let pred = model.call(x, true)?;
-                let l = loss.call(y, &pred)?;
+                let l = loss.call_weighted(y, &pred, batch.get(2))?;
                 let l = l.try_add(&crate::nn::total_loss(model.as_ref(), l.dtype())?)?;
                 let vars = model.trainable_variables();
                 let grads = tape.gradient(&l, &vars.iter().collect::<Vec<_>>())?;
@@ -80,6 +84,42 @@ impl Trainer {
     /// finite stops training with `Error::Training` naming it, the epoch and the step; every
     /// Variable is then as after the last good step. A dataset with no batches is an error.
     pub fn fit(&self, train: &Dataset, epochs: u64, validation: Option<&Dataset>) -> Result<History> {
+        self.fit_with(train, FitOptions { epochs, validation, ..FitOptions::default() })
+    }
+
+    /// [`Trainer::fit`] with Keras's other `fit` arguments ([`FitOptions`]): a validation
+    /// split, class weights, callbacks, a silent mode. Batches of `[x, y, w]` give each
+    /// sample the weight `w` (multiplied by its class weight, if any).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kiln::data::Dataset;
+    /// use kiln::losses::MeanSquaredError;
+    /// use kiln::nn::{Dense, Sequential};
+    /// use kiln::optim::SGD;
+    /// use kiln::training::{EarlyStopping, FitOptions, Mode, Trainer};
+    /// use kiln::{DType, Tensor};
+    /// let x = Tensor::random_normal(&[40, 2], DType::F32, 1);
+    /// let y = x.sum(-1, true);
+    /// let trainer = Trainer::new(Arc::new(Sequential::new().add(Dense::new(1))), Arc::new(MeanSquaredError), Arc::new(SGD::new(0.1)), vec![]);
+    /// let options = FitOptions {
+    ///     epochs: 50,
+    ///     validation_split: 0.25,
+    ///     callbacks: vec![Box::new(EarlyStopping::new("val_loss", Mode::Min, 3))],
+    ///     verbose: false,
+    ///     ..FitOptions::default()
+    /// };
+    /// let h = trainer.fit_with(&Dataset::from_tensors(&[x, y]).unwrap().batch(10, false), options).unwrap();
+    /// assert!(h.val_loss.last().unwrap() < &h.val_loss[0]);
+    /// ```
+    pub fn fit_with(&self, train: &Dataset, mut options: FitOptions) -> Result<History> {
+        let split;
+        let (train, validation) = if options.validation_split > 0.0 {
+            split = train.split_validation(options.validation_split)?;
+            (&split.0, Some(&split.1))
+        } else {
+            (train, options.validation)
+        };
         let mut h = History {
             metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
             val_metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
@@ -88,22 +128,23 @@ impl Trainer {
         if train.batches_per_epoch() == 0 {
             return Err(Error::Training("fit: the training dataset has no batches".into()));
         }
+        let stop = std::cell::Cell::new(false);
+        let ctx = Context { model: self.model.as_ref(), optimizer: self.optimizer.as_ref(), stop: &stop };
+        let callbacks = &mut options.callbacks;
+        callbacks.iter_mut().try_for_each(|c| c.on_train_begin(&ctx))?;
+        let epochs = options.epochs;
         for epoch in 0..epochs {
             let mut steps = 0;
             self.reset()?;
-            let bar = indicatif::ProgressBar::new(train.batches_per_epoch() as u64);
-            bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+            callbacks.iter_mut().try_for_each(|c| c.on_epoch_begin(epoch as usize, &ctx))?;
+            let bar = progress_bar(train.batches_per_epoch(), epoch + 1, epochs, options.verbose);
             for (i, batch) in train.epoch(epoch).enumerate() {
-                let batch = batch?;
-                if batch.len() != 2 {
-                    return Err(Error::Training(format!("fit needs batches of [x, y], got {} tensors", batch.len())));
-                }
-                let args = (&batch[0], &batch[1]);
+                let batch = self.weighted(batch?, options.class_weight.as_deref())?;
                 // Trace first (creating any lazy Variable), then snapshot, so a bad step can be undone.
-                self.step.concrete_function(args)?;
+                self.step.concrete_function(batch.as_slice())?;
                 let vars = self.state();
                 let snapshot: Vec<Array> = vars.iter().map(Variable::value).collect();
-                let l = self.step.call(args)?.item()?;
+                let l = self.step.call(batch.as_slice())?.item()?;
                 // A finite loss can still commit NaN weights (a NaN gradient), so the guard
                 // looks at everything the step wrote.
                 let bad = if l.is_finite() {
@@ -125,29 +166,72 @@ impl Trainer {
                     )));
                 }
                 steps += 1;
-                bar.set_message(format!("loss {:.4}", self.loss_tracker.result().item()?));
+                let logs = self.logs("")?;
+                bar.set_message(fmt_logs(&logs));
                 bar.inc(1);
+                callbacks.iter_mut().try_for_each(|c| c.on_batch_end(i, &logs, &ctx))?;
             }
-            bar.finish();
             if steps == 0 {
                 return Err(Error::Training(format!(
                     "fit: epoch {} of the training dataset has no batches",
                     epoch + 1
                 )));
             }
-            h.loss.push(self.loss_tracker.result().item()?);
-            for (m, (_, values)) in self.metrics.iter().zip(&mut h.metrics) {
-                values.push(m.result().item()?);
+            let mut logs = self.logs("")?;
+            h.loss.push(logs[0].1);
+            for ((_, values), (_, v)) in h.metrics.iter_mut().zip(&logs[1..]) {
+                values.push(*v);
             }
             if let Some(val) = validation {
                 let (vl, vm) = self.evaluate(val)?;
                 h.val_loss.push(vl);
-                for (v, (_, values)) in vm.into_iter().zip(&mut h.val_metrics) {
+                logs.push(("val_loss".into(), vl));
+                for (v, (name, values)) in vm.into_iter().zip(&mut h.val_metrics) {
                     values.push(v);
+                    logs.push((format!("val_{name}"), v));
                 }
             }
+            bar.finish_with_message(fmt_logs(&logs));
+            callbacks.iter_mut().try_for_each(|c| c.on_epoch_end(epoch as usize, &logs, &ctx))?;
+            if stop.get() {
+                break;
+            }
         }
+        callbacks.iter_mut().try_for_each(|c| c.on_train_end(&ctx))?;
         Ok(h)
+    }
+
+    /// `loss` and each metric now, the names prefixed with `prefix`.
+    fn logs(&self, prefix: &str) -> Result<Logs> {
+        let mut logs = vec![(format!("{prefix}loss"), self.loss_tracker.result().item()?)];
+        for m in &self.metrics {
+            logs.push((format!("{prefix}{}", m.name()), m.result().item()?));
+        }
+        Ok(logs)
+    }
+
+    /// A batch as the step takes it: `[x, y]`, or `[x, y, w]` where `w` is the batch's sample
+    /// weights times the class weights of its labels.
+    fn weighted(&self, batch: Vec<Tensor>, class_weight: Option<&[f64]>) -> Result<Vec<Tensor>> {
+        if !(2..=3).contains(&batch.len()) {
+            return Err(Error::Training(format!(
+                "fit needs batches of [x, y] or [x, y, sample_weight], got {} tensors",
+                batch.len()
+            )));
+        }
+        let Some(cw) = class_weight else { return Ok(batch) };
+        let y = &batch[1];
+        // Class indices: integer labels, or the argmax of one-hot ones.
+        let classes = if y.dtype().is_int() { y.clone() } else { y.try_argmax(-1, false)? };
+        let table = Tensor::from_vec(cw.to_vec(), &[cw.len()])?;
+        let w = crate::losses::checked_labels("class_weight", &classes, cw.len())
+            .map_err(|e| Error::Training(format!("class_weight: {e}")))?;
+        let w = table.try_gather(&w, 0)?.try_cast(DType::F32)?;
+        let w = match batch.get(2) {
+            Some(sw) => sw.try_cast(DType::F32)?.try_mul(&w)?,
+            None => w,
+        };
+        Ok(vec![batch[0].clone(), batch[1].clone(), w])
     }
 
     fn reset(&self) -> Result<()> {
@@ -184,4 +268,50 @@ fn all_finite(a: &Array) -> bool {
         kiln_ir::Data::F64(v) => v.iter().all(|x| x.is_finite()),
         _ => true,
     }
+}
+
+/// Keras's `fit` arguments besides the data: see [`Trainer::fit_with`].
+pub struct FitOptions<'a> {
+    pub epochs: u64,
+    /// Data evaluated after each epoch (`val_loss`, `val_<metric>`).
+    pub validation: Option<&'a Dataset>,
+    /// Hold out this fraction of the training rows (the last ones, before shuffling) as the
+    /// validation data instead (Keras's `validation_split`); 0 for none.
+    pub validation_split: f64,
+    /// Weight of each class index (Keras's `class_weight`), multiplying the sample weights.
+    pub class_weight: Option<Vec<f64>>,
+    pub callbacks: Vec<Box<dyn Callback + 'a>>,
+    /// Show a progress bar per epoch (default true).
+    pub verbose: bool,
+}
+
+impl Default for FitOptions<'_> {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            validation: None,
+            validation_split: 0.0,
+            class_weight: None,
+            callbacks: Vec::new(),
+            verbose: true,
+        }
+    }
+}
+
+/// Keras's progress line: `Epoch 3/10 [=====>    ] 12/40 ETA 1s loss: 0.4213 - accuracy: 0.88`.
+fn progress_bar(steps: usize, epoch: u64, epochs: u64, verbose: bool) -> indicatif::ProgressBar {
+    if !verbose {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta} {msg}")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("Epoch {epoch}/{epochs}"));
+    bar
+}
+
+fn fmt_logs(logs: &Logs) -> String {
+    logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect::<Vec<_>>().join(" - ")
 }

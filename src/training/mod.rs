@@ -1,3 +1,8 @@
-//! Keras-like training helpers: [`Trainer::fit`].
+//! Keras-like training helpers: [`Trainer::fit`] / [`Trainer::fit_with`] and the
+//! [`callbacks`] they run.
+pub mod callbacks;
 mod fit;
-pub use fit::{History, Trainer};
+pub use callbacks::{
+    log_value, Callback, Context, CsvLogger, EarlyStopping, LearningRateScheduler, Logs, Mode, ModelCheckpoint,
+};
+pub use fit::{FitOptions, History, Trainer};
