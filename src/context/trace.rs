@@ -121,6 +121,15 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&mut TraceState>) -> R) -> R
     CURRENT.with(|c| f(c.borrow_mut().as_mut()))
 }
 
+/// Whether `t` can be used here: concrete, or a value of the trace running now (or of one
+/// enclosing it). A symbolic tensor kept from a finished trace is not.
+pub(crate) fn is_live(t: &Tensor) -> bool {
+    match t.symbol() {
+        None => true,
+        Some(s) => with_current(|cur| cur.is_some_and(|c| c.id == s.trace || c.outer.contains(&s.trace))),
+    }
+}
+
 /// True while this thread is tracing a function.
 pub fn is_tracing() -> bool {
     with_current(|t| t.is_some())

@@ -179,7 +179,7 @@ wrapped! {
 /// let rmse = RootMeanSquaredError::new();
 /// rmse.update_state(&Tensor::new(&[[0.0f32, 1.0]]), &Tensor::new(&[[3.0f32, 1.0]])).unwrap();
 /// rmse.update_state(&Tensor::new(&[[0.0f32, 0.0]]), &Tensor::new(&[[1.0f32, 1.0]])).unwrap();
-/// assert_eq!(rmse.result().item().unwrap(), 1.5811388300841898_f32 as f64); // sqrt(11 / 4)
+/// assert!((rmse.result().item().unwrap() - (11.0f64 / 4.0).sqrt()).abs() < 1e-6); // sqrt(11 / 4)
 /// ```
 pub struct RootMeanSquaredError(MeanMetricWrapper);
 

@@ -34,6 +34,7 @@ mod noise;
 mod recurrent;
 pub mod regularizers;
 mod sequential;
+mod state;
 
 use std::sync::Arc;
 
@@ -49,27 +50,79 @@ pub use noise::GaussianNoise;
 pub use recurrent::{CellFns, GruCell, LstmCell, Recurrent, RecurrentCell, SimpleRNN, SimpleRnnCell, GRU, LSTM};
 pub use regularizers::Regularizer;
 pub use sequential::{unique_variables, Sequential};
+pub use state::{LayerState, WeightSpec};
 
 use crate::{Result, Tensor, Variable};
 
 /// A differentiable building block with state in Variables (Keras's `Layer`/`Model`).
 ///
-/// Implement [`Layer::call`], [`Layer::variables`] and the trainability pair; the rest
-/// have defaults. A model made of other layers is a `Layer` too: it forwards `variables`,
-/// `losses`, `apply_constraints` and `set_trainable` to its parts.
+/// Two ways to write one:
+/// - **Keras's way**: embed a [`LayerState`], return it from [`Layer::state`], make weights
+///   in [`Layer::build`] (called once, with the first inputs' shapes) and implement
+///   [`Layer::forward`] over any number of inputs and outputs. Variables, regularization
+///   losses, `add_loss` losses, constraints and trainability of the layer and of the
+///   sublayers it [tracks](LayerState::track) come with no more code.
+/// - **By hand**: implement [`Layer::call`] (one tensor in, one out) and whichever of
+///   `variables`, `losses`, `apply_constraints`, the trainability pair and `name` apply, as
+///   the built-in layers do.
 pub trait Layer: Send + Sync {
-    /// The forward pass; `training` selects training behaviour (Dropout active,
-    /// BatchNormalization using and updating batch statistics).
-    fn call(&self, x: &Tensor, training: bool) -> Result<Tensor>;
+    /// The forward pass on one input; `training` selects training behaviour (Dropout active,
+    /// BatchNormalization using and updating batch statistics). By default,
+    /// [`Layer::call_many`] on `[x]`, which must give one output.
+    fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let mut out = self.call_many(std::slice::from_ref(x), training)?;
+        if out.len() != 1 {
+            let msg = format!("layer `{}` returns {} outputs; use call_many", self.name(), out.len());
+            return Err(crate::Error::invalid("call", msg));
+        }
+        Ok(out.remove(0))
+    }
+
+    /// Keras's `__call__` on several inputs: builds the layer on its first call (with the
+    /// inputs' shapes), clears the losses its last call added, then runs
+    /// [`Layer::forward`].
+    fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        if let Some(state) = self.state() {
+            let shapes: Vec<&[usize]> = inputs.iter().map(Tensor::shape).collect();
+            state.build_once(|| self.build(&shapes))?;
+            state.clear_added();
+        }
+        self.forward(inputs, training)
+    }
+
+    /// The computation (Keras's `call`), for layers written Keras's way.
+    fn forward(&self, _inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        Err(crate::Error::invalid("call", format!("layer `{}` implements neither `forward` nor `call`", self.name())))
+    }
+
+    /// Creates the weights for inputs of these shapes (Keras's `build`); runs once, before
+    /// the first [`Layer::forward`]. Weights made with [`LayerState::add_weight`] are created
+    /// outside any trace, so the first call may come from a traced step.
+    fn build(&self, _input_shapes: &[&[usize]]) -> Result<()> {
+        Ok(())
+    }
+
+    /// The layer's tracked state, for layers written Keras's way (`None`: written by hand).
+    fn state(&self) -> Option<&LayerState> {
+        None
+    }
 
     /// Every Variable, trainable or not (empty before the first call builds them).
-    fn variables(&self) -> Vec<Variable>;
+    fn variables(&self) -> Vec<Variable> {
+        self.state().map(LayerState::variables).unwrap_or_default()
+    }
 
     /// Whether the layer's weights are trained (Keras's `trainable`).
-    fn is_trainable(&self) -> bool;
+    fn is_trainable(&self) -> bool {
+        self.state().is_none_or(LayerState::is_trainable)
+    }
 
     /// Freezes (`false`) or unfreezes the layer and, for a model, all its parts.
-    fn set_trainable(&self, trainable: bool);
+    fn set_trainable(&self, trainable: bool) {
+        if let Some(state) = self.state() {
+            state.set_trainable(trainable)
+        }
+    }
 
     /// The Variables an optimizer should update: none when frozen, else the trainable ones.
     fn trainable_variables(&self) -> Vec<Variable> {
@@ -86,25 +139,38 @@ pub trait Layer: Send + Sync {
     }
 
     /// Extra scalar losses from the layer's internals (weight regularization penalties,
-    /// computed from the current weights), to add to the training loss (Keras `add_loss`).
+    /// computed from the current weights, and what its last call added with
+    /// [`LayerState::add_loss`]), to add to the training loss (Keras's `losses`).
     fn losses(&self) -> Vec<Tensor> {
-        Vec::new()
+        self.state().map(LayerState::losses).unwrap_or_default()
     }
 
     /// Projects constrained weights back onto their allowed set; call after each update.
     fn apply_constraints(&self) -> Result<()> {
-        Ok(())
+        self.state().map_or(Ok(()), LayerState::apply_constraints)
     }
 
     /// A name for messages and checkpoints.
     fn name(&self) -> String {
-        "layer".to_string()
+        self.state().map_or_else(|| "layer".to_string(), |s| s.name().to_string())
     }
 }
 
 impl<L: Layer + ?Sized> Layer for Arc<L> {
     fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
         (**self).call(x, training)
+    }
+    fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        (**self).call_many(inputs, training)
+    }
+    fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        (**self).forward(inputs, training)
+    }
+    fn build(&self, input_shapes: &[&[usize]]) -> Result<()> {
+        (**self).build(input_shapes)
+    }
+    fn state(&self) -> Option<&LayerState> {
+        (**self).state()
     }
     fn variables(&self) -> Vec<Variable> {
         (**self).variables()

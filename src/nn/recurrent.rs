@@ -216,9 +216,10 @@ struct Weights {
 /// ```
 /// use kiln::nn::{Layer, GRU};
 /// use kiln::{DType, Tensor};
-/// let gru = GRU::new(3).return_sequences(true).seed(5);
+/// let gru = std::sync::Arc::new(GRU::new(3).return_sequences(true).seed(5));
 /// let x = Tensor::random_normal(&[2, 4, 6], DType::F32, 1);
-/// let f = kiln::function(|x: &Tensor| gru.call(x, false));
+/// let g = gru.clone();
+/// let f = kiln::function(move |x: &Tensor| g.call(x, false));
 /// let (eager, compiled) = (gru.call(&x, false).unwrap(), f.call(&x).unwrap());
 /// assert!((&eager - &compiled).abs().max_all().to_scalar::<f32>().unwrap() < 1e-6);
 /// assert!(f.graph(&x).unwrap().to_text().contains("scan")); // one loop, whatever the length
