@@ -45,7 +45,9 @@ fn train(world: &distributed::World) -> kiln::Result<()> {
     // Every process walks the same global batches (same seed) and keeps its rows of each.
     let train = Dataset::from_tensors(&[x_train, y_train])?.shuffle(0).batch(GLOBAL_BATCH, true);
 
-    let model = Arc::new(Sequential::new().add(Dense::new(64).seed(rank as u64 * 7).activation("relu")).add(Dense::new(10).seed(2)));
+    let model = Arc::new(
+        Sequential::new().add(Dense::new(64).seed(rank as u64 * 7).activation("relu")).add(Dense::new(10).seed(2)),
+    );
     model.call(&x_test.slice(&s![0..1]), false)?; // builds the Variables
     let vars = model.trainable_variables();
     // Different seeds on purpose: broadcasting rank 0's weights is what makes them equal.
@@ -98,6 +100,9 @@ fn train(world: &distributed::World) -> kiln::Result<()> {
             "{size} process(es), global batch {GLOBAL_BATCH}: held-out accuracy {:.4}, weights identical on every rank: {identical}",
             accuracy.result().item()?
         );
+    }
+    if !identical {
+        return Err(kiln::Error::Training(format!("rank {rank}: the processes ended with different weights")));
     }
     Ok(())
 }

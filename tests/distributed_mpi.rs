@@ -96,7 +96,9 @@ fn compiled_equals_eager(w: &World) -> Check {
     let x = Tensor::new(&[0.25f32, -1.0, 3.0]) * (w.rank() as f64 + 1.0);
     let eager = step(&x).map_err(err)?;
     let compiled = f.call(&x).map_err(err)?;
-    ensure(eager.array().unwrap().bits_eq(compiled.array().unwrap()), || format!("eager {eager:?} compiled {compiled:?}"))
+    ensure(eager.array().unwrap().bits_eq(compiled.array().unwrap()), || {
+        format!("eager {eager:?} compiled {compiled:?}")
+    })
 }
 
 fn w_size() -> usize {
@@ -115,7 +117,11 @@ fn gradients(w: &World) -> Check {
         ("sum of squares", |x, c| Ok((distributed::all_reduce(&(x * x), ReduceOp::Sum)? * c).sum(&[0], false)), {
             Box::new(move |xv| 2.0 * xv * sum_c)
         }),
-        ("mean", |x, c| Ok((distributed::all_reduce(x, ReduceOp::Mean)? * c).sum(&[0], false)), Box::new(move |_| sum_c / n)),
+        (
+            "mean",
+            |x, c| Ok((distributed::all_reduce(x, ReduceOp::Mean)? * c).sum(&[0], false)),
+            Box::new(move |_| sum_c / n),
+        ),
         (
             "max",
             |x, c| Ok((distributed::all_reduce(x, ReduceOp::Max)? * c).sum(&[0], false)),
@@ -158,7 +164,12 @@ fn model() -> (Variable, Variable) {
 }
 
 /// `steps` compiled steps of mean-squared-error regression on (x, y) with `opt`.
-fn train(opt: std::sync::Arc<dyn Optimizer>, x: &Tensor, y: &Tensor, steps: usize) -> kiln::Result<(Variable, Variable)> {
+fn train(
+    opt: std::sync::Arc<dyn Optimizer>,
+    x: &Tensor,
+    y: &Tensor,
+    steps: usize,
+) -> kiln::Result<(Variable, Variable)> {
     let (w, b) = model();
     let step = {
         let (w, b) = (w.clone(), b.clone());
@@ -190,13 +201,21 @@ fn data_parallel_equals_one_process(w: &World) -> Check {
     let (xl, yl) = (x.slice(&rows), y.slice(&rows));
     type Make = fn() -> std::sync::Arc<dyn Optimizer>;
     let optimizers: [(&str, Make, Make); 3] = [
-        ("SGD", || std::sync::Arc::new(SGD::new(0.1)), || std::sync::Arc::new(DistributedOptimizer::new(SGD::new(0.1)))),
+        (
+            "SGD",
+            || std::sync::Arc::new(SGD::new(0.1)),
+            || std::sync::Arc::new(DistributedOptimizer::new(SGD::new(0.1))),
+        ),
         (
             "SGD, one bucket per gradient",
             || std::sync::Arc::new(SGD::new(0.1).momentum(0.9)),
             || std::sync::Arc::new(DistributedOptimizer::new(SGD::new(0.1).momentum(0.9)).bucket_bytes(0)),
         ),
-        ("Adam", || std::sync::Arc::new(Adam::new(0.05)), || std::sync::Arc::new(DistributedOptimizer::new(Adam::new(0.05)))),
+        (
+            "Adam",
+            || std::sync::Arc::new(Adam::new(0.05)),
+            || std::sync::Arc::new(DistributedOptimizer::new(Adam::new(0.05))),
+        ),
     ];
     for (name, plain, wrapped) in optimizers {
         let (w1, b1) = train(plain(), &x, &y, 5).map_err(err)?;
@@ -236,8 +255,28 @@ fn mismatches_are_reported(w: &World) -> Check {
     ensure(ok.to_scalar::<i64>().unwrap() == w.size() as i64, || format!("after the errors: {ok:?}"))
 }
 
+/// `--fault panic` / `--fault error`: rank 1 fails while rank 0 waits in an all-reduce; the
+/// job must end (not hang) with an error naming rank 1. `.ci/run` checks both.
+fn fault(world: &World, kind: &str) {
+    if world.rank() == 1 {
+        match kind {
+            "panic" => panic!("rank 1 fails in its step"),
+            _ => {
+                let failed: kiln::Result<()> = Err(kiln::Error::Training("rank 1 fails in its step".into()));
+                world.or_abort(failed)
+            }
+        }
+    }
+    let _ = distributed::all_reduce(&Tensor::scalar(1.0f32), ReduceOp::Sum);
+    unreachable!("rank 0 waits for rank 1 until the job is ended");
+}
+
 fn main() {
     let world = distributed::init().expect("MPI starts");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--fault") {
+        fault(&world, args.get(i + 1).map_or("panic", |s| s.as_str()));
+    }
     let checks: [(&str, fn(&World) -> Check); 5] = [
         ("collectives", collectives),
         ("compiled_equals_eager", compiled_equals_eager),

@@ -174,6 +174,23 @@ impl World {
         crate::init_scope(|| all_reduce(&Tensor::scalar(0i32), ReduceOp::Sum)).map(|_| ())
     }
 
+    /// `result`'s value; if it is an `Err`, ends the whole job naming this rank and the error
+    /// ([`World::abort`]). A process that returned the error instead would leave the others
+    /// waiting in their next collective (and itself in MPI's finalization, which waits for
+    /// them). A panic needs no such call: it aborts the job when it drops the `World`.
+    ///
+    /// ```
+    /// let world = kiln::distributed::init().unwrap();
+    /// let loss: f64 = world.or_abort(Ok(0.25));
+    /// assert_eq!(loss, 0.25);
+    /// ```
+    pub fn or_abort<T>(&self, result: Result<T>) -> T {
+        match result {
+            Ok(v) => v,
+            Err(e) => self.abort(1, &format!("error: {e}")),
+        }
+    }
+
     /// Ends the whole job at once with `code` (MPI_Abort: every process, not only this one),
     /// after printing `why`. A process that cannot go on calls this rather than returning,
     /// which would leave the others waiting in their next collective.

@@ -9,10 +9,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use ::mpi::environment::Universe;
-use ::mpi::traits::{Communicator, CommunicatorCollectives, Equivalence, Root};
 use ::mpi::collective::SystemOperation;
+use ::mpi::environment::Universe;
 use ::mpi::topology::SimpleCommunicator;
+use ::mpi::traits::{Communicator, CommunicatorCollectives, Equivalence, Root};
 use ::mpi::Threading;
 use kiln_ir::interp::collective::{self, Collectives};
 use kiln_ir::{with_data, Array, DType, Element, Error, ReduceOp, Result};

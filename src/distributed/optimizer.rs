@@ -142,7 +142,8 @@ impl<O: Optimizer> Optimizer for DistributedOptimizer<O> {
     fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
         let grads: Vec<Tensor> = grads_and_vars.iter().map(|(g, _)| g.clone()).collect();
         let averaged = self.average(&grads)?;
-        let pairs: Vec<(Tensor, &Variable)> = averaged.into_iter().zip(grads_and_vars.iter().map(|(_, v)| *v)).collect();
+        let pairs: Vec<(Tensor, &Variable)> =
+            averaged.into_iter().zip(grads_and_vars.iter().map(|(_, v)| *v)).collect();
         self.inner.apply_gradients(&pairs)
     }
 }
