@@ -113,7 +113,8 @@ fn gradients(w: &World) -> Check {
     let sum_c: f64 = (1..=w.size()).map(|v| v as f64).sum();
     let x = Tensor::new(&[0.5f64, -2.0]) + r * 10.0; // distinct per process: rank n-1 holds the max
     type Loss = fn(&Tensor, f64) -> kiln::Result<Tensor>;
-    let cases: [(&str, Loss, Box<dyn Fn(f64) -> f64>); 5] = [
+    type Expected = Box<dyn Fn(f64) -> f64>;
+    let cases: [(&str, Loss, Expected); 5] = [
         ("sum of squares", |x, c| Ok((distributed::all_reduce(&(x * x), ReduceOp::Sum)? * c).sum(&[0], false)), {
             Box::new(move |xv| 2.0 * xv * sum_c)
         }),
@@ -277,7 +278,8 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--fault") {
         fault(&world, args.get(i + 1).map_or("panic", |s| s.as_str()));
     }
-    let checks: [(&str, fn(&World) -> Check); 5] = [
+    type Named = (&'static str, fn(&World) -> Check);
+    let checks: [Named; 5] = [
         ("collectives", collectives),
         ("compiled_equals_eager", compiled_equals_eager),
         ("gradients", gradients),
