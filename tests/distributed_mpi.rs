@@ -10,6 +10,8 @@
 //! process if a check failed on any. Alone (plain `cargo test --features mpi`) the same
 //! checks run on a world of one process.
 
+use std::sync::Arc;
+
 use kiln::distributed::{self, DistributedOptimizer, ReduceOp, World};
 use kiln::optim::{Adam, Optimizer, SGD};
 use kiln::{s, DType, GradientTape, Tensor, Variable};
@@ -236,6 +238,41 @@ fn data_parallel_equals_one_process(w: &World) -> Check {
     Ok(())
 }
 
+/// `Trainer::fit(..).distributed(world)` on a per-process batch of 2 equals one process's
+/// `fit` on batches of 2 × size (unshuffled shards interleave rows, so a global batch holds
+/// the same rows), and reports the same per-epoch loss.
+fn fit_data_parallel_equals_one_process(w: &World) -> Check {
+    use kiln::{data::Dataset, losses::MeanSquaredError, nn::Dense, nn::Layer, nn::Sequential};
+    let (x, y) = global_batch();
+    let trainer = |world: Option<&World>| {
+        let model =
+            Arc::new(Sequential::new().add(Dense::new(4).seed(3).activation("tanh")).add(Dense::new(3).seed(4)));
+        let t =
+            kiln::training::Trainer::new(model.clone(), Arc::new(MeanSquaredError), Arc::new(Adam::new(0.05)), vec![]);
+        (
+            model,
+            match world {
+                Some(w) => t.distributed(w),
+                None => t,
+            },
+        )
+    };
+    let (one_model, one) = trainer(None);
+    let h1 = one
+        .fit(&Dataset::from_tensors(&[x.clone(), y.clone()]).unwrap().batch(2 * w.size(), false), 3, None)
+        .map_err(err)?;
+    let (many_model, many) = trainer(Some(w));
+    let hn = many.fit(&Dataset::from_tensors(&[x, y]).unwrap().batch(2, false), 3, None).map_err(err)?;
+    ensure(close(&hn.loss, &h1.loss, 1e-5), || {
+        format!("loss per epoch: one {:?}, distributed {:?}", h1.loss, hn.loss)
+    })?;
+    for (a, b) in one_model.variables().iter().zip(many_model.variables()) {
+        let (a, b) = (as_f64(&a.read()), as_f64(&b.read()));
+        ensure(close(&b, &a, 1e-5), || format!("fit: one process {a:?}, {} processes {b:?}", w.size()))?;
+    }
+    Ok(())
+}
+
 /// A process passing another shape or dtype, or calling another collective, makes every
 /// process fail with an error that names the ranks; the job goes on afterwards.
 fn mismatches_are_reported(w: &World) -> Check {
@@ -279,11 +316,12 @@ fn main() {
         fault(&world, args.get(i + 1).map_or("panic", |s| s.as_str()));
     }
     type Named = (&'static str, fn(&World) -> Check);
-    let checks: [Named; 5] = [
+    let checks: [Named; 6] = [
         ("collectives", collectives),
         ("compiled_equals_eager", compiled_equals_eager),
         ("gradients", gradients),
         ("data_parallel_equals_one_process", data_parallel_equals_one_process),
+        ("fit_data_parallel_equals_one_process", fit_data_parallel_equals_one_process),
         ("mismatches_are_reported", mismatches_are_reported),
     ];
     let mut failed = 0;

@@ -31,7 +31,7 @@ mod mpi;
 mod optimizer;
 
 pub use kiln_ir::ReduceOp;
-pub use optimizer::{DistributedOptimizer, DEFAULT_BUCKET_BYTES};
+pub use optimizer::{average_gradients, DistributedOptimizer, DEFAULT_BUCKET_BYTES};
 
 #[cfg(feature = "mpi")]
 use std::sync::Arc;

@@ -68,40 +68,56 @@ impl<O: Optimizer> DistributedOptimizer<O> {
     /// assert_eq!(b, vec![vec![0, 1], vec![2], vec![3]]);
     /// ```
     pub fn buckets(&self, grads: &[(DType, usize)]) -> Vec<Vec<usize>> {
-        let mut buckets: Vec<Vec<usize>> = Vec::new();
-        let mut open: Option<(DType, usize)> = None; // dtype and bytes of the last bucket
-        for (i, &(dtype, numel)) in grads.iter().enumerate() {
-            let bytes = numel * dtype.size();
-            match open {
-                Some((d, used)) if d == dtype && used + bytes <= self.bucket_bytes => {
-                    buckets.last_mut().expect("an open bucket").push(i);
-                    open = Some((d, used + bytes));
-                }
-                _ => {
-                    buckets.push(vec![i]);
-                    open = Some((dtype, bytes));
-                }
-            }
-        }
-        buckets
+        buckets(grads, self.bucket_bytes)
     }
 
     /// Every process's gradients averaged, bucket by bucket, in the order given (eagerly or,
     /// inside a traced step, as graph ops).
     pub fn average(&self, grads: &[Tensor]) -> Result<Vec<Tensor>> {
-        if collective::size() == 1 {
-            return Ok(grads.to_vec());
+        average_gradients(grads, self.bucket_bytes)
+    }
+}
+
+/// Every process's `grads` averaged, fused into buckets of at most `bucket_bytes`
+/// ([`DistributedOptimizer::buckets`]); alone, the gradients themselves and no op.
+///
+/// ```
+/// let g = kiln::Tensor::new(&[1.0f32, 2.0]);
+/// let avg = kiln::distributed::average_gradients(&[g], 1 << 20).unwrap();
+/// assert_eq!(avg[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
+/// ```
+pub fn average_gradients(grads: &[Tensor], bucket_bytes: usize) -> Result<Vec<Tensor>> {
+    if collective::size() == 1 {
+        return Ok(grads.to_vec());
+    }
+    let plan: Vec<(DType, usize)> = grads.iter().map(|g| (g.dtype(), g.numel())).collect();
+    let mut out: Vec<Option<Tensor>> = vec![None; grads.len()];
+    for bucket in buckets(&plan, bucket_bytes) {
+        let members: Vec<&Tensor> = bucket.iter().map(|&i| &grads[i]).collect();
+        for (i, avg) in bucket.iter().zip(average_bucket(&members)?) {
+            out[*i] = Some(avg);
         }
-        let plan: Vec<(DType, usize)> = grads.iter().map(|g| (g.dtype(), g.numel())).collect();
-        let mut out: Vec<Option<Tensor>> = vec![None; grads.len()];
-        for bucket in self.buckets(&plan) {
-            let members: Vec<&Tensor> = bucket.iter().map(|&i| &grads[i]).collect();
-            for (i, avg) in bucket.iter().zip(average_bucket(&members)?) {
-                out[*i] = Some(avg);
+    }
+    Ok(out.into_iter().map(|g| g.expect("every gradient is in a bucket")).collect())
+}
+
+fn buckets(grads: &[(DType, usize)], limit: usize) -> Vec<Vec<usize>> {
+    let mut buckets: Vec<Vec<usize>> = Vec::new();
+    let mut open: Option<(DType, usize)> = None; // dtype and bytes of the last bucket
+    for (i, &(dtype, numel)) in grads.iter().enumerate() {
+        let bytes = numel * dtype.size();
+        match open {
+            Some((d, used)) if d == dtype && used + bytes <= limit => {
+                buckets.last_mut().expect("an open bucket").push(i);
+                open = Some((d, used + bytes));
+            }
+            _ => {
+                buckets.push(vec![i]);
+                open = Some((dtype, bytes));
             }
         }
-        Ok(out.into_iter().map(|g| g.expect("every gradient is in a bucket")).collect())
     }
+    buckets
 }
 
 /// One all-reduce for the whole bucket: flattened, joined, averaged, cut apart again.
