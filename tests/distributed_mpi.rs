@@ -103,6 +103,36 @@ fn compiled_equals_eager(w: &World) -> Check {
     })
 }
 
+/// Collectives inside a compiled loop and a `cond` run every iteration, in order, and their
+/// gradient flows through the loop.
+fn collectives_in_control_flow(w: &World) -> Check {
+    let n = w.size() as f64;
+    let looped = |x: &Tensor| -> kiln::Result<Tensor> {
+        let out = kiln::fori_loop(
+            0,
+            3,
+            |_i: &Tensor, v: &[Tensor]| Ok(vec![distributed::all_reduce(&(&v[0] * 1.0), ReduceOp::Sum)?]),
+            &[x.clone()],
+        )?;
+        let big = out[0].sum(&[0], false).greater(&Tensor::scalar(0.0f64));
+        kiln::cond(&big, || distributed::all_reduce(&out[0], ReduceOp::Max), || Ok(out[0].clone()))
+    };
+    let x = Tensor::new(&[1.0f64, 2.0]);
+    let compiled = kiln::function(looped).call(&x).map_err(err)?.to_vec::<f64>().unwrap();
+    let want: Vec<f64> = [1.0, 2.0].iter().map(|v| v * n * n * n).collect();
+    ensure(compiled == want, || format!("compiled loop of all_reduce: {compiled:?}, expected {want:?}"))?;
+    let grad = kiln::function(move |x: &Tensor| -> kiln::Result<Tensor> {
+        let tape = GradientTape::new();
+        tape.watch(x);
+        let l = looped(x)?.sum(&[0], false);
+        Ok(tape.gradient_tensors(&l, &[x])?.remove(0).expect("a gradient"))
+    });
+    // Each process's loss is sum(n² Σ_r x_r) (the max of equal values passes the gradient
+    // through), so the global loss is n³ Σ_r x_r: d/dx_r = n³.
+    let g = grad.call(&x).map_err(err)?.to_vec::<f64>().unwrap();
+    ensure(g == vec![n.powi(3); 2], || format!("gradient through the loop: {g:?}, expected {}", n.powi(3)))
+}
+
 fn w_size() -> usize {
     kiln::ir::interp::collective::size()
 }
@@ -316,10 +346,11 @@ fn main() {
         fault(&world, args.get(i + 1).map_or("panic", |s| s.as_str()));
     }
     type Named = (&'static str, fn(&World) -> Check);
-    let checks: [Named; 6] = [
+    let checks: [Named; 7] = [
         ("collectives", collectives),
         ("compiled_equals_eager", compiled_equals_eager),
         ("gradients", gradients),
+        ("collectives_in_control_flow", collectives_in_control_flow),
         ("data_parallel_equals_one_process", data_parallel_equals_one_process),
         ("fit_data_parallel_equals_one_process", fit_data_parallel_equals_one_process),
         ("mismatches_are_reported", mismatches_are_reported),
