@@ -112,7 +112,7 @@ fn collectives_in_control_flow(w: &World) -> Check {
             0,
             3,
             |_i: &Tensor, v: &[Tensor]| Ok(vec![distributed::all_reduce(&(&v[0] * 1.0), ReduceOp::Sum)?]),
-            &[x.clone()],
+            std::slice::from_ref(x),
         )?;
         let big = out[0].sum(&[0], false).greater(&Tensor::scalar(0.0f64));
         kiln::cond(&big, || distributed::all_reduce(&out[0], ReduceOp::Max), || Ok(out[0].clone()))
