@@ -97,6 +97,12 @@ pub fn broadcast_variables(variables: &[&Variable], root: usize) -> Result<()> {
 
 /// The processes of this job. Holds MPI open: MPI is finalized when the last handle (and
 /// every clone) is dropped, and cannot be started again in the same process.
+///
+/// ```
+/// let world = kiln::distributed::init().unwrap();
+/// println!("{world:?}: rank {} of {}", world.rank(), world.size());
+/// assert!(world.is_mpi() || world.size() == 1);
+/// ```
 #[derive(Clone)]
 pub struct World {
     #[cfg(feature = "mpi")]
@@ -150,6 +156,13 @@ impl World {
     }
 
     /// Whether this is rank 0, the process that writes checkpoints, logs and progress.
+    ///
+    /// ```
+    /// let world = kiln::distributed::init().unwrap();
+    /// if world.is_root() {
+    ///     println!("only once per job");
+    /// }
+    /// ```
     pub fn is_root(&self) -> bool {
         self.rank == 0
     }
@@ -170,6 +183,10 @@ impl World {
     }
 
     /// Waits until every process reaches this point (an all-reduce of one value).
+    ///
+    /// ```
+    /// kiln::distributed::init().unwrap().barrier().unwrap();
+    /// ```
     pub fn barrier(&self) -> Result<()> {
         crate::init_scope(|| all_reduce(&Tensor::scalar(0i32), ReduceOp::Sum)).map(|_| ())
     }
@@ -194,6 +211,11 @@ impl World {
     /// Ends the whole job at once with `code` (MPI_Abort: every process, not only this one),
     /// after printing `why`. A process that cannot go on calls this rather than returning,
     /// which would leave the others waiting in their next collective.
+    ///
+    /// ```no_run
+    /// let world = kiln::distributed::init().unwrap();
+    /// world.abort(2, "the data file is missing");
+    /// ```
     pub fn abort(&self, code: i32, why: &str) -> ! {
         eprintln!("kiln::distributed: rank {} of {} aborts the job: {why}", self.rank, self.size);
         #[cfg(feature = "mpi")]

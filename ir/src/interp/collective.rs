@@ -33,6 +33,37 @@ use crate::op::{BinaryOp, ReduceOp};
 /// Every process of the job calls the same methods in the same order with operands of the
 /// same dtype and shape; an implementation reports a mismatch as an error rather than
 /// reducing garbage. Methods may be called from any thread, one at a time per process.
+///
+/// A transport that pretends to be rank 0 of two processes whose operands are equal:
+///
+/// ```
+/// use std::sync::Arc;
+/// use kiln_ir::interp::collective::{self, Collectives};
+/// use kiln_ir::{interp, Array, DType, Op, ReduceOp, Result, TensorType};
+/// struct Twins;
+/// impl Collectives for Twins {
+///     fn rank(&self) -> usize { 0 }
+///     fn size(&self) -> usize { 2 }
+///     fn all_reduce(&self, x: &Array, op: ReduceOp) -> Result<Array> {
+///         assert_eq!(op, ReduceOp::Sum);
+///         let v: Vec<f32> = x.to_vec::<f32>()?.iter().map(|v| v * 2.0).collect();
+///         Array::from_vec(v, x.shape())
+///     }
+///     fn broadcast(&self, x: &Array, _root: usize) -> Result<Array> { Ok(x.clone()) }
+///     fn all_gather(&self, x: &Array) -> Result<Array> {
+///         let v = x.to_vec::<f32>()?;
+///         Array::from_vec([v.clone(), v].concat(), &[2, x.len()])
+///     }
+/// }
+/// collective::install(Arc::new(Twins));
+/// let x = Array::from_vec(vec![1.0f32, 3.0], &[2]).unwrap();
+/// let ty = TensorType::new(DType::F32, &[2]);
+/// let mean = interp::eval(&Op::AllReduce(ReduceOp::Mean), &[&x], &ty).unwrap(); // sum / 2
+/// assert_eq!(mean.to_vec::<f32>().unwrap(), vec![1.0, 3.0]);
+/// let stacked = interp::eval(&Op::AllGather(2), &[&x], &TensorType::new(DType::F32, &[2, 2])).unwrap();
+/// assert_eq!(stacked.to_vec::<f32>().unwrap(), vec![1.0, 3.0, 1.0, 3.0]);
+/// assert!(collective::uninstall().is_some());
+/// ```
 pub trait Collectives: Send + Sync {
     /// This process's number, `0..size()`.
     fn rank(&self) -> usize;
