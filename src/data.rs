@@ -91,14 +91,35 @@ impl Dataset {
         if !(0.0..1.0).contains(&fraction) {
             return Err(Error::invalid("validation_split", format!("must be in [0, 1), got {fraction}")));
         }
-        let held = (self.rows as f64 * fraction).round() as usize;
-        let cut = self.rows - held;
-        let part = |range: std::ops::Range<usize>| -> Result<Dataset> {
-            let idx = Tensor::from_vec(range.clone().map(|r| r as i64).collect::<Vec<_>>(), &[range.len()])?;
-            let tensors = self.tensors.iter().map(|t| t.try_gather(&idx, 0)).collect::<Result<Vec<_>>>()?;
-            Ok(Dataset { tensors, rows: range.len(), ..self.clone() })
-        };
-        Ok((part(0..cut)?, part(cut..self.rows)?))
+        let cut = self.rows - (self.rows as f64 * fraction).round() as usize;
+        Ok((self.select(0..cut)?, self.select(cut..self.rows)?))
+    }
+
+    /// Rows `index, index + num_shards, index + 2 num_shards, ...` (TF's `shard`): process
+    /// `index` of a data-parallel job of `num_shards` keeps its share of the rows, before
+    /// shuffling and batching, which apply to the shard (`kiln::distributed`).
+    ///
+    /// ```
+    /// use kiln::data::Dataset;
+    /// use kiln::Tensor;
+    /// let ds = Dataset::from_tensors(&[Tensor::new(&[0i64, 1, 2, 3, 4])]).unwrap();
+    /// let shard = ds.shard(2, 1).unwrap();
+    /// assert_eq!(shard.all()[0].to_vec::<i64>().unwrap(), vec![1, 3]);
+    /// assert!(ds.shard(2, 2).is_err());
+    /// ```
+    pub fn shard(&self, num_shards: usize, index: usize) -> Result<Dataset> {
+        if index >= num_shards {
+            return Err(Error::invalid("Dataset::shard", format!("shard {index} of {num_shards} does not exist")));
+        }
+        self.select((index..self.rows).step_by(num_shards))
+    }
+
+    /// A dataset of the given rows, with this one's shuffling and batching.
+    fn select(&self, rows: impl Iterator<Item = usize>) -> Result<Dataset> {
+        let rows: Vec<i64> = rows.map(|r| r as i64).collect();
+        let idx = Tensor::from_vec(rows.clone(), &[rows.len()])?;
+        let tensors = self.tensors.iter().map(|t| t.try_gather(&idx, 0)).collect::<Result<Vec<_>>>()?;
+        Ok(Dataset { tensors, rows: rows.len(), ..self.clone() })
     }
 
     /// The number of rows.

@@ -61,7 +61,10 @@ fn compilable(op: &Op, ty: &TensorType) -> bool {
         | Op::Scan(_)
         | Op::WhileGrad(_)
         | Op::Get(_)
-        | Op::Print(_) => false,
+        | Op::Print(_)
+        | Op::AllReduce(_)
+        | Op::Broadcast(_)
+        | Op::AllGather(_) => false,
     }
 }
 

@@ -29,6 +29,7 @@ mod variable;
 
 pub mod checkpoint;
 pub mod data;
+pub mod distributed;
 pub mod losses;
 pub mod metrics;
 pub mod nn;

@@ -324,6 +324,22 @@ fn rule(op: &Op, args: &[TensorType]) -> Result<TensorType> {
             Ok(TensorType::unit())
         }
         Op::Print(_) => Ok(TensorType::unit()),
+        Op::AllReduce(_) => {
+            let a = &args[0];
+            if !a.dtype.is_numeric() {
+                return Err(Error::UnsupportedDType { op: name, dtype: a.dtype, expected: "a numeric dtype" });
+            }
+            Ok(a.clone())
+        }
+        Op::Broadcast(_) => Ok(args[0].clone()),
+        Op::AllGather(ranks) => {
+            if *ranks == 0 {
+                return Err(Error::invalid(name, "gathers from at least one process"));
+            }
+            let mut shape = Shape::from_slice(&[*ranks]);
+            shape.extend_from_slice(&args[0].shape);
+            Ok(TensorType { dtype: args[0].dtype, shape })
+        }
         Op::Get(_) => Err(Error::invalid(name, "is added with Graph::add_region, which knows the region's results")),
         Op::Fused(k) => {
             let body = &k.body;

@@ -223,7 +223,10 @@ impl Op {
             | Op::Scan(_)
             | Op::WhileGrad(_)
             | Op::Get(_)
-            | Op::Print(_) => None,
+            | Op::Print(_)
+            | Op::AllReduce(_)
+            | Op::Broadcast(_)
+            | Op::AllGather(_) => None,
         }
     }
 }
@@ -270,6 +273,9 @@ impl PartialEq for Op {
             WhileGrad(a) => matches!(other, WhileGrad(b) if Arc::ptr_eq(a, b) || a == b),
             Get(a) => matches!(other, Get(b) if a == b),
             Print(a) => matches!(other, Print(b) if a == b),
+            AllReduce(a) => matches!(other, AllReduce(b) if a == b),
+            Broadcast(a) => matches!(other, Broadcast(b) if a == b),
+            AllGather(a) => matches!(other, AllGather(b) if a == b),
         }
     }
 }

@@ -381,6 +381,12 @@ macro_rules! for_each_op {
             Get(usize) get [1] () "Result `i` of a region op.";
             Print(String) print [0..] (impure effect)
                 "Prints the message and its operands' values when it runs (`kiln::print`); its own value is `unit`.";
+            AllReduce(ReduceOp) all_reduce [1] (impure effect)
+                "Every process's operand combined elementwise by the reduction (`kiln::distributed`; the operand itself on one process). A collective: runs in program order, never folded, merged or removed (`interp::collective`).";
+            Broadcast(usize) broadcast [1] (impure effect)
+                "The operand of the process whose rank is the attribute, on every process (a collective).";
+            AllGather(usize) all_gather [1] (impure effect)
+                "Every process's operand, stacked in rank order on a new leading axis whose length, the attribute, is the number of processes when traced (a collective).";
         }
     };
 }

@@ -221,7 +221,7 @@ impl<'g> Verifier<'g> {
                     None => self.fail(id, format!("result {i} of a region with {} results", results.len())),
                 }
             }
-            Op::Print(_) => self.check_infer(id, &tys),
+            Op::Print(_) | Op::AllReduce(_) | Op::Broadcast(_) | Op::AllGather(_) => self.check_infer(id, &tys),
             Op::Const(_)
             | Op::Unary(_)
             | Op::Binary(_)

@@ -64,6 +64,29 @@ fn kitchen_sink_roundtrips_exactly() {
 }
 
 #[test]
+fn collectives_roundtrip_with_their_order() {
+    let mut g = Graph::new("collectives");
+    let x = g.add_input(t(DType::F32, &[2, 3]));
+    let mut prev = None;
+    let mut outs = Vec::new();
+    for op in ReduceOp::ALL.map(Op::AllReduce).into_iter().chain([Op::Broadcast(1), Op::AllGather(2)]) {
+        let n = g.add(op, &[x]).unwrap();
+        if let Some(p) = prev {
+            g.add_order(p, n);
+        }
+        prev = Some(n);
+        outs.push(n);
+    }
+    g.set_outputs(outs);
+    g.verify().unwrap();
+    let text = g.to_text();
+    assert!(text.contains("%2 = all_reduce %0 {reduce=\"mean\"} : f32[2,3] after %1"), "{text}");
+    assert!(text.contains("%6 = broadcast %0 {root=1} : f32[2,3] after %5"), "{text}");
+    assert!(text.contains("%7 = all_gather %0 {ranks=2} : f32[2,2,3] after %6"), "{text}");
+    roundtrip(&g);
+}
+
+#[test]
 fn op_names_are_unique_per_kind() {
     let mut ops: Vec<Op> = vec![
         Op::Input(0),
@@ -101,6 +124,9 @@ fn op_names_are_unique_per_kind() {
         })),
         Op::Get(0),
         Op::Print(String::new()),
+        Op::AllReduce(ReduceOp::Sum),
+        Op::Broadcast(0),
+        Op::AllGather(1),
     ];
     ops.extend(UnaryOp::ALL.map(Op::Unary));
     ops.extend(BinaryOp::ALL.map(Op::Binary));

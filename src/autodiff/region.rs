@@ -301,6 +301,8 @@ pub(crate) fn replay(
                     "a fused kernel cannot be replayed (bodies are replayed before optimization)".into(),
                 ))
             }
+            // Collectives run again in order on every process, as the forward pass ran them.
+            Op::AllReduce(_) | Op::Broadcast(_) | Op::AllGather(_) => context::apply_effect(node.op.clone(), &refs)?,
             op => apply(op.clone(), &refs)?,
         };
         vals.insert(n, value);

@@ -65,6 +65,9 @@ fn of_op(op: &Op, x: &[Tensor], y: &Tensor, g: &Tensor) -> Grads {
         }
         // A print has no value to differentiate.
         Op::Print(_) => Ok(vec![None; x.len()]),
+        Op::AllReduce(r) => Ok(vec![Some(all_reduce(*r, &x[0], y, g)?)]),
+        Op::Broadcast(root) => Ok(vec![Some(broadcast(*root, g)?)]),
+        Op::AllGather(_) => Ok(vec![Some(all_gather(g)?)]),
         Op::Case(_) | Op::While(_) | Op::Scan(_) | Op::WhileGrad(_) | Op::Get(_) => Err(Error::Gradient(format!(
             "`{}` is recorded as a whole region (control_flow's own rules), never one output at a time",
             op.name()
@@ -235,4 +238,40 @@ pub(crate) fn unbroadcast(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let axes: Vec<usize> = (0..g.rank()).filter(|&a| a < lead || (shape[a - lead] == 1 && g.shape()[a] != 1)).collect();
     let summed = if axes.is_empty() { g.clone() } else { g.try_sum(axes, true)? };
     summed.try_reshape(shape.to_vec())
+}
+
+/// Each process's loss is a term of one global loss, so a process's operand reaches every
+/// process's result: its gradient sums the cotangents of all processes (docs/DISTRIBUTED.md).
+fn all_reduce(r: ReduceOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+    use crate::distributed::all_reduce as reduce;
+    match r {
+        ReduceOp::Sum => reduce(g, ReduceOp::Sum),
+        ReduceOp::Mean => reduce(g, ReduceOp::Mean),
+        // The processes holding the extreme share the summed cotangent equally, as the
+        // `max`/`min` reductions split among tied elements.
+        ReduceOp::Max | ReduceOp::Min => {
+            let mask = x.try_equal(y)?.try_cast(g.dtype())?;
+            let ties = reduce(&mask, ReduceOp::Sum)?;
+            reduce(g, ReduceOp::Sum)?.try_mul(&mask)?.try_div(&ties.try_maximum(&ties.try_scalar_like(1.0)?)?)
+        }
+        ReduceOp::Prod => Err(Error::Gradient(
+            "all_reduce(prod) has no gradient rule (each process would need the product of the others)".into(),
+        )),
+    }
+}
+
+/// Only the root's operand reaches the results: it gets every process's cotangent.
+fn broadcast(root: usize, g: &Tensor) -> Result<Tensor> {
+    let total = crate::distributed::all_reduce(g, ReduceOp::Sum)?;
+    if kiln_ir::interp::collective::rank() == root {
+        Ok(total)
+    } else {
+        Ok(total.zeros_like())
+    }
+}
+
+/// This process's operand is row `rank` of every process's result.
+fn all_gather(g: &Tensor) -> Result<Tensor> {
+    let total = crate::distributed::all_reduce(g, ReduceOp::Sum)?;
+    total.try_slice(&[crate::SliceArg::Index(kiln_ir::interp::collective::rank() as isize)])
 }

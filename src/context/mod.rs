@@ -36,6 +36,22 @@ pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
     Ok(out)
 }
 
+/// Applies an op with an effect beyond its value (a collective): inside a trace always a
+/// node — even on concrete operands, which would otherwise run once at trace time — ordered
+/// after the trace's previous effect; else run now. Recorded on the tapes as `apply` does.
+pub(crate) fn apply_effect(op: Op, args: &[&Tensor]) -> Result<Tensor> {
+    let out = if is_tracing() || args.iter().any(|a| a.is_symbolic()) {
+        trace::add_effect_value(op.clone(), args)?
+    } else {
+        let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
+        let ty = infer(&op, &tys)?;
+        let arrays: Vec<&Array> = args.iter().map(|a| a.array().expect("concrete")).collect();
+        Tensor::from_array(kiln_ir::interp::eval(&op, &arrays, &ty)?)
+    };
+    recording::record(recording::Recorded::Op(op), args, &out);
+    Ok(out)
+}
+
 /// Runs `f` outside any trace (TF's `init_scope`): ops run eagerly, so code that builds
 /// state lazily (a layer creating its Variables on first call) gets concrete values even
 /// when first called from inside a traced function.

@@ -216,6 +216,11 @@ pub(crate) fn variables(ids: &[VarId]) -> Result<Vec<Variable>> {
 
 /// An effect op (`print`) applied to `args` in the current trace, after the previous one.
 pub(crate) fn add_effect(op: Op, args: &[&Tensor]) -> Result<()> {
+    add_effect_value(op, args).map(|_| ())
+}
+
+/// [`add_effect`], giving the node's value (a collective's result).
+pub(crate) fn add_effect_value(op: Op, args: &[&Tensor]) -> Result<Tensor> {
     with_current(|t| {
         let t = t.ok_or_else(leaked)?;
         let nodes = args.iter().map(|a| t.node_of(a)).collect::<Result<Vec<_>>>()?;
@@ -223,7 +228,7 @@ pub(crate) fn add_effect(op: Op, args: &[&Tensor]) -> Result<()> {
         if let Some(prev) = t.last_effect.replace(n) {
             t.graph.add_order(prev, n);
         }
-        Ok(())
+        Ok(t.symbolic(n))
     })
 }
 

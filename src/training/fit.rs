@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::callbacks::{Callback, Context, Logs};
+use crate::distributed::{self, ReduceOp, World, DEFAULT_BUCKET_BYTES};
 use crate::losses::Loss;
 use crate::metrics::{LabelMetric, Mean, Metric};
 use crate::nn::Layer;
@@ -29,6 +30,7 @@ pub struct Trainer {
     metrics: Vec<Arc<dyn LabelMetric>>,
     loss_tracker: Arc<Mean>,
     step: Function<Result<Tensor>>,
+    world: Option<World>,
 }
 
 impl Trainer {
@@ -40,6 +42,40 @@ impl Trainer {
         optimizer: Arc<dyn Optimizer>,
         metrics: Vec<Arc<dyn LabelMetric>>,
     ) -> Trainer {
+        Trainer::build(model, loss, optimizer, metrics, None)
+    }
+
+    /// Makes `fit` data-parallel over `world`'s processes (Horovod's recipe, in one line):
+    /// each process trains on its shard of the data (`Dataset::shard`; the batch size is
+    /// per process), the step averages gradients across processes before the update
+    /// (`distributed::average_gradients`), the Variables start from rank 0's values, the
+    /// epoch's loss and metrics are averaged over the processes, a bad step stops every
+    /// process, and only rank 0 shows the progress bar. Alone it changes nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kiln::{data::Dataset, losses::MeanSquaredError, nn::{Dense, Sequential}, optim::SGD, training::Trainer, Tensor};
+    /// let world = kiln::distributed::init().unwrap();
+    /// let model = Arc::new(Sequential::new().add(Dense::new(1).seed(0)));
+    /// let trainer = Trainer::new(model, Arc::new(MeanSquaredError), Arc::new(SGD::new(0.1)), vec![])
+    ///     .distributed(&world);
+    /// let x = Tensor::new(&[[1.0f32], [2.0], [3.0], [4.0]]);
+    /// let data = Dataset::from_tensors(&[x.clone(), x * 2.0]).unwrap().batch(2, false);
+    /// let h = trainer.fit(&data, 3, None).unwrap();
+    /// assert!(h.loss[2] < h.loss[0]);
+    /// ```
+    pub fn distributed(self, world: &World) -> Trainer {
+        Trainer::build(self.model, self.loss, self.optimizer, self.metrics, Some(world.clone()))
+    }
+
+    fn build(
+        model: Arc<dyn Layer>,
+        loss: Arc<dyn Loss>,
+        optimizer: Arc<dyn Optimizer>,
+        metrics: Vec<Arc<dyn LabelMetric>>,
+        world: Option<World>,
+    ) -> Trainer {
+        let average = world.is_some();
         let loss_tracker = Arc::new(Mean::new("loss"));
         let step = {
             let (model, loss, optimizer, metrics, tracker) =
@@ -53,8 +89,10 @@ impl Trainer {
                 let l = l.try_add(&crate::nn::total_loss(model.as_ref(), l.dtype())?)?;
                 let vars = model.trainable_variables();
                 let grads = tape.gradient(&l, &vars.iter().collect::<Vec<_>>())?;
-                let pairs: Vec<(Tensor, &Variable)> =
-                    grads.into_iter().zip(&vars).filter_map(|(g, v)| g.map(|g| (g, v))).collect();
+                let (grads, vars): (Vec<Tensor>, Vec<&Variable>) =
+                    grads.into_iter().zip(&vars).filter_map(|(g, v)| g.map(|g| (g, v))).unzip();
+                let grads = if average { distributed::average_gradients(&grads, DEFAULT_BUCKET_BYTES)? } else { grads };
+                let pairs: Vec<(Tensor, &Variable)> = grads.into_iter().zip(vars).collect();
                 optimizer.apply_gradients(&pairs)?;
                 model.apply_constraints()?;
                 tracker.update_state(&l)?;
@@ -64,7 +102,7 @@ impl Trainer {
                 Ok(l)
             })
         };
-        Trainer { model, loss, optimizer, metrics, loss_tracker, step }
+        Trainer { model, loss, optimizer, metrics, loss_tracker, step, world }
     }
 
     /// Every Variable a step may write: model, optimizer, metrics.
@@ -120,6 +158,14 @@ impl Trainer {
         } else {
             (train, options.validation)
         };
+        let shard;
+        let train = match &self.world {
+            Some(w) if w.size() > 1 => {
+                shard = train.shard(w.size(), w.rank())?;
+                &shard
+            }
+            _ => train,
+        };
         let mut h = History {
             metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
             val_metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
@@ -133,16 +179,28 @@ impl Trainer {
         let callbacks = &mut options.callbacks;
         callbacks.iter_mut().try_for_each(|c| c.on_train_begin(&ctx))?;
         let epochs = options.epochs;
+        // Shards differ by a row at most, and so can their batch counts: every process takes
+        // the smallest, so all run the same steps (and the same collectives).
+        let batches = self.job_min(train.batches_per_epoch())?;
+        let mut started = self.world.is_none();
+        let show = options.verbose && self.world.as_ref().is_none_or(World::is_root);
         for epoch in 0..epochs {
             let mut steps = 0;
             self.reset()?;
             callbacks.iter_mut().try_for_each(|c| c.on_epoch_begin(epoch as usize, &ctx))?;
-            let bar = progress_bar(train.batches_per_epoch(), epoch + 1, epochs, options.verbose);
-            for (i, batch) in train.epoch(epoch).enumerate() {
+            let bar = progress_bar(batches, epoch + 1, epochs, show);
+            for (i, batch) in train.epoch(epoch).take(batches).enumerate() {
                 let batch = self.weighted(batch?, options.class_weight.as_deref())?;
                 // Trace first (creating any lazy Variable), then snapshot, so a bad step can be undone.
                 self.step.concrete_function(batch.as_slice())?;
                 let vars = self.state();
+                if !started {
+                    // The first trace created every Variable: start all processes from rank
+                    // 0's weights. (Optimizer and metric state starts at zero everywhere;
+                    // its list order, unlike the model's, is not the same in every process.)
+                    distributed::broadcast_variables(&self.model.variables().iter().collect::<Vec<_>>(), 0)?;
+                    started = true;
+                }
                 let snapshot: Vec<Array> = vars.iter().map(Variable::value).collect();
                 let l = self.step.call(batch.as_slice())?.item()?;
                 // A finite loss can still commit NaN weights (a NaN gradient), so the guard
@@ -154,6 +212,7 @@ impl Trainer {
                 } else {
                     Some(format!("loss is {l}"))
                 };
+                let bad = self.job_verdict(bad)?;
                 if let Some(what) = bad {
                     for (v, a) in vars.iter().zip(snapshot) {
                         v.assign(&Tensor::from_array(a))?;
@@ -166,7 +225,7 @@ impl Trainer {
                     )));
                 }
                 steps += 1;
-                let logs = self.logs("")?;
+                let logs = self.logs(false)?;
                 bar.set_message(fmt_logs(&logs));
                 bar.inc(1);
                 callbacks.iter_mut().try_for_each(|c| c.on_batch_end(i, &logs, &ctx))?;
@@ -177,7 +236,8 @@ impl Trainer {
                     epoch + 1
                 )));
             }
-            let mut logs = self.logs("")?;
+            // The epoch's figures, averaged over the processes when distributed.
+            let mut logs = self.logs(true)?;
             h.loss.push(logs[0].1);
             for ((_, values), (_, v)) in h.metrics.iter_mut().zip(&logs[1..]) {
                 values.push(*v);
@@ -201,11 +261,12 @@ impl Trainer {
         Ok(h)
     }
 
-    /// `loss` and each metric now, the names prefixed with `prefix`.
-    fn logs(&self, prefix: &str) -> Result<Logs> {
-        let mut logs = vec![(format!("{prefix}loss"), self.loss_tracker.result().item()?)];
+    /// `loss` and each metric now: this process's, or with `job` averaged over the processes.
+    fn logs(&self, job: bool) -> Result<Logs> {
+        let value = |t: Tensor| if job { self.job_mean(t) } else { t.item() };
+        let mut logs = vec![("loss".to_string(), value(self.loss_tracker.result())?)];
         for m in &self.metrics {
-            logs.push((format!("{prefix}{}", m.name()), m.result().item()?));
+            logs.push((m.name(), value(m.result())?));
         }
         Ok(logs)
     }
@@ -232,6 +293,35 @@ impl Trainer {
             None => w,
         };
         Ok(vec![batch[0].clone(), batch[1].clone(), w])
+    }
+
+    /// The smallest of every process's `n` (`n` itself when not distributed).
+    fn job_min(&self, n: usize) -> Result<usize> {
+        if self.world.is_none() {
+            return Ok(n);
+        }
+        Ok(distributed::all_reduce(&Tensor::scalar(n as i64), ReduceOp::Min)?.to_scalar::<i64>()? as usize)
+    }
+
+    /// A metric's value averaged over the processes (Horovod's metric averaging).
+    fn job_mean(&self, value: Tensor) -> Result<f64> {
+        if self.world.is_none() {
+            return value.item();
+        }
+        distributed::all_reduce(&value.try_cast(DType::F64)?, ReduceOp::Mean)?.item()
+    }
+
+    /// Whether any process's step went bad: every process stops together, with the first
+    /// bad rank named, so none is left waiting in the next step's collective.
+    fn job_verdict(&self, mine: Option<String>) -> Result<Option<String>> {
+        let Some(world) = &self.world else { return Ok(mine) };
+        let flag = if mine.is_some() { world.rank() as i64 } else { i64::MAX };
+        let first = distributed::all_reduce(&Tensor::scalar(flag), ReduceOp::Min)?.to_scalar::<i64>()?;
+        Ok(match (mine, first) {
+            (_, i64::MAX) => None,
+            (Some(what), r) if r == world.rank() as i64 => Some(format!("rank {r}: {what}")),
+            (_, r) => Some(format!("rank {r}'s step went bad")),
+        })
     }
 
     fn reset(&self) -> Result<()> {

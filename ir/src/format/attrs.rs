@@ -53,6 +53,9 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         ],
         Op::Get(i) => vec![("index", Attr::Int(*i as i128))],
         Op::Print(m) => vec![("message", Attr::Str(m.clone()))],
+        Op::AllReduce(r) => vec![("reduce", Attr::Str(r.name().to_string()))],
+        Op::Broadcast(root) => vec![("root", Attr::Int(*root as i128))],
+        Op::AllGather(ranks) => vec![("ranks", Attr::Int(*ranks as i128))],
         Op::Const(_)
         | Op::ReadVar(_)
         | Op::AssignVar(_)
@@ -209,6 +212,12 @@ pub(crate) fn build_op(name: &str, mut a: AttrMap) -> std::result::Result<Op, St
             OpKind::ScatterAdd => Op::ScatterAdd { axis: a.usize("axis")?, shape: a.shape("shape")? },
             OpKind::Get => Op::Get(a.usize("index")?),
             OpKind::Print => Op::Print(a.string("message")?),
+            OpKind::AllReduce => {
+                let r = a.string("reduce")?;
+                Op::AllReduce(ReduceOp::from_name(&r).ok_or_else(|| format!("unknown reduction `{r}`"))?)
+            }
+            OpKind::Broadcast => Op::Broadcast(a.usize("root")?),
+            OpKind::AllGather => Op::AllGather(a.usize("ranks")?),
             // Written with their operands or bodies, not built from attributes here.
             OpKind::Input
             | OpKind::Const

@@ -31,6 +31,7 @@
 //! assert!(interp::eval(&Op::Binary(BinaryOp::Div), &[&a, &zero], &ty).is_err());
 //! ```
 
+pub mod collective;
 mod elementwise;
 mod layout;
 mod matmul;
@@ -84,6 +85,18 @@ pub fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
         Op::Print(message) => {
             region::print_line(region::print_text(message, args));
             crate::array::Array::zeros(&[0], crate::DType::Bool)
+        }
+        Op::AllReduce(r) => {
+            arity(op, args, 1)?;
+            collective::all_reduce(args[0], *r)?
+        }
+        Op::Broadcast(root) => {
+            arity(op, args, 1)?;
+            collective::broadcast(args[0], *root)?
+        }
+        Op::AllGather(ranks) => {
+            arity(op, args, 1)?;
+            collective::all_gather(args[0], *ranks)?
         }
         Op::Const(a) => {
             arity(op, args, 0)?;
@@ -186,6 +199,9 @@ fn probe_result(op: &Op, ty: &TensorType) -> Result<()> {
             | Op::MatMul
             | Op::Random { .. }
             | Op::Concat { .. }
+            | Op::AllReduce(_)
+            | Op::Broadcast(_)
+            | Op::AllGather(_)
     );
     let table = if indexed { std::mem::size_of::<usize>() } else { 0 };
     let bytes = ty

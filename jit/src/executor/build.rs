@@ -103,6 +103,9 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
             | Op::Reduce { .. }
             | Op::ArgReduce { .. }
             | Op::Print(_) => Mode::Library,
+            // Collectives call the installed transport (`interp::collective`) in schedule
+            // order, which keeps the trace's order edges.
+            Op::AllReduce(_) | Op::Broadcast(_) | Op::AllGather(_) => Mode::Library,
         };
         // Nodes computed into memory need a destination: the output tensor if the node is a
         // graph output, else its planned slot, else a slot of our own past the planned arena.
