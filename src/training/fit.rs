@@ -192,7 +192,7 @@ impl Trainer {
             for (i, batch) in train.epoch(epoch).take(batches).enumerate() {
                 let batch = self.weighted(batch?, options.class_weight.as_deref())?;
                 // Trace first (creating any lazy Variable), then snapshot, so a bad step can be undone.
-                self.step.concrete_function(batch.as_slice())?;
+                self.in_job(self.step.concrete_function(batch.as_slice()))?;
                 let vars = self.state();
                 if !started {
                     // The first trace created every Variable: start all processes from rank
@@ -202,7 +202,7 @@ impl Trainer {
                     started = true;
                 }
                 let snapshot: Vec<Array> = vars.iter().map(Variable::value).collect();
-                let l = self.step.call(batch.as_slice())?.item()?;
+                let l = self.in_job(self.step.call(batch.as_slice()).and_then(|l| l.item()))?;
                 // A finite loss can still commit NaN weights (a NaN gradient), so the guard
                 // looks at everything the step wrote.
                 let bad = if l.is_finite() {
@@ -293,6 +293,15 @@ impl Trainer {
             None => w,
         };
         Ok(vec![batch[0].clone(), batch[1].clone(), w])
+    }
+
+    /// `r`, except that in a job of several processes an error ends the whole job naming this
+    /// rank: the other processes would otherwise wait forever in the step's collectives.
+    fn in_job<T>(&self, r: Result<T>) -> Result<T> {
+        match (&self.world, r) {
+            (Some(w), Err(e)) if w.size() > 1 => w.abort(1, &format!("error in a training step: {e}")),
+            (_, r) => r,
+        }
     }
 
     /// The smallest of every process's `n` (`n` itself when not distributed).
