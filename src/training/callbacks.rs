@@ -24,9 +24,16 @@ pub struct Context<'a> {
     pub model: &'a dyn Layer,
     pub optimizer: &'a dyn Optimizer,
     pub(crate) stop: &'a Cell<bool>,
+    pub(crate) chief: bool,
 }
 
 impl Context<'_> {
+    /// Whether this process writes files and logs: always, except in a data-parallel job
+    /// (`Trainer::distributed`), where only rank 0 does (the built-in writers obey it).
+    pub fn is_chief(&self) -> bool {
+        self.chief
+    }
+
     /// Ends training after the current epoch (Keras's `model.stop_training = True`).
     pub fn stop_training(&self) {
         self.stop.set(true);
@@ -216,7 +223,7 @@ impl Callback for ModelCheckpoint {
             true => self.best.improved(self.best.value("ModelCheckpoint", logs)?),
             false => true,
         };
-        if save {
+        if save && ctx.is_chief() {
             crate::checkpoint::save_weights(ctx.model, &self.path)?;
         }
         Ok(())
@@ -261,7 +268,10 @@ fn csv_err(path: &std::path::Path, e: impl std::fmt::Display) -> Error {
 }
 
 impl Callback for CsvLogger {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _ctx: &Context) -> Result<()> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, ctx: &Context) -> Result<()> {
+        if !ctx.is_chief() {
+            return Ok(());
+        }
         if self.writer.is_none() {
             let existed = self.append && self.path.metadata().is_ok_and(|m| m.len() > 0);
             let file = std::fs::OpenOptions::new()

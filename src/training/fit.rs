@@ -175,7 +175,8 @@ impl Trainer {
             return Err(Error::Training("fit: the training dataset has no batches".into()));
         }
         let stop = std::cell::Cell::new(false);
-        let ctx = Context { model: self.model.as_ref(), optimizer: self.optimizer.as_ref(), stop: &stop };
+        let chief = self.world.as_ref().is_none_or(World::is_root);
+        let ctx = Context { model: self.model.as_ref(), optimizer: self.optimizer.as_ref(), stop: &stop, chief };
         let callbacks = &mut options.callbacks;
         callbacks.iter_mut().try_for_each(|c| c.on_train_begin(&ctx))?;
         let epochs = options.epochs;
@@ -183,7 +184,7 @@ impl Trainer {
         // the smallest, so all run the same steps (and the same collectives).
         let batches = self.job_min(train.batches_per_epoch())?;
         let mut started = self.world.is_none();
-        let show = options.verbose && self.world.as_ref().is_none_or(World::is_root);
+        let show = options.verbose && chief;
         for epoch in 0..epochs {
             let mut steps = 0;
             self.reset()?;
