@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod random;
+pub mod summary;
 pub mod training;
 
 pub use autodiff::{custom_gradient, grad, value_and_grad, Grad, GradientTape, ValueAndGrad};

@@ -1,7 +1,8 @@
 //! Callbacks for [`super::Trainer::fit_with`] (Keras's `keras.callbacks`): code that runs
 //! at the start and end of training, of each epoch and after each batch, sees the epoch's
 //! figures (`Logs`) and may stop training. Built-ins: [`EarlyStopping`], [`ModelCheckpoint`],
-//! [`LearningRateScheduler`], [`CsvLogger`]; anything implementing [`Callback`] works too.
+//! [`LearningRateScheduler`], [`CsvLogger`], [`TensorBoard`]; anything implementing
+//! [`Callback`] works too.
 
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub struct Context<'a> {
     pub optimizer: &'a dyn Optimizer,
     pub(crate) stop: &'a Cell<bool>,
     pub(crate) chief: bool,
+    pub(crate) graph: &'a std::cell::OnceCell<kiln_ir::Graph>,
 }
 
 impl Context<'_> {
@@ -32,6 +34,11 @@ impl Context<'_> {
     /// (`Trainer::distributed`), where only rank 0 does (the built-in writers obey it).
     pub fn is_chief(&self) -> bool {
         self.chief
+    }
+
+    /// The compiled training step's graph, once the first batch has traced it.
+    pub fn step_graph(&self) -> Option<&kiln_ir::Graph> {
+        self.graph.get()
     }
 
     /// Ends training after the current epoch (Keras's `model.stop_training = True`).
@@ -296,6 +303,52 @@ impl Callback for CsvLogger {
 
     fn on_train_end(&mut self, _ctx: &Context) -> Result<()> {
         self.writer = None;
+        Ok(())
+    }
+}
+
+/// Keras `TensorBoard`: an event file in `logdir` with every log as a scalar per epoch
+/// (`epoch_loss`, `epoch_val_loss`, …), a histogram of each model Variable per epoch, and the
+/// compiled training step's graph (`kiln::summary`).
+pub struct TensorBoard {
+    logdir: PathBuf,
+    histograms: bool,
+    writer: Option<crate::summary::SummaryWriter>,
+    graph_written: bool,
+}
+
+impl TensorBoard {
+    pub fn new(logdir: impl Into<PathBuf>) -> TensorBoard {
+        TensorBoard { logdir: logdir.into(), histograms: true, writer: None, graph_written: false }
+    }
+
+    /// Whether to write the weights' histograms (default true; Keras's `histogram_freq`).
+    pub fn histograms(self, on: bool) -> TensorBoard {
+        TensorBoard { histograms: on, ..self }
+    }
+}
+
+impl Callback for TensorBoard {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, ctx: &Context) -> Result<()> {
+        if !ctx.is_chief() {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            self.writer = Some(crate::summary::SummaryWriter::create(&self.logdir)?);
+        }
+        let w = self.writer.as_ref().expect("created above");
+        if let (false, Some(g)) = (self.graph_written, ctx.step_graph()) {
+            w.graph(g)?;
+            self.graph_written = true;
+        }
+        for (k, v) in logs {
+            w.scalar(&format!("epoch_{k}"), epoch as i64, *v)?;
+        }
+        if self.histograms {
+            for v in ctx.model.variables().iter().filter(|v| v.dtype().is_float()) {
+                w.histogram(v.name(), epoch as i64, &v.read())?;
+            }
+        }
         Ok(())
     }
 }

@@ -176,7 +176,14 @@ impl Trainer {
         }
         let stop = std::cell::Cell::new(false);
         let chief = self.world.as_ref().is_none_or(World::is_root);
-        let ctx = Context { model: self.model.as_ref(), optimizer: self.optimizer.as_ref(), stop: &stop, chief };
+        let graph = std::cell::OnceCell::new();
+        let ctx = Context {
+            model: self.model.as_ref(),
+            optimizer: self.optimizer.as_ref(),
+            stop: &stop,
+            chief,
+            graph: &graph,
+        };
         let callbacks = &mut options.callbacks;
         callbacks.iter_mut().try_for_each(|c| c.on_train_begin(&ctx))?;
         let epochs = options.epochs;
@@ -193,7 +200,10 @@ impl Trainer {
             for (i, batch) in train.epoch(epoch).take(batches).enumerate() {
                 let batch = self.weighted(batch?, options.class_weight.as_deref())?;
                 // Trace first (creating any lazy Variable), then snapshot, so a bad step can be undone.
-                self.in_job(self.step.concrete_function(batch.as_slice()))?;
+                let traced = self.in_job(self.step.concrete_function(batch.as_slice()))?;
+                if graph.get().is_none() {
+                    let _ = graph.set(traced.optimized().clone());
+                }
                 let vars = self.state();
                 if !started {
                     // The first trace created every Variable: start all processes from rank

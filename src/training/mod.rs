@@ -4,5 +4,6 @@ pub mod callbacks;
 mod fit;
 pub use callbacks::{
     log_value, Callback, Context, CsvLogger, EarlyStopping, LearningRateScheduler, Logs, Mode, ModelCheckpoint,
+    TensorBoard,
 };
 pub use fit::{FitOptions, History, Trainer};
