@@ -228,3 +228,29 @@ fn batch_jacobian_is_the_per_example_block_of_the_jacobian() {
         .batch_jacobian(&Tensor::zeros(&[2, 3], DType::F64), &Tensor::zeros(&[3, 3], DType::F64))
         .is_err());
 }
+
+/// Integer powers as TF and numpy compute them: exact, wrapping on overflow, and an error
+/// for a negative exponent (eagerly, and compiled where the kernel runs on the interpreter).
+#[test]
+fn integer_pow_is_exact_wraps_and_refuses_negative_exponents() {
+    let base = Tensor::new(&[2i64, -3, 7, 0, 1]);
+    let exp = Tensor::new(&[10i64, 3, 0, 0, 1_000_000_007]);
+    assert_eq!(base.pow(&exp).to_vec::<i64>().unwrap(), vec![1024, -27, 1, 1, 1]);
+    let big = Tensor::new(&[3i32]).pow(&Tensor::new(&[40i32])).to_vec::<i32>().unwrap();
+    assert_eq!(big, vec![3i32.wrapping_pow(40)]);
+    let e = Tensor::new(&[2i32]).try_pow(&Tensor::new(&[-1i32])).unwrap_err().to_string();
+    assert!(e.contains("negative integer powers"), "{e}");
+    assert_equivalent(
+        |x: &[Tensor]| vec![x[0].pow(&x[1]), (&x[0] + 1.0).pow(&x[1].scalar_like(3.0))],
+        &[base, exp],
+        &[],
+    );
+    // Large: the eager path's compiled kernels leave integer powers to the interpreter too.
+    let n = 1 << 16;
+    let ones = Tensor::fill(&[n], 3.0, DType::I32);
+    let twos = Tensor::fill(&[n], 2.0, DType::I32);
+    assert!(ones.pow(&twos).to_vec::<i32>().unwrap().iter().all(|&v| v == 9));
+    assert!(ones.try_pow(&(twos.neg())).is_err());
+    let f = kiln::function(|x: &Tensor| x.try_pow(&x.neg()));
+    assert!(f.call(&Tensor::new(&[2i64, 3])).is_err(), "compiled");
+}

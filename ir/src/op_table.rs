@@ -63,7 +63,8 @@ macro_rules! for_each_binary_op {
             Mul mul try_mul numeric -> same 1/1 "Elementwise product.";
             Div div try_div numeric -> same 3/10
                 "Elementwise quotient (integers truncate toward zero; integer division by zero is an error).";
-            Pow pow try_pow float -> same 90/90 "`self ^ other` (floats).";
+            Pow pow try_pow numeric -> same 90/90
+                "`self ^ other` (integers: by squaring, wrapping on overflow; a negative integer exponent is an error).";
             Maximum maximum try_maximum numeric -> same 1/1 "Elementwise maximum (NaN propagates).";
             Minimum minimum try_minimum numeric -> same 1/1 "Elementwise minimum (NaN propagates).";
             Equal equal try_equal any -> bool 1/1 "`==`, giving a `Bool` tensor.";

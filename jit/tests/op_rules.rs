@@ -45,9 +45,14 @@ fn every_binary_op_compiles_and_matches_the_interpreter_on_every_accepted_dtype(
     for op in BinaryOp::ALL {
         for d in DTYPES.into_iter().filter(|d| op.accepts(*d)) {
             let k = kernel(&[ty(d, &[37]), ty(d, &[37])], |g, i| add(g, Op::Binary(op), &[i[0], i[1]]));
-            // Nonzero divisors: an integer division by zero is the interpreter's error to report.
+            // Nonzero divisors and non-negative exponents: an integer division by zero and a
+            // negative integer power are the interpreter's errors to report.
             let a = random(&mut rng, d, &[37]);
-            let b = if d.is_int() { nonzero(&mut rng, d, &[37]) } else { random(&mut rng, d, &[37]) };
+            let b = match (op, d.is_int()) {
+                (BinaryOp::Pow, true) => exponents(&mut rng, d, &[37]),
+                (_, true) => nonzero(&mut rng, d, &[37]),
+                _ => random(&mut rng, d, &[37]),
+            };
             let what = format!("{} {d}", op.name());
             let want = run_interp(&k, &[a.clone(), b.clone()]).unwrap_or_else(|e| panic!("{what}: interpreter: {e}"));
             kiln_jit::compile(&k).unwrap_or_else(|e| panic!("{what}: no lowering: {e}"));

@@ -107,7 +107,12 @@ fn numeric<T: Num>(op: BinaryOp, x: &[T], y: &[T], rx: &Reads, ry: &Reads, n: us
             let q: Option<Vec<T>> = pairs.clone().map(|(a, b)| a.div(b)).collect();
             T::into_data(q.ok_or_else(|| Error::runtime("div", format!("integer division by zero ({})", T::DTYPE)))?)
         }
-        BinaryOp::Pow if T::DTYPE.is_float() => arith(|a, b| T::from_f64(a.to_f64().powf(b.to_f64()))),
+        BinaryOp::Pow => {
+            let p: Option<Vec<T>> = pairs.clone().map(|(a, b)| a.pow(b)).collect();
+            T::into_data(p.ok_or_else(|| {
+                Error::runtime("pow", format!("integers to negative integer powers are not allowed ({})", T::DTYPE))
+            })?)
+        }
         BinaryOp::Maximum => arith(maximum),
         BinaryOp::Minimum => arith(minimum),
         BinaryOp::Equal => cmp(|a, b| a == b),
@@ -116,7 +121,7 @@ fn numeric<T: Num>(op: BinaryOp, x: &[T], y: &[T], rx: &Reads, ry: &Reads, n: us
         BinaryOp::LessEqual => cmp(|a, b| a <= b),
         BinaryOp::Greater => cmp(|a, b| a > b),
         BinaryOp::GreaterEqual => cmp(|a, b| a >= b),
-        BinaryOp::Pow | BinaryOp::LogicalAnd | BinaryOp::LogicalOr => return Err(mismatch(op.name(), T::DTYPE)),
+        BinaryOp::LogicalAnd | BinaryOp::LogicalOr => return Err(mismatch(op.name(), T::DTYPE)),
     })
 }
 

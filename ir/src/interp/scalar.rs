@@ -2,7 +2,7 @@
 //! written once for floats and once for integers.
 //!
 //! Integer arithmetic wraps on overflow (two's complement, as TensorFlow and numpy do);
-//! only division by zero is an error.
+//! only division by zero and a negative power are errors.
 
 use crate::dtype::Element;
 
@@ -19,6 +19,8 @@ pub(crate) trait Num: Element + PartialOrd {
     fn mul(self, o: Self) -> Self;
     /// `None` for an integer division by zero.
     fn div(self, o: Self) -> Option<Self>;
+    /// `self ^ o`; `None` for an integer raised to a negative power.
+    fn pow(self, o: Self) -> Option<Self>;
     fn is_nan(self) -> bool;
 }
 
@@ -40,6 +42,9 @@ macro_rules! float {
             }
             fn div(self, o: Self) -> Option<Self> {
                 Some(self / o)
+            }
+            fn pow(self, o: Self) -> Option<Self> {
+                Some((self as f64).powf(o as f64) as $t)
             }
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
@@ -73,6 +78,21 @@ macro_rules! int {
                 } else {
                     Some(self.wrapping_div(o))
                 }
+            }
+            /// By squaring, wrapping on overflow (TF and numpy's integer power).
+            fn pow(self, o: Self) -> Option<Self> {
+                if o < 0 {
+                    return None;
+                }
+                let (mut base, mut e, mut acc) = (self, o as u64, 1 as $t);
+                while e > 0 {
+                    if e & 1 == 1 {
+                        acc = acc.wrapping_mul(base);
+                    }
+                    base = base.wrapping_mul(base);
+                    e >>= 1;
+                }
+                Some(acc)
             }
             fn is_nan(self) -> bool {
                 false

@@ -61,10 +61,11 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
                 Mode::Region(Box::new(RegionExec::new(&node.op, &options)?))
             }
             Op::Get(i) => Mode::Get(*i),
-            // Compiled code cannot report an integer division by zero, which must fail the
-            // call (and so commit no Variable write): the interpreter runs those kernels.
-            Op::Fused(k) if has_integer_division(k) => {
-                let why = "integer division reports division by zero".to_string();
+            // Compiled code cannot report an integer division by zero or a negative integer
+            // power, which must fail the call (and so commit no Variable write): the
+            // interpreter runs those kernels.
+            Op::Fused(k) if has_checked_integer_op(k) => {
+                let why = "integer division or power reports its errors".to_string();
                 fallbacks.push(Fallback { node: id, reason: why.clone() });
                 Mode::Fallback(why)
             }
@@ -157,7 +158,7 @@ fn compile_all(g: &Graph, schedule: &[NodeId], pool: &ThreadPool) -> HashMap<Nod
     let kernels: Vec<(NodeId, &Kernel)> = schedule
         .iter()
         .filter_map(|&id| match &g.node(id).op {
-            Op::Fused(k) if !has_integer_division(k) => Some((id, &**k)),
+            Op::Fused(k) if !has_checked_integer_op(k) => Some((id, &**k)),
             _ => None,
         })
         .collect();
@@ -281,7 +282,8 @@ fn check_schedule(g: &Graph, schedule: &[NodeId], index: &HashMap<NodeId, usize>
     Ok(())
 }
 
-fn has_integer_division(k: &kiln_ir::Kernel) -> bool {
+fn has_checked_integer_op(k: &kiln_ir::Kernel) -> bool {
+    use kiln_ir::BinaryOp::{Div, Pow};
     let b = &k.body;
-    b.node_ids().any(|n| matches!(b.node(n).op, Op::Binary(kiln_ir::BinaryOp::Div)) && b.node(n).ty.dtype.is_int())
+    b.node_ids().any(|n| matches!(b.node(n).op, Op::Binary(Div | Pow)) && b.node(n).ty.dtype.is_int())
 }

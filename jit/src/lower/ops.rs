@@ -261,6 +261,26 @@ fn sdiv(fx: &mut Fx, a: Value, d: Value) -> Value {
     r
 }
 
+/// `a ^ e` for integers: by squaring over every value bit of the exponent, without branches
+/// (so lanes need not agree), wrapping on overflow as the interpreter does. A negative
+/// exponent gives 0 here; the executor runs kernels with an integer power on the interpreter,
+/// which reports it as an error.
+fn ipow(fx: &mut Fx, a: Value, e: Value) -> Value {
+    let t = fx.ty(a);
+    let (zero, one) = (fx.iconst(t, 0), fx.iconst(t, 1));
+    let (mut acc, mut base, mut rest) = (one, a, e);
+    for _ in 0..t.lane_type().bits() - 1 {
+        let bit = fx.b.ins().band(rest, one);
+        let set = fx.icmp(IntCC::NotEqual, bit, zero);
+        let times = fx.b.ins().imul(acc, base);
+        acc = fx.sel(set, times, acc);
+        base = fx.b.ins().imul(base, base);
+        rest = fx.b.ins().ushr_imm_u(rest, 1);
+    }
+    let negative = fx.icmp(IntCC::SignedLessThan, e, zero);
+    fx.sel(negative, zero, acc)
+}
+
 /// The dtype classes a lowering distinguishes.
 #[derive(Clone, Copy)]
 enum Class {
@@ -316,8 +336,8 @@ pub(crate) fn binary(fx: &mut Fx, op: BinaryOp, d: DType, a: Value, b: Value) ->
         (GreaterEqual, Int) => fx.icmp(IntCC::SignedGreaterThanOrEqual, a, b),
         (LogicalAnd, Bool) => fx.b.ins().band(a, b),
         (LogicalOr, Bool) => fx.b.ins().bor(a, b),
-        (Pow, Int)
-        | (LogicalAnd | LogicalOr, Float | Int)
+        (Pow, Int) => ipow(fx, a, b),
+        (LogicalAnd | LogicalOr, Float | Int)
         | (Add | Sub | Mul | Div | Pow | Maximum | Minimum | Less | LessEqual | Greater | GreaterEqual, Bool) => {
             return Err(Error::Compile(format!("{} is not defined on {d}", op.name())))
         }

@@ -85,6 +85,16 @@ pub fn kernel_inputs(rng: &mut Rng, kernel: &Kernel) -> Vec<Array> {
         .collect()
 }
 
+/// Integer exponents from 1 to 20 (a negative one is the interpreter's error to report).
+pub fn exponents(rng: &mut Rng, dtype: DType, shape: &[usize]) -> Array {
+    let e = nonzero(rng, dtype, shape);
+    let abs: Vec<i64> = (0..e.len()).map(|i| e.get_f64(i).abs() as i64).collect();
+    match dtype {
+        DType::I32 => Array::from_vec(abs.iter().map(|&x| x as i32).collect(), shape).unwrap(),
+        _ => Array::from_vec(abs, shape).unwrap(),
+    }
+}
+
 /// Nonzero integers (for division).
 pub fn nonzero(rng: &mut Rng, dtype: DType, shape: &[usize]) -> Array {
     let n: usize = shape.iter().product();
