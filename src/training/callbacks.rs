@@ -206,8 +206,8 @@ impl Callback for EarlyStopping {
 }
 
 /// Keras `ModelCheckpoint` (weights only): after each epoch, writes the model's Variables to
-/// `path` (safetensors, atomically: `checkpoint::save_weights`); with `save_best_only`, only
-/// when `monitor` improved.
+/// `path` (safetensors, atomically: `checkpoint::save_weights`; its directory is created if
+/// missing); with `save_best_only`, only when `monitor` improved.
 pub struct ModelCheckpoint {
     path: PathBuf,
     best: Best,
@@ -231,6 +231,10 @@ impl Callback for ModelCheckpoint {
             false => true,
         };
         if save && ctx.is_chief() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Training(format!("ModelCheckpoint: {}: {e}", dir.display())))?;
+            }
             crate::checkpoint::save_weights(ctx.model, &self.path)?;
         }
         Ok(())
