@@ -425,3 +425,17 @@ fn progress_bar(steps: usize, epoch: u64, epochs: u64, verbose: bool) -> indicat
 fn fmt_logs(logs: &Logs) -> String {
     logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect::<Vec<_>>().join(" - ")
 }
+
+#[cfg(test)]
+mod tests {
+    /// The progress line ends with Keras's `name: value - name: value`.
+    #[test]
+    fn progress_line_lists_every_log_as_keras_does() {
+        let logs = vec![("loss".to_string(), 0.42131), ("accuracy".to_string(), 0.88)];
+        assert_eq!(super::fmt_logs(&logs), "loss: 0.4213 - accuracy: 0.8800");
+        let bar = super::progress_bar(40, 3, 10, true);
+        assert_eq!(bar.prefix(), "Epoch 3/10");
+        assert_eq!(bar.length(), Some(40));
+        assert!(super::progress_bar(40, 3, 10, false).is_hidden());
+    }
+}
