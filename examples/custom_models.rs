@@ -282,11 +282,7 @@ fn custom_loop(
             let pred = model.call(x, true)?;
             let main = HuberLoss { threshold: 2.0 }.call(y, &pred)?;
             let loss = main.try_add(&kiln::nn::total_loss(model.as_ref(), DType::F32)?)?;
-            let vars = model.trainable_variables();
-            let grads = tape.gradient(&loss, &vars.iter().collect::<Vec<_>>())?;
-            let pairs: Vec<(Tensor, &Variable)> =
-                grads.into_iter().zip(&vars).filter_map(|(g, v)| g.map(|g| (g, v))).collect();
-            optimizer.apply_gradients(&pairs)?;
+            optimizer.minimize(&loss, &model.trainable_variables(), &tape)?;
             model.apply_constraints()?;
             mean_loss.update_state(&loss)?;
             mae.update_state(y, &pred)?;

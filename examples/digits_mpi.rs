@@ -17,7 +17,7 @@ use kiln::losses::{Loss, SparseCategoricalCrossentropy};
 use kiln::metrics::{LabelMetric, Metric, SparseCategoricalAccuracy};
 use kiln::nn::{Dense, Layer, Sequential};
 use kiln::optim::{Adam, Optimizer};
-use kiln::{s, DType, GradientTape, Tensor, Variable};
+use kiln::{s, DType, GradientTape, Tensor};
 
 fn main() -> kiln::Result<()> {
     let world = distributed::init()?; // size 1 when not started by mpirun
@@ -60,11 +60,7 @@ fn train(world: &distributed::World) -> kiln::Result<()> {
             let tape = GradientTape::new();
             let logits = model.call(x, true)?;
             let loss = SparseCategoricalCrossentropy::new(true).call(y, &logits)?;
-            let vars = model.trainable_variables();
-            let grads = tape.gradient(&loss, &vars.iter().collect::<Vec<_>>())?;
-            let pairs: Vec<(Tensor, &Variable)> =
-                grads.into_iter().zip(&vars).filter_map(|(g, v)| g.map(|g| (g, v))).collect();
-            optimizer.apply_gradients(&pairs)?;
+            optimizer.minimize(&loss, &model.trainable_variables(), &tape)?;
             // The global batch's mean loss, for the log.
             distributed::all_reduce(&loss, ReduceOp::Mean)
         })

@@ -15,7 +15,7 @@ use kiln::losses::{Loss, SparseCategoricalCrossentropy};
 use kiln::metrics::{LabelMetric, Mean, Metric, SparseCategoricalAccuracy};
 use kiln::nn::{Dense, Layer, Sequential, GRU};
 use kiln::optim::{Adam, Optimizer};
-use kiln::{Result, Tensor, Variable};
+use kiln::{Result, Tensor};
 
 /// Images `[n, 64]` as sequences `[n, 8 rows, 8 pixels]`.
 fn as_rows(x: &Tensor) -> Result<Tensor> {
@@ -49,11 +49,7 @@ pub fn run(epochs: u64, seed: u64, verbose: bool) -> Result<f64> {
             let tape = kiln::GradientTape::new();
             let logits = model.call(x, true)?;
             let loss = SparseCategoricalCrossentropy::new(true).call(y, &logits)?;
-            let vars = model.trainable_variables();
-            let grads = tape.gradient(&loss, &vars.iter().collect::<Vec<_>>())?;
-            let pairs: Vec<(Tensor, &Variable)> =
-                grads.into_iter().zip(&vars).filter_map(|(g, v)| g.map(|g| (g, v))).collect();
-            optimizer.apply_gradients(&pairs)?;
+            optimizer.minimize(&loss, &model.trainable_variables(), &tape)?;
             loss_metric.update_state(&loss)?;
             accuracy.update_state(y, &logits)?;
             Ok(loss)

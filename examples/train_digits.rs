@@ -13,7 +13,7 @@ use kiln::losses::{Loss, SparseCategoricalCrossentropy};
 use kiln::metrics::{F1Score, LabelMetric, Mean, Metric, SparseCategoricalAccuracy};
 use kiln::nn::{regularizers, BatchNormalization, Dense, Dropout, Layer, Sequential};
 use kiln::optim::{Adam, Optimizer};
-use kiln::{DType, GradientTape, Result, Tensor, Variable};
+use kiln::{DType, GradientTape, Result, Tensor};
 
 /// Which additions to the baseline MLP (64 → 64 relu → 10).
 #[derive(Clone, Copy)]
@@ -67,11 +67,7 @@ pub fn run(v: Variant, epochs: u64, seed: u64, verbose: bool) -> Result<(f64, f6
             let loss = SparseCategoricalCrossentropy::new(true)
                 .call(y, &logits)?
                 .try_add(&kiln::nn::total_loss(model.as_ref(), DType::F32)?)?;
-            let vars = model.trainable_variables();
-            let grads = tape.gradient(&loss, &vars.iter().collect::<Vec<_>>())?;
-            let pairs: Vec<(Tensor, &Variable)> =
-                grads.into_iter().zip(&vars).filter_map(|(g, v)| g.map(|g| (g, v))).collect();
-            optimizer.apply_gradients(&pairs)?;
+            optimizer.minimize(&loss, &model.trainable_variables(), &tape)?;
             model.apply_constraints()?;
             loss_metric.update_state(&loss)?;
             accuracy.update_state(y, &logits)?;

@@ -208,11 +208,7 @@ fn add_loss_is_per_call_correct_when_compiled_and_never_stale() {
         let main = MeanSquaredError.call(y, &pred)?;
         let added = kiln::nn::total_loss(m.as_ref(), DType::F32)?;
         let loss = main.try_add(&added)?;
-        let vars = m.trainable_variables();
-        let grads = tape.gradient(&loss, &vars.iter().collect::<Vec<_>>())?;
-        let pairs: Vec<(Tensor, &Variable)> =
-            grads.into_iter().zip(&vars).filter_map(|(g, v)| g.map(|g| (g, v))).collect();
-        o.apply_gradients(&pairs)?;
+        o.minimize(&loss, &m.trainable_variables(), &tape)?;
         Ok(vec![main, added])
     });
     let first = step.call((&x, &y)).unwrap();

@@ -30,9 +30,39 @@ impl Mean {
 
     /// Adds the values (any shape, any numeric dtype; accumulated in `f32`).
     pub fn update_state(&self, values: &Tensor) -> Result<()> {
-        let v = values.try_cast(kiln_ir::DType::F32)?;
-        self.total.assign_add(&v.sum_all())?;
-        self.count.assign_add(&Tensor::scalar(v.numel() as f32))
+        self.update_state_weighted(values, None)
+    }
+
+    /// Adds the values, each counted with its weight (Keras's `sample_weight`): a weight of
+    /// lower rank first averages the values over the dims it lacks (Keras's
+    /// `reduce_to_samplewise_values`), then broadcasts.
+    ///
+    /// ```
+    /// use kiln::metrics::{Mean, Metric};
+    /// use kiln::Tensor;
+    /// let m = Mean::new("weighted");
+    /// m.update_state_weighted(&Tensor::new(&[[1.0f32, 3.0], [10.0, 10.0]]), Some(&Tensor::new(&[3.0f32, 1.0]))).unwrap();
+    /// assert_eq!(m.result().to_scalar::<f32>().unwrap(), 4.0); // (3·2 + 1·10) / 4
+    /// ```
+    pub fn update_state_weighted(&self, values: &Tensor, weights: Option<&Tensor>) -> Result<()> {
+        let mut v = values.try_cast(kiln_ir::DType::F32)?;
+        let w = match weights {
+            Some(w) => {
+                let w = w.try_cast(kiln_ir::DType::F32)?;
+                let w = if w.rank() == v.rank() + 1 && w.shape().last() == Some(&1) {
+                    w.try_reshape(w.shape()[..w.rank() - 1].iter().map(|&d| d as i64).collect::<Vec<_>>())?
+                } else {
+                    w
+                };
+                if w.rank() < v.rank() {
+                    v = v.try_mean((w.rank()..v.rank()).collect::<Vec<_>>(), false)?;
+                }
+                w.try_broadcast_to(v.shape())?
+            }
+            None => Tensor::ones(v.shape(), kiln_ir::DType::F32),
+        };
+        self.total.assign_add(&v.try_mul(&w)?.sum_all())?;
+        self.count.assign_add(&w.sum_all())
     }
 }
 

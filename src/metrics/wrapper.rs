@@ -4,7 +4,7 @@
 
 use kiln_ir::DType;
 
-use super::{divide_no_nan, state, LabelMetric, Metric};
+use super::{LabelMetric, Mean, Metric};
 use crate::{Error, Result, Tensor, Variable};
 
 /// The per-sample values a wrapped metric averages.
@@ -24,48 +24,26 @@ pub type MetricFn = std::sync::Arc<dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + 
 /// assert_eq!(max_error.result().item().unwrap(), 1.5);
 /// ```
 pub struct MeanMetricWrapper {
-    name: String,
     f: MetricFn,
-    total: Variable,
-    count: Variable,
+    mean: Mean,
 }
 
 impl MeanMetricWrapper {
     /// Averages `f`, a per-sample function (for example a loss's `per_sample`).
     pub fn new(name: &str, f: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Self {
-        MeanMetricWrapper {
-            name: name.to_string(),
-            f: std::sync::Arc::new(f),
-            total: state(&format!("{name}/total"), &[]),
-            count: state(&format!("{name}/count"), &[]),
-        }
+        MeanMetricWrapper { f: std::sync::Arc::new(f), mean: Mean::new(name) }
     }
 
-    /// Accumulates one batch, each sample's value weighted by `sample_weight` (broadcast
-    /// against the per-sample values; Keras's `update_state(y_true, y_pred, sample_weight)`).
+    /// Accumulates one batch, each sample's value weighted by `sample_weight`
+    /// ([`Mean::update_state_weighted`]; Keras's `update_state(y_true, y_pred, sample_weight)`).
     pub fn update_state_weighted(
         &self,
         y_true: &Tensor,
         y_pred: &Tensor,
         sample_weight: Option<&Tensor>,
     ) -> Result<()> {
-        let mut values = (self.f)(&match_labels(&self.name, y_true, y_pred)?, y_pred)?.try_cast(DType::F32)?;
-        // Keras's `reduce_to_samplewise_values`: a weight of lower rank first averages the
-        // values over the dims it lacks.
-        let weights = match sample_weight {
-            Some(w) => {
-                let w =
-                    match_labels(&self.name, &w.try_cast(DType::F32)?, &values).or_else(|_| w.try_cast(DType::F32))?;
-                if w.rank() < values.rank() {
-                    values = values.try_mean((w.rank()..values.rank()).collect::<Vec<_>>(), false)?;
-                }
-                w.try_broadcast_to(values.shape())?
-            }
-            None => Tensor::ones(values.shape(), DType::F32),
-        };
-        let all: Vec<usize> = (0..values.rank()).collect();
-        self.total.assign_add(&values.try_mul(&weights)?.try_sum(all.clone(), false)?)?;
-        self.count.assign_add(&weights.try_sum(all, false)?)
+        let values = (self.f)(&match_labels(&self.mean.name(), y_true, y_pred)?, y_pred)?;
+        self.mean.update_state_weighted(&values, sample_weight)
     }
 }
 
@@ -100,13 +78,13 @@ impl LabelMetric for MeanMetricWrapper {
 
 impl Metric for MeanMetricWrapper {
     fn result(&self) -> Tensor {
-        divide_no_nan(&self.total.read(), &self.count.read()).expect("f32 scalars")
+        self.mean.result()
     }
     fn variables(&self) -> Vec<Variable> {
-        vec![self.total.clone(), self.count.clone()]
+        self.mean.variables()
     }
     fn name(&self) -> String {
-        self.name.clone()
+        self.mean.name()
     }
 }
 

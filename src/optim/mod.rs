@@ -87,6 +87,27 @@ pub trait Optimizer: Send + Sync + 'static {
         base.iterations.assign_add(&Tensor::scalar(1i64))
     }
 
+    /// TF's `optimizer.minimize(loss, var_list, tape)`: the gradients of `loss` on `tape`
+    /// with respect to `var_list`, applied as one step; a variable the loss does not depend
+    /// on is left alone.
+    ///
+    /// ```
+    /// use kiln::optim::{Optimizer, SGD};
+    /// use kiln::{GradientTape, Tensor, Variable};
+    /// let (w, unused) = (Variable::new(Tensor::new(&[1.0f32, 2.0])), Variable::new(Tensor::scalar(5.0f32)));
+    /// let tape = GradientTape::new();
+    /// let loss = w.read().square().sum_all();
+    /// SGD::new(0.25).minimize(&loss, &[w.clone(), unused.clone()], &tape).unwrap();
+    /// assert_eq!(w.read().to_vec::<f32>().unwrap(), vec![0.5, 1.0]); // w - 0.25 * 2w
+    /// assert_eq!(unused.read().to_scalar::<f32>().unwrap(), 5.0);
+    /// ```
+    fn minimize(&self, loss: &Tensor, var_list: &[Variable], tape: &crate::GradientTape) -> Result<()> {
+        let grads = tape.gradient(loss, &var_list.iter().collect::<Vec<_>>())?;
+        let pairs: Vec<(Tensor, &Variable)> =
+            grads.into_iter().zip(var_list).filter_map(|(g, v)| g.map(|g| (g, v))).collect();
+        self.apply_gradients(&pairs)
+    }
+
     /// The number of steps applied so far (`i64` scalar, non-trainable).
     fn iterations(&self) -> &Variable {
         &self.base().iterations
