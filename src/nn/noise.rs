@@ -1,11 +1,10 @@
 //! `GaussianNoise`: additive zero-mean noise in training, a fresh draw every call.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use super::Layer;
+use super::{Layer, LayerState};
 use crate::random::Generator;
-use crate::{Error, Result, Tensor, Variable};
+use crate::{Error, Result, Tensor};
 
 /// Keras's `GaussianNoise`: in training, `x + N(0, stddev²)` elementwise; in inference the
 /// identity. The noise comes from a [`Generator`] seeded from the process-wide sequence
@@ -28,8 +27,7 @@ pub struct GaussianNoise {
     stddev: f64,
     seed: u64,
     generator: OnceLock<Generator>,
-    trainable: AtomicBool,
-    name: String,
+    state: LayerState,
 }
 
 impl GaussianNoise {
@@ -42,8 +40,7 @@ impl GaussianNoise {
             stddev,
             seed: crate::random::next_seed(),
             generator: OnceLock::new(),
-            trainable: AtomicBool::new(true),
-            name: super::unique_name("gaussian_noise"),
+            state: LayerState::new("gaussian_noise"),
         }
     }
 
@@ -54,31 +51,24 @@ impl GaussianNoise {
 }
 
 impl Layer for GaussianNoise {
-    fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+    fn state(&self) -> Option<&LayerState> {
+        Some(&self.state)
+    }
+
+    fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        let x = &inputs[0];
         if !x.dtype().is_float() {
             return Err(Error::invalid("GaussianNoise", format!("takes float inputs, got {}", x.tensor_type())));
         }
         if !training || self.stddev == 0.0 {
-            return Ok(x.clone());
+            return Ok(vec![x.clone()]);
         }
-        let g = self.generator.get_or_init(|| Generator::new(self.seed));
-        x.try_add(&g.normal(x.shape(), x.dtype())?.try_mul(&x.scalar_like(self.stddev))?)
-    }
-
-    /// The noise generator's counter (non-trainable), once the layer has run in training.
-    fn variables(&self) -> Vec<Variable> {
-        self.generator.get().map(|g| vec![g.counter().clone()]).unwrap_or_default()
-    }
-
-    fn is_trainable(&self) -> bool {
-        self.trainable.load(Ordering::Relaxed)
-    }
-
-    fn set_trainable(&self, trainable: bool) {
-        self.trainable.store(trainable, Ordering::Relaxed)
-    }
-
-    fn name(&self) -> String {
-        self.name.clone()
+        // The generator's counter is the layer's state (made on the first training call).
+        let g = self.generator.get_or_init(|| {
+            let g = Generator::new(self.seed);
+            self.state.track_variable(g.counter().clone());
+            g
+        });
+        Ok(vec![x.try_add(&g.normal(x.shape(), x.dtype())?.try_mul(&x.scalar_like(self.stddev))?)?])
     }
 }

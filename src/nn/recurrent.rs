@@ -10,13 +10,12 @@
 //! loop body then holds a few small matmuls and elementwise ops that fuse into one kernel,
 //! with no column slices left inside it to copy on every step.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use kiln_ir::DType;
 
 use super::initializers::{GlorotUniform, Initializer, Orthogonal, Zeros};
-use super::{activations, Activation, Layer};
+use super::{activations, Activation, Layer, LayerState, WeightSpec};
 use crate::{s, Error, Result, SliceArg, Tensor, Variable};
 
 /// Keras `SimpleRNN`: `h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`.
@@ -235,8 +234,7 @@ pub struct Recurrent<C: RecurrentCell> {
     recurrent_initializer: Arc<dyn Initializer>,
     bias_initializer: Arc<dyn Initializer>,
     dtype: DType,
-    name: String,
-    trainable: AtomicBool,
+    state: LayerState,
     built: OnceLock<Weights>,
 }
 
@@ -255,8 +253,7 @@ impl<C: RecurrentCell + Default> Recurrent<C> {
             recurrent_initializer: Arc::new(Orthogonal::new(crate::random::next_seed())),
             bias_initializer: Arc::new(Zeros),
             dtype: DType::F32,
-            name: super::unique_name(C::NAME),
-            trainable: AtomicBool::new(true),
+            state: LayerState::new(C::NAME),
             built: OnceLock::new(),
         }
     }
@@ -325,7 +322,7 @@ impl<C: RecurrentCell> Recurrent<C> {
     }
 
     pub fn with_name(self, name: &str) -> Recurrent<C> {
-        Recurrent { name: name.to_string(), ..self }
+        Recurrent { state: LayerState::named(name.to_string()), ..self }
     }
 
     pub fn units(&self) -> usize {
@@ -347,35 +344,18 @@ impl<C: RecurrentCell> Recurrent<C> {
         self.built.get().and_then(|w| w.bias.as_ref())
     }
 
-    /// Creates the weights for `features` inputs per step (done by the first call).
-    pub fn build(&self, features: usize) -> Result<()> {
-        if let Some(w) = self.built.get() {
-            let built_for = w.kernel.shape()[0];
-            if built_for != features {
-                return Err(Error::invalid(
-                    C::NAME,
-                    format!("layer `{}` was built for {built_for} features, got {features}", self.name),
-                ));
-            }
-            return Ok(());
-        }
-        let width = C::GATES * self.units;
-        let weights = crate::init_scope(|| -> Result<Weights> {
-            let var =
-                |t: Tensor, what: &str| Variable::try_with_options(t, Some(&format!("{}/{what}", self.name)), true);
-            let kernel = var(self.kernel_initializer.init(&[features, width], self.dtype)?, "kernel")?;
-            let recurrent = self.recurrent_initializer.init(&[self.units, width], self.dtype)?;
-            let recurrent_kernel = var(recurrent, "recurrent_kernel")?;
-            let bias = match self.use_bias {
-                true => {
-                    Some(var(self.cell.initial_bias(self.bias_initializer.as_ref(), self.units, self.dtype)?, "bias")?)
-                }
-                false => None,
-            };
-            Ok(Weights { kernel, recurrent_kernel, bias })
-        })?;
-        let _ = self.built.set(weights);
-        Ok(())
+    /// A trainable weight of this layer made by `init`.
+    fn weight(&self, name: &str, shape: &[usize], init: Arc<dyn Initializer>) -> Result<Variable> {
+        let spec = WeightSpec {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            dtype: self.dtype,
+            initializer: init,
+            regularizer: None,
+            constraint: None,
+            trainable: true,
+        };
+        self.state.add_weight(spec)
     }
 
     /// The `GATES` column blocks of `t`'s last axis, each `units` wide.
@@ -393,17 +373,45 @@ fn activation_by_name(name: &str) -> Activation {
 }
 
 impl<C: RecurrentCell> Layer for Recurrent<C> {
-    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+    fn state(&self) -> Option<&LayerState> {
+        Some(&self.state)
+    }
+
+    /// Creates the weights for the first input's `features` (Keras's layout).
+    fn build(&self, shapes: &[&[usize]]) -> Result<()> {
+        let &[_, _, features] = shapes[0] else {
+            return Err(self.bad_input(&format!("shape {:?}", shapes[0])));
+        };
+        let width = C::GATES * self.units;
+        let kernel = self.weight("kernel", &[features, width], self.kernel_initializer.clone())?;
+        let recurrent_kernel =
+            self.weight("recurrent_kernel", &[self.units, width], self.recurrent_initializer.clone())?;
+        let bias = match self.use_bias {
+            true => {
+                let b = crate::init_scope(|| {
+                    self.cell.initial_bias(self.bias_initializer.as_ref(), self.units, self.dtype)
+                })?;
+                let shape = b.shape().to_vec();
+                Some(self.weight("bias", &shape, Arc::new(move |_: &[usize], _: DType| b.clone()))?)
+            }
+            false => None,
+        };
+        let _ = self.built.set(Weights { kernel, recurrent_kernel, bias });
+        Ok(())
+    }
+
+    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = &inputs[0];
         if x.rank() != 3 || x.dtype() != self.dtype {
-            let want = format!("{} inputs [batch, time, features]", self.dtype);
-            return Err(Error::invalid(
-                C::NAME,
-                format!("layer `{}` takes {want}, got {}", self.name, x.tensor_type()),
-            ));
+            return Err(self.bad_input(&x.tensor_type().to_string()));
         }
         let (batch, time, features) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        self.build(features)?;
-        let w = self.built.get().expect("built above");
+        let w = self.built.get().expect("built before forward");
+        let built_for = w.kernel.shape()[0];
+        if built_for != features {
+            let msg = format!("layer `{}` was built for {built_for} features, got {features}", self.state.name());
+            return Err(Error::invalid(C::NAME, msg));
+        }
         // Every step's input projection at once, time-major for the scan, one matmul per
         // gate (so the gradient needs no slicing of a [time, batch, gates·units] tensor).
         let flat = x.try_transpose([1, 0, 2])?.try_reshape([(time * batch) as i64, features as i64])?;
@@ -438,28 +446,17 @@ impl<C: RecurrentCell> Layer for Recurrent<C> {
             &init,
             &xs,
         )?;
-        match self.return_sequences {
-            true => ys[0].try_transpose([1, 0, 2]),
-            false => Ok(last[0].clone()),
-        }
+        Ok(vec![match self.return_sequences {
+            true => ys[0].try_transpose([1, 0, 2])?,
+            false => last[0].clone(),
+        }])
     }
+}
 
-    fn variables(&self) -> Vec<Variable> {
-        match self.built.get() {
-            Some(w) => [w.kernel.clone(), w.recurrent_kernel.clone()].into_iter().chain(w.bias.clone()).collect(),
-            None => Vec::new(),
-        }
-    }
-
-    fn is_trainable(&self) -> bool {
-        self.trainable.load(Ordering::Relaxed)
-    }
-
-    fn set_trainable(&self, trainable: bool) {
-        self.trainable.store(trainable, Ordering::Relaxed)
-    }
-
-    fn name(&self) -> String {
-        self.name.clone()
+impl<C: RecurrentCell> Recurrent<C> {
+    fn bad_input(&self, got: &str) -> Error {
+        let msg =
+            format!("layer `{}` takes {} inputs [batch, time, features], got {got}", self.state.name(), self.dtype);
+        Error::invalid(C::NAME, msg)
     }
 }

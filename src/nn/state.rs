@@ -156,6 +156,12 @@ impl LayerState {
         Ok(var)
     }
 
+    /// Registers a Variable made elsewhere (a random generator's counter, say) as part of
+    /// this layer's state, without a regularizer or constraint.
+    pub fn track_variable(&self, var: Variable) {
+        lock(&self.weights).push(Weight { var, regularizer: None, constraint: None });
+    }
+
     /// Registers `layer` as a part of this one (its Variables, losses, constraints and
     /// trainability follow this layer's) and hands it back to be stored.
     pub fn track<L: Layer + 'static>(&self, layer: L) -> Arc<L> {
