@@ -241,13 +241,17 @@ fn cond(c: &Tensor, x: &Tensor, y: &Tensor, a: usize, b: usize, decisions: &mut 
     kiln::cond(&pred, || Ok(x.tanh() * y), || Ok((&x * y).sin() + y)).unwrap()
 }
 
-/// `h = tanh(h/2 + x/3)` over the rows `x` of `xs`, emitting `h·x`; the rows plus the last `h`.
+/// `h = tanh(h/2 + x/3 + h·W)` over the rows `x` of `xs`, with `W = xsᵀxs / (ab)` captured
+/// (a product of the carry, which a taped scan stacks for its gradient), emitting `h·x`; the
+/// rows plus the last `h`.
 fn scan(xs: &Tensor, h0: &Tensor, a: usize, b: usize) -> Tensor {
     let xs = xs.broadcast_to(&[a, b]);
     let h0 = h0.broadcast_to(&[a, b]).mean(&[0], false);
+    let w = xs.t().matmul(&xs) * (1.0 / (a * b) as f64);
     let (c, ys) = kiln::scan(
         |c: &[Tensor], x: &[Tensor]| {
-            let h = (&c[0] * 0.5 + &x[0] * (1.0 / 3.0)).tanh();
+            let product = c[0].reshape([1, b as i64]).matmul(&w).reshape([b as i64]);
+            let h = (&c[0] * 0.5 + &x[0] * (1.0 / 3.0) + product).tanh();
             Ok((vec![h.clone()], vec![&h * &x[0]]))
         },
         &[h0],
