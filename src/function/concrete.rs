@@ -65,7 +65,17 @@ impl ConcreteFunction {
     ) -> Result<ConcreteFunction> {
         let nodes = outputs.iter().map(|t| state.node_of(t)).collect::<Result<Vec<_>>>()?;
         state.graph.set_outputs(nodes);
-        let traced = state.graph;
+        ConcreteFunction::from_graph(state.graph, state.vars, backend, pipeline, dump)
+    }
+
+    /// A function from a traced graph and the Variables its `VarId`s name (a loaded bundle's).
+    pub(crate) fn from_graph(
+        traced: Graph,
+        vars: Vec<Variable>,
+        backend: Backend,
+        pipeline: &PipelineFactory,
+        dump: Dump,
+    ) -> Result<ConcreteFunction> {
         traced.verify()?;
         let mut optimized = traced.clone();
         pipeline().dump_dir(dump.dir.map(Into::into)).dump_stem(Some(dump.stem.to_string())).run(&mut optimized)?;
@@ -79,7 +89,7 @@ impl ConcreteFunction {
                 Runner::Compiled(exe)
             }
         };
-        Ok(ConcreteFunction { traced, vars: state.vars, run })
+        Ok(ConcreteFunction { traced, vars, run })
     }
 
     /// The graph exactly as traced.

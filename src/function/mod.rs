@@ -275,6 +275,15 @@ impl<O: Outputs> Function<O> {
         Ok(c)
     }
 
+    /// Every signature traced so far (at most the cache's size), oldest first: what
+    /// `saved_model::save` writes.
+    pub fn concrete_functions(&self) -> Vec<Arc<ConcreteFunction>> {
+        let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+        let mut entries: Vec<&CacheEntry> = cache.iter().collect();
+        entries.sort_by_key(|e| e.last_used.load(Ordering::Relaxed));
+        entries.into_iter().map(|e| e.concrete.clone()).collect()
+    }
+
     fn lookup(&self, args: &[Tensor]) -> Option<Arc<ConcreteFunction>> {
         let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
         let e = cache.iter().find(|e| same_types(&e.sig, args))?;
