@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod random;
+pub mod saved_model;
 pub mod summary;
 pub mod training;
 

@@ -12,8 +12,18 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use kiln_ir::{Graph, TensorType};
 
-use concrete::PipelineFactory;
 pub use concrete::{Backend, ConcreteFunction};
+use concrete::{Dump, PipelineFactory};
+
+/// The passes a traced function gets by default (`Pipeline::default`).
+pub(crate) fn default_pipeline() -> PipelineFactory {
+    Arc::new(kiln_passes::Pipeline::default)
+}
+
+/// No dump of the graphs a function makes.
+pub(crate) fn no_dump() -> Dump<'static> {
+    Dump { dir: None, stem: "" }
+}
 pub use signature::{CallArgs, Outputs, TraceFn};
 
 use crate::context::trace::{self, run_in_trace, TraceState};
@@ -136,7 +146,7 @@ impl<O: Outputs> Function<O> {
                 body,
                 backend: Backend::from_env(),
                 dump_dir: kiln_ir::config::dump_dir(),
-                pipeline: Arc::new(kiln_passes::Pipeline::default),
+                pipeline: default_pipeline(),
                 input_signature,
                 cache: RwLock::new(Vec::new()),
                 clock: AtomicU64::new(0),
