@@ -160,7 +160,7 @@ fn boolean_mask_is_eager_only_and_differentiable() {
     assert!(t.boolean_mask(&Tensor::new(&[1i32, 0, 1])).is_err());
     let f = kiln::function(|x: &Tensor| x.boolean_mask(&x.greater(&x.scalar_like(2.0))));
     let e = f.call(&Tensor::new(&[1.0f32, 3.0])).unwrap_err().to_string();
-    assert!(e.contains("use `select`"), "{e}");
+    assert!(e.contains("use `boolean_mask_sized`"), "{e}");
     check_gradient(|x| x.boolean_mask(&Tensor::new(&[true, false, true])).unwrap().exp(), &rand_f64(&[3, 2], 7));
 }
 
@@ -253,4 +253,28 @@ fn integer_pow_is_exact_wraps_and_refuses_negative_exponents() {
     assert!(ones.try_pow(&(twos.neg())).is_err());
     let f = kiln::function(|x: &Tensor| x.try_pow(&x.neg()));
     assert!(f.call(&Tensor::new(&[2i64, 3])).is_err(), "compiled");
+}
+
+/// The fixed-size form runs traced too, equals `boolean_mask` padded (or cut) to its size,
+/// and is differentiable.
+#[test]
+fn boolean_mask_sized_runs_traced_and_matches_the_eager_mask() {
+    let t = Tensor::new(&[[1.0f64, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]);
+    let m = Tensor::new(&[true, false, true, true]);
+    let exact = t.boolean_mask(&m).unwrap();
+    assert_eq!(t.boolean_mask_sized(&m, 3, 0.0).unwrap().to_vec::<f64>().unwrap(), exact.to_vec::<f64>().unwrap());
+    let padded = t.boolean_mask_sized(&m, 5, -9.0).unwrap();
+    assert_eq!(padded.shape(), &[5, 2]);
+    assert_eq!(padded.slice(&s![3..]).to_vec::<f64>().unwrap(), vec![-9.0; 4]);
+    assert_eq!(t.boolean_mask_sized(&m, 1, 0.0).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 2.0]);
+    assert_equivalent(
+        |x: &[Tensor]| vec![x[0].boolean_mask_sized(&x[0].greater(&x[0].scalar_like(0.0)), 3, 0.5).unwrap()],
+        &[rand_f64(&[6], 12)],
+        &[],
+    );
+    check_gradient(
+        |x| x.boolean_mask_sized(&Tensor::new(&[false, true, true]), 4, 1.0).unwrap().sin(),
+        &rand_f64(&[3, 2], 13),
+    );
+    assert!(t.boolean_mask_sized(&Tensor::new(&[true]), 2, 0.0).is_err());
 }

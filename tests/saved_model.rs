@@ -42,7 +42,10 @@ fn every_signature_round_trips_also_in_a_fresh_process() {
     kiln::saved_model::save(&f, &d).unwrap();
     let loaded = kiln::saved_model::load(&d).unwrap();
     assert_eq!(loaded.graphs().len(), 2);
-    assert_eq!(loaded.call(std::slice::from_ref(&x)).unwrap()[0].to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    assert_eq!(
+        loaded.call(std::slice::from_ref(&x)).unwrap()[0].to_vec::<f32>().unwrap(),
+        want.to_vec::<f32>().unwrap()
+    );
     assert_eq!(loaded.call(&[x64]).unwrap()[0].to_vec::<f64>().unwrap(), want64.to_vec::<f64>().unwrap());
     let e = loaded.call(&[Tensor::zeros(&[3], DType::F32)]).unwrap_err().to_string();
     assert!(e.contains("no signature takes (f32[3])") && e.contains("f32[4,3]"), "{e}");

@@ -236,27 +236,69 @@ impl Tensor {
     /// assert_eq!(rows.to_vec::<i32>().unwrap(), vec![1, 2, 5, 6]);
     /// ```
     pub fn boolean_mask(&self, mask: &Tensor) -> Result<Tensor> {
-        let k = mask.rank();
-        if mask.dtype() != DType::Bool || k == 0 || self.shape().get(..k) != Some(mask.shape()) {
-            return Err(Error::invalid(
-                "boolean_mask",
-                format!(
-                    "the mask must be bool with the leading dims of {}, got {}",
-                    self.tensor_type(),
-                    mask.tensor_type()
-                ),
-            ));
-        }
+        self.check_mask("boolean_mask", mask)?;
         if mask.is_symbolic() {
             return Err(Error::invalid(
                 "boolean_mask",
-                "the result's size depends on the mask's values, which a traced function does not know; use `select` (or `where`) there",
+                "the result's size depends on the mask's values, which a traced function does not know; use `boolean_mask_sized` (a fixed size, as JAX's `size=`) or `select` there",
             ));
         }
+        let k = mask.rank();
         let picked: Vec<i64> =
             mask.to_vec::<bool>()?.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| i as i64).collect();
         let rest = &self.shape()[k..];
         let flat = self.try_reshape(as_i64s(&[&[mask.shape().iter().product::<usize>()][..], rest].concat()))?;
         flat.try_gather(&Tensor::from_vec(picked.clone(), &[picked.len()])?, 0)
+    }
+
+    /// [`Tensor::boolean_mask`] with a fixed result size, so it also runs inside a traced
+    /// function (JAX's `size=` and `fill_value=`): the first `size` selected slabs in
+    /// row-major order, then slabs of `fill`. Differentiable in `self`.
+    ///
+    /// ```
+    /// use kiln::Tensor;
+    /// let t = Tensor::new(&[1.0f32, 2.0, 3.0, 4.0]);
+    /// let m = Tensor::new(&[false, true, false, true]);
+    /// let f = kiln::function(|a: &[Tensor]| a[0].boolean_mask_sized(&a[1], 3, -1.0));
+    /// assert_eq!(f.call(&[t, m][..]).unwrap().to_vec::<f32>().unwrap(), vec![2.0, 4.0, -1.0]);
+    /// ```
+    pub fn boolean_mask_sized(&self, mask: &Tensor, size: usize, fill: f64) -> Result<Tensor> {
+        self.check_mask("boolean_mask_sized", mask)?;
+        let k = mask.rank();
+        let n: usize = mask.shape().iter().product();
+        let rest = self.shape()[k..].to_vec();
+        let flat_mask = mask.try_reshape([n as i64])?;
+        // Each selected slab's place: how many were selected before it (a running count).
+        let (_, before) = crate::scan(
+            |count: &[Tensor], m: &[Tensor]| {
+                let next = count[0].try_add(&m[0].try_cast(DType::I64)?)?;
+                Ok((vec![next], vec![count[0].clone()]))
+            },
+            &[Tensor::scalar(0i64)],
+            &[flat_mask.clone()],
+        )?;
+        let kept = flat_mask.try_logical_and(&before[0].try_less(&Tensor::scalar(size as i64))?)?;
+        // Slabs not kept go to a spare row past the end, dropped below.
+        let rows = kept.try_select(&before[0], &Tensor::scalar(size as i64))?;
+        let shape: Vec<usize> = [&[size + 1][..], &rest].concat();
+        let flat = self.try_reshape(as_i64s(&[&[n][..], &rest].concat()))?;
+        let scatter = |t: &Tensor| apply(Op::ScatterAdd { axis: 0, shape: shape.clone().into() }, &[t, &rows]);
+        let placed = scatter(&flat)?;
+        let hit = scatter(&Tensor::fill(flat.shape(), 1.0, DType::I32))?.try_greater(&Tensor::scalar(0i32))?;
+        let out = hit.try_select(&placed, &placed.try_scalar_like(fill)?)?;
+        out.try_slice(&[SliceArg::from(0..size as isize)])
+    }
+
+    fn check_mask(&self, op: &'static str, mask: &Tensor) -> Result<()> {
+        let k = mask.rank();
+        if mask.dtype() != DType::Bool || k == 0 || self.shape().get(..k) != Some(mask.shape()) {
+            let msg = format!(
+                "the mask must be bool with the leading dims of {}, got {}",
+                self.tensor_type(),
+                mask.tensor_type()
+            );
+            return Err(Error::invalid(op, msg));
+        }
+        Ok(())
     }
 }
