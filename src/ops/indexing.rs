@@ -275,7 +275,7 @@ impl Tensor {
                 Ok((vec![next], vec![count[0].clone()]))
             },
             &[Tensor::scalar(0i64)],
-            &[flat_mask.clone()],
+            std::slice::from_ref(&flat_mask),
         )?;
         let kept = flat_mask.try_logical_and(&before[0].try_less(&Tensor::scalar(size as i64))?)?;
         // Slabs not kept go to a spare row past the end, dropped below.
