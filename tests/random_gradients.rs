@@ -660,8 +660,9 @@ fn a_decision_flipped_by_one_ulp_is_not_a_divergence() {
 
 /// Found by a 6,000-program campaign (random seeds) on 2026-11-28: the compiled backend's f64
 /// gradient through this `cond` differs from the eager one by 3e-5 relative (the interpreter
-/// backend agrees), on every math build alike, so not a transcendental's accuracy. Not yet
-/// explained; kept as a reproducer.
+/// backend agrees), on every math build alike, so not a transcendental's accuracy. It fails
+/// the same way at the commit before this session's work (`db562a9`). Not yet explained;
+/// kept as a reproducer.
 #[test]
 #[ignore = "bug: compiled f64 gradient through a cond diverges by 3e-5 relative (see the comment)"]
 fn compiled_gradient_through_a_cond_of_large_values() {
