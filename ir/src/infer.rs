@@ -144,15 +144,15 @@ pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
     // The rule's result is returned as it is, not unwrapped and rewrapped: on the eager path
     // (one call per op) moving the type between two `Result` layouts cost a third of the
     // function's time in partial-store stalls.
-    let ty = rule(op, args);
+    let name = op.name();
+    let ty = rule(op, name, args);
     if let Ok(t) = &ty {
-        t.check_size(op.name())?;
+        t.check_size(name)?;
     }
     ty
 }
 
-fn rule(op: &Op, args: &[TensorType]) -> Result<TensorType> {
-    let name = op.name();
+fn rule(op: &Op, name: &'static str, args: &[TensorType]) -> Result<TensorType> {
     arity(op, args)?;
     match op {
         Op::Input(_) | Op::ReadVar(_) | Op::Random { .. } => {
