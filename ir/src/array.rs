@@ -269,7 +269,16 @@ impl Array {
 
     /// A rank-0 array of `dtype` holding `v` converted as a cast would.
     pub fn scalar_f64(dtype: DType, v: f64) -> Array {
-        Array { shape: Shape::new(), data: Arc::new(Data::filled(dtype, 1, v)) }
+        // One element: a plain `vec!`, not the fallible fill path (eager scalar operands
+        // pass through here on every op).
+        let data = match dtype {
+            DType::F32 => Data::F32(vec![v as f32]),
+            DType::F64 => Data::F64(vec![v]),
+            DType::I32 => Data::I32(vec![v as i32]),
+            DType::I64 => Data::I64(vec![v as i64]),
+            DType::Bool => Data::Bool(vec![v != 0.0]),
+        };
+        Array { shape: Shape::new(), data: Arc::new(data) }
     }
 
     /// Zeros of `shape`; panics with the error of [`Array::try_zeros`].

@@ -31,6 +31,7 @@ impl TensorType {
         TensorType { dtype, shape: SmallVec::from_slice(shape) }
     }
 
+    #[inline]
     pub fn numel(&self) -> usize {
         numel(&self.shape)
     }
@@ -47,6 +48,7 @@ impl TensorType {
     /// assert_eq!(TensorType::new(DType::F64, &[2, 3]).checked_bytes(), Some(48));
     /// assert_eq!(TensorType::new(DType::F32, &[1 << 32, 1 << 32]).checked_bytes(), None);
     /// ```
+    #[inline]
     pub fn checked_bytes(&self) -> Option<usize> {
         checked_bytes(&self.shape, self.dtype.size())
     }
@@ -59,6 +61,7 @@ impl TensorType {
     /// let e = TensorType::new(DType::F32, &[1 << 62]).check_size("zeros").unwrap_err();
     /// assert!(e.to_string().starts_with("zeros: f32[4611686018427387904] is too large"), "{e}");
     /// ```
+    #[inline]
     pub fn check_size(&self, op: &'static str) -> Result<()> {
         match self.checked_bytes() {
             Some(_) => Ok(()),
@@ -138,13 +141,18 @@ fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Shape {
 pub fn infer(op: &Op, args: &[TensorType]) -> Result<TensorType> {
     // Operands were checked when they were made (every result passes through here, and
     // parsed types are bounded by the parser): only the result needs the check.
-    let ty = rule(op, args)?;
-    ty.check_size(op.name())?;
-    Ok(ty)
+    // The rule's result is returned as it is, not unwrapped and rewrapped: on the eager path
+    // (one call per op) moving the type between two `Result` layouts took about 40% of the
+    // function's samples in store-forwarding stalls (docs/PERFORMANCE.md, issue 13).
+    let name = op.name();
+    let ty = rule(op, name, args);
+    if let Ok(t) = &ty {
+        t.check_size(name)?;
+    }
+    ty
 }
 
-fn rule(op: &Op, args: &[TensorType]) -> Result<TensorType> {
-    let name = op.name();
+fn rule(op: &Op, name: &'static str, args: &[TensorType]) -> Result<TensorType> {
     arity(op, args)?;
     match op {
         Op::Input(_) | Op::ReadVar(_) | Op::Random { .. } => {

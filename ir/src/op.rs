@@ -116,6 +116,7 @@ impl Kernel {
 impl Op {
     /// The op's name as printed in dumps (`add`, `sum`, `read_var`, `fused`, ...): the
     /// sub-op's name where there is one, else the table's name of the kind.
+    #[inline]
     pub fn name(&self) -> &'static str {
         match self {
             Op::Random { dist, .. } => dist.name(),

@@ -152,6 +152,7 @@ macro_rules! define_unary_ops {
             pub const ALL: [UnaryOp; [$(stringify!($V)),*].len()] = [$(UnaryOp::$V),*];
 
             /// The op's name in dumps and in the `Tensor` API (`"tanh"`).
+            #[inline]
             pub fn name(self) -> &'static str {
                 match self {
                     $(UnaryOp::$V => stringify!($name),)*
@@ -164,6 +165,7 @@ macro_rules! define_unary_ops {
             }
 
             /// Which dtypes the op accepts (its result has the operand's dtype).
+            #[inline]
             pub fn accepts(self, d: DType) -> bool {
                 match self {
                     $(UnaryOp::$V => dtype_class!($class, d),)*
@@ -201,6 +203,7 @@ macro_rules! define_binary_ops {
             pub const ALL: [BinaryOp; [$(stringify!($V)),*].len()] = [$(BinaryOp::$V),*];
 
             /// The op's name in dumps and in the `Tensor` API (`"add"`).
+            #[inline]
             pub fn name(self) -> &'static str {
                 match self {
                     $(BinaryOp::$V => stringify!($name),)*
@@ -213,6 +216,7 @@ macro_rules! define_binary_ops {
             }
 
             /// Which operand dtype the op accepts (both operands share it).
+            #[inline]
             pub fn accepts(self, d: DType) -> bool {
                 match self {
                     $(BinaryOp::$V => dtype_class!($class, d),)*
@@ -220,6 +224,7 @@ macro_rules! define_binary_ops {
             }
 
             /// The result dtype for operands of dtype `d`.
+            #[inline]
             pub fn result_dtype(self, d: DType) -> DType {
                 match self {
                     $(BinaryOp::$V => result_dtype!($res, d),)*
@@ -259,6 +264,7 @@ macro_rules! named_enum {
             pub const ALL: [$E; [$($name),*].len()] = [$($E::$V),*];
 
             /// The name in dumps and files.
+            #[inline]
             pub fn name(self) -> &'static str {
                 match self {
                     $($E::$V => $name,)*
@@ -319,6 +325,7 @@ impl std::fmt::Display for Arity {
 
 impl Arity {
     /// Whether `n` operands are allowed.
+    #[inline]
     pub fn allows(self, n: usize) -> bool {
         n >= self.min && self.max.is_none_or(|m| n <= m)
     }
@@ -427,6 +434,7 @@ macro_rules! define_ops {
             pub const ALL: [OpKind; [$(stringify!($V)),*].len()] = [$(OpKind::$V),*];
 
             /// The table's name of the kind (`"matmul"`, `"unary"`).
+            #[inline]
             pub fn name(self) -> &'static str {
                 match self {
                     $(OpKind::$V => stringify!($name),)*
@@ -434,6 +442,7 @@ macro_rules! define_ops {
             }
 
             /// How many operands the op takes.
+            #[inline]
             pub fn arity(self) -> Arity {
                 match self {
                     $(OpKind::$V => arity!($($arity)*),)*
@@ -465,6 +474,7 @@ macro_rules! define_ops {
 
         impl Op {
             /// The op's kind.
+            #[inline]
             pub fn kind(&self) -> OpKind {
                 match self {
                     $(Op::$V { .. } => OpKind::$V,)*

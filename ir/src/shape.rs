@@ -16,6 +16,7 @@ pub type Shape = SmallVec<[usize; 4]>;
 /// assert_eq!(kiln_ir::numel(&[2, 3]), 6);
 /// assert_eq!(kiln_ir::numel(&[]), 1);
 /// ```
+#[inline]
 pub fn numel(shape: &[usize]) -> usize {
     checked_numel(shape)
         .unwrap_or_else(|| panic!("numel: shape {} has more elements than usize counts", fmt_shape(shape)))
@@ -30,6 +31,7 @@ pub fn numel(shape: &[usize]) -> usize {
 /// assert_eq!(checked_numel(&[1 << 32, 1 << 32]), None);
 /// assert_eq!(checked_numel(&[usize::MAX, usize::MAX, 0]), Some(0));
 /// ```
+#[inline]
 pub fn checked_numel(shape: &[usize]) -> Option<usize> {
     if shape.contains(&0) {
         return Some(0);
@@ -44,6 +46,7 @@ pub fn checked_numel(shape: &[usize]) -> Option<usize> {
 /// assert_eq!(kiln_ir::shape::checked_bytes(&[2, 3], 4), Some(24));
 /// assert_eq!(kiln_ir::shape::checked_bytes(&[1 << 62], 4), None);
 /// ```
+#[inline]
 pub fn checked_bytes(shape: &[usize], elem_size: usize) -> Option<usize> {
     checked_numel(shape)?.checked_mul(elem_size).filter(|&b| b <= isize::MAX as usize)
 }

@@ -49,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::infer::TensorType;
 use crate::op::Op;
 
+#[inline]
 fn arity(op: &Op, args: &[&Array], n: usize) -> Result<()> {
     if args.len() != n {
         return Err(Error::invalid(op.name(), format!("expects {n} operand(s), got {}", args.len())));
@@ -208,6 +209,9 @@ fn probe_result(op: &Op, ty: &TensorType) -> Result<()> {
         .checked_bytes()
         .and_then(|b| b.checked_add(ty.numel().checked_mul(table)?))
         .ok_or_else(|| Error::Overflow { op: op.name(), what: ty.to_string() })?;
+    if bytes < crate::recycle::MIN_BYTES {
+        return Ok(()); // probe_alloc skips these too; this spares small eager ops its call
+    }
     crate::array::probe_alloc(op.name(), bytes, || ty.to_string())
 }
 
