@@ -31,6 +31,7 @@
 
 use kiln_ir::DType;
 
+use crate::metrics::divide_no_nan;
 use crate::{Error, Result, Tensor};
 
 /// How per-sample losses become the loss (Keras's `reduction`).
@@ -85,11 +86,7 @@ pub trait Loss: Send + Sync {
 /// broadcast to `[n, n]`).
 impl<F: Fn(&Tensor, &Tensor) -> Tensor + Send + Sync> Loss for F {
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        let mut labels = same_rank(y_true.clone(), y_pred);
-        if labels.dtype() != y_pred.dtype() && labels.dtype() != DType::Bool && y_pred.dtype().is_float() {
-            labels = labels.try_cast(y_pred.dtype())?;
-        }
-        Ok(self(&labels, y_pred))
+        Ok(self(&labels_like(y_true, y_pred)?, y_pred))
     }
 }
 
@@ -114,7 +111,7 @@ impl<L: Loss> Loss for Reduced<L> {
 fn reduce(losses: Tensor, sample_weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
     let weighted = match sample_weight {
         Some(w) => {
-            let w = same_rank(w.try_cast(losses.dtype())?, &losses);
+            let w = squeeze_or_expand(w.try_cast(losses.dtype())?, &losses);
             losses.try_mul(&w)?
         }
         None => losses,
@@ -128,7 +125,7 @@ fn reduce(losses: Tensor, sample_weight: Option<&Tensor>, reduction: Reduction) 
             let w = sample_weight.expect("checked").try_cast(weighted.dtype())?;
             let total =
                 w.try_broadcast_to(weighted.shape())?.try_sum((0..weighted.rank()).collect::<Vec<_>>(), false)?;
-            divide_no_nan(&sum()?, &total)
+            divide_no_nan(&sum()?, &total) // an empty batch has loss 0, as in Keras
         }
         Reduction::SumOverBatchSize | Reduction::MeanWithSampleWeight => {
             let n = weighted.shape().iter().product::<usize>();
@@ -137,16 +134,9 @@ fn reduce(losses: Tensor, sample_weight: Option<&Tensor>, reduction: Reduction) 
     }
 }
 
-/// `a / b`, and 0 where `b` is 0 (Keras's `divide_no_nan`: an empty batch has loss 0).
-fn divide_no_nan(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let zero = b.try_equal(&b.scalar_like(0.0))?;
-    let safe = zero.try_select(&b.scalar_like(1.0), b)?;
-    zero.try_select(&a.scalar_like(0.0), &a.try_div(&safe)?)
-}
-
 /// `t` with a last axis of 1 added or removed to match `like`'s rank (Keras's
 /// `squeeze_or_expand_to_same_rank`); unchanged otherwise.
-fn same_rank(t: Tensor, like: &Tensor) -> Tensor {
+pub(crate) fn squeeze_or_expand(t: Tensor, like: &Tensor) -> Tensor {
     let (r, l) = (t.rank(), like.rank());
     if r == l + 1 && t.shape().last() == Some(&1) {
         let keep: Vec<i64> = t.shape()[..r - 1].iter().map(|&d| d as i64).collect();
@@ -156,6 +146,17 @@ fn same_rank(t: Tensor, like: &Tensor) -> Tensor {
     } else {
         t
     }
+}
+
+/// `y_true` as Keras matches labels to predictions: a last axis of 1 added or removed
+/// ([`squeeze_or_expand`]), numeric labels cast to float predictions' dtype. (Losses and
+/// metrics check the shape afterwards, each in its own words.)
+pub(crate) fn labels_like(y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+    let labels = squeeze_or_expand(y_true.clone(), y_pred);
+    if labels.dtype() != y_pred.dtype() && labels.dtype() != DType::Bool && y_pred.dtype().is_float() {
+        return labels.try_cast(y_pred.dtype());
+    }
+    Ok(labels)
 }
 
 /// Keras's clipping epsilon for probabilities.
@@ -171,10 +172,7 @@ fn match_labels(loss: &'static str, y_true: &Tensor, y_pred: &Tensor) -> Result<
             format!("predictions must be floats with a batch axis, got {}", y_pred.tensor_type()),
         ));
     }
-    let mut labels = same_rank(y_true.clone(), y_pred);
-    if labels.dtype() != y_pred.dtype() && labels.dtype() != DType::Bool {
-        labels = labels.try_cast(y_pred.dtype())?;
-    }
+    let labels = labels_like(y_true, y_pred)?;
     if labels.shape() != y_pred.shape() || labels.dtype() != y_pred.dtype() {
         return Err(Error::invalid(
             loss,

@@ -48,12 +48,7 @@ impl Mean {
         let mut v = values.try_cast(kiln_ir::DType::F32)?;
         let w = match weights {
             Some(w) => {
-                let w = w.try_cast(kiln_ir::DType::F32)?;
-                let w = if w.rank() == v.rank() + 1 && w.shape().last() == Some(&1) {
-                    w.try_reshape(w.shape()[..w.rank() - 1].iter().map(|&d| d as i64).collect::<Vec<_>>())?
-                } else {
-                    w
-                };
+                let w = crate::losses::squeeze_or_expand(w.try_cast(kiln_ir::DType::F32)?, &v);
                 if w.rank() < v.rank() {
                     v = v.try_mean((w.rank()..v.rank()).collect::<Vec<_>>(), false)?;
                 }

@@ -2,8 +2,6 @@
 //! `MeanMetricWrapper`): `MeanAbsoluteError`, `MeanSquaredError`, and any closure
 //! (`metrics=["mae"]` in Keras); plus `RootMeanSquaredError`, the root of such a mean.
 
-use kiln_ir::DType;
-
 use super::{LabelMetric, Mean, Metric};
 use crate::{Error, Result, Tensor, Variable};
 
@@ -50,17 +48,7 @@ impl MeanMetricWrapper {
 /// `y_true` with a last axis of 1 added or removed to match `y_pred`'s rank, cast to its
 /// dtype when numeric.
 fn match_labels(metric: &str, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-    let (r, p) = (y_true.rank(), y_pred.rank());
-    let mut t = if p == r + 1 && y_pred.shape().last() == Some(&1) {
-        y_true.try_expand_dims(-1)?
-    } else if r == p + 1 && y_true.shape().last() == Some(&1) {
-        y_true.try_reshape(y_true.shape()[..r - 1].iter().map(|&d| d as i64).collect::<Vec<_>>())?
-    } else {
-        y_true.clone()
-    };
-    if t.dtype() != y_pred.dtype() && t.dtype() != DType::Bool && y_pred.dtype().is_float() {
-        t = t.try_cast(y_pred.dtype())?;
-    }
+    let t = crate::losses::labels_like(y_true, y_pred)?;
     if t.shape() != y_pred.shape() {
         return Err(Error::invalid(
             "metric",

@@ -8,7 +8,7 @@
 //! dim becomes a row number past the end, which `gather` and `scatter_add` report at run
 //! time, as TF does.
 
-use kiln_ir::{DType, Op, SliceDim};
+use kiln_ir::{DType, Op};
 
 use super::args::SliceArg;
 use super::or_panic;
@@ -181,46 +181,6 @@ impl Tensor {
         let ones = Tensor::fill(&with_ones.iter().map(|&d| d as usize).collect::<Vec<_>>(), 1.0, DType::I32);
         let hit = apply(unslice, &[&ones])?.try_greater(&Tensor::scalar(0i32))?;
         hit.try_select(&placed, self)
-    }
-
-    /// The per-axis slices and the result shape of `self.slice(args)`, with `Ellipsis`
-    /// expanded and `NewAxis` dims (size 1) in the result shape.
-    pub(crate) fn slice_plan(&self, args: &[SliceArg]) -> Result<(Vec<SliceDim>, Vec<usize>)> {
-        let named = args.iter().filter(|a| !matches!(a, SliceArg::NewAxis | SliceArg::Ellipsis)).count();
-        let ellipses = args.iter().filter(|a| matches!(a, SliceArg::Ellipsis)).count();
-        if named > self.rank() || ellipses > 1 {
-            let what = if ellipses > 1 { "more than one Ellipsis".to_string() } else { format!("{named} slice items") };
-            return Err(Error::invalid(
-                "slice",
-                format!("{what} for shape {}", kiln_ir::shape::fmt_shape(self.shape())),
-            ));
-        }
-        let whole_dims = self.rank() - named;
-        let mut items: Vec<SliceArg> = Vec::with_capacity(self.rank() + args.len());
-        for a in args {
-            match a {
-                SliceArg::Ellipsis => items.extend(std::iter::repeat_n(SliceArg::all(1), whole_dims)),
-                a => items.push(*a),
-            }
-        }
-        if ellipses == 0 {
-            items.extend(std::iter::repeat_n(SliceArg::all(1), whole_dims));
-        }
-        let mut dims = Vec::with_capacity(self.rank());
-        let mut kept = Vec::new();
-        for item in items {
-            if item == SliceArg::NewAxis {
-                kept.push(1);
-                continue;
-            }
-            let axis = dims.len();
-            let (d, keep) = item.resolve(self.shape()[axis], axis)?;
-            if keep {
-                kept.push(d.len);
-            }
-            dims.push(d);
-        }
-        Ok((dims, kept))
     }
 
     /// The elements (or slabs) where `mask` is true, in row-major order (TF's

@@ -160,6 +160,43 @@ impl Tensor {
         sliced.try_reshape(kept)
     }
 
+    /// The per-axis slices and the result shape of `self.slice(args)`, with `Ellipsis`
+    /// expanded and `NewAxis` dims (size 1) in the result shape.
+    pub(crate) fn slice_plan(&self, args: &[SliceArg]) -> Result<(Vec<SliceDim>, Vec<usize>)> {
+        let named = args.iter().filter(|a| !matches!(a, SliceArg::NewAxis | SliceArg::Ellipsis)).count();
+        let ellipses = args.iter().filter(|a| matches!(a, SliceArg::Ellipsis)).count();
+        if named > self.rank() || ellipses > 1 {
+            let what = if ellipses > 1 { "more than one Ellipsis".to_string() } else { format!("{named} slice items") };
+            return Err(Error::invalid("slice", format!("{what} for shape {}", fmt_shape(self.shape()))));
+        }
+        let whole_dims = self.rank() - named;
+        let mut items: Vec<SliceArg> = Vec::with_capacity(self.rank() + args.len());
+        for a in args {
+            match a {
+                SliceArg::Ellipsis => items.extend(std::iter::repeat_n(SliceArg::all(1), whole_dims)),
+                a => items.push(*a),
+            }
+        }
+        if ellipses == 0 {
+            items.extend(std::iter::repeat_n(SliceArg::all(1), whole_dims));
+        }
+        let mut dims = Vec::with_capacity(self.rank());
+        let mut kept = Vec::new();
+        for item in items {
+            if item == SliceArg::NewAxis {
+                kept.push(1);
+                continue;
+            }
+            let axis = dims.len();
+            let (d, keep) = item.resolve(self.shape()[axis], axis)?;
+            if keep {
+                kept.push(d.len);
+            }
+            dims.push(d);
+        }
+        Ok((dims, kept))
+    }
+
     /// Joins tensors of one dtype along `axis`; other dims must match.
     ///
     /// ```
