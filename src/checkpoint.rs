@@ -64,15 +64,32 @@ fn check_unique(path: &Path, vars: &[&Variable]) -> Result<()> {
 pub fn save(path: impl AsRef<Path>, vars: &[&Variable]) -> Result<()> {
     let path = path.as_ref();
     check_unique(path, vars)?;
-    let values: Vec<Array> = vars.iter().map(|v| v.value()).collect();
+    let named: Vec<(String, Array)> = vars.iter().map(|v| (v.name().to_string(), v.value())).collect();
+    write_file(path, &named, None)
+}
+
+/// Writes `named` arrays (and string `metadata`) as one safetensors file, atomically.
+pub(crate) fn write_file(
+    path: &Path,
+    named: &[(String, Array)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<()> {
     let mut views = BTreeMap::new();
-    for (v, a) in vars.iter().zip(&values) {
+    for (name, a) in named {
         let view = TensorView::new(to_st(a.dtype()), a.shape().to_vec(), a.data().as_bytes())
-            .map_err(|e| err(path, format!("tensor `{}`: {e}", v.name())))?;
-        views.insert(v.name().to_string(), view);
+            .map_err(|e| err(path, format!("tensor `{name}`: {e}")))?;
+        views.insert(name.clone(), view);
     }
-    let bytes = safetensors::serialize(views, None).map_err(|e| err(path, e))?;
+    let bytes = safetensors::serialize(views, metadata).map_err(|e| err(path, e))?;
     crate::atomic_file::write(path, &bytes).map_err(|e| err(path, e))
+}
+
+/// One tensor of a safetensors file as a Tensor; the message names what is wrong.
+pub(crate) fn decode(name: &str, t: &TensorView<'_>) -> std::result::Result<Tensor, String> {
+    let dtype = from_st(t.dtype()).ok_or_else(|| format!("tensor `{name}` has unsupported dtype {:?}", t.dtype()))?;
+    let data = kiln_ir::Data::from_bytes(dtype, t.data()).map_err(|e| format!("tensor `{name}`: {e}"))?;
+    let array = Array::new(data, t.shape()).map_err(|e| format!("tensor `{name}`: {e}"))?;
+    Ok(Tensor::from_array(array))
 }
 
 /// Reads `path` and assigns each Variable the tensor of its name. Any mismatch (missing or
@@ -94,24 +111,20 @@ pub fn load(path: impl AsRef<Path>, vars: &[&Variable]) -> Result<()> {
     let mut decoded = Vec::with_capacity(vars.len());
     for v in vars {
         let t = file.tensor(v.name()).map_err(|_| err(path, format!("missing tensor `{}`", v.name())))?;
-        let dtype = from_st(t.dtype())
-            .ok_or_else(|| err(path, format!("tensor `{}` has unsupported dtype {:?}", v.name(), t.dtype())))?;
-        if dtype != v.dtype() {
-            return Err(err(path, format!("tensor `{}` is {dtype} but the variable is {}", v.name(), v.dtype())));
-        }
-        if t.shape() != v.shape() {
-            return Err(err(
-                path,
-                format!("tensor `{}` has shape {:?} but the variable has shape {:?}", v.name(), t.shape(), v.shape()),
-            ));
-        }
-        let data =
-            kiln_ir::Data::from_bytes(dtype, t.data()).map_err(|e| err(path, format!("tensor `{}`: {e}", v.name())))?;
-        let array = Array::new(data, t.shape()).map_err(|e| err(path, format!("tensor `{}`: {e}", v.name())))?;
-        decoded.push(Tensor::from_array(array));
+        let t = decode(v.name(), &t).map_err(|e| err(path, e))?;
+        check_fits(v, &t).map_err(|e| err(path, e))?;
+        decoded.push(t);
     }
     for (v, t) in vars.iter().zip(&decoded) {
         v.assign(t)?;
+    }
+    Ok(())
+}
+
+/// Whether `t` may be assigned to `v` (same dtype and shape); the message names both.
+pub(crate) fn check_fits(v: &Variable, t: &Tensor) -> std::result::Result<(), String> {
+    if t.dtype() != v.dtype() || t.shape() != v.shape() {
+        return Err(format!("tensor `{}` is {} but the variable is {}", v.name(), t.tensor_type(), v.tensor_type()));
     }
     Ok(())
 }

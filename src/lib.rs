@@ -32,6 +32,7 @@ pub mod data;
 pub mod distributed;
 pub mod losses;
 pub mod metrics;
+pub mod models;
 pub mod nn;
 pub mod optim;
 pub mod random;

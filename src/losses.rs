@@ -32,6 +32,7 @@
 use kiln_ir::DType;
 
 use crate::metrics::divide_no_nan;
+use crate::models::{no_config, Config, ObjectConfig};
 use crate::{Error, Result, Tensor};
 
 /// How per-sample losses become the loss (Keras's `reduction`).
@@ -72,6 +73,12 @@ pub trait Loss: Send + Sync {
         reduce(losses, sample_weight, self.reduction())
     }
 
+    /// The class name and config that rebuild this loss (whole-model saving); built-ins
+    /// implement it, by default it is an `Err`.
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Err(no_config("loss", std::any::type_name::<Self>(), "implement Loss::get_config and register a constructor"))
+    }
+
     /// This loss with another reduction.
     fn with_reduction(self, reduction: Reduction) -> Reduced<Self>
     where
@@ -105,6 +112,44 @@ impl<L: Loss> Loss for Reduced<L> {
     fn reduction(&self) -> Reduction {
         self.reduction
     }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        let inner = self.loss.get_config()?;
+        Ok(ObjectConfig { config: inner.config.with("reduction", self.reduction.keras_name()), ..inner })
+    }
+}
+
+impl Reduction {
+    /// Keras's name of the reduction (`"sum_over_batch_size"`, `"sum"`,
+    /// `"mean_with_sample_weight"`, `"none"`).
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            Reduction::SumOverBatchSize => "sum_over_batch_size",
+            Reduction::Sum => "sum",
+            Reduction::MeanWithSampleWeight => "mean_with_sample_weight",
+            Reduction::None => "none",
+        }
+    }
+
+    /// The reduction of a Keras name (`"mean"` too, Keras's alias of the default).
+    pub fn from_keras_name(name: &str) -> Result<Reduction> {
+        Ok(match name {
+            "sum_over_batch_size" | "mean" => Reduction::SumOverBatchSize,
+            "sum" => Reduction::Sum,
+            "mean_with_sample_weight" => Reduction::MeanWithSampleWeight,
+            "none" => Reduction::None,
+            other => return Err(Error::invalid("loss", format!("unknown reduction `{other}`"))),
+        })
+    }
+}
+
+/// `loss` with the reduction a saved config names (the default when it names none), as the
+/// built-in losses are rebuilt by `kiln::models::load_model`.
+pub fn with_saved_reduction<L: Loss + 'static>(loss: L, c: &Config) -> Result<std::sync::Arc<dyn Loss>> {
+    Ok(match c.get_or::<Option<String>>("reduction", None)? {
+        Some(name) => std::sync::Arc::new(loss.with_reduction(Reduction::from_keras_name(&name)?)),
+        None => std::sync::Arc::new(loss),
+    })
 }
 
 /// Applies `sample_weight` and `reduction` to per-sample `losses`.
@@ -192,6 +237,10 @@ fn per_sample_mean(per_element: Tensor) -> Result<Tensor> {
 pub struct MeanSquaredError;
 
 impl Loss for MeanSquaredError {
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("MeanSquaredError"))
+    }
+
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let y_true = &match_labels("mean_squared_error", y_true, y_pred)?;
         per_sample_mean(y_pred.try_sub(y_true)?.try_square()?)
@@ -203,6 +252,10 @@ impl Loss for MeanSquaredError {
 pub struct MeanAbsoluteError;
 
 impl Loss for MeanAbsoluteError {
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("MeanAbsoluteError"))
+    }
+
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let y_true = &match_labels("mean_absolute_error", y_true, y_pred)?;
         per_sample_mean(y_pred.try_sub(y_true)?.try_abs()?)
@@ -228,6 +281,10 @@ impl Huber {
 }
 
 impl Loss for Huber {
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("Huber").with("delta", self.delta))
+    }
+
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let y_true = &match_labels("huber", y_true, y_pred)?;
         let abs_error = y_pred.try_sub(y_true)?.try_abs()?;
@@ -251,6 +308,10 @@ impl BinaryCrossentropy {
 }
 
 impl Loss for BinaryCrossentropy {
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("BinaryCrossentropy").with("from_logits", self.from_logits))
+    }
+
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let y_true = &match_labels("binary_crossentropy", y_true, y_pred)?;
         let per_element = if self.from_logits {
@@ -298,6 +359,10 @@ fn log_probs(y_pred: &Tensor, from_logits: bool) -> Result<Tensor> {
 }
 
 impl Loss for CategoricalCrossentropy {
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("CategoricalCrossentropy").with("from_logits", self.from_logits))
+    }
+
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let y_true = &match_labels("categorical_crossentropy", y_true, y_pred)?;
         y_true.try_mul(&log_probs(y_pred, self.from_logits)?)?.try_sum(-1, false)?.try_neg()
@@ -363,6 +428,10 @@ pub(crate) fn checked_labels(loss: &'static str, labels: &Tensor, classes: usize
 }
 
 impl Loss for SparseCategoricalCrossentropy {
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("SparseCategoricalCrossentropy").with("from_logits", self.from_logits))
+    }
+
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let y_true = check_sparse("sparse_categorical_crossentropy", y_true, y_pred)?;
         if !y_pred.dtype().is_float() {

@@ -6,6 +6,7 @@
 mod common;
 
 use kiln::losses::{BinaryCrossentropy, Loss};
+use kiln::nn::constraints::Constraint;
 use kiln::nn::{activations, constraints};
 use kiln::{Backend, GradientTape, Tensor};
 
@@ -134,7 +135,7 @@ fn binary_crossentropy_from_logits_gradient_at_zero_and_large_logits() {
 #[test]
 fn max_norm_gradient_at_a_zero_column() {
     let w = Tensor::new(&[[0.0f32, 3.0], [0.0, 4.0]]);
-    let g = grads_everywhere(|x| constraints::max_norm(1.0, 0)(&x[0]), &[w]);
+    let g = grads_everywhere(|x| constraints::max_norm(1.0, 0).call(&x[0]), &[w]);
     assert!(g[0].iter().all(|v| v.is_finite()), "{:?}", g[0]);
     assert_eq!(g[0][0], 0.0);
 }

@@ -81,7 +81,7 @@ impl Composite {
     fn new() -> Composite {
         let state = LayerState::new("composite");
         let inner = state.track(
-            Dense::new(4).seed(3).kernel_regularizer(regularizers::l2(1.0)).kernel_constraint(constraints::non_neg),
+            Dense::new(4).seed(3).kernel_regularizer(regularizers::l2(1.0)).kernel_constraint(constraints::non_neg()),
         );
         let head = state.track(MyDense::new(1));
         Composite { state, inner, head }

@@ -9,6 +9,8 @@ use kiln::losses::{
     SparseCategoricalCrossentropy,
 };
 use kiln::metrics::{F1Score, LabelMetric, Precision, Recall};
+use kiln::nn::constraints::Constraint;
+use kiln::nn::regularizers::Regularizer;
 use kiln::nn::{activations, constraints, regularizers, BatchNormalization, Layer};
 use kiln::Tensor;
 use serde_json::Value;
@@ -147,15 +149,15 @@ fn regularizers_and_constraints_match_keras() {
     let g = &golden()["weights"];
     let w = t(&g["w"], &[3, 2]);
     let one = |x: Tensor| vec![x.to_scalar::<f32>().unwrap()];
-    close(&one(regularizers::l1(0.01)(&w)), &[g["l1"].as_f64().unwrap() as f32], "l1");
-    close(&one(regularizers::l2(0.01)(&w)), &[g["l2"].as_f64().unwrap() as f32], "l2");
-    close(&one(regularizers::l1_l2(0.01, 0.02)(&w)), &[g["l1_l2"].as_f64().unwrap() as f32], "l1_l2");
+    close(&one(regularizers::l1(0.01).call(&w)), &[g["l1"].as_f64().unwrap() as f32], "l1");
+    close(&one(regularizers::l2(0.01).call(&w)), &[g["l2"].as_f64().unwrap() as f32], "l2");
+    close(&one(regularizers::l1_l2(0.01, 0.02).call(&w)), &[g["l1_l2"].as_f64().unwrap() as f32], "l1_l2");
     let my_l1_regularizer = |w: &Tensor| (w * 0.01).abs().sum_all();
     close(&one(my_l1_regularizer(&w)), &[g["l1"].as_f64().unwrap() as f32], "my_l1_regularizer");
-    both("non_neg", &floats(&g["non_neg"]), std::slice::from_ref(&w), |a| constraints::non_neg(&a[0]));
+    both("non_neg", &floats(&g["non_neg"]), std::slice::from_ref(&w), |a| constraints::non_neg().call(&a[0]));
     let my_positive_weights = |w: &Tensor| w.less(&w.scalar_like(0.0)).select(&w.zeros_like(), w);
     both("my_positive_weights", &floats(&g["non_neg"]), std::slice::from_ref(&w), move |a| my_positive_weights(&a[0]));
-    both("max_norm", &floats(&g["max_norm_2"]), &[w], |a| constraints::max_norm(2.0, 0)(&a[0]));
+    both("max_norm", &floats(&g["max_norm_2"]), &[w], |a| constraints::max_norm(2.0, 0).call(&a[0]));
 }
 
 #[test]

@@ -61,6 +61,9 @@ macro_rules! accuracy_metric {
             fn name(&self) -> String {
                 $keras.to_string()
             }
+            fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+                Ok(crate::models::ObjectConfig::new(stringify!($name)))
+            }
         }
     };
 }

@@ -45,6 +45,20 @@ impl Default for AUC {
 }
 
 impl AUC {
+    /// The metric of a config written by [`Metric::get_config`].
+    pub fn from_config(c: &crate::models::Config) -> Result<AUC> {
+        let curve = match c.get_or("curve", "ROC".to_string())?.as_str() {
+            "ROC" => Curve::Roc,
+            "PR" => Curve::Pr,
+            other => return Err(Error::invalid("auc", format!("unknown curve `{other}` (ROC or PR)"))),
+        };
+        let n: usize = c.get_or("num_thresholds", 200)?;
+        if n > 1 << 20 {
+            return Err(Error::invalid("auc", format!("{n} thresholds is more than 2^20")));
+        }
+        AUC::with_options(n, curve)
+    }
+
     /// ROC curve, 200 thresholds (Keras's defaults).
     pub fn new() -> AUC {
         AUC::with_options(200, Curve::Roc).expect("200 thresholds")
@@ -148,5 +162,12 @@ impl Metric for AUC {
     }
     fn name(&self) -> String {
         "auc".into()
+    }
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        let curve = match self.curve {
+            Curve::Roc => "ROC",
+            Curve::Pr => "PR",
+        };
+        Ok(crate::models::ObjectConfig::new("AUC").with("num_thresholds", self.tp.shape()[0]).with("curve", curve))
     }
 }

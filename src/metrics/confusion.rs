@@ -126,6 +126,9 @@ binary_counts!(Precision, "precision", true, false);
 binary_counts!(Recall, "recall", false, true);
 
 impl Metric for Precision {
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        Ok(crate::models::ObjectConfig::new("Precision").with("threshold", self.threshold))
+    }
     fn result(&self) -> Tensor {
         self.c.ratio(&self.c.fp)
     }
@@ -138,6 +141,9 @@ impl Metric for Precision {
 }
 
 impl Metric for Recall {
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        Ok(crate::models::ObjectConfig::new("Recall").with("threshold", self.threshold))
+    }
     fn result(&self) -> Tensor {
         self.c.ratio(&self.c.fn_)
     }
@@ -174,6 +180,14 @@ pub struct F1Score {
 }
 
 impl F1Score {
+    /// The metric of a config written by [`Metric::get_config`].
+    pub fn from_config(c: &crate::models::Config) -> Result<F1Score> {
+        Ok(match c.get_or::<Option<usize>>("classes", None)? {
+            Some(classes) => F1Score::macro_average(classes),
+            None => F1Score::binary(c.get_or("threshold", 0.5)?),
+        })
+    }
+
     /// Binary F1 with the given threshold on the scores.
     pub fn binary(threshold: f64) -> F1Score {
         F1Score { classes: None, threshold, c: Confusion::new("f1_score", &[], true, true) }
@@ -219,6 +233,9 @@ impl LabelMetric for F1Score {
 }
 
 impl Metric for F1Score {
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        Ok(crate::models::ObjectConfig::new("F1Score").with("classes", self.classes).with("threshold", self.threshold))
+    }
     fn result(&self) -> Tensor {
         let f = self.per_class();
         if self.classes.is_some() {

@@ -49,6 +49,12 @@ pub trait Metric: Send + Sync {
     fn variables(&self) -> Vec<Variable>;
 
     fn name(&self) -> String;
+
+    /// The class name and config that rebuild this metric (whole-model saving; the state is
+    /// not saved, as in Keras); built-ins implement it, by default it is an `Err`.
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        Err(crate::models::no_config("metric", &self.name(), "implement Metric::get_config and register a constructor"))
+    }
 }
 
 /// A metric fed with labels and predictions.

@@ -114,6 +114,9 @@ macro_rules! wrapped {
             fn name(&self) -> String {
                 self.0.name()
             }
+            fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+                Ok(crate::models::ObjectConfig::new(stringify!($name)))
+            }
         }
     };
 }
@@ -183,5 +186,8 @@ impl Metric for RootMeanSquaredError {
     }
     fn name(&self) -> String {
         self.0.name()
+    }
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        Ok(crate::models::ObjectConfig::new("RootMeanSquaredError"))
     }
 }

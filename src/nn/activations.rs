@@ -102,17 +102,23 @@ fn erf(x: &Tensor) -> Tensor {
 
 /// A built-in by its Keras name (`"relu"`, `"gelu"`, ...), or `None`.
 pub fn by_name(name: &str) -> Option<Activation> {
-    let f: Activation = match name {
-        "linear" => Arc::new(linear),
-        "relu" => Arc::new(relu),
-        "sigmoid" => Arc::new(sigmoid),
-        "tanh" => Arc::new(tanh),
-        "softplus" => Arc::new(softplus),
-        "elu" => Arc::new(elu),
-        "selu" => Arc::new(selu),
-        "gelu" => Arc::new(gelu),
-        "softmax" => Arc::new(softmax),
-        _ => return None,
-    };
-    Some(f)
+    BUILT_IN.iter().find(|(n, _)| *n == name).map(|&(_, f)| Arc::new(f) as Activation)
+}
+
+/// The built-in activations by Keras name.
+const BUILT_IN: &[(&str, fn(&Tensor) -> Tensor)] = &[
+    ("linear", linear),
+    ("relu", relu),
+    ("sigmoid", sigmoid),
+    ("tanh", tanh),
+    ("softplus", softplus),
+    ("elu", elu),
+    ("selu", selu),
+    ("gelu", gelu),
+    ("softmax", softmax),
+];
+
+/// The names [`by_name`] knows.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUILT_IN.iter().map(|(n, _)| *n)
 }

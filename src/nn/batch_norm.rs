@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use kiln_ir::DType;
 
 use super::Layer;
+use crate::models::{Config, ObjectConfig};
 use crate::{Error, Result, Tensor, Variable};
 
 struct Weights {
@@ -78,6 +79,17 @@ impl BatchNormalization {
 
     pub fn with_name(self, name: &str) -> Self {
         BatchNormalization { name: name.to_string(), ..self }
+    }
+
+    /// The layer of a config written by [`Layer::get_config`].
+    pub fn from_config(c: &Config) -> Result<BatchNormalization> {
+        let bn = BatchNormalization::new()
+            .momentum(c.get_or("momentum", 0.99)?)
+            .epsilon(c.get_or("epsilon", 1e-3)?)
+            .dtype(c.dtype_or("dtype", DType::F32)?)
+            .with_name(&c.get::<String>("name")?);
+        bn.set_trainable(c.get_or("trainable", true)?);
+        Ok(bn)
     }
 
     /// The moving mean, once built.
@@ -161,5 +173,18 @@ impl Layer for BatchNormalization {
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("BatchNormalization")
+            .with("name", &self.name)
+            .with("trainable", self.is_trainable())
+            .with("dtype", self.dtype.to_string())
+            .with("momentum", self.momentum)
+            .with("epsilon", self.epsilon))
+    }
+
+    fn build_inputs(&self) -> Option<Vec<kiln_ir::TensorType>> {
+        self.built.get().map(|w| vec![kiln_ir::TensorType::new(self.dtype, &[1, w.gamma.shape()[0]])])
     }
 }

@@ -7,6 +7,7 @@ use kiln_ir::DType;
 
 use super::initializers::{GlorotUniform, Initializer, Zeros};
 use super::{activations, Activation, Constraint, Layer, Regularizer};
+use crate::models::{no_config, Config, CustomObjects, ObjectConfig};
 use crate::{Error, Result, Tensor, Variable};
 
 /// A fully connected layer (Keras `Dense`): `activation(x @ kernel + bias)` over the last
@@ -27,13 +28,15 @@ use crate::{Error, Result, Tensor, Variable};
 pub struct Dense {
     units: usize,
     activation: Activation,
+    /// The activation's name, for saving (`None` for an unnamed closure).
+    activation_name: Option<String>,
     use_bias: bool,
     kernel_initializer: Arc<dyn Initializer>,
     bias_initializer: Arc<dyn Initializer>,
-    kernel_regularizer: Option<Regularizer>,
-    bias_regularizer: Option<Regularizer>,
-    kernel_constraint: Option<Constraint>,
-    bias_constraint: Option<Constraint>,
+    kernel_regularizer: Option<Arc<dyn Regularizer>>,
+    bias_regularizer: Option<Arc<dyn Regularizer>>,
+    kernel_constraint: Option<Arc<dyn Constraint>>,
+    bias_constraint: Option<Arc<dyn Constraint>>,
     dtype: DType,
     name: String,
     trainable: AtomicBool,
@@ -47,6 +50,7 @@ impl Dense {
         Dense {
             units,
             activation: Arc::new(activations::linear),
+            activation_name: Some("linear".to_string()),
             use_bias: true,
             kernel_initializer: Arc::new(GlorotUniform::new(crate::random::next_seed())),
             bias_initializer: Arc::new(Zeros),
@@ -66,12 +70,19 @@ impl Dense {
     #[track_caller]
     pub fn activation(self, name: &str) -> Dense {
         let f = activations::by_name(name).unwrap_or_else(|| panic!("unknown activation `{name}`"));
-        Dense { activation: f, ..self }
+        Dense { activation: f, activation_name: Some(name.to_string()), ..self }
     }
 
-    /// Any closure as the activation (e.g. the seed's `my_softplus`).
+    /// Any closure as the activation (e.g. the seed's `my_softplus`). A model holding it cannot
+    /// be saved whole; [`Dense::activation_named`] can.
     pub fn activation_fn(self, f: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Dense {
-        Dense { activation: Arc::new(f), ..self }
+        Dense { activation: Arc::new(f), activation_name: None, ..self }
+    }
+
+    /// A closure as the activation, saved by `name` (register it under that name with
+    /// [`CustomObjects::activation`] to load the model).
+    pub fn activation_named(self, name: &str, f: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Dense {
+        Dense { activation: Arc::new(f), activation_name: Some(name.to_string()), ..self }
     }
 
     /// Seeds the default Glorot-uniform kernel initializer.
@@ -87,20 +98,20 @@ impl Dense {
         Dense { bias_initializer: Arc::new(init), ..self }
     }
 
-    pub fn kernel_regularizer(self, r: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Dense {
+    pub fn kernel_regularizer(self, r: impl Regularizer + 'static) -> Dense {
         Dense { kernel_regularizer: Some(Arc::new(r)), ..self }
     }
 
-    pub fn bias_regularizer(self, r: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Dense {
+    pub fn bias_regularizer(self, r: impl Regularizer + 'static) -> Dense {
         Dense { bias_regularizer: Some(Arc::new(r)), ..self }
     }
 
     /// A constraint on the kernel, applied by [`Layer::apply_constraints`] after each update.
-    pub fn kernel_constraint(self, c: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Dense {
+    pub fn kernel_constraint(self, c: impl Constraint + 'static) -> Dense {
         Dense { kernel_constraint: Some(Arc::new(c)), ..self }
     }
 
-    pub fn bias_constraint(self, c: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Dense {
+    pub fn bias_constraint(self, c: impl Constraint + 'static) -> Dense {
         Dense { bias_constraint: Some(Arc::new(c)), ..self }
     }
 
@@ -116,6 +127,30 @@ impl Dense {
 
     pub fn with_name(self, name: &str) -> Dense {
         Dense { name: name.to_string(), ..self }
+    }
+
+    /// The layer of a config written by [`Layer::get_config`]; activations, initializers,
+    /// regularizers and constraints are found by name in `objects`, then among the built-ins.
+    pub fn from_config(c: &Config, objects: &CustomObjects) -> Result<Dense> {
+        let mut d = Dense::new(c.get("units")?).with_name(&c.get::<String>("name")?);
+        d.activation = objects.make_activation(&c.get_or("activation", "linear".to_string())?)?;
+        d.activation_name = Some(c.get_or("activation", "linear".to_string())?);
+        d.use_bias = c.get_or("use_bias", true)?;
+        d.dtype = c.dtype_or("dtype", DType::F32)?;
+        d.trainable = AtomicBool::new(c.get_or("trainable", true)?);
+        if let Some(i) = c.object("kernel_initializer")? {
+            d.kernel_initializer = objects.make_initializer(&i)?;
+        }
+        if let Some(i) = c.object("bias_initializer")? {
+            d.bias_initializer = objects.make_initializer(&i)?;
+        }
+        let regularizer = |key| c.object(key)?.map(|r| objects.make_regularizer(&r)).transpose();
+        d.kernel_regularizer = regularizer("kernel_regularizer")?;
+        d.bias_regularizer = regularizer("bias_regularizer")?;
+        let constraint = |key| c.object(key)?.map(|r| objects.make_constraint(&r)).transpose();
+        d.kernel_constraint = constraint("kernel_constraint")?;
+        d.bias_constraint = constraint("bias_constraint")?;
+        Ok(d)
     }
 
     /// The kernel Variable, once built.
@@ -191,10 +226,10 @@ impl Layer for Dense {
         let mut out = Vec::new();
         if let Some((k, b)) = self.built.get() {
             if let Some(r) = &self.kernel_regularizer {
-                out.push(r(&k.read()));
+                out.push(r.call(&k.read()));
             }
             if let (Some(r), Some(b)) = (&self.bias_regularizer, b) {
-                out.push(r(&b.read()));
+                out.push(r.call(&b.read()));
             }
         }
         out
@@ -203,10 +238,10 @@ impl Layer for Dense {
     fn apply_constraints(&self) -> Result<()> {
         if let Some((k, b)) = self.built.get() {
             if let Some(c) = &self.kernel_constraint {
-                k.assign(&c(&k.read()))?;
+                k.assign(&c.call(&k.read()))?;
             }
             if let (Some(c), Some(b)) = (&self.bias_constraint, b) {
-                b.assign(&c(&b.read()))?;
+                b.assign(&c.call(&b.read()))?;
             }
         }
         Ok(())
@@ -214,5 +249,31 @@ impl Layer for Dense {
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        let activation = self.activation_name.clone().ok_or_else(|| {
+            no_config("the activation of layer", &self.name, "use `activation_named` and CustomObjects::activation")
+        })?;
+        let regularizer = |r: &Option<Arc<dyn Regularizer>>| r.as_ref().map(|r| r.get_config()).transpose();
+        let constraint = |c: &Option<Arc<dyn Constraint>>| c.as_ref().map(|c| c.get_config()).transpose();
+        Ok(ObjectConfig::new("Dense")
+            .with("name", &self.name)
+            .with("trainable", self.is_trainable())
+            .with("dtype", self.dtype.to_string())
+            .with("units", self.units)
+            .with("activation", activation)
+            .with("use_bias", self.use_bias)
+            .with("kernel_initializer", self.kernel_initializer.get_config())
+            .with("bias_initializer", self.bias_initializer.get_config())
+            .with("kernel_regularizer", regularizer(&self.kernel_regularizer)?)
+            .with("bias_regularizer", regularizer(&self.bias_regularizer)?)
+            .with("kernel_constraint", constraint(&self.kernel_constraint)?)
+            .with("bias_constraint", constraint(&self.bias_constraint)?))
+    }
+
+    fn build_inputs(&self) -> Option<Vec<kiln_ir::TensorType>> {
+        // Any rank-2 input of the kernel's width builds the same weights.
+        self.built.get().map(|(k, _)| vec![kiln_ir::TensorType::new(self.dtype, &[1, k.shape()[0]])])
     }
 }

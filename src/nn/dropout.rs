@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use super::Layer;
+use crate::models::{Config, ObjectConfig};
 use crate::random::Generator;
 use crate::{Error, Result, Tensor, Variable};
 
@@ -44,6 +45,17 @@ impl Dropout {
         Dropout { seed, ..self }
     }
 
+    /// The layer of a config written by [`Layer::get_config`].
+    pub fn from_config(c: &Config) -> Result<Dropout> {
+        let rate: f64 = c.get("rate")?;
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::invalid("Dropout", format!("rate must be in [0, 1), got {rate}")));
+        }
+        let d = Dropout::new(rate).seed(c.get("seed")?);
+        d.trainable.store(c.get_or("trainable", true)?, Ordering::Relaxed);
+        Ok(d)
+    }
+
     fn generator(&self) -> &Generator {
         self.generator.get_or_init(|| Generator::new(self.seed))
     }
@@ -54,10 +66,13 @@ impl Layer for Dropout {
         if !x.dtype().is_float() {
             return Err(Error::invalid("Dropout", format!("takes float inputs, got {}", x.tensor_type())));
         }
+        // Made on the first call, training or not, so a model's Variables do not depend on
+        // which mode ran first (a saved model's weights are matched in order).
+        let generator = self.generator();
         if !training || self.rate == 0.0 {
             return Ok(x.clone());
         }
-        let u = self.generator().uniform(x.shape(), x.dtype())?;
+        let u = generator.uniform(x.shape(), x.dtype())?;
         let keep = u.try_greater_equal(&u.scalar_like(self.rate))?;
         keep.try_select(&(x / (1.0 - self.rate)), &x.zeros_like())
     }
@@ -77,5 +92,12 @@ impl Layer for Dropout {
 
     fn name(&self) -> String {
         "dropout".to_string()
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("Dropout")
+            .with("rate", self.rate)
+            .with("seed", self.seed)
+            .with("trainable", self.is_trainable()))
     }
 }

@@ -32,6 +32,10 @@ impl Layer for Flatten {
 
     fn set_trainable(&self, _trainable: bool) {}
 
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        Ok(crate::models::ObjectConfig::new("Flatten"))
+    }
+
     fn name(&self) -> String {
         "flatten".to_string()
     }

@@ -13,11 +13,19 @@
 
 use kiln_ir::DType;
 
+use crate::models::ObjectConfig;
 use crate::{Error, Result, Tensor};
 
 /// Makes a layer's initial weights of a shape and dtype (run eagerly, outside any trace).
 pub trait Initializer: Send + Sync {
     fn init(&self, shape: &[usize], dtype: DType) -> Result<Tensor>;
+
+    /// The class name and config that rebuild this initializer, for whole-model saving.
+    /// `None` (a closure's) saves no initializer: a loaded layer's weights come from the file,
+    /// and the layer's default initializer stands in for re-initialization.
+    fn get_config(&self) -> Option<ObjectConfig> {
+        None
+    }
 }
 
 impl<F: Fn(&[usize], DType) -> Tensor + Send + Sync> Initializer for F {
@@ -58,6 +66,9 @@ impl Initializer for Zeros {
     fn init(&self, shape: &[usize], dtype: DType) -> Result<Tensor> {
         Ok(Tensor::zeros(shape, dtype))
     }
+    fn get_config(&self) -> Option<ObjectConfig> {
+        Some(ObjectConfig::new("Zeros"))
+    }
 }
 
 /// All ones.
@@ -67,6 +78,9 @@ pub struct Ones;
 impl Initializer for Ones {
     fn init(&self, shape: &[usize], dtype: DType) -> Result<Tensor> {
         Ok(Tensor::ones(shape, dtype))
+    }
+    fn get_config(&self) -> Option<ObjectConfig> {
+        Some(ObjectConfig::new("Ones"))
     }
 }
 
@@ -158,6 +172,9 @@ macro_rules! variance_scaling {
                 VarianceScaling { scale: $scale, mode: FanMode::$mode, distribution: ScaleDistribution::$dist, seed: self.seed }
                     .init(shape, dtype)
             }
+            fn get_config(&self) -> Option<ObjectConfig> {
+                Some(ObjectConfig::new(stringify!($name)).with("seed", self.seed))
+            }
         }
     )*};
 }
@@ -198,6 +215,10 @@ impl Orthogonal {
 }
 
 impl Initializer for Orthogonal {
+    fn get_config(&self) -> Option<ObjectConfig> {
+        Some(ObjectConfig::new("Orthogonal").with("gain", self.gain).with("seed", self.seed))
+    }
+
     fn init(&self, shape: &[usize], dtype: DType) -> Result<Tensor> {
         if !dtype.is_float() || shape.len() < 2 {
             return Err(Error::invalid(

@@ -52,7 +52,9 @@ pub use regularizers::Regularizer;
 pub use sequential::{unique_variables, Sequential};
 pub use state::{LayerState, WeightSpec};
 
+use crate::models::ObjectConfig;
 use crate::{Result, Tensor, Variable};
+use kiln_ir::TensorType;
 
 /// A differentiable building block with state in Variables (Keras's `Layer`/`Model`).
 ///
@@ -84,7 +86,7 @@ pub trait Layer: Send + Sync {
     fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         if let Some(state) = self.state() {
             let shapes: Vec<&[usize]> = inputs.iter().map(Tensor::shape).collect();
-            state.build_once(|| self.build(&shapes))?;
+            state.build_once(inputs, || self.build(&shapes))?;
             state.clear_added();
         }
         self.forward(inputs, training)
@@ -154,6 +156,46 @@ pub trait Layer: Send + Sync {
     fn name(&self) -> String {
         self.state().map_or_else(|| "layer".to_string(), |s| s.name().to_string())
     }
+
+    /// Keras's `get_config`: the class name and settings that rebuild this layer, for
+    /// whole-model saving ([`Layer::save`]); the rebuilt layer is made by the constructor
+    /// registered under that class name ([`crate::models::CustomObjects`]). Built-in layers
+    /// implement it; by default it is an `Err` naming the layer.
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Err(crate::models::no_config("layer", &self.name(), "implement Layer::get_config and register a constructor"))
+    }
+
+    /// The types of the inputs the layer was first called with (its weights' shapes follow
+    /// from them); `None` before the first call. Loading a saved model calls the rebuilt
+    /// model once on zeros of these types to create its weights.
+    fn build_inputs(&self) -> Option<Vec<TensorType>> {
+        self.state().and_then(LayerState::build_inputs)
+    }
+
+    /// Keras's `model.save(path)`: the architecture (every layer's [`Layer::get_config`]) and
+    /// every Variable's value, in one file written atomically; see [`crate::models`]. Read it
+    /// back with [`crate::models::load_model`]. To save an optimizer's state, a loss and
+    /// metrics with it, save a [`crate::models::Model`] or a [`crate::training::Trainer`].
+    ///
+    /// ```
+    /// use kiln::models::{load_model, CustomObjects};
+    /// use kiln::nn::{Dense, Layer, Sequential};
+    /// use kiln::{DType, Tensor};
+    /// let model = Sequential::new().add(Dense::new(2).activation("relu").seed(1));
+    /// let x = Tensor::ones(&[3, 4], DType::F32);
+    /// let y = model.call(&x, false).unwrap();
+    /// let path = std::env::temp_dir().join(format!("kiln-layer-save-doc-{}.kiln", std::process::id()));
+    /// model.save(&path).unwrap();
+    /// let loaded = load_model(&path, &CustomObjects::new()).unwrap();
+    /// assert_eq!(loaded.call(&x, false).unwrap().to_vec::<f32>().unwrap(), y.to_vec::<f32>().unwrap());
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        crate::models::save_parts(self, None, None, &[], path.as_ref())
+    }
 }
 
 impl<L: Layer + ?Sized> Layer for Arc<L> {
@@ -195,6 +237,12 @@ impl<L: Layer + ?Sized> Layer for Arc<L> {
     }
     fn name(&self) -> String {
         (**self).name()
+    }
+    fn get_config(&self) -> Result<ObjectConfig> {
+        (**self).get_config()
+    }
+    fn build_inputs(&self) -> Option<Vec<TensorType>> {
+        (**self).build_inputs()
     }
 }
 

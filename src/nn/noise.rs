@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 
 use super::{Layer, LayerState};
+use crate::models::{Config, ObjectConfig};
 use crate::random::Generator;
 use crate::{Error, Result, Tensor};
 
@@ -48,11 +49,40 @@ impl GaussianNoise {
     pub fn seed(self, seed: u64) -> GaussianNoise {
         GaussianNoise { seed, ..self }
     }
+
+    /// The layer of a config written by [`Layer::get_config`].
+    pub fn from_config(c: &Config) -> Result<GaussianNoise> {
+        let stddev: f64 = c.get("stddev")?;
+        if !(stddev >= 0.0) {
+            return Err(Error::invalid("GaussianNoise", format!("stddev must be >= 0, got {stddev}")));
+        }
+        Ok(GaussianNoise {
+            stddev,
+            seed: c.get("seed")?,
+            generator: OnceLock::new(),
+            state: LayerState::from_config(c)?,
+        })
+    }
 }
 
 impl Layer for GaussianNoise {
     fn state(&self) -> Option<&LayerState> {
         Some(&self.state)
+    }
+
+    /// The generator's counter is the layer's state, made on the first call (training or
+    /// not, so the layer's Variables do not depend on which mode ran first).
+    fn build(&self, _input_shapes: &[&[usize]]) -> Result<()> {
+        let _ = self.generator.get_or_init(|| {
+            let g = Generator::new(self.seed);
+            self.state.track_variable(g.counter().clone());
+            g
+        });
+        Ok(())
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(self.state.config("GaussianNoise").with("stddev", self.stddev).with("seed", self.seed))
     }
 
     fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
@@ -63,12 +93,7 @@ impl Layer for GaussianNoise {
         if !training || self.stddev == 0.0 {
             return Ok(vec![x.clone()]);
         }
-        // The generator's counter is the layer's state (made on the first training call).
-        let g = self.generator.get_or_init(|| {
-            let g = Generator::new(self.seed);
-            self.state.track_variable(g.counter().clone());
-            g
-        });
+        let g = self.generator.get().expect("made by build");
         Ok(vec![x.try_add(&g.normal(x.shape(), x.dtype())?.try_mul(&x.scalar_like(self.stddev))?)?])
     }
 }

@@ -16,6 +16,7 @@ use kiln_ir::DType;
 
 use super::initializers::{GlorotUniform, Initializer, Orthogonal, Zeros};
 use super::{activations, Activation, Layer, LayerState, WeightSpec};
+use crate::models::{no_config, Config, CustomObjects, ObjectConfig};
 use crate::{s, Error, Result, SliceArg, Tensor, Variable};
 
 /// Keras `SimpleRNN`: `h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`.
@@ -66,10 +67,25 @@ pub type LSTM = Recurrent<LstmCell>;
 pub trait RecurrentCell: Send + Sync {
     /// The layer's default name (Keras's).
     const NAME: &'static str;
+    /// The layer's class name in saved configs (Keras's: `"GRU"`).
+    const CLASS: &'static str;
     /// Blocks of `units` columns in the kernels.
     const GATES: usize;
     /// State tensors carried between steps; the first is the output `h`.
     const STATES: usize;
+
+    /// The cell's own settings, added to the layer's config.
+    fn add_config(&self, c: ObjectConfig) -> ObjectConfig {
+        c
+    }
+
+    /// The cell of a saved config's settings.
+    fn from_config(_c: &Config) -> Result<Self>
+    where
+        Self: Sized + Default,
+    {
+        Ok(Self::default())
+    }
 
     /// The bias shape for `units`.
     fn bias_shape(&self, units: usize) -> Vec<usize> {
@@ -123,6 +139,7 @@ pub struct SimpleRnnCell;
 
 impl RecurrentCell for SimpleRnnCell {
     const NAME: &'static str = "simple_rnn";
+    const CLASS: &'static str = "SimpleRNN";
     const GATES: usize = 1;
     const STATES: usize = 1;
 
@@ -137,6 +154,7 @@ pub struct GruCell;
 
 impl RecurrentCell for GruCell {
     const NAME: &'static str = "gru";
+    const CLASS: &'static str = "GRU";
     const GATES: usize = 3;
     const STATES: usize = 1;
 
@@ -174,8 +192,17 @@ impl Default for LstmCell {
 
 impl RecurrentCell for LstmCell {
     const NAME: &'static str = "lstm";
+    const CLASS: &'static str = "LSTM";
     const GATES: usize = 4;
     const STATES: usize = 2;
+
+    fn add_config(&self, c: ObjectConfig) -> ObjectConfig {
+        c.with("unit_forget_bias", self.unit_forget_bias)
+    }
+
+    fn from_config(c: &Config) -> Result<LstmCell> {
+        Ok(LstmCell { unit_forget_bias: c.get_or("unit_forget_bias", true)? })
+    }
 
     fn initial_bias(&self, init: &dyn Initializer, units: usize, dtype: DType) -> Result<Tensor> {
         if !self.unit_forget_bias {
@@ -229,6 +256,8 @@ pub struct Recurrent<C: RecurrentCell> {
     return_sequences: bool,
     activation: Activation,
     recurrent_activation: Activation,
+    /// The activations' names, for saving (`None` for an unnamed closure).
+    activation_names: (Option<String>, Option<String>),
     use_bias: bool,
     kernel_initializer: Arc<dyn Initializer>,
     recurrent_initializer: Arc<dyn Initializer>,
@@ -239,6 +268,31 @@ pub struct Recurrent<C: RecurrentCell> {
 }
 
 impl<C: RecurrentCell + Default> Recurrent<C> {
+    /// The layer of a config written by [`Layer::get_config`].
+    pub fn from_config(c: &Config, objects: &CustomObjects) -> Result<Recurrent<C>> {
+        let mut r = Recurrent::<C>::new(c.get("units")?);
+        r.state = LayerState::from_config(c)?;
+        r.cell = C::from_config(c)?;
+        r.return_sequences = c.get_or("return_sequences", false)?;
+        let names: (String, String) =
+            (c.get_or("activation", "tanh".into())?, c.get_or("recurrent_activation", "sigmoid".into())?);
+        r.activation = objects.make_activation(&names.0)?;
+        r.recurrent_activation = objects.make_activation(&names.1)?;
+        r.activation_names = (Some(names.0), Some(names.1));
+        r.use_bias = c.get_or("use_bias", true)?;
+        r.dtype = c.dtype_or("dtype", DType::F32)?;
+        for (key, slot) in [
+            ("kernel_initializer", &mut r.kernel_initializer),
+            ("recurrent_initializer", &mut r.recurrent_initializer),
+            ("bias_initializer", &mut r.bias_initializer),
+        ] {
+            if let Some(i) = c.object(key)? {
+                *slot = objects.make_initializer(&i)?;
+            }
+        }
+        Ok(r)
+    }
+
     /// `units` outputs with Keras's defaults; the initializers take seeds from
     /// [`crate::random::next_seed`] (see [`Recurrent::seed`]).
     pub fn new(units: usize) -> Recurrent<C> {
@@ -248,6 +302,7 @@ impl<C: RecurrentCell + Default> Recurrent<C> {
             return_sequences: false,
             activation: Arc::new(activations::tanh),
             recurrent_activation: Arc::new(activations::sigmoid),
+            activation_names: (Some("tanh".into()), Some("sigmoid".into())),
             use_bias: true,
             kernel_initializer: Arc::new(GlorotUniform::new(crate::random::next_seed())),
             recurrent_initializer: Arc::new(Orthogonal::new(crate::random::next_seed())),
@@ -276,18 +331,22 @@ impl<C: RecurrentCell> Recurrent<C> {
     /// Panics on an unknown name; see [`Recurrent::activation_fn`].
     #[track_caller]
     pub fn activation(self, name: &str) -> Recurrent<C> {
-        Recurrent { activation: activation_by_name(name), ..self }
+        let names = (Some(name.to_string()), self.activation_names.1.clone());
+        Recurrent { activation: activation_by_name(name), activation_names: names, ..self }
     }
 
-    /// Any closure as the output/candidate activation.
+    /// Any closure as the output/candidate activation (a layer holding one cannot be saved
+    /// whole).
     pub fn activation_fn(self, f: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Recurrent<C> {
-        Recurrent { activation: Arc::new(f), ..self }
+        let names = (None, self.activation_names.1.clone());
+        Recurrent { activation: Arc::new(f), activation_names: names, ..self }
     }
 
     /// The gates' activation by Keras name (default `"sigmoid"`; SimpleRNN has no gates).
     #[track_caller]
     pub fn recurrent_activation(self, name: &str) -> Recurrent<C> {
-        Recurrent { recurrent_activation: activation_by_name(name), ..self }
+        let names = (self.activation_names.0.clone(), Some(name.to_string()));
+        Recurrent { recurrent_activation: activation_by_name(name), activation_names: names, ..self }
     }
 
     /// Seeds the default kernel (with `seed`) and recurrent kernel (with `seed + 1`) initializers.
@@ -327,6 +386,26 @@ impl<C: RecurrentCell> Recurrent<C> {
 
     pub fn units(&self) -> usize {
         self.units
+    }
+
+    /// Keras's config of the layer (see [`Layer::get_config`]).
+    fn config(&self) -> Result<ObjectConfig> {
+        let name = |n: &Option<String>| {
+            n.clone().ok_or_else(|| no_config("an activation of layer", self.state.name(), "use a built-in by name"))
+        };
+        let c = self
+            .state
+            .config(C::CLASS)
+            .with("dtype", self.dtype.to_string())
+            .with("units", self.units)
+            .with("return_sequences", self.return_sequences)
+            .with("activation", name(&self.activation_names.0)?)
+            .with("recurrent_activation", name(&self.activation_names.1)?)
+            .with("use_bias", self.use_bias)
+            .with("kernel_initializer", self.kernel_initializer.get_config())
+            .with("recurrent_initializer", self.recurrent_initializer.get_config())
+            .with("bias_initializer", self.bias_initializer.get_config());
+        Ok(self.cell.add_config(c))
     }
 
     /// The kernel Variable `[features, gates·units]`, once built.
@@ -375,6 +454,10 @@ fn activation_by_name(name: &str) -> Activation {
 impl<C: RecurrentCell> Layer for Recurrent<C> {
     fn state(&self) -> Option<&LayerState> {
         Some(&self.state)
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        self.config()
     }
 
     /// Creates the weights for the first input's `features` (Keras's layout).

@@ -1,10 +1,12 @@
 //! `Sequential`: layers applied one after another.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::Layer;
+use crate::models::{Config, CustomObjects, ObjectConfig};
 use crate::{Result, Tensor, Variable};
+use kiln_ir::TensorType;
 
 /// Keras's `Sequential` model: each layer's output feeds the next.
 ///
@@ -13,6 +15,8 @@ use crate::{Result, Tensor, Variable};
 pub struct Sequential {
     layers: Vec<Arc<dyn Layer>>,
     trainable: AtomicBool,
+    /// The type of the first input, for saving ([`Layer::build_inputs`]).
+    input: OnceLock<TensorType>,
 }
 
 impl Default for Sequential {
@@ -23,7 +27,18 @@ impl Default for Sequential {
 
 impl Sequential {
     pub fn new() -> Sequential {
-        Sequential { layers: Vec::new(), trainable: AtomicBool::new(true) }
+        Sequential { layers: Vec::new(), trainable: AtomicBool::new(true), input: OnceLock::new() }
+    }
+
+    /// The model of a config written by [`Layer::get_config`]: each layer rebuilt through
+    /// `objects` (custom first, then built-in).
+    pub fn from_config(c: &Config, objects: &CustomObjects) -> Result<Sequential> {
+        let mut model = Sequential::new();
+        for layer in c.get::<Vec<ObjectConfig>>("layers")? {
+            model = model.add_shared(objects.make_layer(&layer)?);
+        }
+        model.trainable = AtomicBool::new(c.get_or("trainable", true)?);
+        Ok(model)
     }
 
     /// Appends a layer (Keras's `model.add`; the name is kept on purpose).
@@ -58,6 +73,7 @@ pub fn unique_variables(vars: impl IntoIterator<Item = Variable>) -> Vec<Variabl
 
 impl Layer for Sequential {
     fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let _ = self.input.get_or_init(|| x.tensor_type());
         let mut h = x.clone();
         for l in &self.layers {
             h = l.call(&h, training)?;
@@ -97,5 +113,14 @@ impl Layer for Sequential {
 
     fn name(&self) -> String {
         "sequential".to_string()
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        let layers = self.layers.iter().map(|l| l.get_config()).collect::<Result<Vec<_>>>()?;
+        Ok(ObjectConfig::new("Sequential").with("trainable", self.is_trainable()).with("layers", layers))
+    }
+
+    fn build_inputs(&self) -> Option<Vec<TensorType>> {
+        self.input.get().map(|t| vec![t.clone()])
     }
 }

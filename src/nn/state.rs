@@ -16,13 +16,15 @@ use kiln_ir::DType;
 
 use super::initializers::{GlorotUniform, Initializer};
 use super::{unique_name, Constraint, Layer, Regularizer};
+use crate::models::{Config, ObjectConfig};
 use crate::{Result, Tensor, Variable};
+use kiln_ir::TensorType;
 
 /// One weight and the rules that come with it.
 struct Weight {
     var: Variable,
-    regularizer: Option<Regularizer>,
-    constraint: Option<Constraint>,
+    regularizer: Option<Arc<dyn Regularizer>>,
+    constraint: Option<Arc<dyn Constraint>>,
 }
 
 /// How to make a weight with [`LayerState::add_weight`] (Keras's `add_weight` arguments).
@@ -37,8 +39,8 @@ pub struct WeightSpec {
     pub shape: Vec<usize>,
     pub dtype: DType,
     pub initializer: Arc<dyn Initializer>,
-    pub regularizer: Option<Regularizer>,
-    pub constraint: Option<Constraint>,
+    pub regularizer: Option<Arc<dyn Regularizer>>,
+    pub constraint: Option<Arc<dyn Constraint>>,
     pub trainable: bool,
 }
 
@@ -65,11 +67,11 @@ impl WeightSpec {
         WeightSpec { initializer: Arc::new(init), ..self }
     }
 
-    pub fn regularizer(self, r: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> WeightSpec {
+    pub fn regularizer(self, r: impl Regularizer + 'static) -> WeightSpec {
         WeightSpec { regularizer: Some(Arc::new(r)), ..self }
     }
 
-    pub fn constraint(self, c: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> WeightSpec {
+    pub fn constraint(self, c: impl Constraint + 'static) -> WeightSpec {
         WeightSpec { constraint: Some(Arc::new(c)), ..self }
     }
 
@@ -110,6 +112,7 @@ pub struct LayerState {
     name: String,
     trainable: AtomicBool,
     built: Mutex<bool>,
+    inputs: Mutex<Option<Vec<TensorType>>>,
     weights: Mutex<Vec<Weight>>,
     layers: Mutex<Vec<Arc<dyn Layer>>>,
     added: Mutex<Vec<Tensor>>,
@@ -131,6 +134,7 @@ impl LayerState {
             name,
             trainable: AtomicBool::new(true),
             built: Mutex::new(false),
+            inputs: Mutex::new(None),
             weights: Mutex::new(Vec::new()),
             layers: Mutex::new(Vec::new()),
             added: Mutex::new(Vec::new()),
@@ -139,6 +143,26 @@ impl LayerState {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The start of a layer's config (Keras's base `get_config`): `class_name`, the layer's
+    /// name and trainability. Add the layer's own settings with [`ObjectConfig::with`].
+    ///
+    /// ```
+    /// let state = kiln::nn::LayerState::new("my_layer");
+    /// let c = state.config("MyLayer").with("units", 3);
+    /// let back = kiln::nn::LayerState::from_config(&c.config).unwrap();
+    /// assert_eq!(back.name(), state.name());
+    /// ```
+    pub fn config(&self, class_name: &str) -> ObjectConfig {
+        ObjectConfig::new(class_name).with("name", &self.name).with("trainable", self.is_trainable())
+    }
+
+    /// The state of a config [`LayerState::config`] began: the same name and trainability.
+    pub fn from_config(c: &Config) -> Result<LayerState> {
+        let state = LayerState::named(c.get("name")?);
+        state.set_trainable(c.get_or("trainable", true)?);
+        Ok(state)
     }
 
     /// Makes a weight Variable named `<layer>/<spec.name>` (outside any trace, so `build` may
@@ -178,14 +202,21 @@ impl LayerState {
         lock(&self.added).push(loss);
     }
 
-    /// Runs `build` once, the first time (later calls do nothing; a failed build runs again).
-    pub(crate) fn build_once(&self, build: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// Runs `build` once, the first time (later calls do nothing; a failed build runs again),
+    /// and remembers the types of the inputs it was built for.
+    pub(crate) fn build_once(&self, inputs: &[Tensor], build: impl FnOnce() -> Result<()>) -> Result<()> {
         let mut built = lock(&self.built);
         if !*built {
             build()?;
             *built = true;
+            *lock(&self.inputs) = Some(inputs.iter().map(Tensor::tensor_type).collect());
         }
         Ok(())
+    }
+
+    /// The types of the inputs the layer was built for (`None` before its first call).
+    pub fn build_inputs(&self) -> Option<Vec<TensorType>> {
+        lock(&self.inputs).clone()
     }
 
     /// Whether `build` has run.
@@ -211,7 +242,7 @@ impl LayerState {
 
     pub(crate) fn losses(&self) -> Vec<Tensor> {
         let mut out: Vec<Tensor> =
-            lock(&self.weights).iter().filter_map(|w| w.regularizer.as_ref().map(|r| r(&w.var.read()))).collect();
+            lock(&self.weights).iter().filter_map(|w| w.regularizer.as_ref().map(|r| r.call(&w.var.read()))).collect();
         out.extend(lock(&self.added).iter().filter(|t| crate::context::trace::is_live(t)).cloned());
         for l in self.sublayers() {
             out.extend(l.losses());
@@ -220,10 +251,10 @@ impl LayerState {
     }
 
     pub(crate) fn apply_constraints(&self) -> Result<()> {
-        let constrained: Vec<(Variable, Constraint)> =
+        let constrained: Vec<(Variable, Arc<dyn Constraint>)> =
             lock(&self.weights).iter().filter_map(|w| w.constraint.clone().map(|c| (w.var.clone(), c))).collect();
         for (v, c) in constrained {
-            v.assign(&c(&v.read()))?;
+            v.assign(&c.call(&v.read()))?;
         }
         self.sublayers().iter().try_for_each(|l| l.apply_constraints())
     }

@@ -1,6 +1,7 @@
 //! Adam: Keras 3's `Adam` (optionally AMSGrad).
 
 use super::{scalar, step_as, LearningRate, Optimizer, OptimizerBase};
+use crate::models::{Config, ObjectConfig};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `Adam`, step for step: with `t = iterations + 1`,
@@ -25,6 +26,16 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// The optimizer of a config written by [`Optimizer::get_config`] (its state is restored
+    /// apart, by `kiln::models::load_model`).
+    pub fn from_config(c: &Config) -> Result<Adam> {
+        Ok(Adam::new(c.get::<f64>("learning_rate")?)
+            .beta_1(c.get_or("beta_1", 0.9)?)
+            .beta_2(c.get_or("beta_2", 0.999)?)
+            .epsilon(c.get_or("epsilon", 1e-7)?)
+            .amsgrad(c.get_or("amsgrad", false)?))
+    }
+
     /// Adam with learning rate `lr` and Keras's defaults for the rest.
     pub fn new(lr: impl Into<LearningRate>) -> Adam {
         Adam {
@@ -64,6 +75,19 @@ impl Adam {
 impl Optimizer for Adam {
     fn base(&self) -> &OptimizerBase {
         &self.base
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig {
+            class_name: "Adam".into(),
+            config: self
+                .base
+                .base_config()?
+                .with("beta_1", self.beta_1)
+                .with("beta_2", self.beta_2)
+                .with("epsilon", self.epsilon)
+                .with("amsgrad", self.amsgrad),
+        })
     }
 
     fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {

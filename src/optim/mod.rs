@@ -122,6 +122,12 @@ pub trait Optimizer: Send + Sync + 'static {
     fn variables(&self) -> Vec<Variable> {
         self.base().variables()
     }
+
+    /// The class name and config that rebuild this optimizer (its state is saved apart), for
+    /// whole-model saving; built-ins implement it, by default it is an `Err`.
+    fn get_config(&self) -> Result<crate::models::ObjectConfig> {
+        Err(crate::models::no_config("optimizer", self.base().name(), "implement Optimizer::get_config"))
+    }
 }
 
 /// What every optimizer holds: its name, learning rate, step counter, per-variable slots
@@ -219,6 +225,37 @@ impl OptimizerBase {
         let v = crate::init_scope(|| Variable::try_with_options(init()?, Some(&full), false))?;
         extra.push(v.clone());
         Ok(v)
+    }
+
+    /// The Variable of a constant learning rate (`None` for a schedule).
+    pub(crate) fn learning_rate_variable(&self) -> Option<&Variable> {
+        self.lr_variable.as_ref()
+    }
+
+    /// The state Variables made with [`OptimizerBase::state_variable`], with their short names.
+    pub(crate) fn state_variables(&self) -> Vec<(String, Variable)> {
+        let prefix = format!("{}/", self.name);
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        extra.iter().map(|v| (v.name().strip_prefix(&prefix).unwrap_or(v.name()).to_string(), v.clone())).collect()
+    }
+
+    /// The slots of `var` if it has been updated already.
+    pub(crate) fn existing_slots(&self, var: &Variable) -> Option<Vec<Variable>> {
+        self.slots.existing(var)
+    }
+
+    /// The config every built-in optimizer starts from: its learning rate, as now (an `Err`
+    /// for a schedule, a closure that cannot be saved).
+    pub fn base_config(&self) -> Result<crate::models::Config> {
+        match &self.lr_variable {
+            Some(v) => Ok(crate::models::Config::new()
+                .with("learning_rate", v.read().try_cast(kiln_ir::DType::F64)?.to_scalar::<f64>()?)),
+            None => Err(crate::models::no_config(
+                "optimizer",
+                &self.name,
+                "its learning rate is a schedule closure; save a constant rate and set it with a LearningRateScheduler",
+            )),
+        }
     }
 
     /// The step counter, the learning rate (when constant), the optimizer's own state

@@ -3,6 +3,7 @@
 use kiln_ir::DType;
 
 use super::{scalar, step_as, LearningRate, Optimizer, OptimizerBase};
+use crate::models::{Config, ObjectConfig};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `Nadam`, step for step. With `t = iterations + 1` and the momentum schedule
@@ -26,6 +27,15 @@ pub struct Nadam {
 }
 
 impl Nadam {
+    /// The optimizer of a config written by [`Optimizer::get_config`] (its state is restored
+    /// apart, by `kiln::models::load_model`).
+    pub fn from_config(c: &Config) -> Result<Nadam> {
+        Ok(Nadam::new(c.get::<f64>("learning_rate")?)
+            .beta_1(c.get_or("beta_1", 0.9)?)
+            .beta_2(c.get_or("beta_2", 0.999)?)
+            .epsilon(c.get_or("epsilon", 1e-7)?))
+    }
+
     /// Nadam with learning rate `lr` and Keras's defaults for the rest.
     pub fn new(lr: impl Into<LearningRate>) -> Nadam {
         Nadam {
@@ -69,6 +79,18 @@ impl Nadam {
 impl Optimizer for Nadam {
     fn base(&self) -> &OptimizerBase {
         &self.base
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig {
+            class_name: "Nadam".into(),
+            config: self
+                .base
+                .base_config()?
+                .with("beta_1", self.beta_1)
+                .with("beta_2", self.beta_2)
+                .with("epsilon", self.epsilon),
+        })
     }
 
     /// Advances the momentum schedule's product once per step.

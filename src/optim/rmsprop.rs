@@ -1,6 +1,7 @@
 //! RMSprop: Keras 3's `RMSprop` (optionally with momentum and centered).
 
 use super::{scalar, LearningRate, Optimizer, OptimizerBase};
+use crate::models::{Config, ObjectConfig};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `RMSprop`: `v = ρ v + (1-ρ) g²`; `inc = lr g / sqrt(v + ε)` (centered:
@@ -24,6 +25,16 @@ pub struct RMSprop {
 }
 
 impl RMSprop {
+    /// The optimizer of a config written by [`Optimizer::get_config`] (its state is restored
+    /// apart, by `kiln::models::load_model`).
+    pub fn from_config(c: &Config) -> Result<RMSprop> {
+        Ok(RMSprop::new(c.get::<f64>("learning_rate")?)
+            .rho(c.get_or("rho", 0.9)?)
+            .momentum(c.get_or("momentum", 0.0)?)
+            .epsilon(c.get_or("epsilon", 1e-7)?)
+            .centered(c.get_or("centered", false)?))
+    }
+
     /// RMSprop with learning rate `lr` and Keras's defaults for the rest.
     pub fn new(lr: impl Into<LearningRate>) -> RMSprop {
         RMSprop {
@@ -63,6 +74,19 @@ impl RMSprop {
 impl Optimizer for RMSprop {
     fn base(&self) -> &OptimizerBase {
         &self.base
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig {
+            class_name: "RMSprop".into(),
+            config: self
+                .base
+                .base_config()?
+                .with("rho", self.rho)
+                .with("momentum", self.momentum)
+                .with("epsilon", self.epsilon)
+                .with("centered", self.centered),
+        })
     }
 
     fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {

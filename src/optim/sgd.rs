@@ -1,6 +1,7 @@
 //! Stochastic gradient descent with optional (Nesterov) momentum: Keras 3's `SGD`.
 
 use super::{scalar, LearningRate, Optimizer, OptimizerBase};
+use crate::models::{Config, ObjectConfig};
 use crate::{Result, Tensor, Variable};
 
 /// Keras 3's `SGD`. Without momentum: `w -= lr * g`. With momentum `μ`:
@@ -22,6 +23,16 @@ pub struct SGD {
 }
 
 impl SGD {
+    /// The optimizer of a config written by [`Optimizer::get_config`] (its state is restored
+    /// apart, by `kiln::models::load_model`).
+    pub fn from_config(c: &Config) -> Result<SGD> {
+        let momentum: f64 = c.get_or("momentum", 0.0)?;
+        if !(0.0..=1.0).contains(&momentum) {
+            return Err(crate::Error::invalid("SGD", format!("momentum must be in [0, 1], got {momentum}")));
+        }
+        Ok(SGD::new(c.get::<f64>("learning_rate")?).momentum(momentum).nesterov(c.get_or("nesterov", false)?))
+    }
+
     /// Plain SGD with learning rate `lr` (a constant or a schedule).
     pub fn new(lr: impl Into<LearningRate>) -> SGD {
         SGD { momentum: 0.0, nesterov: false, base: OptimizerBase::new("SGD", lr, &["momentum"]) }
@@ -44,6 +55,11 @@ impl SGD {
 impl Optimizer for SGD {
     fn base(&self) -> &OptimizerBase {
         &self.base
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        let c = self.base.base_config()?.with("momentum", self.momentum).with("nesterov", self.nesterov);
+        Ok(ObjectConfig { class_name: "SGD".into(), config: c })
     }
 
     fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {

@@ -37,6 +37,11 @@ impl Slots {
         Ok(slots)
     }
 
+    /// The slots of `var` if they exist already.
+    pub(crate) fn existing(&self, var: &Variable) -> Option<Vec<Variable>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&var.uid()).cloned()
+    }
+
     /// Every slot Variable created so far.
     pub(crate) fn all(&self) -> Vec<Variable> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());

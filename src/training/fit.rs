@@ -105,6 +105,14 @@ impl Trainer {
         Trainer { model, loss, optimizer, metrics, loss_tracker, step, world }
     }
 
+    /// Keras's `model.save` of a compiled model: the model, its loss, metrics and optimizer
+    /// (with its state) in one file; [`crate::models::load_model`] rebuilds them and
+    /// [`crate::models::Model::trainer`] gives a `Trainer` that continues where this one stopped.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let (loss, optimizer) = (Some(self.loss.as_ref()), Some(self.optimizer.as_ref()));
+        crate::models::save_parts(self.model.as_ref(), loss, optimizer, &self.metrics, path.as_ref())
+    }
+
     /// Every Variable a step may write: model, optimizer, metrics.
     fn state(&self) -> Vec<Variable> {
         let mut v = self.model.variables();
