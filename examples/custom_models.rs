@@ -4,8 +4,9 @@
 //! constraint functions, a streaming Huber metric, `MyDense` with `build`, a layer with two
 //! inputs and three outputs, `MyGaussianNoise`, `ResidualBlock` + `ResidualRegressor` trained
 //! by a custom loop with a status bar, and `ReconstructingRegressor` (`add_loss`) trained by
-//! `fit` with callbacks and TensorBoard logs. Every training step is one compiled
-//! `kiln::function`. `docs/TRAINING.md` maps each construct to the chapter's.
+//! `fit` with callbacks and TensorBoard logs, then saved whole and loaded back with its custom
+//! objects. Every training step is one compiled `kiln::function`. `docs/TRAINING.md` maps
+//! each construct to the chapter's.
 //! Run: `cargo run --release --example custom_models`.
 
 #[path = "data/diabetes.rs"]
@@ -15,7 +16,10 @@ use std::sync::{Arc, OnceLock};
 
 use kiln::losses::Loss;
 use kiln::metrics::{LabelMetric, Mean, MeanMetricWrapper, Metric};
+use kiln::models::{load_model, CustomObjects, ObjectConfig};
+use kiln::nn::constraints::Constraint;
 use kiln::nn::initializers::HeNormal;
+use kiln::nn::regularizers::Regularizer;
 use kiln::nn::{Dense, Layer, LayerState, WeightSpec};
 use kiln::optim::{Nadam, Optimizer};
 use kiln::random::Generator;
@@ -36,6 +40,11 @@ impl Loss for HuberLoss {
         let linear = error.abs() * self.threshold - self.threshold * self.threshold / 2.0;
         small.try_select(&squared, &linear)?.try_mean(-1, false)
     }
+
+    /// What saving the model writes for the loss (the chapter's `get_config`).
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("HuberLoss").with("threshold", self.threshold))
+    }
 }
 
 // The chapter's custom functions, as closures a layer takes.
@@ -48,17 +57,66 @@ fn my_glorot_initializer(shape: &[usize], dtype: DType) -> Tensor {
     (Tensor::random_normal(shape, DType::F64, 42) * stddev).cast(dtype)
 }
 
-fn my_l1_regularizer(weights: &Tensor) -> Tensor {
-    (weights.abs() * 0.01).sum_all()
+// The chapter's regularizer and constraint as types with a config, so a model holding them
+// is saved whole (a closure works too, but cannot be saved).
+pub struct MyL1Regularizer {
+    pub factor: f64,
 }
 
-fn my_positive_weights(weights: &Tensor) -> Tensor {
-    weights.less(&weights.zeros_like()).select(&weights.zeros_like(), weights)
+impl Regularizer for MyL1Regularizer {
+    fn call(&self, weights: &Tensor) -> Tensor {
+        (weights.abs() * self.factor).sum_all()
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("MyL1Regularizer").with("factor", self.factor))
+    }
+}
+
+pub struct MyPositiveWeights;
+
+impl Constraint for MyPositiveWeights {
+    fn call(&self, weights: &Tensor) -> Tensor {
+        weights.less(&weights.zeros_like()).select(&weights.zeros_like(), weights)
+    }
+
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("MyPositiveWeights"))
+    }
 }
 
 /// The chapter's streaming `HuberMetric`: the running mean of the Huber loss.
-fn huber_metric(threshold: f64) -> MeanMetricWrapper {
-    MeanMetricWrapper::new("huber_metric", move |t: &Tensor, p: &Tensor| HuberLoss { threshold }.per_sample(t, p))
+pub struct HuberMetric {
+    threshold: f64,
+    mean: MeanMetricWrapper,
+}
+
+impl HuberMetric {
+    pub fn new(threshold: f64) -> HuberMetric {
+        let huber = move |t: &Tensor, p: &Tensor| HuberLoss { threshold }.per_sample(t, p);
+        HuberMetric { threshold, mean: MeanMetricWrapper::new("huber_metric", huber) }
+    }
+}
+
+impl Metric for HuberMetric {
+    fn result(&self) -> Tensor {
+        self.mean.result()
+    }
+    fn variables(&self) -> Vec<Variable> {
+        self.mean.variables()
+    }
+    fn name(&self) -> String {
+        self.mean.name()
+    }
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(ObjectConfig::new("HuberMetric").with("threshold", self.threshold))
+    }
+}
+
+impl LabelMetric for HuberMetric {
+    fn update_state(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        self.mean.update_state(y_true, y_pred)
+    }
 }
 
 /// The chapter's `MyDense`: its kernel's shape comes from the first input, in `build`.
@@ -212,6 +270,7 @@ impl Layer for ResidualRegressor {
 /// reconstruction of the inputs whose error, `0.05 · mse`, is added with `add_loss`.
 pub struct ReconstructingRegressor {
     state: LayerState,
+    shape: (usize, usize),
     hidden: Vec<Arc<Dense>>,
     out: Arc<Dense>,
     reconstruct: Arc<Dense>,
@@ -229,11 +288,12 @@ impl ReconstructingRegressor {
             out: state.track(
                 Dense::new(output_dim)
                     .kernel_initializer(my_glorot_initializer)
-                    .kernel_regularizer(my_l1_regularizer)
-                    .kernel_constraint(my_positive_weights),
+                    .kernel_regularizer(MyL1Regularizer { factor: 0.01 })
+                    .kernel_constraint(MyPositiveWeights),
             ),
             reconstruct: state.track(Dense::new(inputs).seed(50)),
             state,
+            shape: (inputs, output_dim),
         }
     }
 }
@@ -254,6 +314,21 @@ impl Layer for ReconstructingRegressor {
         self.state.add_loss(recon_loss * 0.05);
         Ok(vec![self.out.call(&z, training)?])
     }
+
+    /// The settings the constructor needs; loading calls it again (see [`custom_objects`]).
+    fn get_config(&self) -> Result<ObjectConfig> {
+        Ok(self.state.config("ReconstructingRegressor").with("inputs", self.shape.0).with("output_dim", self.shape.1))
+    }
+}
+
+/// The chapter's `custom_objects`: each custom class's name and how to build it from its config.
+pub fn custom_objects() -> CustomObjects {
+    CustomObjects::new()
+        .layer("ReconstructingRegressor", |c, _| Ok(ReconstructingRegressor::new(c.get("inputs")?, c.get("output_dim")?)))
+        .loss("HuberLoss", |c, _| Ok(HuberLoss { threshold: c.get("threshold")? }))
+        .metric("HuberMetric", |c, _| Ok(HuberMetric::new(c.get("threshold")?)))
+        .regularizer("MyL1Regularizer", |c, _| Ok(MyL1Regularizer { factor: c.get("factor")? }))
+        .constraint("MyPositiveWeights", |_, _| Ok(MyPositiveWeights))
 }
 
 /// Per-epoch losses of the two trainings.
@@ -262,6 +337,8 @@ pub struct Report {
     pub fit: Vec<f64>,
     pub fit_val: Vec<f64>,
     pub held_out_mae: f64,
+    /// Whether the model saved whole and loaded back predicts the held-out set bit for bit.
+    pub reload_matches: bool,
 }
 
 /// The custom loop with a status bar: a compiled step (forward, Huber loss plus the model's
@@ -347,7 +424,7 @@ pub fn run(epochs: u64, logdir: &std::path::Path, verbose: bool) -> Result<Repor
         model.clone(),
         Arc::new(HuberLoss { threshold: 2.0 }),
         Arc::new(Nadam::new(0.005)),
-        vec![Arc::new(huber_metric(2.0))],
+        vec![Arc::new(HuberMetric::new(2.0))],
     );
     let options = FitOptions {
         epochs,
@@ -374,9 +451,21 @@ pub fn run(epochs: u64, logdir: &std::path::Path, verbose: bool) -> Result<Repor
             mae.result().item()?
         );
         let positive = model.out.kernel().map(|k| k.read().min_all().item()).transpose()?.unwrap_or(0.0);
-        println!("the output kernel's smallest weight after my_positive_weights: {positive:.4}");
+        println!("the output kernel's smallest weight after MyPositiveWeights: {positive:.4}");
     }
-    Ok(Report { custom_loop, fit: h.loss, fit_val: h.val_loss, held_out_mae: mae.result().item()? })
+    // Saved whole (architecture, weights, loss, metric, Nadam's state) and loaded back.
+    let saved = logdir.join("reconstructing_regressor.kiln");
+    trainer.save(&saved)?;
+    let loaded = load_model(&saved, &custom_objects())?;
+    let mut reload_matches = true;
+    for batch in test.epoch(0) {
+        let x = &batch?[0];
+        reload_matches &= loaded.call(x, false)?.to_vec::<f32>()? == model.call(x, false)?.to_vec::<f32>()?;
+    }
+    if verbose {
+        println!("saved whole to {} and loaded back: predictions equal: {reload_matches}", saved.display());
+    }
+    Ok(Report { custom_loop, fit: h.loss, fit_val: h.val_loss, held_out_mae: mae.result().item()?, reload_matches })
 }
 
 #[allow(dead_code)]

@@ -1,6 +1,7 @@
 //! The chapter end to end (examples/custom_models.rs): both trainings' losses fall, and the
 //! model trained by `fit` (custom loss, metric, layers, `add_loss`, callbacks, TensorBoard)
-//! predicts the held-out diabetes targets better than their mean does.
+//! predicts the held-out diabetes targets better than their mean does, and saved whole with its
+//! custom objects then loaded back, predicts the same.
 
 #[allow(dead_code)]
 #[path = "../examples/custom_models.rs"]
@@ -17,6 +18,7 @@ fn the_chapters_models_train() {
     let baseline = y.abs().mean_all().item().unwrap();
     assert!(r.held_out_mae < 0.9 * baseline, "held-out mae {} vs the mean's {baseline}", r.held_out_mae);
     assert!(logdir.join("best.safetensors").exists());
+    assert!(r.reload_matches, "the model saved whole and loaded back predicts differently");
     let events = std::fs::read_dir(&logdir)
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("events.out.tfevents"));
