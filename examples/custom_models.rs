@@ -324,7 +324,9 @@ impl Layer for ReconstructingRegressor {
 /// The chapter's `custom_objects`: each custom class's name and how to build it from its config.
 pub fn custom_objects() -> CustomObjects {
     CustomObjects::new()
-        .layer("ReconstructingRegressor", |c, _| Ok(ReconstructingRegressor::new(c.get("inputs")?, c.get("output_dim")?)))
+        .layer("ReconstructingRegressor", |c, _| {
+            Ok(ReconstructingRegressor::new(c.get("inputs")?, c.get("output_dim")?))
+        })
         .loss("HuberLoss", |c, _| Ok(HuberLoss { threshold: c.get("threshold")? }))
         .metric("HuberMetric", |c, _| Ok(HuberMetric::new(c.get("threshold")?)))
         .regularizer("MyL1Regularizer", |c, _| Ok(MyL1Regularizer { factor: c.get("factor")? }))

@@ -94,7 +94,7 @@ impl Model {
     /// A [`crate::training::Trainer`] over the compiled parts (an `Err` if uncompiled).
     pub fn trainer(&self) -> Result<crate::training::Trainer> {
         let (loss, optimizer) = self.compiled()?;
-        Ok(crate::training::Trainer::new(self.layer.clone(), loss.clone(), optimizer.clone(), self.metrics.clone()))
+        Ok(crate::training::Trainer::new(self.layer.clone(), loss, optimizer, self.metrics.clone()))
     }
 
     /// One eager training step (forward in training mode, the loss plus the layers' losses,
@@ -111,9 +111,9 @@ impl Model {
         Ok(l)
     }
 
-    fn compiled(&self) -> Result<(&Arc<dyn Loss>, &Arc<dyn Optimizer>)> {
+    fn compiled(&self) -> Result<(Arc<dyn Loss>, Arc<dyn Optimizer>)> {
         match (&self.loss, &self.optimizer) {
-            (Some(l), Some(o)) => Ok((l, o)),
+            (Some(l), Some(o)) => Ok((l.clone(), o.clone())),
             _ => {
                 Err(Error::invalid("Model", format!("model `{}` is not compiled (no loss or optimizer)", self.name())))
             }

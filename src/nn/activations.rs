@@ -105,8 +105,10 @@ pub fn by_name(name: &str) -> Option<Activation> {
     BUILT_IN.iter().find(|(n, _)| *n == name).map(|&(_, f)| Arc::new(f) as Activation)
 }
 
+type BuiltIn = fn(&Tensor) -> Tensor;
+
 /// The built-in activations by Keras name.
-const BUILT_IN: &[(&str, fn(&Tensor) -> Tensor)] = &[
+const BUILT_IN: &[(&str, BuiltIn)] = &[
     ("linear", linear),
     ("relu", relu),
     ("sigmoid", sigmoid),

@@ -53,7 +53,7 @@ impl GaussianNoise {
     /// The layer of a config written by [`Layer::get_config`].
     pub fn from_config(c: &Config) -> Result<GaussianNoise> {
         let stddev: f64 = c.get("stddev")?;
-        if !(stddev >= 0.0) {
+        if stddev.is_nan() || stddev < 0.0 {
             return Err(Error::invalid("GaussianNoise", format!("stddev must be >= 0, got {stddev}")));
         }
         Ok(GaussianNoise {
