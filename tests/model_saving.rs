@@ -373,3 +373,30 @@ fn hostile_files_are_errors_never_panics() {
     assert_eq!(bits(&load(&good).unwrap().unwrap().call(&x, false).unwrap()), bits(&model.call(&x, false).unwrap()));
     std::fs::remove_file(&p).unwrap();
 }
+
+/// A model saved here loads in a new process (this test binary run again) that has only the
+/// file and the custom objects' constructors.
+#[test]
+fn a_saved_model_loads_in_a_fresh_process() {
+    let x = Tensor::random_normal(&[4, 5], DType::F32, 21);
+    if let Some(p) = std::env::var_os("KILN_TEST_MODEL") {
+        let loaded = load_model(&p, &objects()).unwrap();
+        let want: Vec<u32> = std::env::var("KILN_TEST_WANT").unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(bits(&loaded.call(&x, false).unwrap()), want);
+        return;
+    }
+    let model = chapter_model(Arc::new(Adam::new(0.01)));
+    let (_, _, data) = regression_data();
+    model.trainer().unwrap().fit(&data, 1, None).unwrap();
+    let p = path("fresh-process");
+    model.save(&p).unwrap();
+    let want: Vec<String> = bits(&model.call(&x, false).unwrap()).iter().map(u32::to_string).collect();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_saved_model_loads_in_a_fresh_process", "--test-threads=1"])
+        .env("KILN_TEST_MODEL", &p)
+        .env("KILN_TEST_WANT", want.join(","))
+        .status()
+        .unwrap();
+    std::fs::remove_file(&p).unwrap();
+    assert!(status.success(), "the child process failed");
+}
