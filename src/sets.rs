@@ -226,9 +226,11 @@ fn set_operation(a: &impl SetInput, b: &impl SetInput, op: SetOp) -> Result<Spar
     match a.set_dtype() {
         DType::I32 => typed::<i32>(a, b, op),
         DType::I64 => typed::<i64>(a, b, op),
-        dtype @ (DType::F32 | DType::F64 | DType::Bool) => {
-            Err(Error::UnsupportedDType { op: op.name(), dtype, expected: "I32 or I64 (TF's set ops take integers and strings)" })
-        }
+        dtype @ (DType::F32 | DType::F64 | DType::Bool) => Err(Error::UnsupportedDType {
+            op: op.name(),
+            dtype,
+            expected: "I32 or I64 (TF's set ops take integers and strings)",
+        }),
     }
 }
 

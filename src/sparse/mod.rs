@@ -367,11 +367,7 @@ impl std::ops::Mul<f64> for &SparseTensor {
 
 impl fmt::Debug for SparseTensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SparseTensor(indices={}, values={}, dense_shape={:?})",
-            self.indices, self.values, self.dense_shape
-        )
+        write!(f, "SparseTensor(indices={}, values={}, dense_shape={:?})", self.indices, self.values, self.dense_shape)
     }
 }
 
@@ -389,8 +385,9 @@ fn row_major_strides(shape: &[usize]) -> Vec<usize> {
 /// The row-major strides as i64, or an `Err` if the dense tensor has more than `i64::MAX`
 /// elements (a linear position would not fit).
 fn linear_strides(op: &'static str, shape: &[usize]) -> Result<Vec<i64>> {
-    shape.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d as i64)).ok_or_else(|| {
-        Error::Overflow { op, what: format!("dense_shape {shape:?}: its element count does not fit in i64") }
+    shape.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d as i64)).ok_or_else(|| Error::Overflow {
+        op,
+        what: format!("dense_shape {shape:?}: its element count does not fit in i64"),
     })?;
     Ok(row_major_strides(shape).into_iter().map(|s| s as i64).collect())
 }

@@ -90,15 +90,12 @@ pub fn concat(axis: i64, inputs: &[&SparseTensor]) -> Result<SparseTensor> {
     let mut indices = Vec::with_capacity(inputs.len());
     for s in inputs {
         same_dtype(op, first.dtype(), s.dtype())?;
-        let others_match = s.rank() == first.rank()
-            && (0..s.rank()).all(|d| d == axis || s.dense_shape[d] == first.dense_shape[d]);
+        let others_match =
+            s.rank() == first.rank() && (0..s.rank()).all(|d| d == axis || s.dense_shape[d] == first.dense_shape[d]);
         if !others_match {
             return Err(Error::invalid(
                 op,
-                format!(
-                    "dense shapes {:?} and {:?} differ outside axis {axis}",
-                    first.dense_shape, s.dense_shape
-                ),
+                format!("dense shapes {:?} and {:?} differ outside axis {axis}", first.dense_shape, s.dense_shape),
             ));
         }
         let mut offset = vec![0i64; s.rank()];
@@ -133,10 +130,7 @@ impl SparseTensor {
         let mut seen = perm.clone();
         seen.sort_unstable();
         if seen != (0..self.rank()).collect::<Vec<_>>() {
-            return Err(Error::invalid(
-                op,
-                format!("perm {perm:?} must name each of the {} dims once", self.rank()),
-            ));
+            return Err(Error::invalid(op, format!("perm {perm:?} must name each of the {} dims once", self.rank())));
         }
         let cols = Tensor::from_vec(perm.iter().map(|&d| d as i64).collect(), &[perm.len()])?;
         let shape = perm.iter().map(|&d| self.dense_shape[d]).collect();

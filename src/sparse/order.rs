@@ -74,9 +74,9 @@ impl SparseTensor {
     /// Each entry's row-major position in the dense tensor, or `None` while tracing.
     fn host_keys(&self) -> Result<Option<Vec<i64>>> {
         let strides = linear_strides("sparse.reorder", &self.dense_shape)?;
-        Ok(self.host_indices()?.map(|rows| {
-            rows.iter().map(|row| row.iter().zip(&strides).map(|(&i, &s)| i * s).sum()).collect()
-        }))
+        Ok(self
+            .host_indices()?
+            .map(|rows| rows.iter().map(|row| row.iter().zip(&strides).map(|(&i, &s)| i * s).sum()).collect()))
     }
 
     /// The row-major positions as a tensor `[nnz]` i64 (traces).
