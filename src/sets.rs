@@ -26,6 +26,13 @@ use crate::sparse::SparseTensor;
 use crate::{Error, Result, Tensor};
 
 /// Which set operation combines a row of `a` with the row of `b`.
+///
+/// ```
+/// use kiln::sets::{SetOp, SetRows};
+/// let a = SetRows { lead: vec![1], rows: vec![vec![1, 2]] };
+/// let b = SetRows { lead: vec![1], rows: vec![vec![2, 3]] };
+/// assert_eq!(a.combine(&b, SetOp::BMinusA).unwrap().rows, vec![vec![3]]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetOp {
     /// Values in both.

@@ -356,3 +356,29 @@ fn the_issue_program_runs() {
     assert_eq!(i.indices().to_vec::<i64>().unwrap(), vec![0, 0, 0, 1]);
     assert!(format!("{p} {i:?}").contains("SparseTensor"));
 }
+
+#[test]
+fn empty_sparse_tensors_and_empty_sets() {
+    let none = SparseTensor::new(
+        Tensor::from_vec(Vec::<i64>::new(), &[0, 2]).unwrap(),
+        Tensor::from_vec(Vec::<f32>::new(), &[0]).unwrap(),
+        &[2, 3],
+    )
+    .unwrap();
+    let d = Tensor::ones(&[3, 2], DType::F32);
+    assert_eq!(sparse::matmul(&none, &d).unwrap().to_vec::<f32>().unwrap(), vec![0.0; 4]);
+    assert_eq!(none.reorder().unwrap().nnz(), 0);
+    assert_eq!(none.coalesce().unwrap().nnz(), 0);
+    assert_eq!(none.transpose(&[1, 0]).unwrap().dense_shape(), &[3, 2]);
+    let f = kiln::function(|s: &SparseTensor, d: &Tensor| -> kiln::Result<Vec<Tensor>> {
+        Ok(vec![sparse::matmul(s, d)?, s.reorder()?.to_dense()?, s.reduce_sum(&[0], false)?])
+    });
+    let out = f.call((&none, &d)).unwrap();
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![0.0; 4]);
+    assert_eq!(out[1].to_vec::<f32>().unwrap(), vec![0.0; 6]);
+    assert_eq!(out[2].to_vec::<f32>().unwrap(), vec![0.0; 3]);
+    // Disjoint rows: every result row empty, so the set axis has size 0 (as TF's).
+    let i = kiln::sets::intersection(&Tensor::new(&[[1i32], [2]]), &Tensor::new(&[[3i32], [4]])).unwrap();
+    assert_eq!((i.nnz(), i.dense_shape()), (0, &[2usize, 0][..]));
+    assert_eq!(kiln::sets::size(&i).unwrap().to_vec::<i32>().unwrap(), vec![0, 0]);
+}
