@@ -78,6 +78,15 @@ fn sparse_ops_match_tensorflow_eagerly() {
     same_sparse(&sparse::concat(1, &[&a, &b]).unwrap(), &want("concat_1"), "concat 1");
     let from = SparseTensor::from_dense(&dense(&g["inputs"]["mostly_zero"], DType::F32)).unwrap();
     same_sparse(&from, &want("from_dense"), "from_dense");
+    same_sparse(&a.reshape(&[2, -1]).unwrap(), &want("reshape_a_2x6"), "reshape");
+    same_sparse(&cube.reshape(&[9, 2]).unwrap(), &want("reshape_cube_9x2"), "reshape cube");
+    let keep = Tensor::new(&[true, false, true, false, true]);
+    same_sparse(&a.retain(&keep).unwrap(), &want("retain_a"), "retain");
+    let w = dense(&g["inputs"]["w"], DType::F32);
+    let adj = |b: &Tensor, ta, tb| sparse::matmul_with(&a, b, ta, tb).unwrap();
+    close(&adj(&w, true, false), &want_dense("matmul_adjoint_a"), "matmul adjoint_a");
+    close(&adj(&d.transpose(&[1, 0]), false, true), &want_dense("matmul_adjoint_b"), "matmul adjoint_b");
+    close(&adj(&w.transpose(&[1, 0]), true, true), &want_dense("matmul_adjoint_ab"), "matmul adjoint_a, adjoint_b");
 }
 
 /// The loss TF differentiated: `sum(matmul(a, d) * w)`.
@@ -132,6 +141,11 @@ fn sparse_ops_match_tensorflow_compiled() {
     same_sparse(&transpose.call(&cube).unwrap(), &want("transpose_cube_201"), "compiled transpose");
     let concat = kiln::function(|a: &SparseTensor, b: &SparseTensor| sparse::concat(1, &[a, b]));
     same_sparse(&concat.call((&a, &b)).unwrap(), &want("concat_1"), "compiled concat");
+    let reshape = kiln::function(|s: &SparseTensor| s.reshape(&[9, 2]));
+    same_sparse(&reshape.call(&cube).unwrap(), &want("reshape_cube_9x2"), "compiled reshape");
+    let adjoint = kiln::function(|s: &SparseTensor, w: &Tensor| sparse::matmul_with(s, w, true, false));
+    let w = dense(&g["inputs"]["w"], DType::F32);
+    close(&adjoint.call((&a, &w)).unwrap(), &want_dense("matmul_adjoint_a"), "compiled matmul adjoint_a");
     let to_dense = kiln::function(|s: &SparseTensor| s.to_dense());
     close(&to_dense.call(&a).unwrap(), &want_dense("to_dense_a"), "compiled to_dense");
     let add_dense = kiln::function(|s: &SparseTensor, d: &Tensor| sparse::add_dense(s, d));
@@ -158,6 +172,8 @@ fn value_dependent_ops_refuse_to_trace() {
     let a = input(&g, "a");
     let slice = kiln::function(|s: &SparseTensor| s.slice(&[0, 0], &[1, 1]));
     assert!(slice.call(&a).unwrap_err().to_string().contains("traced function does not know"));
+    let retain = kiln::function(|s: &SparseTensor, keep: &Tensor| s.retain(keep));
+    assert!(retain.call((&a, &Tensor::new(&[true, false, true, false, true]))).is_err());
     let coalesce = kiln::function(|s: &SparseTensor| s.coalesce());
     assert!(coalesce.call(&a).is_err());
     let from_dense = kiln::function(|t: &Tensor| SparseTensor::from_dense(t));
@@ -284,6 +300,10 @@ fn bad_input_is_an_error_naming_it() {
     assert!(err(s.slice(&[0], &[1])).contains("one entry per dim"));
     assert!(err(s.slice(&[3, 0], &[1, 1])).contains("past the end"));
     assert!(err(s.with_values(Tensor::new(&[1.0f32]))).contains("one per entry"));
+    assert!(err(s.reshape(&[3, -1])).contains("cannot reshape"));
+    assert!(err(s.reshape(&[-1, -1])).contains("cannot reshape"));
+    assert!(err(s.retain(&Tensor::new(&[true]))).contains("bool [2]"));
+    assert!(err(sparse::matmul_with(&s, &Tensor::zeros(&[2, 3], DType::F32), true, true)).contains("adjoint_a = true"));
     assert!(err(SparseTensor::from_dense(&Tensor::scalar(1.0f32))).contains("rank >= 1"));
 
     // Indices out of bounds inside a trace are caught when the graph runs.

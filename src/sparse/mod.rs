@@ -24,7 +24,7 @@ use std::fmt;
 
 use kiln_ir::DType;
 
-pub use matmul::matmul;
+pub use matmul::{matmul, matmul_with};
 pub use ops::{add, add_dense, concat};
 
 use crate::ops::args::SliceArg;

@@ -177,4 +177,74 @@ impl SparseTensor {
         let indices = self.indices.try_gather(&kept, 0)?.try_sub(&Tensor::from_vec(origin, &[self.rank()])?)?;
         Ok(SparseTensor::from_parts(indices, self.values.try_gather(&kept, 0)?, shape))
     }
+
+    /// The same entries in a tensor of `shape` with as many elements (TF's `sparse.reshape`;
+    /// one dim may be `-1`, inferred): each index becomes the index of the same row-major
+    /// position. Row-major order is kept, so a canonical tensor stays canonical. Traces.
+    ///
+    /// ```
+    /// # use kiln::{Tensor, sparse::SparseTensor};
+    /// let s = SparseTensor::new(Tensor::new(&[[1i64, 2]]), Tensor::new(&[1.0f32]), &[2, 3]).unwrap();
+    /// let r = s.reshape(&[3, -1]).unwrap();
+    /// assert_eq!(r.dense_shape(), &[3, 2]);
+    /// assert_eq!(r.indices().to_vec::<i64>().unwrap(), vec![2, 1]);
+    /// ```
+    pub fn reshape(&self, shape: impl crate::IntList) -> Result<SparseTensor> {
+        let op = "sparse.reshape";
+        let numel: usize = self.dense_shape.iter().product();
+        let shape = reshaped(op, &self.dense_shape, &shape.to_i64s(), numel)?;
+        // A dim of 0 leaves no entries; `max(1)` only keeps the divisions below defined.
+        let strides: Vec<i64> = super::linear_strides(op, &shape)?.into_iter().map(|s| s.max(1)).collect();
+        let key = self.key_tensor()?.try_expand_dims(1)?;
+        let dims: Vec<i64> = shape.iter().map(|&d| d.max(1) as i64).collect();
+        let (strides, dims) = (Tensor::from_vec(strides, &[shape.len()])?, Tensor::from_vec(dims, &[shape.len()])?);
+        // (key / stride) mod dim, with truncating division (keys are non-negative).
+        let q = key.try_div(&strides)?;
+        let indices = q.try_sub(&q.try_div(&dims)?.try_mul(&dims)?)?;
+        Ok(SparseTensor::from_parts(indices, self.values.clone(), shape))
+    }
+
+    /// The entries where `keep` (bool `[nnz]`) is true, in order (TF's `sparse.retain`). How
+    /// many are kept depends on `keep`'s values, so this runs eagerly only (an `Err` inside a
+    /// traced function); the values are gathered, so gradients reach them.
+    ///
+    /// ```
+    /// # use kiln::{Tensor, sparse::SparseTensor};
+    /// let s = SparseTensor::new(Tensor::new(&[[0i64], [2]]), Tensor::new(&[1.0f32, 2.0]), &[3]).unwrap();
+    /// let r = s.retain(&Tensor::new(&[false, true])).unwrap();
+    /// assert_eq!(r.indices().to_vec::<i64>().unwrap(), vec![2]);
+    /// ```
+    pub fn retain(&self, keep: &Tensor) -> Result<SparseTensor> {
+        let op = "sparse.retain";
+        if keep.dtype() != DType::Bool || keep.shape() != [self.nnz()] {
+            return Err(Error::invalid(
+                op,
+                format!("keep must be bool [{}] (one per entry), got {}", self.nnz(), keep.tensor_type()),
+            ));
+        }
+        if keep.is_symbolic() {
+            return Err(needs_values(op));
+        }
+        Ok(SparseTensor::from_parts(
+            self.indices.boolean_mask(keep)?,
+            self.values.boolean_mask(keep)?,
+            self.dense_shape.clone(),
+        ))
+    }
+}
+
+/// `dims` (one may be `-1`) resolved for a tensor of `numel` elements.
+fn reshaped(op: &'static str, from: &[usize], dims: &[i64], numel: usize) -> Result<Vec<usize>> {
+    let bad = || Error::invalid(op, format!("cannot reshape dense_shape {from:?} ({numel} elements) to {dims:?}"));
+    let known: usize = dims.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+    let inferred = dims.iter().filter(|&&d| d == -1).count();
+    if dims.is_empty() || inferred > 1 || dims.iter().any(|&d| d < -1) {
+        return Err(bad());
+    }
+    let out: Vec<usize> =
+        dims.iter().map(|&d| if d == -1 && known != 0 { numel / known } else { d.max(0) as usize }).collect();
+    if out.iter().product::<usize>() != numel {
+        return Err(bad());
+    }
+    Ok(out)
 }

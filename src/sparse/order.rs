@@ -80,7 +80,7 @@ impl SparseTensor {
     }
 
     /// The row-major positions as a tensor `[nnz]` i64 (traces).
-    fn key_tensor(&self) -> Result<Tensor> {
+    pub(super) fn key_tensor(&self) -> Result<Tensor> {
         let strides = linear_strides("sparse.reorder", &self.dense_shape)?;
         let strides = Tensor::from_vec(strides, &[self.rank()])?;
         self.indices.try_mul(&strides)?.try_sum(&[1], false)

@@ -1,7 +1,7 @@
-"""Golden data for kiln::sparse and kiln::sets (issue 17): TensorFlow's tf.sparse ops (matmul and
-its gradients in the values and the dense operand, add, reduce_sum, reorder with repeated indices,
-slice, transpose, concat, from_dense) and tf.sets (intersection, union, difference, size) on
-dense and sparse integer inputs. float32 values, int64 indices.
+"""Golden data for kiln::sparse and kiln::sets (issue 17): TensorFlow's tf.sparse ops (matmul with
+its adjoint flags and its gradients in the values and the dense operand, add, reduce_sum, reorder
+with repeated indices, slice, transpose, concat, from_dense, reshape, retain) and tf.sets
+(intersection, union, difference, size) on dense and sparse integer inputs. float32 values, int64 indices.
 Run: python tests/golden/sparse_sets.py > tests/golden/sparse_sets.json
 """
 
@@ -68,6 +68,12 @@ out = {
     "concat_0": sparse(tf.sparse.concat(0, [a, b])),
     "concat_1": sparse(tf.sparse.concat(1, [a, b])),
     "from_dense": sparse(tf.sparse.from_dense(mostly_zero)),
+    "reshape_a_2x6": sparse(tf.sparse.reshape(a, [2, -1])),
+    "reshape_cube_9x2": sparse(tf.sparse.reshape(cube, [9, 2])),
+    "retain_a": sparse(tf.sparse.retain(a, [True, False, True, False, True])),
+    "matmul_adjoint_a": dense(tf.sparse.sparse_dense_matmul(a, w, adjoint_a=True)),
+    "matmul_adjoint_b": dense(tf.sparse.sparse_dense_matmul(a, d.T.copy(), adjoint_b=True)),
+    "matmul_adjoint_ab": dense(tf.sparse.sparse_dense_matmul(a, w.T.copy(), adjoint_a=True, adjoint_b=True)),
 }
 
 # Sets. Dense rows with repeats, a rank-3 pair, and sparse operands (canonical order).
