@@ -402,3 +402,18 @@ fn empty_sparse_tensors_and_empty_sets() {
     assert_eq!((i.nnz(), i.dense_shape()), (0, &[2usize, 0][..]));
     assert_eq!(kiln::sets::size(&i).unwrap().to_vec::<i32>().unwrap(), vec![0, 0]);
 }
+
+#[test]
+fn large_traced_sorts_are_stable_and_match_eager() {
+    // 800 entries (above the pairwise sort's 512) on 1,200 positions: many repeats, whose
+    // order a stable sort keeps; and 12 entries (pairwise) on the same shape.
+    for (n, seed) in [(800usize, 7u64), (12, 8)] {
+        let pos = Tensor::random_uniform(&[n, 2], DType::F64, seed) * Tensor::new(&[30.0f64, 40.0]);
+        let values = Tensor::arange(0.0, n as f64, 1.0, DType::F32);
+        let s = SparseTensor::new(pos.floor().cast(DType::I64), values, &[30, 40]).unwrap();
+        let sorted = kiln::function(|s: &SparseTensor| s.reorder()).call(&s).unwrap();
+        let transposed = kiln::function(|s: &SparseTensor| s.transpose(&[1, 0])).call(&s).unwrap();
+        same_sparse(&sorted, &s.reorder().unwrap(), &format!("{n} entries: traced reorder"));
+        same_sparse(&transposed, &s.transpose(&[1, 0]).unwrap(), &format!("{n} entries: traced transpose"));
+    }
+}
