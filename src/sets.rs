@@ -7,7 +7,8 @@
 //!
 //! These are host ops: they read the values, so inside a traced function they are an `Err`.
 //! The set algorithm is written over rows of any `Ord + Clone` element ([`SetRows`]), so
-//! another element type (strings) needs only its conversion to and from rows.
+//! another element type (strings) needs only its conversion to rows and a sparse result
+//! that holds its values (see `docs/DATA.md`).
 //!
 //! ```
 //! use kiln::Tensor;
