@@ -37,6 +37,8 @@ pub mod nn;
 pub mod optim;
 pub mod random;
 pub mod saved_model;
+pub mod sets;
+pub mod sparse;
 pub mod summary;
 pub mod training;
 

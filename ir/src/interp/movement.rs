@@ -9,7 +9,7 @@ use crate::op::SliceDim;
 use crate::shape::numel;
 use crate::with_data;
 
-use super::layout::{permuted_runs, runs, signed_strides, take, Runs};
+use super::layout::{permuted_runs, runs, signed_strides, Runs};
 use super::scalar::Num;
 
 pub(crate) fn reshape(a: &Array, shape: &[usize]) -> Result<Array> {
@@ -173,17 +173,17 @@ pub(crate) fn gather(p: &Array, idx: &Array, axis: usize) -> Result<Array> {
     let ids = indices("gather", idx, size)?;
     let outer = numel(&p.shape()[..axis]);
     let inner = numel(&p.shape()[axis + 1..]);
-    let mut offs = Vec::with_capacity(outer * ids.len() * inner);
+    // One run per slab, copied whole (a table of one offset per element was the cost of
+    // every row gather, e.g. sparse matmul's).
+    let mut starts = Vec::with_capacity(outer * ids.len());
     for o in 0..outer {
-        for &k in &ids {
-            let start = (o * size + k) * inner;
-            offs.extend(start..start + inner);
-        }
+        starts.extend(ids.iter().map(|&k| (o * size + k) * inner));
     }
+    let slabs = Runs { starts, len: inner };
     let mut shape = p.shape()[..axis].to_vec();
     shape.extend_from_slice(idx.shape());
     shape.extend_from_slice(&p.shape()[axis + 1..]);
-    Array::new(with_data!(p.data(), v => Element::into_data(take(v, &offs))), &shape)
+    Array::new(with_data!(p.data(), v => Element::into_data(slabs.take(v))), &shape)
 }
 
 /// Zeros of `shape` with each slab of `updates` added at its index along `axis`
