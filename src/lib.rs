@@ -34,8 +34,10 @@ pub mod losses;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod ragged;
 pub mod random;
 pub mod saved_model;
+pub mod strings;
 pub mod summary;
 pub mod training;
 
