@@ -1,6 +1,7 @@
 //! `regex_replace` and `regex_full_match` with the `regex` crate, whose syntax is RE2's
 //! (TF's engine) apart from a few rarely used escapes; an invalid pattern is an `Err`
-//! naming it.
+//! naming it. RE2's Perl classes (`\w`, `\d`, `\s`, `\b` and their negations) are ASCII
+//! where the `regex` crate's are Unicode, so patterns are rewritten to the ASCII forms.
 
 use ::regex::Regex;
 
@@ -8,7 +9,41 @@ use super::StringTensor;
 use crate::{Error, Result, Tensor};
 
 fn compile(op: &'static str, pattern: &str) -> Result<Regex> {
-    Regex::new(pattern).map_err(|e| Error::invalid(op, format!("invalid regex {pattern:?}: {e}")))
+    Regex::new(&ascii_perl_classes(pattern)).map_err(|e| Error::invalid(op, format!("invalid regex {pattern:?}: {e}")))
+}
+
+/// `pattern` with `\w`, `\d`, `\s` (and negations) as ASCII classes and `\b`, `\B` as
+/// ASCII word boundaries, as RE2 reads them; a class nested in `[...]` is a union there.
+fn ascii_perl_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(e) = chars.next() else {
+            out.push(c);
+            break;
+        };
+        let class = match e.to_ascii_lowercase() {
+            'w' => "0-9A-Za-z_",
+            'd' => "0-9",
+            's' => "\\t\\n\\f\\r ",
+            'b' => {
+                out.push_str(if e == 'b' { "(?-u:\\b)" } else { "(?-u:\\B)" });
+                continue;
+            }
+            _ => {
+                out.push(c);
+                out.push(e);
+                continue;
+            }
+        };
+        let negated = if e.is_ascii_uppercase() { "^" } else { "" };
+        out.push_str(&format!("[{negated}{class}]"));
+    }
+    out
 }
 
 /// RE2's rewrite (`\1` a group, `\\` a backslash) in the `regex` crate's syntax (`${1}`, `$$`).
