@@ -48,7 +48,8 @@ fn same_ragged(got: &RaggedTensor, want: &Value, what: &str) {
 
 /// A golden case: its ragged tensor, flat values and row splits.
 fn case(c: &Value) -> (RaggedTensor, Tensor, Vec<i64>) {
-    let values = Tensor::from_vec(f64s(&c["values"]), &[c["values"].as_array().unwrap().len()]).unwrap().cast(DType::F32);
+    let values =
+        Tensor::from_vec(f64s(&c["values"]), &[c["values"].as_array().unwrap().len()]).unwrap().cast(DType::F32);
     let r = RaggedTensor::from_row_lengths(values.clone(), &i64s(&c["row_lengths"])).unwrap();
     (r, values, i64s(&c["row_splits"]))
 }
@@ -105,7 +106,11 @@ fn inner_dims_from_tensor_and_integers_match_tf() {
 }
 
 /// The scalar losses TF differentiated, over flat values with the case's splits.
-fn loss(kind: &'static str, splits: Vec<i64>, c: &Value) -> impl Fn(&Tensor) -> kiln::Result<Tensor> + Clone + Send + Sync {
+fn loss(
+    kind: &'static str,
+    splits: Vec<i64>,
+    c: &Value,
+) -> impl Fn(&Tensor) -> kiln::Result<Tensor> + Clone + Send + Sync {
     let w = f64s(&c["weights"]["data"]).iter().map(|&x| x as f32).collect::<Vec<_>>();
     let wt = f64s(&c["dense_weights"]["data"]).iter().map(|&x| x as f32).collect::<Vec<_>>();
     let bs: Vec<usize> = i64s(&c["bounding_shape"]).iter().map(|&d| d as usize).collect();
@@ -165,7 +170,10 @@ fn compiled_with_traced_splits_equals_eager() {
         let (s, m, mx, mn, d, l, j, st) = f.call(r.as_args().unwrap()).unwrap();
         let eq = |a: &Tensor, b: &Tensor, what: &str| {
             let (a, b) = (a.cast(DType::F64).to_vec::<f64>().unwrap(), b.cast(DType::F64).to_vec::<f64>().unwrap());
-            assert!(a.iter().zip(&b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan())), "{name} {what}: {a:?} vs {b:?}");
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan())),
+                "{name} {what}: {a:?} vs {b:?}"
+            );
         };
         eq(&s, &r.sum_rows().unwrap(), "sum_rows");
         eq(&m, &r.mean_rows().unwrap(), "mean_rows");

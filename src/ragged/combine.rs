@@ -61,12 +61,15 @@ impl RaggedTensor {
 /// The flat values at host positions `picked`.
 fn gather_values(values: &RaggedValues, picked: &[i64]) -> Result<RaggedValues> {
     Ok(match values {
-        RaggedValues::Numeric(t) => RaggedValues::Numeric(t.try_gather(&Tensor::from_vec(picked.to_vec(), &[picked.len()])?, 0)?),
+        RaggedValues::Numeric(t) => {
+            RaggedValues::Numeric(t.try_gather(&Tensor::from_vec(picked.to_vec(), &[picked.len()])?, 0)?)
+        }
         RaggedValues::Strings(st) => {
             let flat = st.as_slice();
             let rest: Vec<usize> = st.shape()[1..].to_vec();
             let slab: usize = rest.iter().product();
-            let data = picked.iter().flat_map(|&i| flat[i as usize * slab..(i as usize + 1) * slab].iter().cloned()).collect();
+            let data =
+                picked.iter().flat_map(|&i| flat[i as usize * slab..(i as usize + 1) * slab].iter().cloned()).collect();
             RaggedValues::Strings(StringTensor::from_vec(data, &[&[picked.len()][..], &rest].concat())?)
         }
     })

@@ -79,7 +79,10 @@ impl RaggedTensor {
     pub fn from_tensor(t: &Tensor, padding: Option<f64>) -> Result<RaggedTensor> {
         let op = "RaggedTensor::from_tensor";
         if t.rank() < 2 {
-            return Err(Error::invalid(op, format!("needs a tensor of rank >= 2 [nrows, ncols, ...], got {}", t.tensor_type())));
+            return Err(Error::invalid(
+                op,
+                format!("needs a tensor of rank >= 2 [nrows, ncols, ...], got {}", t.tensor_type()),
+            ));
         }
         let (nrows, ncols) = (t.shape()[0], t.shape()[1]);
         let inner = &t.shape()[2..];
@@ -97,8 +100,9 @@ impl RaggedTensor {
         let slab: usize = inner.iter().product();
         let data = t.try_cast(DType::F64)?.to_vec::<f64>()?;
         let is_pad = |cell: usize| data[cell * slab..(cell + 1) * slab].iter().all(|&x| x == pad);
-        let lengths: Vec<i64> =
-            (0..nrows).map(|r| (0..ncols).rev().find(|&c| !is_pad(r * ncols + c)).map_or(0, |c| c as i64 + 1)).collect();
+        let lengths: Vec<i64> = (0..nrows)
+            .map(|r| (0..ncols).rev().find(|&c| !is_pad(r * ncols + c)).map_or(0, |c| c as i64 + 1))
+            .collect();
         let keep: Vec<i64> = (0..nrows).flat_map(|r| (0..lengths[r]).map(move |c| (r * ncols) as i64 + c)).collect();
         let n = keep.len();
         let values = flat.try_gather(&Tensor::from_vec(keep, &[n])?, 0)?;

@@ -344,7 +344,8 @@ impl RaggedTensor {
         let nrows = self.nrows() as isize;
         let index = Tensor::try_arange(0.0, n as f64, 1.0, DType::I64)?;
         let ends = self.row_splits.try_slice(&[(1..nrows + 1).into()])?.try_reshape([1, nrows as i64])?;
-        let row = ends.try_less_equal(&index.try_reshape([n as i64, 1])?)?.try_cast(DType::I64)?.try_sum(&[1], false)?;
+        let row =
+            ends.try_less_equal(&index.try_reshape([n as i64, 1])?)?.try_cast(DType::I64)?.try_sum(&[1], false)?;
         let start = self.row_splits.try_gather(&row, 0)?;
         Ok((row.clone(), index.try_sub(&start)?))
     }
@@ -400,10 +401,7 @@ fn check_splits(op: &'static str, s: &[i64], nvalues: usize) -> Result<()> {
         return Err(Error::invalid(op, format!("row_splits must start at 0, got {s:?}")));
     }
     if let Some(w) = s.windows(2).find(|w| w[1] < w[0]) {
-        return Err(Error::invalid(
-            op,
-            format!("row_splits must not decrease, got {} after {} in {s:?}", w[1], w[0]),
-        ));
+        return Err(Error::invalid(op, format!("row_splits must not decrease, got {} after {} in {s:?}", w[1], w[0])));
     }
     let last = *s.last().expect("non-empty");
     if last != nvalues as i64 {

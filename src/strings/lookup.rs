@@ -133,7 +133,9 @@ impl StringLookup {
             return Ok(i);
         }
         match self.num_oov_indices {
-            0 => Err(Error::invalid("StringLookup", format!("{s:?} is not in the vocabulary and num_oov_indices is 0"))),
+            0 => {
+                Err(Error::invalid("StringLookup", format!("{s:?} is not in the vocabulary and num_oov_indices is 0")))
+            }
             1 => Ok(self.oov_start()),
             n => Ok(self.oov_start() + (fingerprint64(s) % n as u64) as i64),
         }

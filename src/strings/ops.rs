@@ -106,7 +106,10 @@ impl StringTensor {
         let op = "strings::join";
         let shape = parts.iter().map(|p| &p.shape).find(|s| !s.is_empty()).cloned().unwrap_or_default();
         if let Some(p) = parts.iter().find(|p| !p.shape.is_empty() && p.shape != shape) {
-            return Err(Error::invalid(op, format!("shapes must be equal (or scalars), got {shape:?} and {:?}", p.shape)));
+            return Err(Error::invalid(
+                op,
+                format!("shapes must be equal (or scalars), got {shape:?} and {:?}", p.shape),
+            ));
         }
         if parts.is_empty() {
             return Err(Error::invalid(op, "needs at least one tensor"));
@@ -138,7 +141,9 @@ impl StringTensor {
         let inner: usize = self.shape[ax + 1..].iter().product();
         let data = (0..outer)
             .flat_map(|o| (0..inner).map(move |i| (o, i)))
-            .map(|(o, i)| (0..n).map(|k| self.data[(o * n + k) * inner + i].as_str()).collect::<Vec<_>>().join(separator))
+            .map(|(o, i)| {
+                (0..n).map(|k| self.data[(o * n + k) * inner + i].as_str()).collect::<Vec<_>>().join(separator)
+            })
             .collect();
         let mut shape = self.shape.clone();
         if keepdims {
