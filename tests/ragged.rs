@@ -267,3 +267,19 @@ fn the_issue_program_runs() -> kiln::Result<()> {
     assert!(shown.contains("<RaggedTensor [[1, 2], [], [3, 4, 5]]>"), "{shown}");
     Ok(())
 }
+
+#[test]
+fn empty_rows_and_no_values_eager_and_traced() {
+    let r = RaggedTensor::from_nested::<f32>(&[vec![], vec![]]).unwrap();
+    assert_eq!(r.sum_rows().unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0]);
+    assert_eq!(r.max_rows().unwrap().to_vec::<f32>().unwrap(), vec![f32::MIN, f32::MIN]);
+    assert_eq!(r.to_tensor(0.0).unwrap().shape(), &[2, 0]);
+    assert_eq!(r.bounding_shape().unwrap(), vec![2, 0]);
+    let f = kiln::function(|r: &RaggedTensor| Ok((r.sum_rows()?, r.min_rows()?, r.to_tensor_with_width(7.0, 1)?)));
+    let (s, m, d) = f.call(r.as_args().unwrap()).unwrap();
+    assert_eq!(s.to_vec::<f32>().unwrap(), vec![0.0, 0.0]);
+    assert_eq!(m.to_vec::<f32>().unwrap(), vec![f32::MAX, f32::MAX]);
+    assert_eq!(d.to_vec::<f32>().unwrap(), vec![7.0, 7.0]);
+    let none = RaggedTensor::from_row_splits(Tensor::zeros(&[0], DType::I64), &Tensor::new(&[0i64])).unwrap();
+    assert_eq!((none.nrows(), none.sum_rows().unwrap().shape()), (0, &[0usize][..]));
+}

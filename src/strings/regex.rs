@@ -56,12 +56,14 @@ fn rewrite_of(op: &'static str, rewrite: &str) -> Result<String> {
             '\\' => match chars.next() {
                 Some(d) if d.is_ascii_digit() => out.push_str(&format!("${{{d}}}")),
                 Some('\\') => out.push('\\'),
-                other => return Err(Error::invalid(
-                    op,
-                    format!(
+                other => {
+                    return Err(Error::invalid(
+                        op,
+                        format!(
                         "invalid rewrite {rewrite:?}: a backslash must precede a digit or a backslash, got {other:?}"
                     ),
-                )),
+                    ))
+                }
             },
             c => out.push(c),
         }
