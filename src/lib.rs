@@ -35,10 +35,12 @@ pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod optim;
+pub mod ragged;
 pub mod random;
 pub mod saved_model;
 pub mod sets;
 pub mod sparse;
+pub mod strings;
 pub mod summary;
 pub mod training;
 
