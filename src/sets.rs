@@ -6,9 +6,8 @@
 //! each row's distinct values.
 //!
 //! These are host ops: they read the values, so inside a traced function they are an `Err`.
-//! The set algorithm is written over rows of any `Ord + Clone` element ([`SetRows`]), so
-//! another element type (strings) needs only its conversion to rows and a sparse result
-//! that holds its values (see `docs/DATA.md`).
+//! The set algorithm is written over rows of any `Ord + Clone` element ([`SetRows`]); string
+//! sets ([`strings`]) use it with a sparse result that holds strings ([`SparseStrings`]).
 //!
 //! ```
 //! use kiln::Tensor;
@@ -301,5 +300,74 @@ pub fn size(a: &impl SetInput) -> Result<Tensor> {
 impl<T: Ord + Clone> SetRows<T> {
     fn sizes_with_lead(&self) -> (Vec<usize>, Vec<i32>) {
         (self.lead.clone(), self.sizes())
+    }
+}
+
+/// TF's `SparseTensor` of strings, as the string set ops return it: `indices` `[nnz, rank]`
+/// i64, `values` the `nnz` strings, `dense_shape`.
+#[derive(Clone, Debug)]
+pub struct SparseStrings {
+    pub indices: Tensor,
+    pub values: crate::strings::StringTensor,
+    pub dense_shape: Vec<usize>,
+}
+
+/// Set operations on the last-axis rows of dense string tensors (TF's `tf.sets` on strings;
+/// rows compare bytewise, as TF's).
+///
+/// ```
+/// use kiln::strings::StringTensor;
+/// let a = StringTensor::new(&["a", "b", "c", "x", "x", "y"], &[2, 3]).unwrap();
+/// let b = StringTensor::new(&["c", "b", "z", "y", "q", "q"], &[2, 3]).unwrap();
+/// let i = kiln::sets::strings::intersection(&a, &b).unwrap();
+/// assert_eq!(i.values.to_vec(), vec!["b", "c", "y"]);
+/// assert_eq!(i.dense_shape, vec![2, 2]);
+/// assert_eq!(kiln::sets::strings::size(&a).unwrap().to_vec::<i32>().unwrap(), vec![3, 2]);
+/// ```
+pub mod strings {
+    use super::{check_rank, SetOp, SetRows, SparseStrings};
+    use crate::strings::StringTensor;
+    use crate::{Result, Tensor};
+
+    fn rows(a: &StringTensor, op: &'static str) -> Result<SetRows<String>> {
+        check_rank(op, a.shape())?;
+        let (lead, n) = a.shape().split_at(a.shape().len() - 1);
+        let rows = if n[0] == 0 {
+            vec![Vec::new(); lead.iter().product()]
+        } else {
+            a.as_slice().chunks(n[0]).map(<[String]>::to_vec).collect()
+        };
+        Ok(SetRows { lead: lead.to_vec(), rows })
+    }
+
+    fn operation(a: &StringTensor, b: &StringTensor, op: SetOp) -> Result<SparseStrings> {
+        let (idx, flat, shape) = rows(a, op.name())?.combine(&rows(b, op.name())?, op)?.sparse_layout();
+        let nnz = flat.len();
+        Ok(SparseStrings {
+            indices: Tensor::from_vec(idx, &[nnz, shape.len()])?,
+            values: StringTensor::from_vec(flat, &[nnz])?,
+            dense_shape: shape,
+        })
+    }
+
+    /// The strings in both rows (TF's `sets.intersection`).
+    pub fn intersection(a: &StringTensor, b: &StringTensor) -> Result<SparseStrings> {
+        operation(a, b, SetOp::Intersection)
+    }
+
+    /// The strings in either row (TF's `sets.union`).
+    pub fn union(a: &StringTensor, b: &StringTensor) -> Result<SparseStrings> {
+        operation(a, b, SetOp::Union)
+    }
+
+    /// The strings of `a`'s row not in `b`'s (`aminusb`), or the reverse (TF's `sets.difference`).
+    pub fn difference(a: &StringTensor, b: &StringTensor, aminusb: bool) -> Result<SparseStrings> {
+        operation(a, b, if aminusb { SetOp::AMinusB } else { SetOp::BMinusA })
+    }
+
+    /// The number of distinct strings in each row, I32 over the leading dims (TF's `sets.size`).
+    pub fn size(a: &StringTensor) -> Result<Tensor> {
+        let (lead, sizes) = rows(a, "sets.size")?.sizes_with_lead();
+        Tensor::from_vec(sizes, &lead)
     }
 }

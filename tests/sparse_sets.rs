@@ -417,3 +417,57 @@ fn large_traced_sorts_are_stable_and_match_eager() {
         same_sparse(&transposed, &s.transpose(&[1, 0]).unwrap(), &format!("{n} entries: traced transpose"));
     }
 }
+
+/// A nested JSON array of strings as a StringTensor.
+fn strings_of(v: &Value) -> kiln::strings::StringTensor {
+    fn walk(v: &Value, depth: usize, shape: &mut Vec<usize>, out: &mut Vec<String>) {
+        match v {
+            Value::Array(items) => {
+                if shape.len() == depth {
+                    shape.push(items.len());
+                }
+                items.iter().for_each(|i| walk(i, depth + 1, shape, out));
+            }
+            other => out.push(other.as_str().unwrap().to_string()),
+        }
+    }
+    let (mut shape, mut out) = (Vec::new(), Vec::new());
+    walk(v, 0, &mut shape, &mut out);
+    kiln::strings::StringTensor::from_vec(out, &shape).unwrap()
+}
+
+#[test]
+fn string_sets_match_tensorflow() {
+    use kiln::sets::strings as s;
+    let g = golden();
+    let g = &g["sets"]["strings"];
+    for (case, a, b) in [("rank2", "a", "b"), ("rank3", "a3", "b3")] {
+        let (a, b) = (strings_of(&g["inputs"][a]), strings_of(&g["inputs"][b]));
+        let got = [
+            s::intersection(&a, &b).unwrap(),
+            s::union(&a, &b).unwrap(),
+            s::difference(&a, &b, true).unwrap(),
+            s::difference(&a, &b, false).unwrap(),
+        ];
+        for (got, op) in got.iter().zip(["intersection", "union", "a_minus_b", "b_minus_a"]) {
+            let want = &g[case][op];
+            let idx: Vec<i64> = want["indices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_array().unwrap().iter().map(|i| i.as_i64().unwrap()))
+                .collect();
+            let values: Vec<String> =
+                want["values"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+            let shape: Vec<usize> =
+                want["dense_shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            assert_eq!(got.indices.to_vec::<i64>().unwrap(), idx, "{case} {op}: indices");
+            assert_eq!(got.values.to_vec(), values, "{case} {op}: values");
+            assert_eq!(got.dense_shape, shape, "{case} {op}: dense_shape");
+        }
+        let size = s::size(&a).unwrap();
+        assert_eq!(f64s(&size), f64s(&dense(&g[case]["size_a"], DType::I32)), "{case} size");
+    }
+    let one = kiln::strings::StringTensor::new(&["a"], &[1]).unwrap();
+    assert!(s::union(&one, &one).unwrap_err().to_string().contains("rank >= 2"));
+}

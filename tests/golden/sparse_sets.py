@@ -1,7 +1,7 @@
 """Golden data for kiln::sparse and kiln::sets (issue 17): TensorFlow's tf.sparse ops (matmul with
 its adjoint flags and its gradients in the values and the dense operand, add, reduce_sum, reorder
 with repeated indices, slice, transpose, concat, from_dense, reshape, retain) and tf.sets
-(intersection, union, difference, size) on dense and sparse integer inputs. float32 values, int64 indices.
+(intersection, union, difference, size) on dense and sparse integer inputs and on dense strings. float32 values, int64 indices.
 Run: python tests/golden/sparse_sets.py > tests/golden/sparse_sets.json
 """
 
@@ -93,6 +93,31 @@ for name, (x, y) in {"dense": (sa, sb), "rank3": (ta, tb), "sparse_dense": (ssa,
     }
 sets_out["size_ssa"] = dense(tf.sets.size(ssa))
 sets_out["size_union_dense"] = dense(tf.sets.size(tf.sets.union(sa, sb)))
+# String sets (dense, rank 2 and 3; rows with repeats, an empty string, non-ASCII).
+stra = np.array([["b", "a", "b", ""], ["x", "ü", "y", "x"]], object)
+strb = np.array([["a", "c", "", "c"], ["ü", "z", "z", "z"]], object)
+str3a = np.array([[["p", "q"], ["r", "r"]], [["s", "t"], ["u", "v"]]], object)
+str3b = np.array([[["q", "p"], ["s", "r"]], [["t", "t"], ["w", "u"]]], object)
+
+
+def sparse_str(s):
+    return {
+        "indices": np.asarray(s.indices).tolist(),
+        "values": [v.decode("utf-8") for v in np.asarray(s.values)],
+        "dense_shape": np.asarray(s.dense_shape).tolist(),
+    }
+
+
+sets_out["strings"] = {"inputs": {"a": stra.tolist(), "b": strb.tolist(), "a3": str3a.tolist(), "b3": str3b.tolist()}}
+for name, (x, y) in {"rank2": (stra, strb), "rank3": (str3a, str3b)}.items():
+    x, y = tf.constant(x.astype(str)), tf.constant(y.astype(str))
+    sets_out["strings"][name] = {
+        "intersection": sparse_str(tf.sets.intersection(x, y)),
+        "union": sparse_str(tf.sets.union(x, y)),
+        "a_minus_b": sparse_str(tf.sets.difference(x, y, aminusb=True)),
+        "b_minus_a": sparse_str(tf.sets.difference(x, y, aminusb=False)),
+        "size_a": dense(tf.sets.size(tf.sets.union(x, x))),
+    }
 out["sets"] = sets_out
 
 print(json.dumps(out, indent=1))
