@@ -34,6 +34,7 @@ pub mod losses;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod queue;
 pub mod random;
 pub mod saved_model;
 pub mod summary;

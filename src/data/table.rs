@@ -3,6 +3,7 @@
 
 use kiln_ir::DType;
 
+use super::SplitMix;
 use crate::{Error, Result, Tensor};
 
 /// Rows of one or more tensors sharing their first dimension (e.g. features and labels).
@@ -174,18 +175,5 @@ impl Dataset {
     /// The dtypes of the tensors.
     pub fn dtypes(&self) -> Vec<DType> {
         self.tensors.iter().map(Tensor::dtype).collect()
-    }
-}
-
-/// splitmix64: a small, well-mixed generator for shuffling.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }
