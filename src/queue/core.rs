@@ -106,14 +106,14 @@ impl std::fmt::Debug for Queue {
     }
 }
 
-/// What the queue's dimension list reads like in messages: `f32[2, ?]`.
+/// What the queue's dimension list reads like in messages: `f32[2,?]`.
 fn fmt_spec(dtype: Option<DType>, shape: Option<&[Option<usize>]>) -> String {
     let dt = dtype.map_or("?".to_string(), |d| d.to_string());
     match shape {
         None => format!("{dt}[any shape]"),
         Some(s) => {
             let dims: Vec<String> = s.iter().map(|d| d.map_or("?".into(), |d| d.to_string())).collect();
-            format!("{dt}[{}]", dims.join(", "))
+            format!("{dt}[{}]", dims.join(","))
         }
     }
 }
@@ -219,9 +219,13 @@ impl Queue {
             return Err(Error::runtime(self.kind(), format!("{what}: the queue is closed")));
         }
         for e in elements {
-            while g.items.len() >= self.shared.capacity {
+            loop {
+                // Checked even when room has freed up: a cancelled enqueue never lands.
                 if g.cancelled {
                     return Err(Error::runtime(self.kind(), format!("{what}: cancelled (the queue was closed)")));
+                }
+                if g.items.len() < self.shared.capacity {
+                    break;
                 }
                 g = self.wait(&self.shared.writable, g, deadline, what)?;
             }
