@@ -185,13 +185,21 @@ fn main() -> Result<()> {
     println!("  input alone        {:8.2} ms/epoch ({:.3} ms/batch)", ms(input_alone.0), per(input_alone));
     println!("  steps alone        {:8.2} ms/epoch ({:.3} ms/step)", ms(steps_alone.0), per(steps_alone));
     println!("  input then step    {:8.2} ms/epoch (no prefetch)", ms(serial.0));
-    println!("  prefetch(2)        {:8.2} ms/epoch ({:.2}x faster)", ms(overlapped.0), serial.0.as_secs_f64() / overlapped.0.as_secs_f64());
+    println!(
+        "  prefetch(2)        {:8.2} ms/epoch ({:.2}x faster)",
+        ms(overlapped.0),
+        serial.0.as_secs_f64() / overlapped.0.as_secs_f64()
+    );
     println!(
         "  input waiting 1 ms/batch: {:.2} ms/epoch without prefetch, {:.2} with prefetch(2) ({:.2}x faster)",
         ms(w_serial),
         ms(w_overlapped),
         w_serial.as_secs_f64() / w_overlapped.as_secs_f64()
     );
-    println!("  CSV lines decoded  {:8.2} ms/epoch ({:.3} ms/batch: TextLineDataset + decode_csv per line + batch)", ms(csv.0), per(csv));
+    println!(
+        "  CSV lines decoded  {:8.2} ms/epoch ({:.3} ms/batch: TextLineDataset + decode_csv per line + batch)",
+        ms(csv.0),
+        per(csv)
+    );
     Ok(())
 }

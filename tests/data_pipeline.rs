@@ -114,7 +114,10 @@ fn padded_batch_matches_tf() {
     let two = range(1, 6).map_with(|e| {
         let x = scalar(&e);
         let rows = (x % 3 + 1) as usize;
-        Ok(vec![Tensor::from_vec(vec![x; x as usize], &[x as usize])?, Tensor::try_fill(&[rows, 2], x as f64, DType::F32)?])
+        Ok(vec![
+            Tensor::from_vec(vec![x; x as usize], &[x as usize])?,
+            Tensor::try_fill(&[rows, 2], x as f64, DType::F32)?,
+        ])
     });
     check(
         "padded_batch_shapes_values",
@@ -123,9 +126,7 @@ fn padded_batch_matches_tf() {
     // An element larger than its padded shape, and mismatched ranks, are errors.
     let e = ramps().padded_batch(5, Some(&[&[Some(3)]]), None, false).iter().next().unwrap().unwrap_err();
     assert!(e.to_string().contains("cannot pad i64[4]"), "{e}");
-    let mixed = Pipeline::from_generator(|| {
-        vec![Ok(vec![Tensor::new(&[1.0f32])]), Ok(vec![Tensor::new(&[[1.0f32]])])]
-    });
+    let mixed = Pipeline::from_generator(|| vec![Ok(vec![Tensor::new(&[1.0f32])]), Ok(vec![Tensor::new(&[[1.0f32]])])]);
     let e = mixed.padded_batch(2, None, None, false).iter().next().unwrap().unwrap_err();
     assert!(e.to_string().contains("different ranks"), "{e}");
     let e = two.padded_batch(2, None, Some(&[0.0]), false).iter().next().unwrap().unwrap_err();
@@ -234,7 +235,8 @@ fn prefetch_delivers_everything_in_order_and_surfaces_errors() {
     let v: Vec<i64> = p.iter().map(|e| scalar(&e.unwrap())).collect();
     assert_eq!(v, (1..=1000).collect::<Vec<_>>());
     let failing = Pipeline::from_generator(|| {
-        (0..10i64).map(|i| if i == 4 { Err(Error::invalid("gen", "row 4 is broken")) } else { Ok(vec![Tensor::scalar(i)]) })
+        (0..10i64)
+            .map(|i| if i == 4 { Err(Error::invalid("gen", "row 4 is broken")) } else { Ok(vec![Tensor::scalar(i)]) })
     })
     .prefetch(2);
     let items: Vec<_> = failing.iter().collect();

@@ -80,9 +80,8 @@ fn decode(records: &[&str], columns: &[CsvColumn], delimiter: u8, shape: &[usize
         }
         for (c, (field, col)) in fields.iter().zip(columns).enumerate() {
             let field = field.trim();
-            let missing = || {
-                Error::invalid("decode_csv", format!("field {c} is required but missing in record {record:?}"))
-            };
+            let missing =
+                || Error::invalid("decode_csv", format!("field {c} is required but missing in record {record:?}"));
             let bad = |what: &str| {
                 Error::invalid("decode_csv", format!("field {c} of record {record:?}: {field:?} is not {what}"))
             };
@@ -98,7 +97,11 @@ fn decode(records: &[&str], columns: &[CsvColumn], delimiter: u8, shape: &[usize
                     field.parse::<f64>().map_err(|_| bad("a number"))?
                 }),
                 other => {
-                    return Err(Error::UnsupportedDType { op: "decode_csv", dtype: other, expected: "f32, f64, i32 or i64" })
+                    return Err(Error::UnsupportedDType {
+                        op: "decode_csv",
+                        dtype: other,
+                        expected: "f32, f64, i32 or i64",
+                    })
                 }
             }
         }
@@ -206,9 +209,10 @@ impl TextLineDataset {
         let (this, columns) = (self.clone(), columns.to_vec());
         Pipeline::from_fn(move || {
             let columns = columns.clone();
-            let rows = this.lines().filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty())).map(move |l| {
-                decode(&[l?.as_str()], &columns, delimiter, &[])
-            });
+            let rows = this
+                .lines()
+                .filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                .map(move |l| decode(&[l?.as_str()], &columns, delimiter, &[]));
             Box::new(rows) as Elements
         })
     }

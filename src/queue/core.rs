@@ -30,7 +30,10 @@ pub(crate) enum Order {
     Fifo,
     /// Uniformly at random among the stored elements, keeping at least `min_after_dequeue`
     /// behind until the queue closes.
-    Shuffle { min_after_dequeue: usize, rng: SplitMix },
+    Shuffle {
+        min_after_dequeue: usize,
+        rng: SplitMix,
+    },
 }
 
 struct State {

@@ -25,9 +25,9 @@ mod fifo;
 mod padding;
 mod shuffle;
 
+pub(crate) use self::core::row;
 pub use self::core::Queue;
 pub use fifo::FifoQueue;
 pub use padding::PaddingFifoQueue;
 pub(crate) use padding::{stack_elements, stack_padded};
-pub(crate) use self::core::row;
 pub use shuffle::RandomShuffleQueue;

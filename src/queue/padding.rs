@@ -75,12 +75,7 @@ pub(crate) fn pad_to(op: &'static str, t: &Tensor, shape: &[usize], value: f64) 
 /// component), components are first padded to the largest shape in the batch (given the
 /// rank they all share); otherwise their shapes must be equal. `shapes` overrides the
 /// target shape of component `i` where `shapes[i][d]` is `Some`.
-pub(crate) fn stack_elements(
-    op: &'static str,
-    what: &str,
-    items: &[Element],
-    pad: Option<&[f64]>,
-) -> Result<Element> {
+pub(crate) fn stack_elements(op: &'static str, what: &str, items: &[Element], pad: Option<&[f64]>) -> Result<Element> {
     stack_padded(op, what, items, pad, None)
 }
 
@@ -119,17 +114,17 @@ pub(crate) fn stack_padded(
                         if fixed.len() != rank {
                             return Err(Error::invalid(
                                 op,
-                                format!("{what}: component {c} has rank {rank} but its padded shape has {}", fixed.len()),
+                                format!(
+                                    "{what}: component {c} has rank {rank} but its padded shape has {}",
+                                    fixed.len()
+                                ),
                             ));
                         }
                         for (t, f) in target.iter_mut().zip(fixed) {
                             *t = f.unwrap_or(*t);
                         }
                     }
-                    let padded = parts
-                        .iter()
-                        .map(|t| pad_to(op, t, &target, values[c]))
-                        .collect::<Result<Vec<_>>>()?;
+                    let padded = parts.iter().map(|t| pad_to(op, t, &target, values[c])).collect::<Result<Vec<_>>>()?;
                     Tensor::try_stack(&padded.iter().collect::<Vec<_>>(), 0)
                 }
             };

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use super::callbacks::{Callback, Context, Logs};
+use crate::data::{Elements, Pipeline};
 use crate::distributed::{self, ReduceOp, World, DEFAULT_BUCKET_BYTES};
 use crate::losses::Loss;
 use crate::metrics::{LabelMetric, Mean, Metric};
 use crate::nn::Layer;
 use crate::optim::Optimizer;
-use crate::data::{Elements, Pipeline};
 use crate::{data::Dataset, Array, DType, Error, Function, GradientTape, Result, Tensor, Variable};
 
 /// Per-epoch logs: training loss and metrics, and validation ones when validation data is given.
@@ -430,7 +430,10 @@ fn all_finite(a: &Array) -> bool {
 enum Batches<'a> {
     Table(&'a Dataset),
     /// Passes over a pipeline, one continuing into the next.
-    Stream { pipeline: &'a Pipeline, pass: Option<Elements> },
+    Stream {
+        pipeline: &'a Pipeline,
+        pass: Option<Elements>,
+    },
 }
 
 impl Batches<'_> {
@@ -452,7 +455,9 @@ impl Batches<'_> {
                         }
                         *pass = None;
                         if fresh {
-                            return Some(Err(Error::Training("fit_stream: a pass over the pipeline has no batches".into())));
+                            return Some(Err(Error::Training(
+                                "fit_stream: a pass over the pipeline has no batches".into(),
+                            )));
                         }
                     })
                     .take(steps),
