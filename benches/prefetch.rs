@@ -3,7 +3,8 @@
 //! host-side augmentation (3x3 blurs of every image, as many rounds as cost about 1 ms per
 //! batch). The step: one compiled SGD step of an MLP 64→512→512→10 with softmax
 //! cross-entropy. Prints the time per epoch (28 batches) of the input alone, the steps
-//! alone, both in turn (no prefetch) and both overlapped (`prefetch(2)`); medians of 7.
+//! alone, both in turn (no prefetch) and both overlapped (`prefetch(2)`), alternating; medians of 15. Then input that waits 1 ms
+//! per batch instead of computing, and how much of a second core the sitting offers.
 //! Also the cost of reading the same data as CSV lines (`TextLineDataset` + `decode_csv`).
 //! Results: docs/PERFORMANCE.md.
 //!
@@ -195,6 +196,23 @@ fn main() -> Result<()> {
         ms(w_serial),
         ms(w_overlapped),
         w_serial.as_secs_f64() / w_overlapped.as_secs_f64()
+    );
+    // How much of a second core this sitting offers: the same pure-host work (blurs) on one
+    // thread, then on two at once.
+    let x = data[0].to_vec::<f32>()?;
+    let work = || blur(&x, rounds.max(1) * 4).len();
+    let one = time(|| Ok(work()))?.0;
+    let two = time(|| {
+        Ok(std::thread::scope(|s| {
+            let other = s.spawn(work);
+            work() + other.join().expect("blur thread")
+        }))
+    })?
+    .0;
+    println!(
+        "  second core: the same host work takes {:.2} ms on one thread, {:.2} ms twice on two (equal = a free core)",
+        ms(one),
+        ms(two)
     );
     println!(
         "  CSV lines decoded  {:8.2} ms/epoch ({:.3} ms/batch: TextLineDataset + decode_csv per line + batch)",
