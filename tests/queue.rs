@@ -163,11 +163,17 @@ fn close_cancels_pending_enqueues_only_if_asked() {
     for cancel in [false, true] {
         let q = FifoQueue::new(1, &[DType::I64], &[&[]]).unwrap();
         q.enqueue(&[Tensor::scalar(0i64)]).unwrap();
+        let (started, ready) = std::sync::mpsc::channel();
         let pending = {
             let q = q.clone();
-            thread::spawn(move || q.enqueue_timeout(&[Tensor::scalar(1i64)], PATIENCE))
+            thread::spawn(move || {
+                started.send(()).unwrap();
+                q.enqueue_timeout(&[Tensor::scalar(1i64)], PATIENCE)
+            })
         };
-        thread::sleep(Duration::from_millis(50));
+        // The enqueue must be waiting before the close: the thread is about to call it.
+        ready.recv_timeout(PATIENCE).unwrap();
+        thread::sleep(Duration::from_millis(100));
         q.close(cancel);
         assert!(q.enqueue(&[Tensor::scalar(2i64)]).is_err(), "new enqueues fail after close");
         assert_eq!(id(&q.dequeue_timeout(PATIENCE).unwrap()), 0);

@@ -45,13 +45,20 @@ struct State {
 }
 
 impl State {
+    /// How many elements must stay behind while the queue is open.
+    fn kept_behind(&self) -> usize {
+        match &self.order {
+            Order::Shuffle { min_after_dequeue, .. } => *min_after_dequeue,
+            Order::Fifo => 0,
+        }
+    }
+
     /// How many elements a dequeue may take now.
     fn available(&self) -> usize {
-        match &self.order {
-            Order::Shuffle { min_after_dequeue, .. } if !self.closed => {
-                self.items.len().saturating_sub(*min_after_dequeue)
-            }
-            _ => self.items.len(),
+        if self.closed {
+            self.items.len()
+        } else {
+            self.items.len().saturating_sub(self.kept_behind())
         }
     }
 
@@ -242,10 +249,8 @@ impl Queue {
     /// Dequeues `n` elements at once, waiting until they are available. After a close,
     /// what is left is handed out; `up_to` then accepts fewer than `n` (but not none).
     fn take(&self, what: &str, n: usize, up_to: bool, deadline: Option<Instant>) -> Result<Vec<Element>> {
-        let keep = match &self.lock().order {
-            Order::Shuffle { min_after_dequeue, .. } => *min_after_dequeue,
-            Order::Fifo => 0,
-        };
+        let mut g = self.lock();
+        let keep = g.kept_behind();
         if n == 0 || n + keep > self.shared.capacity {
             return Err(Error::invalid(
                 self.kind(),
@@ -255,7 +260,6 @@ impl Queue {
                 ),
             ));
         }
-        let mut g = self.lock();
         loop {
             if g.available() >= n {
                 break;
