@@ -1,8 +1,9 @@
 //! `data::Pipeline` against TensorFlow's tf.data (tests/golden/tf_data.json, made by
 //! tests/golden/tf_data.py): take/skip/repeat, batch, filter and map (compiled), interleave
-//! order, padded_batch shapes and values, decode_csv with defaults and its errors. Then what
-//! TF cannot be compared on: shuffle's properties, error propagation, prefetch's thread
-//! (errors, early drop, no leaked thread), CSV files, and `Dataset::pipeline`.
+//! order, padded_batch shapes and values, concatenate, zip, flat_map, unbatch, decode_csv
+//! with defaults and its errors. Then what TF cannot be compared on: shuffle's properties,
+//! error propagation, prefetch's thread (errors, early drop, no leaked thread), CSV files,
+//! and `Dataset::pipeline`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -134,6 +135,17 @@ fn padded_batch_matches_tf() {
     // Plain batch refuses differing shapes, naming them.
     let e = ramps().batch(2, false).iter().next().unwrap().unwrap_err();
     assert!(e.to_string().contains("i64[1]") && e.to_string().contains("i64[2]"), "{e}");
+}
+
+#[test]
+fn concatenate_zip_flat_map_unbatch_match_tf() {
+    check("concatenate", &range(0, 3).concatenate(&range(10, 12)));
+    let doubled = kiln::function(|x: &Tensor| x * 2.0);
+    check("zip", &range(0, 5).zip(&[range(10, 13).map(&doubled)]));
+    check("flat_map", &range(1, 4).flat_map(|e| Ok(range(0, scalar(&e)))));
+    check("padded_batch_unbatch", &ramps().padded_batch(2, None, None, false).unbatch());
+    let e = Pipeline::from_tensors(&[Tensor::new(&[1i64, 2]), Tensor::new(&[1i64])]).unbatch();
+    assert!(e.iter().next().unwrap().unwrap_err().to_string().contains("same first dimension"));
 }
 
 #[test]

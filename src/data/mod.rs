@@ -5,7 +5,8 @@
 //!   `training::Trainer::fit` consumes (validation splits and sharding need the rows).
 //! - [`Pipeline`]: a streaming dataset, a chain of iterator stages with tf.data's
 //!   operations (`map` through a compiled [`kiln::function`](crate::function), `filter`,
-//!   `repeat`, `take`/`skip`, `interleave`, `batch`/`padded_batch`, `shuffle`, `prefetch`
+//!   `repeat`, `take`/`skip`, `interleave`/`flat_map`, `concatenate`, `zip`,
+//!   `batch`/`padded_batch`/`unbatch`, `shuffle`, `prefetch`
 //!   on a background thread) over sources: tensor slices, generators, ranges, a `Dataset`'s
 //!   batches ([`Dataset::pipeline`]), CSV lines ([`TextLineDataset`] + [`decode_csv`]).
 //!
@@ -24,6 +25,7 @@
 //! ```
 
 mod batch;
+mod combine;
 mod interleave;
 mod pipeline;
 mod prefetch;

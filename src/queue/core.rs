@@ -325,7 +325,7 @@ impl Queue {
     /// assert_eq!(q.dequeue().unwrap()[1].to_scalar::<i64>().unwrap(), 7);
     /// ```
     pub fn enqueue_many(&self, components: &[Tensor]) -> Result<()> {
-        self.put("enqueue_many", unstack(self.kind(), components)?, None)
+        self.put("enqueue_many", unstack(self.kind(), "enqueue_many", components)?, None)
     }
 
     /// Takes the next element, waiting until there is one. A closed, empty queue is an `Err`.
@@ -468,13 +468,13 @@ impl Queue {
 }
 
 /// The elements of `components` along axis 0 (which they must share).
-fn unstack(op: &'static str, components: &[Tensor]) -> Result<Vec<Element>> {
+pub(crate) fn unstack(op: &'static str, what: &str, components: &[Tensor]) -> Result<Vec<Element>> {
     let n = components.first().and_then(|t| t.shape().first().copied());
     let Some(n) = n.filter(|&n| components.iter().all(|t| t.shape().first() == Some(&n))) else {
         let got: Vec<String> = components.iter().map(|t| t.tensor_type().to_string()).collect();
         return Err(Error::invalid(
             op,
-            format!("enqueue_many: components need the same first dimension, got ({})", got.join(", ")),
+            format!("{what}: components need the same first dimension, got ({})", got.join(", ")),
         ));
     };
     (0..n).map(|i| components.iter().map(|t| row(t, i)).collect()).collect()

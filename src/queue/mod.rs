@@ -25,8 +25,8 @@ mod fifo;
 mod padding;
 mod shuffle;
 
-pub(crate) use self::core::row;
 pub use self::core::Queue;
+pub(crate) use self::core::{row, unstack};
 pub use fifo::FifoQueue;
 pub use padding::PaddingFifoQueue;
 pub(crate) use padding::{stack_elements, stack_padded};

@@ -1,6 +1,7 @@
 """Golden data for kiln::data::Pipeline and decode_csv (issue 17, Dataset): TensorFlow's
 tf.data results for deterministic pipelines (padded_batch shapes and values, interleave order,
-take/skip/repeat, filter, batch with drop_remainder) and tf.io.decode_csv with defaults.
+take/skip/repeat, filter, batch with drop_remainder, concatenate, zip,
+flat_map, unbatch) and tf.io.decode_csv with defaults.
 Each case is a list of elements; an element is a list of components {dtype, shape, data}.
 Run: python tests/golden/tf_data.py > tests/golden/tf_data.json
 """
@@ -43,6 +44,10 @@ CASES = {
     .padded_batch(2, padded_shapes=([None], [3, None]), padding_values=(tf.constant(-1, tf.int64), tf.constant(0.5))),
     "padded_batch_fixed_drop": R(1, 6).map(lambda x: tf.fill([x], x)).padded_batch(2, padded_shapes=[6],
                                                                                   drop_remainder=True),
+    "concatenate": R(3).concatenate(R(10, 12)),
+    "zip": tf.data.Dataset.zip((R(5), R(10, 13).map(lambda x: x * 2))),
+    "flat_map": R(1, 4).flat_map(lambda x: R(x)),
+    "padded_batch_unbatch": R(1, 6).map(lambda x: tf.fill([x], x)).padded_batch(2).unbatch(),
 }
 
 RECORDS = ["1,2.5,3", ",,", "4,,7", " 5 ,-0.25,1e3", "\"6\",\"1.5\",2"]
