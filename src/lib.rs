@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod optim;
+pub mod queue;
 pub mod ragged;
 pub mod random;
 pub mod saved_model;

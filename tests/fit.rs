@@ -307,3 +307,32 @@ mod callbacks {
         assert!(data().split_validation(1.0).is_err());
     }
 }
+
+/// `fit_stream` over a table's pipeline runs the same steps as `fit` over the table (same
+/// losses), and over a prefetched, shuffled stream with fewer steps than a pass it still
+/// learns; bad arguments are errors.
+#[test]
+fn fit_stream_matches_fit_and_learns_from_a_prefetched_stream() {
+    use kiln::data::Pipeline;
+    use kiln::training::FitOptions;
+    let model = || Arc::new(Sequential::new().add(Dense::new(8).activation("relu").seed(1)).add(Dense::new(3).seed(2)));
+    let (x, y) = blobs(60, 3);
+    let table = Dataset::from_tensors(&[x.clone(), y.clone()]).unwrap().shuffle(0).batch(16, false);
+    let quiet = |epochs| FitOptions { epochs, verbose: false, ..FitOptions::default() };
+    let by_table = trainer(model()).fit_with(&table, quiet(3)).unwrap();
+    let by_stream = trainer(model()).fit_stream(&table.pipeline(), table.batches_per_epoch(), quiet(3)).unwrap();
+    assert_eq!(by_table.loss, by_stream.loss);
+
+    // 3 steps per epoch from passes of 3 full batches of 20 (and the passes continue).
+    let stream = Pipeline::from_tensor_slices(&[x, y]).unwrap().shuffle(60, 5).batch(20, true).prefetch(2);
+    let h = trainer(model()).fit_stream(&stream, 2, quiet(12)).unwrap();
+    assert_eq!(h.loss.len(), 12);
+    assert!(h.loss[11] < 0.5 * h.loss[0], "loss {:?}", h.loss);
+
+    let t = trainer(model());
+    let split = FitOptions { validation_split: 0.2, ..quiet(1) };
+    assert!(t.fit_stream(&stream, 2, split).unwrap_err().to_string().contains("validation_split"));
+    assert!(t.fit_stream(&stream, 0, quiet(1)).is_err());
+    let empty = Pipeline::range(0, 0);
+    assert!(t.fit_stream(&empty, 2, quiet(1)).unwrap_err().to_string().contains("no batches"));
+}

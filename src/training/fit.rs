@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::callbacks::{Callback, Context, Logs};
+use crate::data::{Elements, Pipeline};
 use crate::distributed::{self, ReduceOp, World, DEFAULT_BUCKET_BYTES};
 use crate::losses::Loss;
 use crate::metrics::{LabelMetric, Mean, Metric};
@@ -158,7 +159,7 @@ impl Trainer {
     /// let h = trainer.fit_with(&Dataset::from_tensors(&[x, y]).unwrap().batch(10, false), options).unwrap();
     /// assert!(h.val_loss.last().unwrap() < &h.val_loss[0]);
     /// ```
-    pub fn fit_with(&self, train: &Dataset, mut options: FitOptions) -> Result<History> {
+    pub fn fit_with(&self, train: &Dataset, options: FitOptions) -> Result<History> {
         let split;
         let (train, validation) = if options.validation_split > 0.0 {
             split = train.split_validation(options.validation_split)?;
@@ -174,14 +175,62 @@ impl Trainer {
             }
             _ => train,
         };
+        if train.batches_per_epoch() == 0 {
+            return Err(Error::Training("fit: the training dataset has no batches".into()));
+        }
+        // Shards differ by a row at most, and so can their batch counts: every process takes
+        // the smallest, so all run the same steps (and the same collectives).
+        let steps = self.job_min(train.batches_per_epoch())?;
+        self.run(Batches::Table(train), steps, validation, options)
+    }
+
+    /// [`Trainer::fit_with`] over a streaming [`Pipeline`] of `[x, y]` (or `[x, y, w]`)
+    /// batches: each epoch is `steps_per_epoch` steps (Keras's `steps_per_epoch`), drawn
+    /// from passes over the pipeline, one continuing into the next (a pass that ends
+    /// mid-epoch is followed by a new one; a pass with no batches is an error). A
+    /// `validation_split` needs rows, so it is an error here; `validation` works as usual.
+    /// Distributed, every process feeds its own pipeline (its shard) and runs
+    /// `steps_per_epoch` steps.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kiln::data::Pipeline;
+    /// use kiln::losses::MeanSquaredError;
+    /// use kiln::nn::{Dense, Sequential};
+    /// use kiln::optim::SGD;
+    /// use kiln::training::{FitOptions, Trainer};
+    /// use kiln::{DType, Tensor};
+    /// let x = Tensor::random_normal(&[40, 2], DType::F32, 1);
+    /// let y = x.sum(-1, true);
+    /// let stream = Pipeline::from_tensor_slices(&[x, y]).unwrap().shuffle(40, 0).batch(10, true).prefetch(2);
+    /// let trainer = Trainer::new(Arc::new(Sequential::new().add(Dense::new(1))), Arc::new(MeanSquaredError), Arc::new(SGD::new(0.1)), vec![]);
+    /// let h = trainer.fit_stream(&stream, 4, FitOptions { epochs: 20, verbose: false, ..FitOptions::default() }).unwrap();
+    /// assert!(h.loss.last().unwrap() < &(h.loss[0] * 0.1));
+    /// ```
+    pub fn fit_stream(&self, train: &Pipeline, steps_per_epoch: usize, options: FitOptions) -> Result<History> {
+        if options.validation_split > 0.0 {
+            return Err(Error::Training("fit_stream: validation_split needs a Dataset table; pass validation".into()));
+        }
+        if steps_per_epoch == 0 {
+            return Err(Error::Training("fit_stream: steps_per_epoch must be at least 1".into()));
+        }
+        let validation = options.validation;
+        self.run(Batches::Stream { pipeline: train, pass: None }, steps_per_epoch, validation, options)
+    }
+
+    /// The epochs of `fit`: `steps` batches each from `train`.
+    fn run(
+        &self,
+        mut train: Batches,
+        batches: usize,
+        validation: Option<&Dataset>,
+        mut options: FitOptions,
+    ) -> Result<History> {
         let mut h = History {
             metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
             val_metrics: self.metrics.iter().map(|m| (m.name(), Vec::new())).collect(),
             ..History::default()
         };
-        if train.batches_per_epoch() == 0 {
-            return Err(Error::Training("fit: the training dataset has no batches".into()));
-        }
         let stop = std::cell::Cell::new(false);
         let chief = self.world.as_ref().is_none_or(World::is_root);
         let graph = std::cell::OnceCell::new();
@@ -195,9 +244,6 @@ impl Trainer {
         let callbacks = &mut options.callbacks;
         callbacks.iter_mut().try_for_each(|c| c.on_train_begin(&ctx))?;
         let epochs = options.epochs;
-        // Shards differ by a row at most, and so can their batch counts: every process takes
-        // the smallest, so all run the same steps (and the same collectives).
-        let batches = self.job_min(train.batches_per_epoch())?;
         let mut started = self.world.is_none();
         let show = options.verbose && chief;
         for epoch in 0..epochs {
@@ -205,7 +251,7 @@ impl Trainer {
             self.reset()?;
             callbacks.iter_mut().try_for_each(|c| c.on_epoch_begin(epoch as usize, &ctx))?;
             let bar = progress_bar(batches, epoch + 1, epochs, show);
-            for (i, batch) in train.epoch(epoch).take(batches).enumerate() {
+            for (i, batch) in train.epoch(epoch, batches).enumerate() {
                 let batch = self.weighted(batch?, options.class_weight.as_deref())?;
                 // Trace first (creating any lazy Variable), then snapshot, so a bad step can be undone.
                 let traced = self.in_job(self.step.concrete_function(batch.as_slice()))?;
@@ -385,6 +431,47 @@ fn all_finite(a: &Array) -> bool {
         kiln_ir::Data::F32(v) => v.iter().all(|x| x.is_finite()),
         kiln_ir::Data::F64(v) => v.iter().all(|x| x.is_finite()),
         _ => true,
+    }
+}
+
+/// Where `fit` takes each epoch's batches from.
+enum Batches<'a> {
+    Table(&'a Dataset),
+    /// Passes over a pipeline, one continuing into the next.
+    Stream {
+        pipeline: &'a Pipeline,
+        pass: Option<Elements>,
+    },
+}
+
+impl Batches<'_> {
+    /// The first `steps` batches of epoch `epoch`.
+    fn epoch(&mut self, epoch: u64, steps: usize) -> Box<dyn Iterator<Item = Result<Vec<Tensor>>> + '_> {
+        match self {
+            Batches::Table(d) => Box::new(d.epoch(epoch).take(steps)),
+            Batches::Stream { pipeline, pass } => {
+                let mut fresh = false;
+                Box::new(
+                    std::iter::from_fn(move || loop {
+                        let it = pass.get_or_insert_with(|| {
+                            fresh = true;
+                            pipeline.iter()
+                        });
+                        if let Some(b) = it.next() {
+                            fresh = false;
+                            return Some(b);
+                        }
+                        *pass = None;
+                        if fresh {
+                            return Some(Err(Error::Training(
+                                "fit_stream: a pass over the pipeline has no batches".into(),
+                            )));
+                        }
+                    })
+                    .take(steps),
+                )
+            }
+        }
     }
 }
 

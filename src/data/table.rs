@@ -3,6 +3,7 @@
 
 use kiln_ir::DType;
 
+use super::SplitMix;
 use crate::{Error, Result, Tensor};
 
 /// Rows of one or more tensors sharing their first dimension (e.g. features and labels).
@@ -159,10 +160,37 @@ impl Dataset {
     pub fn epoch(&self, epoch: u64) -> impl Iterator<Item = Result<Vec<Tensor>>> + '_ {
         let order = self.order(epoch);
         let n = self.batches_per_epoch();
-        (0..n).map(move |b| {
-            let rows = &order[b * self.batch_size..((b + 1) * self.batch_size).min(self.rows)];
-            let idx = Tensor::from_vec(rows.iter().map(|&r| r as i64).collect::<Vec<i64>>(), &[rows.len()])?;
-            self.tensors.iter().map(|t| t.try_gather(&idx, 0)).collect()
+        (0..n).map(move |b| self.batch_of(&order, b))
+    }
+
+    /// Batch `b` of an epoch whose row order is `order`.
+    fn batch_of(&self, order: &[usize], b: usize) -> Result<Vec<Tensor>> {
+        let rows = &order[b * self.batch_size..((b + 1) * self.batch_size).min(self.rows)];
+        let idx = Tensor::from_vec(rows.iter().map(|&r| r as i64).collect::<Vec<i64>>(), &[rows.len()])?;
+        self.tensors.iter().map(|t| t.try_gather(&idx, 0)).collect()
+    }
+
+    /// This table as a streaming [`Pipeline`](super::Pipeline) of its batches: pass `n` of
+    /// the pipeline yields the batches of epoch `n` (so shuffling changes every pass, as
+    /// [`Dataset::epoch`] does), to be mapped, prefetched and so on.
+    ///
+    /// ```
+    /// use kiln::data::Dataset;
+    /// use kiln::Tensor;
+    /// let ds = Dataset::from_tensors(&[Tensor::new(&[0i64, 1, 2, 3, 4])]).unwrap().shuffle(3).batch(2, false);
+    /// let p = ds.pipeline().prefetch(2);
+    /// let first: Vec<Vec<Tensor>> = p.iter().collect::<Result<_, _>>().unwrap();
+    /// let epoch0: Vec<Vec<Tensor>> = ds.epoch(0).collect::<Result<_, _>>().unwrap();
+    /// assert_eq!(first.len(), 3);
+    /// assert_eq!(first[0][0].to_vec::<i64>().unwrap(), epoch0[0][0].to_vec::<i64>().unwrap());
+    /// ```
+    pub fn pipeline(&self) -> super::Pipeline {
+        let table = self.clone();
+        let passes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        super::Pipeline::from_fn(move || {
+            let epoch = passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (table, order) = (table.clone(), table.order(epoch));
+            Box::new((0..table.batches_per_epoch()).map(move |b| table.batch_of(&order, b)))
         })
     }
 
@@ -174,18 +202,5 @@ impl Dataset {
     /// The dtypes of the tensors.
     pub fn dtypes(&self) -> Vec<DType> {
         self.tensors.iter().map(Tensor::dtype).collect()
-    }
-}
-
-/// splitmix64: a small, well-mixed generator for shuffling.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }
