@@ -371,7 +371,7 @@ impl Loss for CategoricalCrossentropy {
 
 /// Categorical cross-entropy with integer class labels: `y_true` is `i32`/`i64` of shape
 /// `y_pred.shape()[..-1]` with values in `0..classes`; a label out of range is an `Err`,
-/// eagerly and from a traced function alike (see [`checked_labels`]).
+/// eagerly and from a traced function alike (the check runs inside the graph).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SparseCategoricalCrossentropy {
     pub from_logits: bool,
