@@ -33,6 +33,7 @@ pub mod distributed;
 pub mod losses;
 pub mod metrics;
 pub mod nn;
+pub mod onnx;
 pub mod optim;
 pub mod random;
 pub mod saved_model;
