@@ -104,8 +104,11 @@ fn cases() -> Vec<Case> {
         c("logical_not", |x| x.greater(&Tensor::scalar(0.0f32)).logical_not()),
         c("int_unary", |x| {
             let i = (x * 2.0).cast(DType::I32);
-            (i.abs() + i.relu() - i.sign() + i.square() - (-&i)).cast(DType::F32)
+            (i.abs() + i.relu() + i.square() - (-&i)).cast(DType::F32)
         }),
+        // tract's integer `Sign` gives 1 at 0 (it goes through f32::signum), against the ONNX
+        // spec's 0: the kiln round trip checks it.
+        Case { name: "int_sign", f: |x| (x * 2.0).cast(DType::I64).sign(), tract: false },
         // binary, numpy broadcasting
         c("add", |x| x + &Tensor::new(&[1.0f32, 2.0, 3.0, 4.0])),
         c("sub", |x| &Tensor::new(&[[1.0f32], [2.0], [3.0]]) - x),

@@ -386,37 +386,38 @@ fn reduce(s: &mut Scope, r: ReduceOp, x: &str, axes: &[usize], keepdims: bool) -
     }
 }
 
-/// `ScatterAdd` as `ScatterND(zeros, indices[..., None], updates, reduction="add")` on the
-/// scatter axis moved to the front, then moved back.
+/// `ScatterAdd` as a masked sum, exact and NaN-safe (a one-hot matmul would spread a NaN
+/// update to every row): with the dims before the axis flattened to `P`, the indices to `M`
+/// and the dims after to `Q`, `out[p, j, q] = sum_m where(indices[m] == j, updates[p, m, q], 0)`.
+/// (`ScatterND` with `reduction="add"` says the same, but runtimes differ on repeated indices.)
 fn scatter_add(s: &mut Scope, args: &[&str], types: &[&TensorType], axis: usize, shape: &[usize], d: DType) -> String {
     let (updates, indices) = (args[0], args[1]);
-    let ri = types[1].shape.len();
-    let ru = types[0].shape.len();
-    let rank = shape.len();
-    // updates: [pre(axis), idx(ri), post] → [idx, pre, post].
-    let mut uperm: Vec<usize> = (axis..axis + ri).collect();
-    uperm.extend(0..axis);
-    uperm.extend(axis + ri..ru);
-    let mut dperm: Vec<usize> = vec![axis];
-    dperm.extend((0..rank).filter(|&i| i != axis));
-    let moved: Vec<usize> = dperm.iter().map(|&i| shape[i]).collect();
-    let zeros = s.ex.constant(&Array::zeros(&moved, d));
-    let updates = s.node("Transpose", &[updates], vec![attr_ints("perm", &ints(&uperm))]);
-    let last = s.ex.i64s(&[-1]);
-    let idx = s.node("Unsqueeze", &[indices, &last], vec![]);
-    let idx = s.node("Cast", &[&idx], vec![attr_int("to", DataType::Int64 as i64)]);
-    let reduction = AttributeProto {
-        name: Some("reduction".into()),
-        r#type: Some(AttributeType::String as i32),
-        s: Some(b"add".to_vec()),
-        ..Default::default()
-    };
-    let out = s.node("ScatterND", &[&zeros, &idx, &updates], vec![reduction]);
-    let mut back = vec![0; rank];
-    for (i, &p) in dperm.iter().enumerate() {
-        back[p] = i;
-    }
-    s.node("Transpose", &[&out], vec![attr_ints("perm", &ints(&back))])
+    let m: usize = types[1].shape.iter().product();
+    let p: usize = shape[..axis].iter().product();
+    let q: usize = shape[axis + 1..].iter().product();
+    let n = shape[axis];
+    let index_type = types[1].dtype;
+    let u_shape = s.ex.i64s(&ints(&[p, m, 1, q]));
+    let updates = s.node("Reshape", &[updates, &u_shape], vec![]);
+    let i_shape = s.ex.i64s(&ints(&[1, m, 1, 1]));
+    let idx = s.node("Reshape", &[indices, &i_shape], vec![]);
+    let positions: Vec<f64> = (0..n).map(|j| j as f64).collect();
+    let positions = s.ex.constant(
+        &Array::new(
+            match index_type {
+                DType::I32 => kiln_ir::Data::I32(positions.iter().map(|&v| v as i32).collect()),
+                _ => kiln_ir::Data::I64(positions.iter().map(|&v| v as i64).collect()),
+            },
+            &[1, 1, n, 1],
+        )
+        .expect("a [1, 1, n, 1] vector"),
+    );
+    let mask = s.node("Equal", &[&idx, &positions], vec![]);
+    let zero = s.ex.scalar(d, 0.0);
+    let picked = s.node("Where", &[&mask, &updates, &zero], vec![]);
+    let summed = reduce(s, ReduceOp::Sum, &picked, &[1], false);
+    let out_shape = s.ex.i64s(&ints(shape));
+    s.node("Reshape", &[&summed, &out_shape], vec![])
 }
 
 /// `case` as `If`: a bool predicate picks branch 1 when true; an integer index becomes a
