@@ -34,11 +34,13 @@ fn onnx_mlp(c: &mut Criterion) {
         let data = x.to_vec::<f32>().unwrap();
         let input: TValue = tract_onnx::prelude::Tensor::from_shape(&[batch, 64], &data).unwrap().into();
         // Both give the same probabilities before anything is timed.
-        let ours = kiln_model.call(&[x.clone()]).unwrap().remove(0).to_vec::<f32>().unwrap();
+        let ours = kiln_model.call(std::slice::from_ref(&x)).unwrap().remove(0).to_vec::<f32>().unwrap();
         let theirs = tract_model.run(tvec![input.clone()]).unwrap();
         let theirs = theirs[0].as_slice::<f32>().unwrap();
         assert!(ours.iter().zip(theirs).all(|(a, b)| (a - b).abs() < 1e-5));
-        g.bench_function(format!("kiln_batch{batch}"), |b| b.iter(|| kiln_model.call(&[x.clone()]).unwrap()));
+        g.bench_function(format!("kiln_batch{batch}"), |b| {
+            b.iter(|| kiln_model.call(std::slice::from_ref(&x)).unwrap())
+        });
         g.bench_function(format!("tract_batch{batch}"), |b| b.iter(|| tract_model.run(tvec![input.clone()]).unwrap()));
     }
     g.finish();

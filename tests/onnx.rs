@@ -132,8 +132,15 @@ fn cases() -> Vec<Case> {
         c("broadcast_to", |x| x.reshape([1, 3, 4]).broadcast_to(&[2, 3, 4])),
         c("reshape", |x| x.reshape([2, 6])),
         c("transpose", |x| x.reshape([3, 2, 2]).transpose([2, 0, 1])),
-        c("slice", |x| x.slice(&[SliceArg::Range { start: Some(1), stop: None, step: 1 }, SliceArg::Range { start: None, stop: None, step: -2 }])),
-        c("slice_index", |x| x.slice(&[SliceArg::Index(-1), SliceArg::Range { start: Some(3), stop: Some(0), step: -1 }])),
+        c("slice", |x| {
+            x.slice(&[
+                SliceArg::Range { start: Some(1), stop: None, step: 1 },
+                SliceArg::Range { start: None, stop: None, step: -2 },
+            ])
+        }),
+        c("slice_index", |x| {
+            x.slice(&[SliceArg::Index(-1), SliceArg::Range { start: Some(3), stop: Some(0), step: -1 }])
+        }),
         c("concat", |x| Tensor::concat(&[x, &x.exp(), x], 1)),
         c("gather", |x| x.gather(&Tensor::new(&[2i64, 0, 2]), 0)),
         c("gather_axis1", |x| x.gather(&Tensor::new(&[[3i32, 1], [0, 0]]), 1)),
@@ -171,13 +178,15 @@ fn cases() -> Vec<Case> {
                     Ok((vec![next.clone()], vec![next.tanh()]))
                 },
                 &[Tensor::zeros(&[4], DType::F32)],
-                &[x.clone()],
+                std::slice::from_ref(x),
             )
             .unwrap();
             &ys[0] + &carry[0]
         }),
         c("fori_loop", |x| {
-            kiln::fori_loop(0, 3, |i, v| Ok(vec![&v[0] * 2.0 + i.cast(DType::F32)]), &[x.clone()]).unwrap().remove(0)
+            kiln::fori_loop(0, 3, |i, v| Ok(vec![&v[0] * 2.0 + i.cast(DType::F32)]), std::slice::from_ref(x))
+                .unwrap()
+                .remove(0)
         }),
         Case {
             name: "while_loop",
@@ -200,6 +209,18 @@ fn cases() -> Vec<Case> {
 fn check(name: &str, f: &kiln::ConcreteFunction, want: &[Tensor], args: &[Tensor], tract: bool) {
     let bytes = kiln::onnx::to_model_bytes(f).unwrap_or_else(|e| panic!("{name}: export: {e}"));
     let want: Vec<_> = want.iter().map(values).collect();
+    // For checking the exports by hand with the reference tools (onnx.checker, onnxruntime):
+    // `KILN_ONNX_DUMP=dir` writes each model and kiln's outputs there.
+    if let Some(dir) = std::env::var_os("KILN_ONNX_DUMP") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.onnx")), &bytes).unwrap();
+        let json = serde_json::json!({
+            "inputs": args.iter().map(values).map(|(s, d)| serde_json::json!({"shape": s, "data": d})).collect::<Vec<_>>(),
+            "outputs": want.iter().map(|(s, d)| serde_json::json!({"shape": s, "data": d})).collect::<Vec<_>>(),
+        });
+        std::fs::write(dir.join(format!("{name}.json")), json.to_string()).unwrap();
+    }
     if tract {
         let got = run_tract(&bytes, args);
         assert_eq!(got.len(), want.len(), "{name}: tract's output count");
@@ -222,12 +243,13 @@ fn every_exportable_op_runs_in_tract_and_round_trips() {
         let f = kiln::function(move |x: &Tensor| body(x));
         let want = f.call(&x).unwrap();
         let c = f.concrete_function(&x).unwrap();
-        check(case.name, &c, &[want], &[x.clone()], case.tract);
+        check(case.name, &c, &[want], std::slice::from_ref(&x), case.tract);
     }
 }
 
-/// The module's example: the issue's program, as written.
+/// Issue 16's program, as written there.
 #[test]
+#[allow(clippy::cloned_ref_to_slice_refs)]
 fn the_issue_program_runs() -> kiln::Result<()> {
     let x = Tensor::random_normal(&[4, 3], DType::F32, 1);
     let f = kiln::function(|x: &Tensor| (x.matmul(&x.t()) + 1.0).tanh().sum(&[1], false));
@@ -293,7 +315,7 @@ fn gradient_ops_export() {
     let outcome = kiln::ir::interp::run(&g, &[x.array().unwrap().clone()], &[]).unwrap();
     let want: Vec<Tensor> = outcome.outputs.into_iter().map(Tensor::from).collect();
     let bytes = kiln::onnx::graph_to_model_bytes(&g, &[]).unwrap();
-    let got = run_tract(&bytes, &[x.clone()]);
+    let got = run_tract(&bytes, std::slice::from_ref(&x));
     for (w, t) in want.iter().zip(&got) {
         assert_close("gradient ops (tract)", &values(w), t);
     }
@@ -437,21 +459,20 @@ fn size_claims_are_checked_before_allocating() {
         .to_string();
     assert!(e.contains("too many elements"), "{e}");
     // Dims claiming more elements than the data holds.
-    let e = doctored("gemm", |m| m.graph.as_mut().unwrap().initializer[1].dims = vec![6])
-        .err()
-        .unwrap()
-        .to_string();
+    let e = doctored("gemm", |m| m.graph.as_mut().unwrap().initializer[1].dims = vec![6]).err().unwrap().to_string();
     assert!(e.contains("20 bytes of data for 6"), "{e}");
     // A negative dim, an unknown element type, a missing graph, an old opset.
     let e = doctored("gemm", |m| m.graph.as_mut().unwrap().initializer[1].dims = vec![-5]).err().unwrap().to_string();
     assert!(e.contains("negative dim"), "{e}");
-    let e = doctored("gemm", |m| m.graph.as_mut().unwrap().initializer[1].data_type = Some(99)).err().unwrap().to_string();
+    let e =
+        doctored("gemm", |m| m.graph.as_mut().unwrap().initializer[1].data_type = Some(99)).err().unwrap().to_string();
     assert!(e.contains("unknown element type 99"), "{e}");
     let e = doctored("gemm", |m| m.graph = None).err().unwrap().to_string();
     assert!(e.contains("no graph"), "{e}");
     let e = doctored("gemm", |m| m.opset_import[0].version = Some(9)).err().unwrap().to_string();
     assert!(e.contains("opset 9"), "{e}");
     // A node reading a value nothing defines.
-    let e = doctored("relu", |m| m.graph.as_mut().unwrap().node[0].input[0] = "nowhere".into()).err().unwrap().to_string();
+    let e =
+        doctored("relu", |m| m.graph.as_mut().unwrap().node[0].input[0] = "nowhere".into()).err().unwrap().to_string();
     assert!(e.contains("`nowhere`"), "{e}");
 }

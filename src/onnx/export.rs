@@ -234,12 +234,16 @@ fn emit_op(
             unreachable!("sources and `get` are bound by emit_graph")
         }
         Op::Random { .. } => Err(unsupported(op, "ONNX's random ops do not promise kiln's stateless, seeded numbers")),
-        Op::AssignVar(_) => Err(unsupported(op, "an ONNX model has no mutable state (export a function without Variable writes)")),
+        Op::AssignVar(_) => {
+            Err(unsupported(op, "an ONNX model has no mutable state (export a function without Variable writes)"))
+        }
         Op::Print(_) => Err(unsupported(op, "ONNX has no printing op")),
         Op::AllReduce(_) | Op::Broadcast(_) | Op::AllGather(_) => {
             Err(unsupported(op, "collectives need other processes, which an ONNX model has no notion of"))
         }
-        Op::WhileGrad(_) => Err(unsupported(op, "the reverse pass of a while loop keeps a history whose length only the run knows")),
+        Op::WhileGrad(_) => {
+            Err(unsupported(op, "the reverse pass of a while loop keeps a history whose length only the run knows"))
+        }
         Op::Unary(u) => one(unary(s, *u, args[0], ty.dtype)),
         Op::Binary(b) => one(binary(s, *b, args)),
         Op::Select => one(s.node("Where", args, vec![])),
@@ -356,7 +360,13 @@ fn slice(s: &mut Scope, x: &str, dims: &[SliceDim]) -> String {
         starts.push(if d.len == 0 { 0 } else { start });
         // A negative step ending before index 0: ONNX reads a negative end as counted from
         // the back, so "before the first element" is spelled as the smallest i64 (clamped to -1).
-        ends.push(if d.len == 0 { 0 } else if end < 0 { i64::MIN } else { end });
+        ends.push(if d.len == 0 {
+            0
+        } else if end < 0 {
+            i64::MIN
+        } else {
+            end
+        });
         steps.push(d.step as i64);
     }
     let axes: Vec<i64> = (0..dims.len() as i64).collect();

@@ -27,12 +27,68 @@ pub(super) const MAX_ELEMENTS: usize = 1 << 31;
 
 /// The op types [`Builder::node`] imports (checked up front when input shapes are unknown).
 pub(super) const SUPPORTED: &[&str] = &[
-    "Identity", "Neg", "Abs", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid", "Relu", "Softplus", "Sin", "Cos", "Sign",
-    "Floor", "Ceil", "Round", "Not", "Reciprocal", "Add", "Sum", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal",
-    "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Where", "Cast", "Constant", "Shape", "Reshape",
-    "Flatten", "Squeeze", "Unsqueeze", "Expand", "Transpose", "Slice", "Concat", "Gather", "ReduceSum", "ReduceMean",
-    "ReduceMax", "ReduceMin", "ReduceProd", "ArgMax", "ArgMin", "MatMul", "Gemm", "Softmax", "LogSoftmax", "Pad",
-    "ScatterND", "If", "Loop", "Scan",
+    "Identity",
+    "Neg",
+    "Abs",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Tanh",
+    "Sigmoid",
+    "Relu",
+    "Softplus",
+    "Sin",
+    "Cos",
+    "Sign",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Not",
+    "Reciprocal",
+    "Add",
+    "Sum",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Max",
+    "Min",
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "And",
+    "Or",
+    "Where",
+    "Cast",
+    "Constant",
+    "Shape",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Expand",
+    "Transpose",
+    "Slice",
+    "Concat",
+    "Gather",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ArgMax",
+    "ArgMin",
+    "MatMul",
+    "Gemm",
+    "Softmax",
+    "LogSoftmax",
+    "Pad",
+    "ScatterND",
+    "If",
+    "Loop",
+    "Scan",
 ];
 
 pub(super) fn err(msg: impl Into<String>) -> Error {
@@ -94,7 +150,7 @@ pub(super) fn array_of(t: &TensorProto) -> Result<Array> {
             DType::Bool => Data::Bool(t.int32_data.iter().map(|&v| v != 0).collect()),
         }
     };
-    Ok(Array::new(data, &dims)?)
+    Array::new(data, &dims)
 }
 
 /// The type a graph input or output declares: `Err` for non-tensors. Symbolic or missing
@@ -182,7 +238,10 @@ impl Builder {
     }
 
     fn value(&self, n: &NodeProto, name: &str) -> Result<NodeId> {
-        self.names.get(name).copied().ok_or_else(|| node_err(n, format!("reads `{name}`, which nothing defines before it")))
+        self.names
+            .get(name)
+            .copied()
+            .ok_or_else(|| node_err(n, format!("reads `{name}`, which nothing defines before it")))
     }
 
     fn ty(&self, id: NodeId) -> &TensorType {
@@ -254,7 +313,10 @@ impl Builder {
             }
             let outs = self.node(n)?;
             if outs.len() < n.output.iter().filter(|o| !o.is_empty()).count() {
-                return Err(node_err(n, format!("kiln computes {} output(s) of this op, not {}", outs.len(), n.output.len())));
+                return Err(node_err(
+                    n,
+                    format!("kiln computes {} output(s) of this op, not {}", outs.len(), n.output.len()),
+                ));
             }
             for (name, id) in n.output.iter().zip(outs) {
                 if !name.is_empty() {
@@ -264,18 +326,16 @@ impl Builder {
         }
         gp.output
             .iter()
-            .map(|o| self.names.get(o.name()).copied().ok_or_else(|| err(format!("output `{}` is never computed", o.name()))))
+            .map(|o| {
+                self.names.get(o.name()).copied().ok_or_else(|| err(format!("output `{}` is never computed", o.name())))
+            })
             .collect()
     }
 
     /// One ONNX node's results.
     fn node(&mut self, n: &NodeProto) -> Result<Vec<NodeId>> {
-        let ins: Vec<NodeId> = n
-            .input
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| self.value(n, s))
-            .collect::<Result<_>>()?;
+        let ins: Vec<NodeId> =
+            n.input.iter().filter(|s| !s.is_empty()).map(|s| self.value(n, s)).collect::<Result<_>>()?;
         let arg = |i: usize| ins.get(i).copied().ok_or_else(|| node_err(n, format!("needs operand {i}")));
         let one = |id: NodeId| Ok(vec![id]);
         let unary = |b: &mut Builder, u: UnaryOp| -> Result<Vec<NodeId>> { one(b.add(n, Op::Unary(u), &[arg(0)?])?) };
@@ -685,11 +745,13 @@ impl Builder {
         let (names, ids) = self.captures(n, &[then_g, else_g])?;
         let ids = self.capture_operands(&ids);
         // ONNX allows a one-element predicate of any rank; kiln's is a scalar.
-        let cond = if self.ty(cond).shape.is_empty() { cond } else { self.add(n, Op::Reshape(Default::default()), &[cond])? };
+        let cond =
+            if self.ty(cond).shape.is_empty() { cond } else { self.add(n, Op::Reshape(Default::default()), &[cond])? };
         let branches = vec![self.region(else_g, &[], &names)?, self.region(then_g, &[], &names)?];
         let mut operands = vec![cond];
         operands.extend(ids);
-        let (_, gets) = self.g.add_region(Op::Case(CaseOp { branches }.into()), &operands).map_err(|e| node_err(n, e))?;
+        let (_, gets) =
+            self.g.add_region(Op::Case(CaseOp { branches }.into()), &operands).map_err(|e| node_err(n, e))?;
         Ok(gets)
     }
 
@@ -697,8 +759,7 @@ impl Builder {
     /// the condition and the loop variables; the trip count `M`, if any, is a capture.
     fn loop_(&mut self, n: &NodeProto) -> Result<Vec<NodeId>> {
         let body = attr_graph(n, "body")?;
-        let vars: Vec<NodeId> =
-            n.input.iter().skip(2).map(|s| self.value(n, s)).collect::<Result<_>>()?;
+        let vars: Vec<NodeId> = n.input.iter().skip(2).map(|s| self.value(n, s)).collect::<Result<_>>()?;
         if body.output.len() != 1 + vars.len() {
             return Err(node_err(n, "Loop with scan outputs is not supported (kiln's while loops keep static shapes)"));
         }
@@ -758,7 +819,10 @@ impl Builder {
     fn scan(&mut self, n: &NodeProto, ins: &[NodeId]) -> Result<Vec<NodeId>> {
         let body = attr_graph(n, "body")?;
         let m = attr_i(n, "num_scan_inputs", 0);
-        let m = usize::try_from(m).ok().filter(|&m| m >= 1 && m <= ins.len()).ok_or_else(|| node_err(n, "bad num_scan_inputs"))?;
+        let m = usize::try_from(m)
+            .ok()
+            .filter(|&m| m >= 1 && m <= ins.len())
+            .ok_or_else(|| node_err(n, "bad num_scan_inputs"))?;
         let carries = ins.len() - m;
         let dirs: Vec<i64> = [attr_ints(n, "scan_input_directions"), attr_ints(n, "scan_output_directions")]
             .into_iter()
@@ -776,7 +840,8 @@ impl Builder {
         }
         let reverse = dirs.first().is_some_and(|&d| d == 1);
         let xs = &ins[carries..];
-        let length = *self.ty(xs[0]).shape.first().ok_or_else(|| node_err(n, "a scanned input must have rank 1 or more"))?;
+        let length =
+            *self.ty(xs[0]).shape.first().ok_or_else(|| node_err(n, "a scanned input must have rank 1 or more"))?;
         let (names, ids) = self.captures(n, &[body])?;
         let ids = self.capture_operands(&ids);
         // kiln's body takes the step index first; the ONNX body does not read it.
