@@ -358,7 +358,7 @@ fn python_made_models_match_onnxruntime() {
         std::fs::read_to_string(format!("{}/tests/golden/onnx/expected.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
     let cases = expected.as_object().unwrap();
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 9);
     for (name, case) in cases {
         let model = kiln::onnx::from_bytes(&golden(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let args: Vec<Tensor> = case["inputs"]
@@ -417,7 +417,7 @@ fn mutated_and_truncated_files_are_errors_not_panics() {
         state
     };
     let mut loaded = 0;
-    for name in ["gemm", "relu", "softmax", "mlp", "broadcast", "reshape"] {
+    for name in ["gemm", "relu", "softmax", "mlp", "broadcast", "reshape", "if", "loop", "scan"] {
         let bytes = golden(name);
         for cut in 0..bytes.len() {
             let _ = kiln::onnx::from_bytes(&bytes[..cut]);

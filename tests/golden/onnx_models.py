@@ -1,5 +1,6 @@
-"""Small ONNX models for tests/onnx.rs, made with the `onnx` package, and their outputs
-computed by onnxruntime on fixed random inputs.
+"""Small ONNX models for tests/onnx.rs (Gemm, Relu, Softmax, an MLP, broadcasting, reshapes,
+If, Loop, Scan), made with the `onnx` package, and their outputs computed by onnxruntime on
+fixed random inputs.
 
 Writes tests/golden/onnx/<name>.onnx and tests/golden/onnx/expected.json (per model: its
 inputs and the outputs onnxruntime gives). The models are opset 17, as kiln exports.
@@ -123,6 +124,67 @@ models["reshape"] = (
         [init("shape", np.array([0, -1, 3], dtype=np.int64)), init("ax", np.array([1], dtype=np.int64))],
     ),
     {"x": normal(2, 6)},
+)
+
+# Control flow, as other exporters write it: an If whose branches read outer values, a Loop
+# with a trip count carrying a value (its body reads an outer weight), and a Scan with a
+# running sum (state) and a per-step output.
+then_g = helper.make_graph(
+    [helper.make_node("Mul", ["x", "w"], ["t"], name="then_mul")], "then", [], [vi("t", [2, 3])])
+else_g = helper.make_graph(
+    [helper.make_node("Sub", ["x", "w"], ["e"], name="else_sub")], "else", [], [vi("e", [2, 3])])
+models["if"] = (
+    model(
+        "if",
+        [
+            helper.make_node("ReduceSum", ["x"], ["s"], name="sum", keepdims=0),
+            helper.make_node("Greater", ["s", "zero"], ["c"], name="positive"),
+            helper.make_node("If", ["c"], ["y"], name="if", then_branch=then_g, else_branch=else_g),
+        ],
+        [vi("x", [2, 3])],
+        [vi("y", [2, 3])],
+        [init("w", normal(2, 3)), init("zero", np.float32(0))],
+    ),
+    {"x": normal(2, 3)},
+)
+body = helper.make_graph(
+    [
+        helper.make_node("Identity", ["c_in"], ["c_out"], name="keep_going"),
+        helper.make_node("MatMul", ["v_in", "w"], ["m"], name="step_matmul"),
+        helper.make_node("Tanh", ["m"], ["v_out"], name="step_tanh"),
+    ],
+    "loop_body",
+    [vi("i", [], TensorProto.INT64), vi("c_in", [], TensorProto.BOOL), vi("v_in", [2, 3])],
+    [vi("c_out", [], TensorProto.BOOL), vi("v_out", [2, 3])],
+)
+models["loop"] = (
+    model(
+        "loop",
+        [helper.make_node("Loop", ["trips", "", "x"], ["y"], name="loop", body=body)],
+        [vi("x", [2, 3])],
+        [vi("y", [2, 3])],
+        [init("trips", np.int64(4)), init("w", normal(3, 3))],
+    ),
+    {"x": normal(2, 3)},
+)
+scan_body = helper.make_graph(
+    [
+        helper.make_node("Add", ["acc_in", "row"], ["acc_out"], name="accumulate"),
+        helper.make_node("Mul", ["acc_out", "row"], ["out"], name="emit"),
+    ],
+    "scan_body",
+    [vi("acc_in", [3]), vi("row", [3])],
+    [vi("acc_out", [3]), vi("out", [3])],
+)
+models["scan"] = (
+    model(
+        "scan",
+        [helper.make_node("Scan", ["init", "xs"], ["final", "ys"], name="scan", body=scan_body, num_scan_inputs=1)],
+        [vi("xs", [4, 3])],
+        [vi("final", [3]), vi("ys", [4, 3])],
+        [init("init", normal(3))],
+    ),
+    {"xs": normal(4, 3)},
 )
 
 os.makedirs(OUT, exist_ok=True)
