@@ -138,6 +138,17 @@ pub fn from_bytes(bytes: &[u8]) -> Result<OnnxModel> {
 }
 
 /// An imported ONNX model: call it like a function.
+///
+/// ```
+/// use kiln::Tensor;
+/// let f = kiln::function(|x: &Tensor| x.softmax(-1));
+/// let x = Tensor::new(&[[1.0f32, 2.0, 3.0]]);
+/// let model = kiln::onnx::from_bytes(&kiln::onnx::to_model_bytes(&f.concrete_function(&x).unwrap()).unwrap()).unwrap();
+/// assert_eq!(model.input_names(), ["input_0"]);
+/// let p = model.call(&[x]).unwrap().remove(0);
+/// assert!((p.sum_all().to_scalar::<f32>().unwrap() - 1.0).abs() < 1e-6);
+/// assert!(model.graph().unwrap().len() > 1);
+/// ```
 pub struct OnnxModel {
     model: proto::ModelProto,
     opset: i64,
@@ -239,6 +250,15 @@ impl OnnxModel {
     /// Runs the model on `args` (one tensor per graph input that is not an initializer, in
     /// the model's order). `Err` if a dtype differs from the declared one or a static dim
     /// from the argument's.
+    ///
+    /// ```
+    /// use kiln::{DType, Tensor};
+    /// let f = kiln::function(|x: &Tensor| x * 2.0);
+    /// let x = Tensor::new(&[1.0f32, 2.0]);
+    /// let model = kiln::onnx::from_bytes(&kiln::onnx::to_model_bytes(&f.concrete_function(&x).unwrap()).unwrap()).unwrap();
+    /// assert_eq!(model.call(&[x]).unwrap()[0].to_vec::<f32>().unwrap(), [2.0, 4.0]);
+    /// assert!(model.call(&[Tensor::zeros(&[3], DType::F32)]).is_err()); // declared [2]
+    /// ```
     pub fn call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
         if args.len() != self.inputs.len() {
             return Err(import::err(format!("the model takes {} input(s), got {}", self.inputs.len(), args.len())));
@@ -267,12 +287,13 @@ impl OnnxModel {
         f.run(args)
     }
 
-    /// The names of the model's inputs, in call order.
+    /// The names of the model's inputs, in call order (see the example on [`OnnxModel`]).
     pub fn input_names(&self) -> Vec<&str> {
         self.inputs.iter().map(|d| d.name.as_str()).collect()
     }
 
-    /// The kiln graph (as imported, before the passes) of the first signature compiled, if any.
+    /// The kiln graph (as imported, before the passes) of the first signature compiled, if
+    /// any (see the example on [`OnnxModel`]).
     pub fn graph(&self) -> Option<Graph> {
         self.compiled.lock().expect("not poisoned").first().map(|c| c.traced().clone())
     }
