@@ -52,7 +52,7 @@ fn run_tract(bytes: &[u8], args: &[Tensor]) -> Vec<(Vec<usize>, Vec<f64>)> {
     outs.iter().map(|t| from_tract(t)).collect()
 }
 
-fn values(t: &Tensor) -> (Vec<usize>, Vec<f64>) {
+fn values_of(t: &Tensor) -> (Vec<usize>, Vec<f64>) {
     (t.shape().to_vec(), t.cast(DType::F64).to_vec::<f64>().unwrap())
 }
 
@@ -208,7 +208,7 @@ fn cases() -> Vec<Case> {
 /// import, and compares both with kiln's own call.
 fn check(name: &str, f: &kiln::ConcreteFunction, want: &[Tensor], args: &[Tensor], tract: bool) {
     let bytes = kiln::onnx::to_model_bytes(f).unwrap_or_else(|e| panic!("{name}: export: {e}"));
-    let want: Vec<_> = want.iter().map(values).collect();
+    let want: Vec<_> = want.iter().map(values_of).collect();
     // For checking the exports by hand with the reference tools (onnx.checker, onnxruntime):
     // `KILN_ONNX_DUMP=dir` writes each model and kiln's outputs there.
     if let Some(dir) = std::env::var_os("KILN_ONNX_DUMP") {
@@ -216,7 +216,7 @@ fn check(name: &str, f: &kiln::ConcreteFunction, want: &[Tensor], args: &[Tensor
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("{name}.onnx")), &bytes).unwrap();
         let json = serde_json::json!({
-            "inputs": args.iter().map(values).map(|(s, d)| serde_json::json!({"shape": s, "data": d})).collect::<Vec<_>>(),
+            "inputs": args.iter().map(values_of).map(|(s, d)| serde_json::json!({"shape": s, "data": d})).collect::<Vec<_>>(),
             "outputs": want.iter().map(|(s, d)| serde_json::json!({"shape": s, "data": d})).collect::<Vec<_>>(),
         });
         std::fs::write(dir.join(format!("{name}.json")), json.to_string()).unwrap();
@@ -231,7 +231,7 @@ fn check(name: &str, f: &kiln::ConcreteFunction, want: &[Tensor], args: &[Tensor
     let model = kiln::onnx::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: import: {e}"));
     let got = model.call(args).unwrap_or_else(|e| panic!("{name}: imported call: {e}"));
     for (w, g) in want.iter().zip(&got) {
-        assert_close(&format!("{name} (kiln round trip)"), w, &values(g));
+        assert_close(&format!("{name} (kiln round trip)"), w, &values_of(g));
     }
 }
 
@@ -283,7 +283,15 @@ fn the_digits_mlp_exports() {
     let want = f.call(&x).unwrap();
     let c = f.concrete_function(&x).unwrap();
     assert!(!c.variables().is_empty());
-    check("digits mlp", &c, &[want], &[x], true);
+    check("digits mlp", &c, std::slice::from_ref(&want), std::slice::from_ref(&x), true);
+    // The optimized graph too: its fused kernels export as their bodies.
+    let optimized = c.optimized();
+    assert!(optimized.node_ids().any(|id| matches!(optimized.node(id).op, Op::Fused(_))));
+    let values: Vec<kiln::Array> = c.variables().iter().map(kiln::Variable::value).collect();
+    let bytes = kiln::onnx::graph_to_model_bytes(optimized, &values).unwrap();
+    assert_close("digits mlp, optimized (tract)", &values_of(&want), &run_tract(&bytes, std::slice::from_ref(&x))[0]);
+    let back = kiln::onnx::from_bytes(&bytes).unwrap().call(&[x]).unwrap();
+    assert_close("digits mlp, optimized (kiln round trip)", &values_of(&want), &values_of(&back[0]));
 }
 
 #[test]
@@ -317,11 +325,11 @@ fn gradient_ops_export() {
     let bytes = kiln::onnx::graph_to_model_bytes(&g, &[]).unwrap();
     let got = run_tract(&bytes, std::slice::from_ref(&x));
     for (w, t) in want.iter().zip(&got) {
-        assert_close("gradient ops (tract)", &values(w), t);
+        assert_close("gradient ops (tract)", &values_of(w), t);
     }
     let back = kiln::onnx::from_bytes(&bytes).unwrap().call(&[x]).unwrap();
     for (w, b) in want.iter().zip(&back) {
-        assert_close("gradient ops (kiln round trip)", &values(w), &values(b));
+        assert_close("gradient ops (kiln round trip)", &values_of(w), &values_of(b));
     }
 }
 
@@ -374,7 +382,7 @@ fn python_made_models_match_onnxruntime() {
         let want = case["outputs"].as_array().unwrap();
         assert_eq!(got.len(), want.len(), "{name}");
         for (w, g) in want.iter().zip(&got) {
-            assert_close(name, &json_tensor(w), &values(g));
+            assert_close(name, &json_tensor(w), &values_of(g));
         }
     }
 }
