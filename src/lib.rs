@@ -34,6 +34,7 @@ pub mod losses;
 pub mod metrics;
 pub mod models;
 pub mod nn;
+pub mod onnx;
 pub mod optim;
 pub mod queue;
 pub mod ragged;
