@@ -17,7 +17,7 @@ pub fn main() -> kiln::Result<()> {
     let r = RaggedTensor::from_row_lengths(Tensor::new(&[1.0f32, 2.0, 3.0, 4.0, 5.0]), &[2, 0, 3])?;
     assert_eq!(r.sum_rows()?.to_vec::<f32>()?, vec![3.0, 0.0, 12.0]);
     let padded = r.to_tensor(0.0)?; // [3, 3]
-    // Strings.
+                                    // Strings.
     let t = StringTensor::new(&["hello world", "kiln"], &[2])?;
     let words: RaggedTensor = t.split(" ")?; // ragged [2, None] of strings
     let ids = kiln::strings::StringLookup::new(&["hello", "world", "kiln"]).call(&words)?;
@@ -25,7 +25,7 @@ pub fn main() -> kiln::Result<()> {
     let a = Tensor::new(&[[1i64, 2, 3]]);
     let b = Tensor::new(&[[2i64, 3, 4]]);
     let i = kiln::sets::intersection(&a, &b)?; // sparse [[2, 3]]
-    // Queues, shared across threads.
+                                               // Queues, shared across threads.
     let q = kiln::queue::FifoQueue::new(8, &[DType::F32], &[&[2]])?;
     q.enqueue(&[Tensor::new(&[1.0f32, 2.0])])?;
     let item = q.dequeue()?;

@@ -247,24 +247,6 @@ fn every_exportable_op_runs_in_tract_and_round_trips() {
     }
 }
 
-/// Issue 16's program, as written there.
-#[test]
-#[allow(clippy::cloned_ref_to_slice_refs)]
-fn the_issue_program_runs() -> kiln::Result<()> {
-    let x = Tensor::random_normal(&[4, 3], DType::F32, 1);
-    let f = kiln::function(|x: &Tensor| (x.matmul(&x.t()) + 1.0).tanh().sum(&[1], false));
-    let want = f.call(&x)?;
-    let dir = std::env::temp_dir().join(format!("kiln-export-demo-{}", std::process::id()));
-    kiln::saved_model::save(&f, &dir)?;
-    let onnx = dir.join("f.onnx");
-    kiln::onnx::save(&f.concrete_function(&x)?, &onnx)?;
-    let g = kiln::onnx::load(&onnx)?;
-    let got = g.call(&[x.clone()])?;
-    assert!((&got[0] - &want).abs().max_all().to_scalar::<f32>()? < 1e-5);
-    std::fs::remove_dir_all(&dir).unwrap();
-    Ok(())
-}
-
 /// The digits MLP of examples/train_digits.rs (with its batch norm and dropout variants in
 /// one model), in inference mode: its Variables become initializers.
 #[test]
