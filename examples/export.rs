@@ -4,6 +4,8 @@
 
 use kiln::{DType, Tensor};
 
+// `&[x.clone()]` as the issue writes it.
+#[allow(clippy::cloned_ref_to_slice_refs)]
 pub fn main() -> kiln::Result<()> {
     let x = Tensor::random_normal(&[4, 3], DType::F32, 1);
     let f = kiln::function(|x: &Tensor| (x.matmul(&x.t()) + 1.0).tanh().sum(&[1], false));
