@@ -7,22 +7,10 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kiln::{DType, Tensor};
 use std::hint::black_box;
-use std::time::Instant;
 
-/// Median seconds of `reps` runs of `f`: the ratios printed after each group, measured
-/// in the same run as criterion's figures.
-fn median(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
-}
+#[path = "common/timing.rs"]
+mod timing;
+use timing::median;
 
 fn gelu(x: &Tensor) -> Tensor {
     0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.797_884_6).tanh())

@@ -10,25 +10,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use kiln::sparse::{self, SparseTensor};
 use kiln::{DType, Tensor};
 use std::hint::black_box;
-use std::time::Instant;
 
 const M: usize = 1024;
 const K: usize = 1024;
 const N: usize = 256;
 
-/// Median seconds of `reps` runs of `f` (after one warm-up run).
-fn median(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
-}
+#[path = "common/timing.rs"]
+mod timing;
+use timing::median;
 
 /// A [M, K] sparse tensor with `M * K / per` distinct random positions.
 fn random_sparse(per: usize) -> SparseTensor {
