@@ -133,8 +133,9 @@ impl Dense {
     /// regularizers and constraints are found by name in `objects`, then among the built-ins.
     pub fn from_config(c: &Config, objects: &CustomObjects) -> Result<Dense> {
         let mut d = Dense::new(c.get("units")?).with_name(&c.get::<String>("name")?);
-        d.activation = objects.make_activation(&c.get_or("activation", "linear".to_string())?)?;
-        d.activation_name = Some(c.get_or("activation", "linear".to_string())?);
+        let activation: String = c.get_or("activation", "linear".to_string())?;
+        d.activation = objects.make_activation(&activation)?;
+        d.activation_name = Some(activation);
         d.use_bias = c.get_or("use_bias", true)?;
         d.dtype = c.dtype_or("dtype", DType::F32)?;
         d.trainable = AtomicBool::new(c.get_or("trainable", true)?);

@@ -78,16 +78,13 @@ impl Optimizer for Adam {
     }
 
     fn get_config(&self) -> Result<ObjectConfig> {
-        Ok(ObjectConfig {
-            class_name: "Adam".into(),
-            config: self
-                .base
-                .base_config()?
-                .with("beta_1", self.beta_1)
-                .with("beta_2", self.beta_2)
-                .with("epsilon", self.epsilon)
-                .with("amsgrad", self.amsgrad),
-        })
+        Ok(self
+            .base
+            .base_config()?
+            .with("beta_1", self.beta_1)
+            .with("beta_2", self.beta_2)
+            .with("epsilon", self.epsilon)
+            .with("amsgrad", self.amsgrad))
     }
 
     fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {

@@ -244,12 +244,15 @@ impl OptimizerBase {
         self.slots.existing(var)
     }
 
-    /// The config every built-in optimizer starts from: its learning rate, as now (an `Err`
-    /// for a schedule, a closure that cannot be saved).
-    pub fn base_config(&self) -> Result<crate::models::Config> {
+    /// The config every built-in optimizer starts from: the optimizer's name as the class
+    /// name and its learning rate, as now (an `Err` for a schedule, a closure that cannot be
+    /// saved). The optimizer adds its own settings with [`crate::models::ObjectConfig::with`].
+    pub fn base_config(&self) -> Result<crate::models::ObjectConfig> {
         match &self.lr_variable {
-            Some(v) => Ok(crate::models::Config::new()
-                .with("learning_rate", v.read().try_cast(kiln_ir::DType::F64)?.to_scalar::<f64>()?)),
+            Some(v) => {
+                let lr = v.read().try_cast(kiln_ir::DType::F64)?.to_scalar::<f64>()?;
+                Ok(crate::models::ObjectConfig::new(&self.name).with("learning_rate", lr))
+            }
             None => Err(crate::models::no_config(
                 "optimizer",
                 &self.name,

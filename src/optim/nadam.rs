@@ -82,15 +82,12 @@ impl Optimizer for Nadam {
     }
 
     fn get_config(&self) -> Result<ObjectConfig> {
-        Ok(ObjectConfig {
-            class_name: "Nadam".into(),
-            config: self
-                .base
-                .base_config()?
-                .with("beta_1", self.beta_1)
-                .with("beta_2", self.beta_2)
-                .with("epsilon", self.epsilon),
-        })
+        Ok(self
+            .base
+            .base_config()?
+            .with("beta_1", self.beta_1)
+            .with("beta_2", self.beta_2)
+            .with("epsilon", self.epsilon))
     }
 
     /// Advances the momentum schedule's product once per step.

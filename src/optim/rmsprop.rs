@@ -77,16 +77,13 @@ impl Optimizer for RMSprop {
     }
 
     fn get_config(&self) -> Result<ObjectConfig> {
-        Ok(ObjectConfig {
-            class_name: "RMSprop".into(),
-            config: self
-                .base
-                .base_config()?
-                .with("rho", self.rho)
-                .with("momentum", self.momentum)
-                .with("epsilon", self.epsilon)
-                .with("centered", self.centered),
-        })
+        Ok(self
+            .base
+            .base_config()?
+            .with("rho", self.rho)
+            .with("momentum", self.momentum)
+            .with("epsilon", self.epsilon)
+            .with("centered", self.centered))
     }
 
     fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {

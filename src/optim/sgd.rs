@@ -58,8 +58,7 @@ impl Optimizer for SGD {
     }
 
     fn get_config(&self) -> Result<ObjectConfig> {
-        let c = self.base.base_config()?.with("momentum", self.momentum).with("nesterov", self.nesterov);
-        Ok(ObjectConfig { class_name: "SGD".into(), config: c })
+        Ok(self.base.base_config()?.with("momentum", self.momentum).with("nesterov", self.nesterov))
     }
 
     fn update_step(&self, g: &Tensor, var: &Variable, lr: &Tensor) -> Result<()> {
