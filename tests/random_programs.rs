@@ -2,13 +2,15 @@
 //! backend; outputs and Variable states must agree. Programs include control flow: `cond`
 //! (a branch may assign the Variable), `scan` (reading the Variable, possibly with a `cond`
 //! inside) and `while_loop` with a data-dependent trip count (possibly assigning the
-//! Variable every iteration). Several hundred cases run in CI; set
-//! `PROPTEST_CASES` for a longer campaign.
+//! Variable every iteration). CI runs the same 256 programs everywhere (a fixed seed); a
+//! campaign: `PROPTEST_CASES=20000 cargo test --release --test random_programs -- --nocapture`.
 
 mod common;
 
 use kiln::{Backend, DType, Tensor, Variable};
 use proptest::prelude::*;
+use proptest::test_runner::{contextualize_config, RngSeed, TestRunner};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One step of a program: reads values from the pool by index (modulo its length) and pushes
 /// a result. Every value's shape broadcasts to `[a, b]`, so any two values combine.
@@ -56,13 +58,40 @@ fn pick(pool: &[Tensor], i: usize) -> &Tensor {
     &pool[i % pool.len()]
 }
 
-/// Runs the program with kiln ops; the same code runs eagerly and traced.
-fn run(steps: &[Step], inputs: &[Tensor], var: &Variable, a: usize, b: usize) -> Vec<Tensor> {
+/// What a discrete decision of the program compares its argument with.
+#[derive(Clone, Copy)]
+enum Boundary {
+    /// `x > 0` (`select`, `cond`): the argument itself.
+    Zero,
+    /// `floor`: the nearest integer.
+    Integer,
+    /// `round`: the nearest half-integer.
+    HalfInteger,
+}
+
+/// A decision's argument and its boundary, recorded as the program runs.
+type Decisions = Vec<(Tensor, Boundary)>;
+
+/// Runs the program with kiln ops; the same code runs eagerly and traced. The arguments of its
+/// top-level decisions go to `decisions` (only the eager run's are read).
+fn run(
+    steps: &[Step],
+    inputs: &[Tensor],
+    var: &Variable,
+    a: usize,
+    b: usize,
+    decisions: &mut Decisions,
+) -> Vec<Tensor> {
     let mut pool: Vec<Tensor> = inputs.to_vec();
     for s in steps {
         let t = match *s {
             Step::Unary(o, i) => {
                 let x = pick(&pool, i);
+                match o {
+                    9 => decisions.push((x.clone(), Boundary::Integer)),
+                    10 => decisions.push((x.clone(), Boundary::HalfInteger)),
+                    _ => {}
+                }
                 match o {
                     0 => x.tanh(),
                     1 => x.tanh().exp(),
@@ -90,6 +119,7 @@ fn run(steps: &[Step], inputs: &[Tensor], var: &Variable, a: usize, b: usize) ->
                 }
             }
             Step::Select(c, i, j) => {
+                decisions.push((pick(&pool, c).clone(), Boundary::Zero));
                 let cond = pick(&pool, c).greater(&pick(&pool, i).scalar_like(0.0));
                 cond.select(pick(&pool, i), pick(&pool, j))
             }
@@ -121,6 +151,7 @@ fn run(steps: &[Step], inputs: &[Tensor], var: &Variable, a: usize, b: usize) ->
             Step::Cast(i) => pick(&pool, i).cast(DType::F64).cast(DType::F32),
             Step::Cond(c, i, j, write) => {
                 let (x, y) = (pick(&pool, i).broadcast_to(&[a, b]), pick(&pool, j));
+                decisions.push((pick(&pool, c).sum_all(), Boundary::Zero));
                 kiln::cond(
                     &positive(pick(&pool, c)),
                     || {
@@ -137,6 +168,9 @@ fn run(steps: &[Step], inputs: &[Tensor], var: &Variable, a: usize, b: usize) ->
             Step::Scan(i, j, nested) => {
                 let xs = pick(&pool, i).broadcast_to(&[a, b]);
                 let h0 = pick(&pool, j).broadcast_to(&[a, b]).mean(&[0], false);
+                if nested {
+                    decisions.push((xs.sum(1, false), Boundary::Zero));
+                }
                 let (c, ys) = kiln::scan(
                     |c: &[Tensor], x: &[Tensor]| {
                         let mut h = (&c[0] * 0.5 + &x[0] + var.read().sum_all() * 0.1).tanh();
@@ -177,6 +211,24 @@ fn run(steps: &[Step], inputs: &[Tensor], var: &Variable, a: usize, b: usize) ->
     pool[n.saturating_sub(3)..].to_vec()
 }
 
+/// Whether an eager decision's argument lies within the comparison's tolerance of its
+/// boundary: there a difference the comparison accepts (one ULP of a `tanh`, a reduction in
+/// another order) may flip the decision, and with it every value downstream.
+fn near_boundary(decisions: &Decisions) -> bool {
+    decisions.iter().any(|(x, boundary)| {
+        let x = x.cast(DType::F64).to_vec::<f64>().unwrap();
+        let tolerance = 1e-4 * (1.0 + x.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())));
+        x.iter().any(|&v| {
+            let distance = match boundary {
+                Boundary::Zero => v.abs(),
+                Boundary::Integer => (v - v.round()).abs(),
+                Boundary::HalfInteger => (v - v.floor() - 0.5).abs(),
+            };
+            distance <= tolerance
+        })
+    })
+}
+
 fn positive(x: &Tensor) -> Tensor {
     x.sum_all().greater(&Tensor::scalar(0.0f32))
 }
@@ -201,33 +253,93 @@ fn assert_normwise(want: &Tensor, got: &Tensor, what: &str) -> Result<(), TestCa
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-    #[test]
-    fn random_programs_agree(a in 1usize..5, b in 1usize..6, seed in any::<u32>(), steps in prop::collection::vec(step(), 1..14)) {
-        let seed = seed as u64;
-        let inputs = vec![
-            common::rand_f32(&[a, b], seed),
-            common::rand_f32(&[b], seed + 1),
-            common::rand_f32(&[a, 1], seed + 2),
-            common::rand_f32(&[], seed + 3),
-        ];
-        let init = common::rand_f32(&[a, b], seed + 4);
-        let var = Variable::new(init.clone());
-        let want = run(&steps, &inputs, &var, a, b);
-        let want_var = Tensor::from(var.value());
-        for backend in [Backend::Interpreter, Backend::Compiled] {
-            var.assign(&init).unwrap();
-            let (s, v) = (steps.clone(), var.clone());
-            let f = kiln::function(move |x: &Tensor, y: &Tensor, z: &Tensor, w: &Tensor| {
-                run(&s, &[x.clone(), y.clone(), z.clone(), w.clone()], &v, a, b)
-            }).with_backend(backend);
-            let got = f.call((&inputs[0], &inputs[1], &inputs[2], &inputs[3])).unwrap();
-            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
-                assert_normwise(w, g, &format!("{backend:?} output {i}"))?;
-            }
-            assert_normwise(&want_var, &Tensor::from(var.value()), &format!("{backend:?} variable"))?;
-        }
+/// Runs one program eagerly, then traced on each backend, and compares outputs and the
+/// Variable's final state.
+fn check_program(a: usize, b: usize, seed: u64, steps: &[Step]) -> Result<(), TestCaseError> {
+    let inputs = vec![
+        common::rand_f32(&[a, b], seed),
+        common::rand_f32(&[b], seed + 1),
+        common::rand_f32(&[a, 1], seed + 2),
+        common::rand_f32(&[], seed + 3),
+    ];
+    let init = common::rand_f32(&[a, b], seed + 4);
+    let var = Variable::new(init.clone());
+    let mut decisions = Decisions::new();
+    let want = run(steps, &inputs, &var, a, b, &mut decisions);
+    let want_var = Tensor::from(var.value());
+    let result = compare_traced(steps, &inputs, &init, &var, (&want, &want_var), a, b);
+    if result.is_err() && near_boundary(&decisions) {
+        FLIPPED.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
     }
+    result
+}
+
+/// Programs whose traced result differed from the eager one where a decision sat at its
+/// boundary: not compared, not failed; reported at the end of a run.
+static FLIPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs the program traced on each backend and compares outputs and the Variable's final
+/// state with the eager run's `want`.
+fn compare_traced(
+    steps: &[Step],
+    inputs: &[Tensor],
+    init: &Tensor,
+    var: &Variable,
+    (want, want_var): (&[Tensor], &Tensor),
+    a: usize,
+    b: usize,
+) -> Result<(), TestCaseError> {
+    for backend in [Backend::Interpreter, Backend::Compiled] {
+        var.assign(init).unwrap();
+        let (s, v) = (steps.to_vec(), var.clone());
+        let f = kiln::function(move |x: &Tensor, y: &Tensor, z: &Tensor, w: &Tensor| {
+            run(&s, &[x.clone(), y.clone(), z.clone(), w.clone()], &v, a, b, &mut Decisions::new())
+        })
+        .with_backend(backend);
+        let got = f.call((&inputs[0], &inputs[1], &inputs[2], &inputs[3])).unwrap();
+        for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+            assert_normwise(w, g, &format!("{backend:?} output {i}"))?;
+        }
+        assert_normwise(want_var, &Tensor::from(var.value()), &format!("{backend:?} variable"))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn random_programs_agree() {
+    // As in `random_gradients`: the default run (CI, the README's test command) checks the
+    // same 256 programs on every machine; `PROPTEST_CASES=n` explores new ones with random
+    // seeds and `PROPTEST_RNG_SEED=<u64>` replays a chosen set.
+    let mut config = contextualize_config(ProptestConfig { cases: 256, ..ProptestConfig::default() });
+    if std::env::var_os("PROPTEST_CASES").is_none() && std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = RngSeed::Fixed(0x6b696c6e);
+    }
+    let cases = config.cases;
+    let programs = (1usize..5, 1usize..6, any::<u32>(), prop::collection::vec(step(), 1..14));
+    let result = TestRunner::new(config).run(&programs, |(a, b, seed, steps)| check_program(a, b, seed as u64, &steps));
+    eprintln!("{} programs; {} differed only past a decision at its boundary", cases, FLIPPED.load(Ordering::Relaxed));
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Found by a random run in CI: `floor(sin(x - tanh(x)))` for `x ≈ -2.9e-4`. Eagerly
+/// `tanh(x)` rounds to `x` and the argument is exactly 0; compiled, `tanh(x)` is one ULP from
+/// `x`, the argument is -2.9e-11 and `floor` gives -1. A decision at
+/// its boundary, not a divergence (`near_boundary`).
+#[test]
+fn a_floor_at_an_integer_boundary_is_not_a_divergence() {
+    let steps = vec![
+        Step::Scan(4034297374199926489, 4484711702562398292, false),
+        Step::MatMul(489681835645445060, 4066352862673382904),
+        Step::TransposeRoundTrip(1245741722451059123),
+        Step::Unary(0, 0),
+        Step::TransposeRoundTrip(242929269745491),
+        Step::Cond(8742542943176481210, 11788285369771355954, 872057873459441625, true),
+        Step::Cast(548872343448520469),
+        Step::Select(15613579151988629115, 5841547412196916199, 12212023673606779301),
+        Step::Unary(9, 1510556772793925818),
+    ];
+    check_program(1, 5, 4176487526, &steps).unwrap();
 }
