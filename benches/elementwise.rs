@@ -1,11 +1,14 @@
 //! W1 (tanh-GELU on 2^22 f32, memory-bound: compared with copy bandwidth), W2 (row softmax
 //! on [4096, 1024] f32), W5 (call overhead of a tiny compiled graph), and W6 (eager vs
-//! compiled for W1 and W2). Results and peers: docs/PERFORMANCE.md.
+//! compiled for W1 and W2). W1, W2 and W6 run once per math path the CPU has (AVX-512 and
+//! AVX2 builds of the wide routines, and the 128-bit Cranelift code). Results and peers:
+//! docs/PERFORMANCE.md.
 //!
 //! `cargo bench --bench elementwise`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kiln::{DType, Tensor};
+use kiln_jit::MathPath;
 use std::hint::black_box;
 
 #[path = "common/timing.rs"]
@@ -30,25 +33,28 @@ fn w1_gelu(c: &mut Criterion) {
             black_box(&dst);
         })
     });
-    let f = kiln::function(gelu);
-    f.call(&x).unwrap();
-    g.bench_function("compiled", |b| b.iter(|| f.call(black_box(&x)).unwrap()));
-    g.bench_function("eager", |b| b.iter(|| gelu(black_box(&x))));
-    g.finish();
     let copy = median(21, || {
         dst.copy_from_slice(black_box(&src));
         black_box(&dst);
     });
-    let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
-    let eager = median(11, || drop(gelu(black_box(&x))));
-    println!(
-        "W1 ratio: compiled / copy = {:.2} ({:.3} ms / {:.3} ms); W6 ratio: compiled / eager = {:.2} (eager {:.2} ms)",
-        compiled / copy,
-        compiled * 1e3,
-        copy * 1e3,
-        compiled / eager,
-        eager * 1e3
-    );
+    for path in each_math_path() {
+        let f = kiln::function(gelu);
+        f.call(&x).unwrap();
+        g.bench_function(format!("compiled_{}", path.name()), |b| b.iter(|| f.call(black_box(&x)).unwrap()));
+        g.bench_function(format!("eager_{}", path.name()), |b| b.iter(|| gelu(black_box(&x))));
+        let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
+        let eager = median(11, || drop(gelu(black_box(&x))));
+        println!(
+            "W1 [{}] compiled / copy = {:.2} ({:.3} ms / {:.3} ms); W6 compiled / eager = {:.2} (eager {:.2} ms)",
+            path.name(),
+            compiled / copy,
+            compiled * 1e3,
+            copy * 1e3,
+            compiled / eager,
+            eager * 1e3
+        );
+    }
+    g.finish();
 }
 
 fn w2_softmax(c: &mut Criterion) {
@@ -56,14 +62,40 @@ fn w2_softmax(c: &mut Criterion) {
     let mut g = c.benchmark_group("W2_softmax_4096x1024_f32");
     g.throughput(Throughput::Bytes((2 * 4096 * 1024 * 4) as u64));
     g.sample_size(30);
-    let f = kiln::function(|x: &Tensor| x.softmax(-1));
-    f.call(&x).unwrap();
-    g.bench_function("compiled", |b| b.iter(|| f.call(black_box(&x)).unwrap()));
-    g.bench_function("eager", |b| b.iter(|| black_box(&x).softmax(-1)));
+    for path in each_math_path() {
+        let f = kiln::function(|x: &Tensor| x.softmax(-1));
+        f.call(&x).unwrap();
+        g.bench_function(format!("compiled_{}", path.name()), |b| b.iter(|| f.call(black_box(&x)).unwrap()));
+        g.bench_function(format!("eager_{}", path.name()), |b| b.iter(|| black_box(&x).softmax(-1)));
+        let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
+        let eager = median(21, || drop(black_box(&x).softmax(-1)));
+        println!(
+            "W2 [{}] compiled / eager = {:.2} ({:.3} ms / {:.3} ms)",
+            path.name(),
+            compiled / eager,
+            compiled * 1e3,
+            eager * 1e3
+        );
+    }
     g.finish();
-    let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
-    let eager = median(21, || drop(black_box(&x).softmax(-1)));
-    println!("W2 ratio: compiled / eager = {:.2} ({:.3} ms / {:.3} ms)", compiled / eager, compiled * 1e3, eager * 1e3);
+}
+
+/// Sets each math path this CPU runs in turn (AVX-512 and AVX2 builds of the wide routines,
+/// then the 128-bit Cranelift code), yielding it, and restores the default afterwards:
+/// functions created inside the loop compile their kernels for that path.
+fn each_math_path() -> impl Iterator<Item = MathPath> {
+    let default = kiln_jit::math_path();
+    let mut paths = MathPath::available().into_iter();
+    std::iter::from_fn(move || match paths.next() {
+        Some(p) => {
+            kiln_jit::set_math_path(p).unwrap();
+            Some(p)
+        }
+        None => {
+            kiln_jit::set_math_path(default).unwrap();
+            None
+        }
+    })
 }
 
 fn w5_call_overhead(c: &mut Criterion) {

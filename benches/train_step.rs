@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use kiln::{DType, GradientTape, Tensor, Variable};
 
+#[path = "common/timing.rs"]
+mod timing;
+use timing::median;
+
 struct Mlp {
     params: Vec<Variable>,
 }
@@ -68,6 +72,17 @@ fn w3_w4_w6(c: &mut Criterion) {
     step.call((&x, &y)).unwrap();
     println!("W4 cold: first call {first:?}, steady call {:?}, compile = {:?}", t1.elapsed(), first - t1.elapsed());
     g.bench_function("compiled", |b| b.iter(|| step.call((&x, &y)).unwrap()));
+    // The step's only transcendentals are the [256, 10] log_softmax's: the math path should not
+    // matter, and this shows it does not.
+    for path in kiln_jit::MathPath::available() {
+        let default = kiln_jit::math_path();
+        kiln_jit::set_math_path(path).unwrap();
+        let p = mlp.params.clone();
+        let f = kiln::function(move |x: &Tensor, y: &Tensor| Mlp::step(&p, x, y));
+        f.call((&x, &y)).unwrap();
+        println!("W3 [{}]: {:.3} ms", path.name(), median(21, || drop(f.call((&x, &y)).unwrap())) * 1e3);
+        kiln_jit::set_math_path(default).unwrap();
+    }
     g.bench_function("eager", |b| b.iter(|| Mlp::step(&mlp.params, &x, &y)));
     g.finish();
 
