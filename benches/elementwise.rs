@@ -41,17 +41,19 @@ fn w1_gelu(c: &mut Criterion) {
         let f = kiln::function(gelu);
         f.call(&x).unwrap();
         g.bench_function(format!("compiled_{}", path.name()), |b| b.iter(|| f.call(black_box(&x)).unwrap()));
-        g.bench_function(format!("eager_{}", path.name()), |b| b.iter(|| gelu(black_box(&x))));
+        g.bench_function(format!("eager_{}", path.name()), |b| b.iter(|| observed(gelu(black_box(&x)))));
         let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
-        let eager = median(11, || drop(gelu(black_box(&x))));
+        let eager = median(11, || drop(observed(gelu(black_box(&x)))));
+        let immediate = op_by_op(|| median(11, || drop(observed(gelu(black_box(&x))))));
         println!(
-            "W1 [{}] compiled / copy = {:.2} ({:.3} ms / {:.3} ms); W6 compiled / eager = {:.2} (eager {:.2} ms)",
+            "W1 [{}] compiled / copy = {:.2} ({:.3} ms / {:.3} ms); W6 eager {:.2} ms (op by op {:.2} ms), compiled / eager = {:.2}",
             path.name(),
             compiled / copy,
             compiled * 1e3,
             copy * 1e3,
-            compiled / eager,
-            eager * 1e3
+            eager * 1e3,
+            immediate * 1e3,
+            compiled / eager
         );
     }
     g.finish();
@@ -66,18 +68,35 @@ fn w2_softmax(c: &mut Criterion) {
         let f = kiln::function(|x: &Tensor| x.softmax(-1));
         f.call(&x).unwrap();
         g.bench_function(format!("compiled_{}", path.name()), |b| b.iter(|| f.call(black_box(&x)).unwrap()));
-        g.bench_function(format!("eager_{}", path.name()), |b| b.iter(|| black_box(&x).softmax(-1)));
+        g.bench_function(format!("eager_{}", path.name()), |b| b.iter(|| observed(black_box(&x).softmax(-1))));
         let compiled = median(21, || drop(f.call(black_box(&x)).unwrap()));
-        let eager = median(21, || drop(black_box(&x).softmax(-1)));
+        let eager = median(21, || drop(observed(black_box(&x).softmax(-1))));
+        let immediate = op_by_op(|| median(21, || drop(observed(black_box(&x).softmax(-1)))));
         println!(
-            "W2 [{}] compiled / eager = {:.2} ({:.3} ms / {:.3} ms)",
+            "W2 [{}] compiled / eager = {:.2} ({:.3} ms / {:.3} ms; eager op by op {:.3} ms)",
             path.name(),
             compiled / eager,
             compiled * 1e3,
-            eager * 1e3
+            eager * 1e3,
+            immediate * 1e3
         );
     }
     g.finish();
+}
+
+/// `t` with its value computed: eager elementwise ops are deferred until observed
+/// (`kiln::set_lazy_eager`), and a bench that dropped the result would time nothing.
+fn observed(t: Tensor) -> Tensor {
+    black_box(t.array().expect("an eager value"));
+    t
+}
+
+/// `f` run with deferred eager ops off: every op computed when written, as before issue 18.
+fn op_by_op<R>(f: impl FnOnce() -> R) -> R {
+    kiln::set_lazy_eager(false);
+    let r = f();
+    kiln::set_lazy_eager(true);
+    r
 }
 
 /// Sets each math path this CPU runs in turn (AVX-512 and AVX2 builds of the wide routines,
@@ -104,7 +123,7 @@ fn w5_call_overhead(c: &mut Criterion) {
     f.call((&w1, &w2)).unwrap();
     let mut g = c.benchmark_group("W5_call_overhead");
     g.bench_function("compiled_3w1^2+2w1w2", |b| b.iter(|| f.call((black_box(&w1), &w2)).unwrap()));
-    g.bench_function("eager_3w1^2+2w1w2", |b| b.iter(|| 3.0 * black_box(&w1).square() + 2.0 * &w1 * &w2));
+    g.bench_function("eager_3w1^2+2w1w2", |b| b.iter(|| observed(3.0 * black_box(&w1).square() + 2.0 * &w1 * &w2)));
     g.finish();
     let calls = 100_000;
     let per_call = median(11, || {

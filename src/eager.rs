@@ -9,7 +9,7 @@ use kiln_ir::{interp, Array, BinaryOp, Kernel, Op, Result, TensorType};
 use kiln_jit::Executable;
 
 /// Below this many elements the interpreter is quicker than a kernel call.
-const MIN_ELEMENTS: usize = 4096;
+pub(crate) const MIN_ELEMENTS: usize = 4096;
 /// Distinct (op, signature) pairs kept compiled; past this, the least recently used one is
 /// dropped (and its kernel freed, unless still among the JIT's recently used kernels).
 const MAX_CACHED: usize = 512;
@@ -28,7 +28,7 @@ fn cache() -> &'static Mutex<Cache> {
     CACHE.get_or_init(Default::default)
 }
 
-fn compiled_enabled() -> bool {
+pub(crate) fn compiled_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| !kiln_ir::config::eager_is_interpreter())
 }
@@ -36,7 +36,7 @@ fn compiled_enabled() -> bool {
 /// Ops a one-op kernel computes exactly as the interpreter does, up to the JIT's stated
 /// ULP bounds. Integer division stays interpreted: only the interpreter reports a division
 /// by zero.
-fn compilable(op: &Op, ty: &TensorType) -> bool {
+pub(crate) fn compilable(op: &Op, ty: &TensorType) -> bool {
     match op {
         Op::Binary(BinaryOp::Div) => !ty.dtype.is_int(),
         Op::Unary(_) | Op::Binary(_) | Op::Select | Op::Cast(_) | Op::Reduce { .. } => true,
@@ -82,10 +82,15 @@ pub(crate) fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
     interp::eval(op, args, ty)
 }
 
-/// The cached executable for `op` on operands `tys`, compiled on first use; the cache
-/// compares kernels by their identity (`Kernel::key`), as the JIT's own cache does.
+/// The cached executable for `op` on operands `tys`, compiled on first use.
 fn executable(op: &Op, tys: Vec<TensorType>) -> Option<Arc<Executable>> {
-    let kernel = Kernel::of_op(op, &tys).ok()?;
+    kernel_executable(Kernel::of_op(op, &tys).ok()?)
+}
+
+/// The cached executable for `kernel` (one op, or a deferred chain of elementwise ops:
+/// `lazy.rs`), compiled on first use; the cache compares kernels by their identity
+/// (`Kernel::key`), as the JIT's own cache does. `None` when the JIT cannot compile it.
+pub(crate) fn kernel_executable(kernel: Kernel) -> Option<Arc<Executable>> {
     let key = kernel.key().ok()?;
     {
         let mut c = cache().lock().ok()?;

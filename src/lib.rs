@@ -23,6 +23,7 @@ mod eager;
 mod function;
 #[cfg(feature = "ndarray")]
 mod interop;
+mod lazy;
 mod ops;
 mod tensor;
 mod variable;
@@ -69,6 +70,7 @@ pub use kiln_ir::{Array, DType, Element, Error, Graph, Result};
 /// assert!((y.to_vec::<f32>().unwrap()[1] - 0.841_192).abs() < 1e-5);
 /// ```
 pub use kiln_macros::trace;
+pub use lazy::{lazy_eager, set_lazy_eager};
 pub use ops::args::{Ellipsis, IntList, NewAxis, SliceArg};
 pub use ops::nn_ops::{softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits};
 pub use tensor::{NestedArray, Tensor};

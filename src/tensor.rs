@@ -1,6 +1,7 @@
 //! `Tensor`: an immutable, cheaply cloned n-dimensional value that is either concrete (a
-//! buffer) or, while a function is being traced, symbolic (a node of the graph being built).
-//! The same user code runs on both.
+//! buffer), deferred (an eager elementwise op computed when first observed: `lazy.rs`) or,
+//! while a function is being traced, symbolic (a node of the graph being built). The same
+//! user code runs on all three.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use kiln_ir::{Array, DType, Element, NodeId, TensorType};
 
+use crate::lazy::Deferred;
 use crate::{Error, Result};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -42,6 +44,8 @@ pub(crate) struct Inner {
 pub(crate) enum Value {
     Concrete(Array),
     Symbolic(Symbol),
+    /// An eager elementwise op not computed yet (`lazy.rs`).
+    Deferred(Arc<Deferred>),
 }
 
 /// A node of the graph being traced by trace `trace`.
@@ -57,6 +61,10 @@ impl Tensor {
         Tensor(Arc::new(Inner { id: fresh_id(), value: Value::Concrete(a) }))
     }
 
+    pub(crate) fn from_value(value: Value) -> Tensor {
+        Tensor(Arc::new(Inner { id: fresh_id(), value }))
+    }
+
     pub(crate) fn symbolic(trace: u64, node: NodeId, ty: TensorType) -> Tensor {
         Tensor(Arc::new(Inner { id: fresh_id(), value: Value::Symbolic(Symbol { trace, node, ty }) }))
     }
@@ -66,26 +74,32 @@ impl Tensor {
         self.0.id
     }
 
-    /// The concrete value, or `None` for a symbolic tensor inside a trace.
+    /// The concrete value, or `None` for a symbolic tensor inside a trace. A deferred eager
+    /// value (`kiln::set_lazy_eager`) is computed now; `None` also if that fails (out of
+    /// memory), which the fallible accessors (`to_vec`, ops) report as an `Err`.
+    ///
+    /// ```
+    /// let t = kiln::Tensor::new(&[1.0f32, 2.0]);
+    /// assert_eq!(t.array().unwrap().len(), 2);
+    /// ```
     pub fn array(&self) -> Option<&Array> {
-        match &self.0.value {
-            Value::Concrete(a) => Some(a),
-            Value::Symbolic(_) => None,
-        }
+        self.try_array("array").ok()
     }
 
     pub(crate) fn try_array(&self, op: &str) -> Result<&Array> {
-        self.array().ok_or_else(|| {
-            Error::Symbolic(format!(
+        match &self.0.value {
+            Value::Concrete(a) => Ok(a),
+            Value::Deferred(d) => crate::lazy::value(self, d).as_ref().map_err(Clone::clone),
+            Value::Symbolic(_) => Err(Error::Symbolic(format!(
                 "`{op}` needs a concrete value, but this tensor is symbolic (inside a traced function, values exist only when the graph runs)"
-            ))
-        })
+            ))),
+        }
     }
 
     pub(crate) fn symbol(&self) -> Option<&Symbol> {
         match &self.0.value {
             Value::Symbolic(s) => Some(s),
-            Value::Concrete(_) => None,
+            Value::Concrete(_) | Value::Deferred(_) => None,
         }
     }
 
@@ -99,6 +113,7 @@ impl Tensor {
         match &self.0.value {
             Value::Concrete(a) => a.shape(),
             Value::Symbolic(s) => &s.ty.shape,
+            Value::Deferred(d) => &d.ty.shape,
         }
     }
 
@@ -106,6 +121,7 @@ impl Tensor {
         match &self.0.value {
             Value::Concrete(a) => a.dtype(),
             Value::Symbolic(s) => s.ty.dtype,
+            Value::Deferred(d) => d.ty.dtype,
         }
     }
 
@@ -204,6 +220,10 @@ impl fmt::Display for Tensor {
         match &self.0.value {
             Value::Concrete(a) => fmt::Display::fmt(a, f),
             Value::Symbolic(s) => write!(f, "<symbolic %{} : {}>", s.node.index(), s.ty),
+            Value::Deferred(_) => match self.try_array("display") {
+                Ok(a) => fmt::Display::fmt(a, f),
+                Err(e) => write!(f, "<not computed: {e}>"),
+            },
         }
     }
 }

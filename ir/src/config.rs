@@ -32,6 +32,11 @@ pub fn eager_is_interpreter() -> bool {
     is("KILN_EAGER", "interpreter")
 }
 
+/// `KILN_EAGER=immediate`: eager elementwise ops run when written, never deferred and fused.
+pub fn eager_is_immediate() -> bool {
+    is("KILN_EAGER", "immediate")
+}
+
 /// `KILN_NUM_THREADS=<n>` (n ≥ 1): worker threads for large kernels.
 pub fn num_threads() -> Option<usize> {
     var("KILN_NUM_THREADS").and_then(|s| s.parse::<usize>().ok()).filter(|&n| n > 0)

@@ -29,11 +29,18 @@ pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
     } else {
         let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
         let ty = infer(&op, &tys)?;
-        let arrays: Vec<&Array> = args.iter().map(|a| a.array().expect("concrete")).collect();
-        Tensor::from_array(crate::eager::eval(&op, &arrays, &ty)?)
+        match crate::lazy::defer(&op, args, &ty)? {
+            Some(deferred) => deferred,
+            None => Tensor::from_array(crate::eager::eval(&op, &concrete(args)?, &ty)?),
+        }
     };
     recording::record(recording::Recorded::Op(op), args, &out);
     Ok(out)
+}
+
+/// The values of eager operands (computing deferred ones).
+fn concrete<'a>(args: &[&'a Tensor]) -> Result<Vec<&'a Array>> {
+    args.iter().map(|a| a.try_array("an eager op")).collect()
 }
 
 /// Applies an op with an effect beyond its value (a collective): inside a trace always a
@@ -45,8 +52,7 @@ pub(crate) fn apply_effect(op: Op, args: &[&Tensor]) -> Result<Tensor> {
     } else {
         let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
         let ty = infer(&op, &tys)?;
-        let arrays: Vec<&Array> = args.iter().map(|a| a.array().expect("concrete")).collect();
-        Tensor::from_array(kiln_ir::interp::eval(&op, &arrays, &ty)?)
+        Tensor::from_array(kiln_ir::interp::eval(&op, &concrete(args)?, &ty)?)
     };
     recording::record(recording::Recorded::Op(op), args, &out);
     Ok(out)

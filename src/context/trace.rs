@@ -89,7 +89,7 @@ impl TraceState {
         if let Some(&n) = self.consts.get(&t.id()) {
             return Ok(n);
         }
-        let n = self.graph.add_const(t.array().expect("a tensor is concrete or symbolic").clone());
+        let n = self.graph.add_const(t.try_array("a captured tensor")?.clone());
         self.consts.insert(t.id(), n);
         Ok(n)
     }
