@@ -18,6 +18,9 @@
 //! first), and a deferred value that a second pending chain wants is computed once, not twice.
 //! A value nobody observes is never computed.
 //!
+//! A reduction of a pending chain nothing else holds runs at once, as one kernel with the
+//! chain (`sum(square(a - b))` reads `a` and `b` once and writes only the sum).
+//!
 //! On by default; [`set_lazy_eager`]`(false)` or `KILN_EAGER=immediate` runs every op at once.
 
 use std::collections::HashMap;
@@ -175,18 +178,27 @@ pub(crate) fn value<'a>(t: &Tensor, d: &'a Deferred) -> &'a Result<Array> {
     })
 }
 
-/// Builds the chain ending at `t` as one kernel body and runs it; the reference interpreter
-/// runs a body the JIT refuses.
+/// A reduction (`op`, result type `ty`) of a pending chain that nothing else holds, run now
+/// as one kernel with the chain, so the chain's values never reach memory (a mean squared
+/// error reads its two operands once); `None` when that does not apply. A chain something
+/// else still holds is computed and stored first, as any operand is.
+pub(crate) fn reduce_chain(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Option<Tensor>> {
+    let &[x] = args else { return Ok(None) };
+    if !matches!(op, Op::Reduce { .. }) || !x.is_deferred() || Arc::strong_count(&x.0) > 1 || !lazy_eager() {
+        return Ok(None);
+    }
+    kiln_ir::array::probe_alloc(op.name(), ty.bytes(), || format!("the result {ty}"))?;
+    let mut b = Builder::new();
+    let input = b.node(x)?;
+    let root = b.body.add(op.clone(), &[input])?;
+    Ok(Some(Tensor::from_array(b.run(root)?)))
+}
+
+/// Builds the chain ending at `t` as one kernel body and runs it.
 fn compute(t: &Tensor) -> Result<Array> {
-    let mut b = Builder { body: Graph::new("deferred"), nodes: HashMap::new(), leaves: Vec::new() };
+    let mut b = Builder::new();
     let root = b.node(t)?;
-    b.body.set_outputs(vec![root]);
-    let exe = eager::kernel_executable(Kernel { body: b.body.clone() });
-    let mut out = match exe {
-        Some(exe) => exe.run(&b.leaves, &[])?,
-        None => interp::run(&b.body, &b.leaves, &[])?,
-    };
-    out.outputs.pop().ok_or_else(|| Error::Graph("a deferred chain produced no value".into()))
+    b.run(root)
 }
 
 /// A kernel body under construction: one input per distinct operand tensor, one node per
@@ -205,6 +217,21 @@ enum Visit {
 }
 
 impl Builder {
+    fn new() -> Builder {
+        Builder { body: Graph::new("deferred"), nodes: HashMap::new(), leaves: Vec::new() }
+    }
+
+    /// Runs the body with `root` as its output: the cached kernel, or the reference
+    /// interpreter for a body the JIT refuses.
+    fn run(mut self, root: NodeId) -> Result<Array> {
+        self.body.set_outputs(vec![root]);
+        let mut out = match eager::kernel_executable(Kernel { body: self.body.clone() }) {
+            Some(exe) => exe.run(&self.leaves, &[])?,
+            None => interp::run(&self.body, &self.leaves, &[])?,
+        };
+        out.outputs.pop().ok_or_else(|| Error::Graph("a deferred chain produced no value".into()))
+    }
+
     /// The node computing `t`, adding the nodes of its pending chain first. Iterative, so a
     /// chain never uses the stack (it is bounded anyway, by `MAX_OPS`).
     fn node(&mut self, t: &Tensor) -> Result<NodeId> {

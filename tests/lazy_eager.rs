@@ -1,8 +1,10 @@
 //! Deferred eager elementwise ops (`kiln::set_lazy_eager`, src/lazy.rs): a chain of large
 //! elementwise ops computed as one fused kernel when observed must give exactly the values
-//! op-by-op eager mode gives, report errors at the op that caused them, and never lose work
-//! or memory. The mode is process-wide, so every test here that switches it holds `MODE`.
+//! op-by-op eager mode gives (a sum or mean run fused with its operand's chain: up to the
+//! order of addition), report errors at the op that caused them, and never lose work or
+//! memory. The mode is process-wide, so every test here that switches it holds `MODE`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use kiln::{DType, GradientTape, Tensor, Variable};
@@ -35,6 +37,8 @@ enum Step {
     Select(usize, usize, usize),
     CastRoundTrip(usize),
     Scalar(u8, usize, i8),
+    /// A reduction (sum, mean, max, min) over axis 0 or 1, kept broadcastable.
+    Reduce(u8, u8, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -44,19 +48,20 @@ fn step() -> impl Strategy<Value = Step> {
         (any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(c, i, j)| Step::Select(c, i, j)),
         any::<usize>().prop_map(Step::CastRoundTrip),
         (0u8..3, any::<usize>(), any::<i8>()).prop_map(|(o, i, k)| Step::Scalar(o, i, k)),
+        (0u8..4, 0u8..2, any::<usize>()).prop_map(|(o, a, i)| Step::Reduce(o, a, i)),
     ]
 }
 
 /// The program: every value stays `[64, 128]` (8192 elements, above the deferral threshold)
 /// or broadcasts to it; the last three values are observed.
-/// Returns the observed values and how many steps were deferred.
-fn run(steps: &[Step], seed: u64) -> (Vec<Tensor>, usize) {
+/// Returns the observed values and what was deferred.
+fn run(steps: &[Step], seed: u64) -> (Vec<Tensor>, Counts) {
     let mut pool = vec![
         Tensor::random_normal(&[64, 128], DType::F32, seed),
         Tensor::random_normal(&[128], DType::F32, seed + 1),
         Tensor::random_normal(&[64, 1], DType::F32, seed + 2),
     ];
-    let mut deferred = 0;
+    let (mut deferred, mut fused_reductions, mut summed) = (0, 0, false);
     for s in steps {
         let t = match *s {
             Step::Unary(o, i) => {
@@ -89,6 +94,22 @@ fn run(steps: &[Step], seed: u64) -> (Vec<Tensor>, usize) {
                 pick(&pool, c).greater(&Tensor::scalar(0.0f32)).select(pick(&pool, i), pick(&pool, j))
             }
             Step::CastRoundTrip(i) => pick(&pool, i).cast(DType::F64).cast(DType::F32),
+            Step::Reduce(o, axis, i) => {
+                let x = pick(&pool, i);
+                let a = (axis as usize % x.rank()) as i64;
+                let r = match o {
+                    0 => x.sum(a, true),
+                    1 => x.mean(a, true),
+                    2 => x.max(a, true),
+                    _ => x.min(a, true),
+                };
+                // Still pending: the reduction ran as one kernel with the chain.
+                if x.is_deferred() {
+                    fused_reductions += 1;
+                    summed |= o < 2;
+                }
+                r
+            }
             Step::Scalar(o, i, k) => {
                 let (x, k) = (pick(&pool, i), k as f64 / 16.0);
                 match o {
@@ -102,7 +123,16 @@ fn run(steps: &[Step], seed: u64) -> (Vec<Tensor>, usize) {
         pool.push(t);
     }
     let n = pool.len();
-    (pool[n.saturating_sub(3)..].to_vec(), deferred)
+    (pool[n.saturating_sub(3)..].to_vec(), Counts { deferred, fused_reductions, summed })
+}
+
+/// What a run deferred: steps, reductions run as one kernel with their operand's chain, and
+/// whether one of those was a sum or mean (which then adds in the fused kernel's order).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Counts {
+    deferred: usize,
+    fused_reductions: usize,
+    summed: bool,
 }
 
 fn pick(pool: &[Tensor], i: usize) -> &Tensor {
@@ -116,20 +146,38 @@ fn random_chains_give_op_by_op_values_bit_for_bit() {
         config.rng_seed = RngSeed::Fixed(0x6c617a79);
     }
     let programs = (any::<u32>(), prop::collection::vec(step(), 1..40));
-    let deferred = std::sync::atomic::AtomicUsize::new(0);
+    let (deferred, fused) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let result = TestRunner::new(config).run(&programs, |(seed, steps)| {
-        let observe = |(values, n): (Vec<Tensor>, usize)| (values.iter().map(bits).collect::<Vec<_>>(), n);
-        let ((lazy, n), (immediate, none)) = both(|| observe(run(&steps, seed as u64)));
-        prop_assert_eq!(none, 0);
-        deferred.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        prop_assert!(lazy == immediate, "deferred and op-by-op values differ");
+        let observe = |(values, n): (Vec<Tensor>, Counts)| (values.iter().map(bits).collect::<Vec<_>>(), n);
+        let ((lazy, c), (immediate, none)) = both(|| observe(run(&steps, seed as u64)));
+        prop_assert_eq!(none, Counts { deferred: 0, fused_reductions: 0, summed: false });
+        deferred.fetch_add(c.deferred, Ordering::Relaxed);
+        fused.fetch_add(c.fused_reductions, Ordering::Relaxed);
+        if c.summed {
+            // A fused sum adds in its kernel's order, not the stored operand's kernel's.
+            for (l, i) in lazy.iter().zip(&immediate) {
+                let scale =
+                    1.0 + i.iter().map(|b| f64::from_bits(*b).abs()).filter(|v| v.is_finite()).fold(0.0, f64::max);
+                for (&x, &y) in l.iter().zip(i) {
+                    let (a, b) = (f64::from_bits(x), f64::from_bits(y));
+                    prop_assert!(x == y || (a - b).abs() <= 1e-5 * scale, "fused sum: {} vs {}", a, b);
+                }
+            }
+        } else {
+            prop_assert!(lazy == immediate, "deferred and op-by-op values differ");
+        }
         Ok(())
     });
     if let Err(e) = result {
         panic!("{e}");
     }
-    // Most steps were deferred (the rest: values a second chain used, the bounds).
-    assert!(deferred.into_inner() > 64 * 5, "too few deferred steps to test anything");
+    // Most steps were deferred (the rest: values a second chain used, the bounds), and
+    // reductions of chains ran fused.
+    let (deferred, fused) = (deferred.into_inner(), fused.into_inner());
+    assert!(
+        deferred > 64 * 5 && fused > 10,
+        "too few deferred steps ({deferred}) or fused reductions ({fused}) to test anything"
+    );
 }
 
 #[test]

@@ -29,9 +29,12 @@ pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
     } else {
         let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
         let ty = infer(&op, &tys)?;
-        match crate::lazy::defer(&op, args, &ty)? {
-            Some(deferred) => deferred,
-            None => Tensor::from_array(crate::eager::eval(&op, &concrete(args)?, &ty)?),
+        if let Some(deferred) = crate::lazy::defer(&op, args, &ty)? {
+            deferred
+        } else if let Some(reduced) = crate::lazy::reduce_chain(&op, args, &ty)? {
+            reduced
+        } else {
+            Tensor::from_array(crate::eager::eval(&op, &concrete(args)?, &ty)?)
         }
     };
     recording::record(recording::Recorded::Op(op), args, &out);
