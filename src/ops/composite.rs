@@ -22,7 +22,10 @@ impl Tensor {
     #[track_caller]
     pub fn log_softmax(&self, axis: i64) -> Tensor {
         let shifted = self - &self.max(axis, true).stop_gradient();
-        &shifted - &shifted.exp().sum(axis, true).log()
+        // Its own statement, so that eagerly `shifted` is held by nothing else when the
+        // subtraction below is deferred: both chains then read `self` (src/lazy.rs).
+        let log_sum = shifted.exp().sum(axis, true).log();
+        &shifted - &log_sum
     }
 
     /// `log(sum(exp(x)))` over `axes`, stable for large inputs and for all `-inf` rows.
