@@ -4,6 +4,8 @@
 //! the lowering, the vector width, the accuracy of the approximations and the executor.
 
 pub mod arena;
+mod code;
+pub mod disk_cache;
 mod dump;
 pub mod executor;
 pub mod kernel;
