@@ -1,0 +1,101 @@
+//! The W3 training step (MLP 784→512→512→10, batch 256, SGD; benches/train_step.rs) in new
+//! processes: with the on-disk kernel cache off, writing it, and loading every kernel from
+//! it. The losses and trained weights must be the same bits. The child is this binary's
+//! `child` test, active only when `KILN_TEST_CHILD_OUT` is set.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use kiln::{DType, GradientTape, Tensor, Variable};
+
+fn step(params: &[Variable], x: &Tensor, y: &Tensor) -> Tensor {
+    let tape = GradientTape::new();
+    let mut h = x.clone();
+    for (i, pair) in params.chunks(2).enumerate() {
+        h = h.matmul(&pair[0].read()) + pair[1].read();
+        if i < 2 {
+            h = h.relu();
+        }
+    }
+    let loss = -(h.log_softmax(-1) * y).sum(&[-1], false).mean_all();
+    let refs: Vec<&Variable> = params.iter().collect();
+    let grads = tape.gradient(&loss, &refs).unwrap();
+    for (p, g) in params.iter().zip(grads) {
+        p.assign_sub(&(g.unwrap() * 0.01)).unwrap();
+    }
+    loss
+}
+
+/// Three compiled steps: each loss's bits, then a hash of every trained weight's bits.
+fn train() -> String {
+    let dims = [784usize, 512, 512, 10];
+    let mut params = Vec::new();
+    for (i, w) in dims.windows(2).enumerate() {
+        let scale = (2.0 / w[0] as f64).sqrt();
+        params.push(Variable::new(Tensor::random_normal(&[w[0], w[1]], DType::F32, i as u64) * scale));
+        params.push(Variable::new(Tensor::zeros(&[w[1]], DType::F32)));
+    }
+    let x = Tensor::random_uniform(&[256, 784], DType::F32, 11);
+    let labels = (Tensor::random_uniform(&[256], DType::F32, 12) * 10.0).floor().cast(DType::I64);
+    let y = labels.one_hot(10, DType::F32);
+    let p = params.clone();
+    let f = kiln::function(move |x: &Tensor, y: &Tensor| step(&p, x, y));
+    let mut out = String::new();
+    for _ in 0..3 {
+        let loss = f.call((&x, &y)).unwrap().to_vec::<f32>().unwrap()[0];
+        out.push_str(&format!("loss {:08x}\n", loss.to_bits()));
+    }
+    for (i, p) in params.iter().enumerate() {
+        let h = p.read().to_vec::<f32>().unwrap().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+            (h ^ v.to_bits() as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        out.push_str(&format!("param {i} {h:016x}\n"));
+    }
+    out
+}
+
+/// Not a test by itself: the body of each child process.
+#[test]
+fn child() {
+    let Some(out) = std::env::var_os("KILN_TEST_CHILD_OUT") else { return };
+    let text = train();
+    let s = kiln_jit::disk_cache::stats();
+    std::fs::write(out, format!("{} {} {} {}\n{text}", s.hits, s.misses, s.rejected, s.writes)).unwrap();
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-kernel-cache-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// `([hits, misses, rejected, writes], results)` of a child run with the cache at `cache`.
+fn run_child(name: &str, cache: Option<&Path>) -> ([u64; 4], String) {
+    let out = scratch(name);
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["child", "--exact", "--test-threads=1"]).env("KILN_TEST_CHILD_OUT", &out);
+    cmd.env("KILN_NUM_THREADS", "1").env_remove("KILN_CACHE").env_remove("KILN_DUMP");
+    match cache {
+        Some(dir) => cmd.env("KILN_CACHE_DIR", dir),
+        None => cmd.env_remove("KILN_CACHE_DIR"),
+    };
+    assert!(cmd.stdout(Stdio::null()).status().unwrap().success(), "child {name} failed");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let (first, results) = text.split_once('\n').unwrap();
+    let stats: Vec<u64> = first.split(' ').map(|n| n.parse().unwrap()).collect();
+    (stats.try_into().unwrap(), results.to_string())
+}
+
+#[test]
+fn the_train_step_loaded_from_the_cache_trains_the_same_bits() {
+    let dir = scratch("cache");
+    let (off, cold) = run_child("cold", None);
+    assert_eq!(off, [0, 0, 0, 0], "the cache is off by default");
+    let (first, written) = run_child("first", Some(&dir));
+    assert!(first[1] >= 10 && first[3] == first[1], "the step's kernels compiled and written: {first:?}");
+    assert_eq!(written, cold);
+    let (second, loaded) = run_child("second", Some(&dir));
+    assert_eq!(second, [first[1], 0, 0, 0], "every kernel loaded");
+    assert_eq!(loaded, cold);
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
