@@ -92,10 +92,12 @@ fn the_train_step_loaded_from_the_cache_trains_the_same_bits() {
     let (off, cold) = run_child("cold", None);
     assert_eq!(off, [0, 0, 0, 0], "the cache is off by default");
     let (first, written) = run_child("first", Some(&dir));
-    assert!(first[1] >= 10 && first[3] == first[1], "the step's kernels compiled and written: {first:?}");
+    // Two threads compiling the same kernel at once both write it: one entry per kernel.
+    let kernels = std::fs::read_dir(&dir).unwrap().count() as u64;
+    assert!(kernels >= 10 && first[1] >= kernels && first[3] == first[1], "{kernels} kernels, {first:?}");
     assert_eq!(written, cold);
     let (second, loaded) = run_child("second", Some(&dir));
-    assert_eq!(second, [first[1], 0, 0, 0], "every kernel loaded");
+    assert_eq!(second, [kernels, 0, 0, 0], "every kernel loaded");
     assert_eq!(loaded, cold);
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }

@@ -148,12 +148,13 @@ fn a_new_process_loads_every_kernel_and_computes_the_same_bits() {
     assert_eq!(cold.stats, [0, 0, 0, 0], "the cache is off by default");
     let first = run_child("first", &[("KILN_CACHE_DIR", &dir)]);
     let [hits, misses, rejected, writes] = first.stats;
-    assert!(misses >= 10, "each kernel compiled: {:?}", first.stats);
+    // Two threads compiling the same kernel at once both write it: one entry per kernel.
+    let kernels = entries(&dir).len() as u64;
+    assert!(kernels >= 10 && misses >= kernels, "each kernel compiled: {kernels}, {:?}", first.stats);
     assert_eq!((hits, rejected, writes), (0, 0, misses));
-    assert_eq!(entries(&dir).len() as u64, misses);
     assert_eq!(first.results, cold.results);
     let second = run_child("second", &[("KILN_CACHE_DIR", &dir)]);
-    assert_eq!(second.stats, [misses, 0, 0, 0], "every kernel loaded");
+    assert_eq!(second.stats, [kernels, 0, 0, 0], "every kernel loaded");
     assert_eq!(second.results, cold.results);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -164,9 +165,9 @@ fn a_new_process_loads_every_kernel_and_computes_the_same_bits() {
 fn damaged_entries_are_refused_and_rewritten() {
     let dir = scratch("damaged");
     let cold = run_child("cold-d", &[]);
-    let first = run_child("first-d", &[("KILN_CACHE_DIR", &dir)]);
-    let total = first.stats[1];
+    run_child("first-d", &[("KILN_CACHE_DIR", &dir)]);
     let files = entries(&dir);
+    let total = files.len() as u64;
     assert!(files.len() >= 5);
     let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     let len = bytes[0].len();
