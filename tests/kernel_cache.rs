@@ -6,46 +6,22 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kiln::{DType, GradientTape, Tensor, Variable};
-
-fn step(params: &[Variable], x: &Tensor, y: &Tensor) -> Tensor {
-    let tape = GradientTape::new();
-    let mut h = x.clone();
-    for (i, pair) in params.chunks(2).enumerate() {
-        h = h.matmul(&pair[0].read()) + pair[1].read();
-        if i < 2 {
-            h = h.relu();
-        }
-    }
-    let loss = -(h.log_softmax(-1) * y).sum(&[-1], false).mean_all();
-    let refs: Vec<&Variable> = params.iter().collect();
-    let grads = tape.gradient(&loss, &refs).unwrap();
-    for (p, g) in params.iter().zip(grads) {
-        p.assign_sub(&(g.unwrap() * 0.01)).unwrap();
-    }
-    loss
-}
+#[path = "../benches/common/mlp.rs"]
+mod mlp;
+use mlp::{batch, Mlp};
 
 /// Three compiled steps: each loss's bits, then a hash of every trained weight's bits.
 fn train() -> String {
-    let dims = [784usize, 512, 512, 10];
-    let mut params = Vec::new();
-    for (i, w) in dims.windows(2).enumerate() {
-        let scale = (2.0 / w[0] as f64).sqrt();
-        params.push(Variable::new(Tensor::random_normal(&[w[0], w[1]], DType::F32, i as u64) * scale));
-        params.push(Variable::new(Tensor::zeros(&[w[1]], DType::F32)));
-    }
-    let x = Tensor::random_uniform(&[256, 784], DType::F32, 11);
-    let labels = (Tensor::random_uniform(&[256], DType::F32, 12) * 10.0).floor().cast(DType::I64);
-    let y = labels.one_hot(10, DType::F32);
-    let p = params.clone();
-    let f = kiln::function(move |x: &Tensor, y: &Tensor| step(&p, x, y));
+    let model = Mlp::new();
+    let (x, y) = batch();
+    let p = model.params.clone();
+    let f = kiln::function(move |x: &kiln::Tensor, y: &kiln::Tensor| Mlp::step(&p, x, y));
     let mut out = String::new();
     for _ in 0..3 {
         let loss = f.call((&x, &y)).unwrap().to_vec::<f32>().unwrap()[0];
         out.push_str(&format!("loss {:08x}\n", loss.to_bits()));
     }
-    for (i, p) in params.iter().enumerate() {
+    for (i, p) in model.params.iter().enumerate() {
         let h = p.read().to_vec::<f32>().unwrap().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
             (h ^ v.to_bits() as u64).wrapping_mul(0x100_0000_01b3)
         });

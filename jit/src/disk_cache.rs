@@ -87,12 +87,32 @@ pub struct Stats {
     pub rejected: u64,
     /// Entries written.
     pub writes: u64,
+    /// Kernels compiled through [`crate::compile`] (a miss or refusal, or the cache off).
+    pub compiled: u64,
+    /// Time spent compiling kernels through [`crate::compile`] (Cranelift, linking, and
+    /// writing the entry when the cache is on), summed over threads; counted with the cache off too.
+    pub compile_time: Duration,
+    /// Time spent loading kernels from the disk (reading, checking, linking), summed over threads.
+    pub load_time: Duration,
 }
 
 static HITS: AtomicU64 = AtomicU64::new(0);
 static MISSES: AtomicU64 = AtomicU64::new(0);
 static REJECTED: AtomicU64 = AtomicU64::new(0);
 static WRITES: AtomicU64 = AtomicU64::new(0);
+static COMPILED: AtomicU64 = AtomicU64::new(0);
+static COMPILE_NANOS: AtomicU64 = AtomicU64::new(0);
+static LOAD_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a kernel compiled (`load == false`, adding to [`Stats::compile_time`]) or
+/// loaded (adding to [`Stats::load_time`]) in `t`.
+pub(crate) fn add_time(load: bool, t: Duration) {
+    let c = if load { &LOAD_NANOS } else { &COMPILE_NANOS };
+    c.fetch_add(t.as_nanos() as u64, Ordering::Relaxed);
+    if !load {
+        COMPILED.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// This process's cache traffic so far.
 ///
@@ -102,7 +122,15 @@ static WRITES: AtomicU64 = AtomicU64::new(0);
 /// ```
 pub fn stats() -> Stats {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    Stats { hits: get(&HITS), misses: get(&MISSES), rejected: get(&REJECTED), writes: get(&WRITES) }
+    Stats {
+        hits: get(&HITS),
+        misses: get(&MISSES),
+        rejected: get(&REJECTED),
+        writes: get(&WRITES),
+        compiled: get(&COMPILED),
+        compile_time: Duration::from_nanos(get(&COMPILE_NANOS)),
+        load_time: Duration::from_nanos(get(&LOAD_NANOS)),
+    }
 }
 
 /// Everything besides the kernel that changes its machine code, computed once.

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
@@ -228,22 +229,29 @@ fn poisoned() -> Error {
 /// Loads the kernel from the on-disk cache when it is on and holds a valid entry, else
 /// compiles it (and writes the entry). Dumps (`KILN_DUMP`) always compile, for the disassembly.
 fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
+    let start = Instant::now();
     let prog = lower::analyze(kernel)?;
     let dump = kiln_ir::config::dump_dir().is_some();
     let disk = if dump { None } else { disk_cache::entry(key) };
     if let Some((dir, key)) = &disk {
         if let Some((image, clif)) = disk_cache::load(dir, key, prog.consts.len()) {
             match link(prog.clone(), Generated { image, clif, disasm: None }) {
-                Ok(k) => return Ok(k),
+                Ok(k) => {
+                    disk_cache::add_time(true, start.elapsed());
+                    return Ok(k);
+                }
                 Err(e) => tracing::debug!("cached kernel not loaded: {e}"),
             }
         }
     }
+    let start = Instant::now();
     let generated = generate(&prog, dump)?;
     if let Some((dir, key)) = &disk {
         disk_cache::store(dir, key, &generated.image, &generated.clif);
     }
-    link(prog, generated)
+    let k = link(prog, generated);
+    disk_cache::add_time(false, start.elapsed());
+    k
 }
 
 /// Compiles without looking at either cache (benchmarks of compile latency use this).

@@ -156,7 +156,17 @@ fn a_new_process_loads_every_kernel_and_computes_the_same_bits() {
     let second = run_child("second", &[("KILN_CACHE_DIR", &dir)]);
     assert_eq!(second.stats, [kernels, 0, 0, 0], "every kernel loaded");
     assert_eq!(second.results, cold.results);
+    // Another process (another address layout) writes the very same bytes: no process
+    // address is baked into the code.
+    let other = scratch("warm-again");
+    run_child("again", &[("KILN_CACHE_DIR", &other)]);
+    let (a, b) = (entries(&dir), entries(&other));
+    assert_eq!(a.iter().map(|p| p.file_name()).collect::<Vec<_>>(), b.iter().map(|p| p.file_name()).collect::<Vec<_>>());
+    for (x, y) in a.iter().zip(&b) {
+        assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{x:?} differs between processes");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&other).unwrap();
 }
 
 /// Truncated, flipped, emptied and swapped entries are refused and recompiled: the results
