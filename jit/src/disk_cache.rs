@@ -275,8 +275,9 @@ pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<(Image, Strin
         MISSES.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    let read = file.read_to_end(&mut bytes);
-    match read.ok().and_then(|_| decode(&bytes, key)).filter(|(image, _)| image.check(consts).is_ok()) {
+    let read = trusted(&file).then(|| file.read_to_end(&mut bytes));
+    let found = read.and_then(|r| r.ok()).and_then(|_| decode(&bytes, key));
+    match found.filter(|(image, _)| image.check(consts).is_ok()) {
         Some(found) => {
             let _ = file.set_modified(SystemTime::now());
             HITS.fetch_add(1, Ordering::Relaxed);
@@ -304,11 +305,43 @@ pub(crate) fn store(dir: &Path, key: &str, image: &Image, clif: &str) {
     }
 }
 
+/// Whether an entry may be run: on Unix, a file of this user that no one else can write (a
+/// checksum catches damage, not a planted entry in a shared directory).
+#[cfg(unix)]
+fn trusted(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    file.metadata().is_ok_and(|m| m.uid() == me && m.mode() & 0o022 == 0)
+}
+
+#[cfg(not(unix))]
+fn trusted(_: &std::fs::File) -> bool {
+    true
+}
+
+/// A new file readable and writable by this user only (on Unix; elsewhere the default).
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::File::options();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+fn create_dir_private(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    std::fs::create_dir_all(dir)?;
+    create_dir_private(dir)?;
     let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));
+    let written = create_private(&tmp).and_then(|mut f| f.write_all(bytes));
     match written.and_then(|()| std::fs::rename(&tmp, path)) {
         Ok(()) => Ok(()),
         Err(e) => {

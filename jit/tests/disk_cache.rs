@@ -169,7 +169,7 @@ fn a_new_process_loads_every_kernel_and_computes_the_same_bits() {
     std::fs::remove_dir_all(&other).unwrap();
 }
 
-/// Truncated, flipped, emptied and swapped entries are refused and recompiled: the results
+/// Truncated, flipped, emptied, swapped and writable-by-others entries are refused and recompiled: the results
 /// stay those of a cold process, and the next process finds the entries repaired.
 #[test]
 fn damaged_entries_are_refused_and_rewritten() {
@@ -178,7 +178,7 @@ fn damaged_entries_are_refused_and_rewritten() {
     run_child("first-d", &[("KILN_CACHE_DIR", &dir)]);
     let files = entries(&dir);
     let total = files.len() as u64;
-    assert!(files.len() >= 5);
+    assert!(files.len() >= 6);
     let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     let len = bytes[0].len();
     std::fs::write(&files[0], &bytes[0][..len / 2]).unwrap(); // truncated
@@ -191,8 +191,16 @@ fn damaged_entries_are_refused_and_rewritten() {
     let mut tail = bytes[4].clone();
     *tail.last_mut().unwrap() ^= 1; // the checksum itself
     std::fs::write(&files[4], &tail).unwrap();
+    let mut refused = 5;
+    #[cfg(unix)]
+    {
+        // Intact, but others may write it: it could have been planted.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&files[5], std::fs::Permissions::from_mode(0o666)).unwrap();
+        refused += 1;
+    }
     let damaged = run_child("damaged", &[("KILN_CACHE_DIR", &dir)]);
-    assert_eq!(damaged.stats, [total - 5, 0, 5, 5], "five refused, recompiled and rewritten");
+    assert_eq!(damaged.stats, [total - refused, 0, refused, refused], "refused, recompiled and rewritten");
     assert_eq!(damaged.results, cold.results);
     let repaired = run_child("repaired", &[("KILN_CACHE_DIR", &dir)]);
     assert_eq!(repaired.stats, [total, 0, 0, 0]);
