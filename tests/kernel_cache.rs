@@ -22,9 +22,12 @@ fn train() -> String {
         out.push_str(&format!("loss {:08x}\n", loss.to_bits()));
     }
     for (i, p) in model.params.iter().enumerate() {
-        let h = p.read().to_vec::<f32>().unwrap().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
-            (h ^ v.to_bits() as u64).wrapping_mul(0x100_0000_01b3)
-        });
+        let h = p
+            .read()
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ v.to_bits() as u64).wrapping_mul(0x100_0000_01b3));
         out.push_str(&format!("param {i} {h:016x}\n"));
     }
     out

@@ -14,8 +14,7 @@ use cranelift_codegen::binemit::Reloc;
 use cranelift_codegen::ir::function::FunctionParameters;
 use cranelift_codegen::ir::immediates::Imm64;
 use cranelift_codegen::ir::{
-    self, types, ExtFuncData, ExternalName, GlobalValueData, InstBuilder, LibCall, SigRef, UserExternalName,
-    Value,
+    self, types, ExtFuncData, ExternalName, GlobalValueData, InstBuilder, LibCall, SigRef, UserExternalName, Value,
 };
 use cranelift_codegen::{FinalizedMachReloc, FinalizedRelocTarget};
 use cranelift_frontend::FunctionBuilder;
@@ -130,7 +129,9 @@ impl Image {
                     }
                 }
                 FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => Target::Host(libcall_name(*lc)?),
-                other => return Err(Error::Compile(format!("relocation to {other:?} unsupported by the kernel loader"))),
+                other => {
+                    return Err(Error::Compile(format!("relocation to {other:?} unsupported by the kernel loader")))
+                }
             };
             fixups.push(Fixup { offset: r.offset, target, addend: r.addend });
         }
@@ -192,7 +193,8 @@ impl Code {
         }
         // SAFETY: the pages are ours; after this no one writes them again. x86-64 keeps
         // instruction fetch coherent with these stores, so no cache flush is needed.
-        unsafe { region::protect(base as *const u8, image.bytes.len(), region::Protection::READ_EXECUTE) }.map_err(err)?;
+        unsafe { region::protect(base as *const u8, image.bytes.len(), region::Protection::READ_EXECUTE) }
+            .map_err(err)?;
         Ok(Code { mem })
     }
 
@@ -217,7 +219,12 @@ extern "C" fn host_cos(x: f64) -> f64 {
 
 /// The scalar host routines kernels call: `sin`/`cos` for the trig slow paths.
 pub(crate) fn scalar_trig() -> [usize; 4] {
-    [host_sinf as *const () as usize, host_cosf as *const () as usize, host_sin as *const () as usize, host_cos as *const () as usize]
+    [
+        host_sinf as *const () as usize,
+        host_cosf as *const () as usize,
+        host_sin as *const () as usize,
+        host_cos as *const () as usize,
+    ]
 }
 
 // Libcalls Cranelift emits on x86-64 CPUs without SSE4.1 (rounding) or FMA.

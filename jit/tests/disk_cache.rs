@@ -161,7 +161,10 @@ fn a_new_process_loads_every_kernel_and_computes_the_same_bits() {
     let other = scratch("warm-again");
     run_child("again", &[("KILN_CACHE_DIR", &other)]);
     let (a, b) = (entries(&dir), entries(&other));
-    assert_eq!(a.iter().map(|p| p.file_name()).collect::<Vec<_>>(), b.iter().map(|p| p.file_name()).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|p| p.file_name()).collect::<Vec<_>>(),
+        b.iter().map(|p| p.file_name()).collect::<Vec<_>>()
+    );
     for (x, y) in a.iter().zip(&b) {
         assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{x:?} differs between processes");
     }
