@@ -7,54 +7,15 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use kiln::{DType, GradientTape, Tensor, Variable};
+use kiln::Tensor;
 
 #[path = "common/timing.rs"]
 mod timing;
 use timing::median;
 
-struct Mlp {
-    params: Vec<Variable>,
-}
-
-impl Mlp {
-    fn new() -> Mlp {
-        let dims = [784usize, 512, 512, 10];
-        let mut params = Vec::new();
-        for (i, w) in dims.windows(2).enumerate() {
-            let scale = (2.0 / w[0] as f64).sqrt();
-            params.push(Variable::new(Tensor::random_normal(&[w[0], w[1]], DType::F32, i as u64) * scale));
-            params.push(Variable::new(Tensor::zeros(&[w[1]], DType::F32)));
-        }
-        Mlp { params }
-    }
-
-    /// One SGD step on a batch; returns the loss.
-    fn step(params: &[Variable], x: &Tensor, y: &Tensor) -> Tensor {
-        let tape = GradientTape::new();
-        let mut h = x.clone();
-        for (i, pair) in params.chunks(2).enumerate() {
-            h = h.matmul(&pair[0].read()) + pair[1].read();
-            if i < 2 {
-                h = h.relu();
-            }
-        }
-        let logp = h.log_softmax(-1);
-        let loss = -(logp * y).sum(&[-1], false).mean_all();
-        let refs: Vec<&Variable> = params.iter().collect();
-        let grads = tape.gradient(&loss, &refs).unwrap();
-        for (p, g) in params.iter().zip(grads) {
-            p.assign_sub(&(g.unwrap() * 0.01)).unwrap();
-        }
-        loss
-    }
-}
-
-fn batch() -> (Tensor, Tensor) {
-    let x = Tensor::random_uniform(&[256, 784], DType::F32, 11);
-    let labels = (Tensor::random_uniform(&[256], DType::F32, 12) * 10.0).floor().cast(DType::I64);
-    (x, labels.one_hot(10, DType::F32))
-}
+#[path = "common/mlp.rs"]
+mod mlp;
+use mlp::{batch, Mlp};
 
 fn w3_w4_w6(c: &mut Criterion) {
     let (x, y) = batch();

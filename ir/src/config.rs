@@ -47,3 +47,31 @@ pub fn num_threads() -> Option<usize> {
 pub fn math() -> Option<String> {
     var("KILN_MATH").map(|v| v.to_ascii_lowercase())
 }
+
+/// The on-disk kernel cache's directory, `None` when it is off (the default):
+/// `KILN_CACHE_DIR=<dir>` turns it on there (`off` turns it off); `KILN_CACHE=on` turns it
+/// on in the user's cache directory (`$XDG_CACHE_HOME/kiln`, else `$HOME/.cache/kiln`);
+/// `KILN_CACHE=off` wins over both.
+///
+/// ```
+/// // Whatever the environment says, the answer is a directory or nothing.
+/// let _dir: Option<std::path::PathBuf> = kiln_ir::config::kernel_cache_dir();
+/// ```
+pub fn kernel_cache_dir() -> Option<PathBuf> {
+    if is("KILN_CACHE", "off") {
+        return None;
+    }
+    match std::env::var_os("KILN_CACHE_DIR").filter(|d| !d.is_empty()) {
+        Some(d) if d.eq_ignore_ascii_case("off") => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None if is("KILN_CACHE", "on") => user_cache_dir().map(|d| d.join("kiln")),
+        None => None,
+    }
+}
+
+fn user_cache_dir() -> Option<PathBuf> {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_CACHE_HOME")
+        .and_then(abs)
+        .or_else(|| std::env::var_os("HOME").and_then(abs).map(|h| h.join(".cache")))
+}

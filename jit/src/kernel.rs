@@ -1,21 +1,23 @@
-//! Compiled kernels: one Cranelift function per fused kernel, in its own `JITModule`
-//! (kept alive, and freed, by the [`CompiledKernel`]), and the process-wide compile cache.
+//! Compiled kernels: one Cranelift function per fused kernel, linked into its own
+//! executable pages (kept alive, and freed, by the [`CompiledKernel`]), the process-wide
+//! compile cache, and the way through the on-disk cache (`disk_cache.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
 
+use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
-use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
 use kiln_ir::{Error, Kernel, Result};
 
-use crate::lower;
+use crate::code::{self, Code, Image, Symbols};
 use crate::math::{Fx, HostMath};
+use crate::{disk_cache, lower};
 
 /// A compiled kernel's entry point: computes output elements `begin..end` (flat,
 /// row-major indices of the output; for a reduction, each output element is a whole
@@ -51,9 +53,9 @@ pub struct CompiledKernel {
     clif: String,
     disasm: Option<String>,
     cost: usize,
-    /// Keeps the code alive; freed on drop.
-    module: Mutex<Option<JITModule>>,
-    /// Constant operands baked into the code as addresses.
+    /// The executable pages; unmapped on drop.
+    _code: Code,
+    /// Constant operands, whose addresses are patched into the code.
     _consts: Vec<Vec<u8>>,
 }
 
@@ -87,16 +89,6 @@ impl CompiledKernel {
     }
 }
 
-impl Drop for CompiledKernel {
-    fn drop(&mut self) {
-        if let Some(m) = self.module.get_mut().ok().and_then(|m| m.take()) {
-            // SAFETY: the only pointer into this module's code is `self.func`, which dies
-            // with `self`; callers cannot hold a `KernelFn` past the `Arc` they got it from.
-            unsafe { m.free_memory() };
-        }
-    }
-}
-
 static VERIFY: AtomicBool = AtomicBool::new(cfg!(debug_assertions));
 
 /// Turns Cranelift's IR verifier on or off for later compilations (on by default in
@@ -105,7 +97,7 @@ pub fn set_verify(on: bool) {
     VERIFY.store(on, Ordering::Relaxed);
 }
 
-fn isa(verify: bool) -> Result<OwnedTargetIsa> {
+pub(crate) fn isa(verify: bool) -> Result<OwnedTargetIsa> {
     static ISAS: OnceLock<std::result::Result<[OwnedTargetIsa; 2], String>> = OnceLock::new();
     let isas = ISAS.get_or_init(|| {
         let make = |verify: bool| -> std::result::Result<OwnedTargetIsa, String> {
@@ -134,19 +126,6 @@ fn isa(verify: bool) -> Result<OwnedTargetIsa> {
 /// Whether the host ISA lowers `fma` to one instruction.
 fn has_fma(isa: &OwnedTargetIsa) -> bool {
     isa.isa_flags().iter().any(|f| f.name == "has_fma" && f.as_bool() == Some(true))
-}
-
-extern "C" fn host_sinf(x: f32) -> f32 {
-    x.sin()
-}
-extern "C" fn host_cosf(x: f32) -> f32 {
-    x.cos()
-}
-extern "C" fn host_sin(x: f64) -> f64 {
-    x.sin()
-}
-extern "C" fn host_cos(x: f64) -> f64 {
-    x.cos()
 }
 
 /// The cache key: the kernel's identity, and whether transcendentals go to host routines.
@@ -230,7 +209,8 @@ pub fn live_kernels() -> usize {
 
 /// Compiles a fused kernel, or returns the compilation of an identical one (same ops,
 /// types, constants and wiring) if one is still alive: in use by an executable or among
-/// the [`RECENT_KERNELS`] most recently used.
+/// the [`RECENT_KERNELS`] most recently used. With the on-disk cache on
+/// ([`crate::disk_cache`]), a kernel compiled by an earlier process is loaded instead.
 ///
 /// `Err(Error::Compile)` for a body outside the fused-kernel contract; the executor then
 /// runs the kernel in the interpreter.
@@ -239,7 +219,7 @@ pub fn compile(kernel: &Kernel) -> Result<Arc<CompiledKernel>> {
     if let Some(k) = cache().lock().map_err(|_| poisoned())?.get(&key) {
         return Ok(k);
     }
-    let compiled = Arc::new(compile_uncached(kernel)?);
+    let compiled = Arc::new(compile_through_disk(kernel, &key)?);
     Ok(cache().lock().map_err(|_| poisoned())?.insert(key, compiled))
 }
 
@@ -247,91 +227,126 @@ fn poisoned() -> Error {
     Error::Compile("kernel cache poisoned by a panic".into())
 }
 
-/// Compiles without looking at the cache (benchmarks of compile latency use this).
+/// Loads the kernel from the on-disk cache when it is on and holds a valid entry, else
+/// compiles it (and writes the entry). Dumps (`KILN_DUMP`) always compile, for the disassembly.
+fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
+    let start = Instant::now();
+    let prog = lower::analyze(kernel)?;
+    let dump = kiln_ir::config::dump_dir().is_some();
+    let disk = if dump { None } else { disk_cache::entry(key) };
+    if let Some((dir, key)) = &disk {
+        if let Some((image, clif)) = disk_cache::load(dir, key, prog.consts.len()) {
+            // The entry passed every check; only mapping pages can fail now, and compiling
+            // would need them too.
+            let k = link(prog, Generated { image, clif, disasm: None });
+            disk_cache::add_time(true, start.elapsed());
+            return k;
+        }
+    }
+    let start = Instant::now();
+    let generated = generate(&prog, dump)?;
+    if let Some((dir, key)) = &disk {
+        disk_cache::store(dir, key, &generated.image, &generated.clif);
+    }
+    let k = link(prog, generated);
+    disk_cache::add_time(false, start.elapsed());
+    k
+}
+
+/// Compiles without looking at either cache (benchmarks of compile latency use this).
 pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
     let prog = lower::analyze(kernel)?;
+    let generated = generate(&prog, kiln_ir::config::dump_dir().is_some())?;
+    link(prog, generated)
+}
+
+/// Runs Cranelift on the program.
+fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
     let verify = VERIFY.load(Ordering::Relaxed);
     let isa = isa(verify)?;
     let fma = has_fma(&isa);
-    let dump = kiln_ir::config::dump_dir().is_some();
     // Cranelift reports some unsupported lowerings by panicking: contain it as an error.
-    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codegen(&prog, isa, fma, dump)));
-    let (module, func, clif, disasm) = match built {
-        Ok(r) => r?,
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codegen(prog, isa, fma, dump)));
+    match built {
+        Ok(r) => r,
         Err(p) => {
             let msg = p
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
-            return Err(Error::Compile(format!("cranelift: {msg}")));
+            Err(Error::Compile(format!("cranelift: {msg}")))
         }
-    };
+    }
+}
+
+/// Loads generated code into executable memory, linked to the program's constants.
+fn link(prog: lower::Program, generated: Generated) -> Result<CompiledKernel> {
+    let code = Code::load(&generated.image, &prog.consts)?;
+    // SAFETY: the code is a function compiled with the KernelFn ABI (`lower::signature`:
+    // four pointer-sized integer parameters, no result, the host's default C calling
+    // convention), starting at its first byte, and lives as long as the CompiledKernel.
+    let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code.entry()) };
     Ok(CompiledKernel {
         func,
-        clif,
-        disasm,
+        clif: generated.clif,
+        disasm: generated.disasm,
         cost: lower::cost_per_element(&prog),
-        module: Mutex::new(Some(module)),
+        _code: code,
         _consts: prog.consts,
     })
 }
 
-fn host_sig(isa: &OwnedTargetIsa, f32: bool) -> Signature {
+fn host_sig(call_conv: CallConv, f32: bool) -> Signature {
     let t = if f32 { types::F32 } else { types::F64 };
-    let mut s = Signature::new(isa.default_call_conv());
+    let mut s = Signature::new(call_conv);
     s.params.push(AbiParam::new(t));
     s.returns.push(AbiParam::new(t));
     s
 }
 
-fn codegen(
-    prog: &lower::Program,
-    isa: OwnedTargetIsa,
-    fma: bool,
-    dump: bool,
-) -> Result<(JITModule, KernelFn, String, Option<String>)> {
-    let err = |e: &dyn std::fmt::Display| Error::Compile(e.to_string());
+/// What code generation produces: the relocatable code and its texts.
+pub(crate) struct Generated {
+    pub image: Image,
+    pub clif: String,
+    pub disasm: Option<String>,
+}
+
+fn codegen(prog: &lower::Program, isa: OwnedTargetIsa, fma: bool, dump: bool) -> Result<Generated> {
     let call_conv = isa.default_call_conv();
-    let frontend = isa.frontend_config();
-    let mut jb = JITBuilder::with_isa(isa.clone(), default_libcall_names());
-    jb.symbol("kiln_sinf", host_sinf as *const u8);
-    jb.symbol("kiln_cosf", host_cosf as *const u8);
-    jb.symbol("kiln_sin", host_sin as *const u8);
-    jb.symbol("kiln_cos", host_cos as *const u8);
-    let mut module = JITModule::new(jb);
-    let mut host_ids = Vec::new();
-    for (name, f32) in [("kiln_sinf", true), ("kiln_cosf", true), ("kiln_sin", false), ("kiln_cos", false)] {
-        host_ids.push(module.declare_function(name, Linkage::Import, &host_sig(&isa, f32)).map_err(|e| err(&e))?);
-    }
-    let sig = lower::signature(call_conv);
-    let id = module.declare_function("kernel", Linkage::Local, &sig).map_err(|e| err(&e))?;
     let mut ctx = Context::new();
-    ctx.func.signature = sig;
-    ctx.func.name = UserFuncName::user(0, id.as_u32());
+    ctx.func.signature = lower::signature(call_conv);
+    ctx.func.name = UserFuncName::user(0, 0);
     let mut fctx = FunctionBuilderContext::new();
-    {
+    let syms = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let refs: Vec<_> = host_ids.iter().map(|&h| module.declare_func_in_func(h, b.func)).collect();
-        let host = HostMath { sinf: refs[0], cosf: refs[1], sin: refs[2], cos: refs[3] };
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let p = b.block_params(entry);
         let args = [p[0], p[1], p[2], p[3]];
-        let mut fx = Fx { b: &mut b, fma, host };
+        let mut syms = Symbols::default();
+        let [sinf, cosf, sin, cos] = code::scalar_trig();
+        let sig32 = b.import_signature(host_sig(call_conv, true));
+        let sig64 = b.import_signature(host_sig(call_conv, false));
+        let host = HostMath {
+            sinf: syms.host_func(&mut b, sinf, sig32),
+            cosf: syms.host_func(&mut b, cosf, sig32),
+            sin: syms.host_func(&mut b, sin, sig64),
+            cos: syms.host_func(&mut b, cos, sig64),
+        };
+        let mut fx = Fx { b: &mut b, fma, host, syms };
         lower::build(&mut fx, prog, args)?;
+        let syms = fx.take_symbols();
         b.seal_all_blocks();
-        b.finalize(frontend);
-    }
+        b.finalize(isa.frontend_config());
+        syms
+    };
     let clif = ctx.func.display().to_string();
     ctx.set_disasm(dump);
-    module.define_function(id, &mut ctx).map_err(|e| Error::Compile(format!("{e:?}\n{clif}")))?;
-    let disasm = ctx.compiled_code().and_then(|c| c.vcode.clone());
-    module.finalize_definitions().map_err(|e| err(&e))?;
-    let ptr = module.get_finalized_function(id);
-    // SAFETY: the function was declared with the KernelFn ABI (four pointer-sized
-    // integer parameters, no result, the host's default C calling convention).
-    let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) };
-    Ok((module, func, clif, disasm))
+    ctx.compile(&*isa, &mut ControlPlane::default()).map_err(|e| Error::Compile(format!("{:?}\n{clif}", e.inner)))?;
+    let compiled = ctx.compiled_code().expect("compiled just above");
+    let disasm = compiled.vcode.clone();
+    let image = Image::new(compiled.buffer.data(), compiled.buffer.relocs(), &ctx.func.params, &syms)?;
+    Ok(Generated { image, clif, disasm })
 }

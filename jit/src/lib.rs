@@ -1,9 +1,12 @@
 //! kiln's code generator and executor: each fused kernel of an optimized graph becomes one
-//! Cranelift function over 128-bit vectors ([`compile`]), cached per process, and
-//! [`Executable`] runs the graph from its precomputed buffer plan. `docs/JIT.md` explains
-//! the lowering, the vector width, the accuracy of the approximations and the executor.
+//! Cranelift function over 128-bit vectors ([`compile`]), cached per process (and on disk
+//! when [`disk_cache`] is on), and [`Executable`] runs the graph from its precomputed
+//! buffer plan. `docs/JIT.md` explains the lowering, the vector width, the accuracy of the
+//! approximations and the executor.
 
 pub mod arena;
+mod code;
+pub mod disk_cache;
 mod dump;
 pub mod executor;
 pub mod kernel;

@@ -6,6 +6,7 @@ use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, Value};
 use kiln_ir::{BinaryOp, DType, ReduceOp};
 
 use super::{ops, VecMode};
+use crate::code::Sym;
 use crate::math::Fx;
 
 /// How a reduction accumulates its values (docs/SEMANTICS.md, reference interpreter; docs/JIT.md).
@@ -106,6 +107,11 @@ extern "C" fn mean_i128(lo: u64, hi: i64, count: u64) -> i64 {
     (sum / count as i128) as i64
 }
 
+/// The address of [`mean_i128`], for the host symbol table (`code.rs`).
+pub(crate) fn mean_i128_addr() -> usize {
+    mean_i128 as extern "C" fn(u64, i64, u64) -> i64 as usize
+}
+
 fn div_i128(fx: &mut Fx, sum: Value, count: usize) -> Value {
     let mut s = Signature::new(fx.b.func.signature.call_conv);
     s.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
@@ -113,7 +119,7 @@ fn div_i128(fx: &mut Fx, sum: Value, count: usize) -> Value {
     let sig = fx.b.import_signature(s);
     let (lo, hi) = fx.b.ins().isplit(sum);
     let n = fx.b.ins().iconst(types::I64, count as i64);
-    let f = fx.b.ins().iconst(types::I64, mean_i128 as extern "C" fn(u64, i64, u64) -> i64 as usize as i64);
+    let f = fx.sym_addr(Sym::Host(mean_i128_addr()));
     let call = fx.b.ins().call_indirect(sig, f, &[lo, hi, n]);
     fx.b.inst_results(call)[0]
 }

@@ -26,7 +26,10 @@ use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Signatur
 use cranelift_codegen::isa::CallConv;
 use kiln_ir::{ArgOp, BinaryOp, DType, Error, Kernel, NodeId, Op, ReduceOp, Result, Shape, UnaryOp};
 
+use crate::code::Sym;
 use crate::math::Fx;
+
+pub(crate) use accum::mean_i128_addr;
 
 /// Where a leaf's data comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,7 +327,7 @@ pub(crate) fn build(fx: &mut Fx, prog: &Program, args: [Value; 4]) -> Result<()>
     for leaf in &prog.leaves {
         let p = match leaf.src {
             Src::Input(i) => fx.b.ins().load(types::I64, mem().with_readonly(), inputs, (i * 8) as i32),
-            Src::Const(k) => fx.b.ins().iconst(types::I64, prog.consts[k].as_ptr() as i64),
+            Src::Const(k) => fx.sym_addr(Sym::Const(k)),
         };
         leaf_ptr.push(p);
     }

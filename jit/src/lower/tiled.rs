@@ -20,6 +20,7 @@ use super::accum::Accum;
 use super::index::{self, Dims};
 use super::loops::{column_loops, store_out, Chunk, Row};
 use super::{ops, Ctx, Ins, Program, Tail, VecMode};
+use crate::code::Sym;
 use crate::math::wide::{routine, TileFn};
 use crate::math::Fx;
 
@@ -245,7 +246,7 @@ impl Chunk for Tiled {
                     } else {
                         self.bufs[s]
                     };
-                    let callee = fx.b.ins().iconst(types::I64, f as usize as i64);
+                    let callee = fx.sym_addr(Sym::Host(f as usize));
                     fx.b.ins().call_indirect(self.sig, callee, &[src, dst, len]);
                 }
                 if !root_direct {

@@ -31,6 +31,8 @@ pub(crate) struct Fx<'a, 'f> {
     pub fma: bool,
     /// Host routines for the rare slow paths (huge trig arguments).
     pub host: HostMath,
+    /// The process addresses the code refers to, as relocatable symbols.
+    pub syms: crate::code::Symbols,
 }
 
 impl<'a, 'f> Fx<'a, 'f> {

@@ -174,6 +174,12 @@ pub(crate) fn routine(op: UnaryOp, dtype: DType) -> Option<TileFn> {
     if !wide_math() {
         return None;
     }
+    routine_any_path(op, dtype)
+}
+
+/// The routine for `op` on tiles of `dtype`, whichever path is selected (the host symbol
+/// table lists them all; each routine dispatches on [`math_path`] when it runs).
+pub(crate) fn routine_any_path(op: UnaryOp, dtype: DType) -> Option<TileFn> {
     match dtype {
         DType::F32 => f32_math::routine(op),
         DType::F64 => f64_math::routine(op),
