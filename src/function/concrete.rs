@@ -1,10 +1,15 @@
 //! One traced signature of a function: its graph as traced, the optimized graph, the
 //! Variables it binds, and how it runs.
 
+use std::cell::Cell;
+
+use kiln_ir::interp::Outcome;
 use kiln_ir::{interp, Array, Graph};
 use kiln_passes::Pipeline;
+use smallvec::SmallVec;
 
 use crate::context::trace::TraceState;
+use crate::function::Outputs;
 use crate::variable::Variable;
 use crate::{Result, Tensor};
 
@@ -144,14 +149,42 @@ impl ConcreteFunction {
 
     /// Runs with concrete arguments; commits Variable writes only on success.
     pub(crate) fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
-        let (inputs, values) = self.bind(args)?;
-        let outcome = match &self.run {
-            Runner::Interpreter { .. } => interp::run(&self.traced, &inputs, &values),
-            Runner::Compiled(exe) => exe.run(&inputs, &values),
-        }?;
-        for (id, value) in outcome.writes {
-            self.vars[id as usize].commit(value);
-        }
-        Ok(outcome.outputs.into_iter().map(Tensor::from_array).collect())
+        let args: SmallVec<[&Tensor; 8]> = args.iter().collect();
+        self.call::<Vec<Tensor>>(&args)
     }
+
+    /// [`ConcreteFunction::run`] on borrowed arguments, its outputs rebuilt as `O`: the
+    /// path of every compiled `Function::call`. The arguments' arrays are bound in place
+    /// and the outcome's vectors are this thread's, reused call after call, so a call
+    /// allocates only its output tensors.
+    pub(crate) fn call<O: Outputs>(&self, args: &[&Tensor]) -> Result<O::Value> {
+        let inputs: SmallVec<[&Array; 8]> = args.iter().map(|t| t.try_array("call")).collect::<Result<_>>()?;
+        let values: SmallVec<[Array; 4]> = self.vars.iter().map(Variable::value).collect();
+        let (outputs, writes) = SCRATCH.with(Cell::take);
+        let mut out = Outcome { outputs, writes };
+        let ran = match &self.run {
+            Runner::Interpreter { .. } => {
+                let owned: Arrays = inputs.iter().map(|&a| a.clone()).collect();
+                interp::run(&self.traced, &owned, &values).map(|o| out = o)
+            }
+            Runner::Compiled(exe) => exe.run_borrowed(&inputs, &values, &mut out),
+        };
+        let result = ran.map(|()| {
+            for (id, value) in out.writes.drain(..) {
+                self.vars[id as usize].commit(value);
+            }
+            O::unflatten_iter(out.outputs.drain(..).map(Tensor::from_array))
+        });
+        // Emptied (on error too), so the kept vectors hold no array alive between calls.
+        out.outputs.clear();
+        out.writes.clear();
+        SCRATCH.with(|s| s.set((out.outputs, out.writes)));
+        result.map_err(Into::into)
+    }
+}
+
+thread_local! {
+    /// The vectors of this thread's last call outcome, empty, for the next call to fill.
+    /// Taken for the call's duration: a nested call on this thread starts from fresh ones.
+    static SCRATCH: Cell<(Vec<Array>, Vec<(u32, Array)>)> = const { Cell::new((Vec::new(), Vec::new())) };
 }

@@ -220,15 +220,18 @@ impl<O: Outputs> Function<O> {
     /// Calls the function: traces on the first call for a new signature, then runs the
     /// graph. Variable writes commit only if the whole call succeeds.
     pub fn call(&self, args: impl CallArgs) -> Result<O::Value> {
-        let args = args.into_tensors();
-        self.check_arity(&args)?;
+        args.with_refs(|args| self.call_refs(args))
+    }
+
+    fn call_refs(&self, args: &[&Tensor]) -> Result<O::Value> {
+        self.check_arity(args)?;
         // Inside another trace, or under a recording tape, run the closure itself: its ops
         // then join the outer graph or the tape (TF inlines nested functions the same way).
-        if trace::is_tracing() || args.iter().any(Tensor::is_symbolic) || crate::context::is_recording() {
+        if trace::is_tracing() || args.iter().any(|t| t.is_symbolic()) || crate::context::is_recording() {
+            let args: Vec<Tensor> = args.iter().map(|&t| t.clone()).collect();
             return Ok(O::unflatten((self.inner.body)(&args)?));
         }
-        let concrete = self.concrete(&args)?;
-        Ok(O::unflatten(concrete.run(&args)?))
+        self.concrete(args)?.call::<O>(args)
     }
 
     /// The optimized graph for these arguments' signature (tracing it if needed).
@@ -238,12 +241,13 @@ impl<O: Outputs> Function<O> {
 
     /// The traced, optimized and compiled function for these arguments' signature.
     pub fn concrete_function(&self, args: impl CallArgs) -> Result<Arc<ConcreteFunction>> {
-        let args = args.into_tensors();
-        self.check_arity(&args)?;
-        self.concrete(&args)
+        args.with_refs(|args| {
+            self.check_arity(args)?;
+            self.concrete(args)
+        })
     }
 
-    fn check_arity(&self, args: &[Tensor]) -> Result<()> {
+    fn check_arity(&self, args: &[&Tensor]) -> Result<()> {
         match self.inner.arity {
             Some(n) if n != args.len() => Err(Error::Signature {
                 function: self.inner.name.clone(),
@@ -253,10 +257,10 @@ impl<O: Outputs> Function<O> {
         }
     }
 
-    fn concrete(&self, args: &[Tensor]) -> Result<Arc<ConcreteFunction>> {
+    fn concrete(&self, args: &[&Tensor]) -> Result<Arc<ConcreteFunction>> {
         if let Some(expected) = &self.inner.input_signature {
             if !same_types(expected, args) {
-                let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
+                let sig: Vec<TensorType> = args.iter().map(|t| t.tensor_type()).collect();
                 return Err(Error::Signature {
                     function: self.inner.name.clone(),
                     msg: format!("expects ({}), got ({})", fmt_sig(expected), fmt_sig(&sig)),
@@ -264,7 +268,8 @@ impl<O: Outputs> Function<O> {
             }
         }
         if let Some(c) = self.lookup(args) {
-            if self.inner.retracing.swap(false, Ordering::Relaxed) {
+            // A load first: the steady state then never writes the shared flag.
+            if self.inner.retracing.load(Ordering::Relaxed) && self.inner.retracing.swap(false, Ordering::Relaxed) {
                 self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
             }
             return Ok(c);
@@ -273,7 +278,7 @@ impl<O: Outputs> Function<O> {
         if let Some(c) = self.lookup(args) {
             return Ok(c);
         }
-        let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
+        let sig: Vec<TensorType> = args.iter().map(|t| t.tensor_type()).collect();
         let c = Arc::new(self.trace(&sig)?);
         let mut cache = self.inner.cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_SIGNATURES {
@@ -294,10 +299,14 @@ impl<O: Outputs> Function<O> {
         entries.into_iter().map(|e| e.concrete.clone()).collect()
     }
 
-    fn lookup(&self, args: &[Tensor]) -> Option<Arc<ConcreteFunction>> {
+    fn lookup(&self, args: &[&Tensor]) -> Option<Arc<ConcreteFunction>> {
         let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
         let e = cache.iter().find(|e| same_types(&e.sig, args))?;
-        e.last_used.store(self.inner.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        // Restamping the most recently stamped entry changes no order: skipped, so calls to
+        // one signature do not all write (and bounce between cores) the shared clock.
+        if e.last_used.load(Ordering::Relaxed) + 1 != self.inner.clock.load(Ordering::Relaxed) {
+            e.last_used.store(self.inner.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        }
         Some(e.concrete.clone())
     }
 
@@ -342,7 +351,7 @@ impl<O: Outputs> Function<O> {
 }
 
 /// Whether `args` have exactly the dtypes and shapes of `sig`.
-fn same_types(sig: &[TensorType], args: &[Tensor]) -> bool {
+fn same_types(sig: &[TensorType], args: &[&Tensor]) -> bool {
     sig.len() == args.len()
         && sig.iter().zip(args).all(|(t, a)| t.dtype == a.dtype() && t.shape.as_slice() == a.shape())
 }

@@ -17,6 +17,9 @@ pub(crate) enum Val {
     /// In the arena or in an output tensor of this call (type given by the step).
     Ptr(*const u8),
     Arr(Array),
+    /// An array that outlives the call (an input, a constant, a variable's bound value):
+    /// borrowed, so binding it costs no reference count.
+    Ref(*const Array),
     /// A region op's results, read by its `get` steps.
     Tuple(Vec<Array>),
 }
@@ -40,6 +43,17 @@ pub(crate) struct CallState {
 impl Val {
     fn is_set(&self) -> bool {
         !matches!(self, Val::None)
+    }
+
+    /// The value if it is a whole array (owned or borrowed).
+    fn array(&self) -> Option<&Array> {
+        match self {
+            Val::Arr(a) => Some(a),
+            // SAFETY: a `Ref` points to an array the caller of `run` keeps alive for the whole
+            // call (`CallState::clear` drops every `Ref` before the call returns).
+            Val::Ref(a) => Some(unsafe { &**a }),
+            _ => None,
+        }
     }
 }
 
@@ -76,7 +90,7 @@ impl CallState {
 /// its first step, zero for the others).
 pub(super) fn run(
     exe: &Executable,
-    inputs: &[Array],
+    inputs: &[&Array],
     vars: &[Array],
     out: &mut Outcome,
     times: Option<&mut Vec<std::time::Duration>>,
@@ -95,7 +109,7 @@ fn signature_error(exe: &Executable, msg: String) -> Error {
     Error::Signature { function: exe.graph.name().to_string(), msg }
 }
 
-fn check_signature(exe: &Executable, inputs: &[Array], vars: &[Array]) -> Result<()> {
+fn check_signature(exe: &Executable, inputs: &[&Array], vars: &[Array]) -> Result<()> {
     let g = &exe.graph;
     if inputs.len() != g.inputs().len() {
         return Err(signature_error(exe, format!("expected {} inputs, got {}", g.inputs().len(), inputs.len())));
@@ -131,9 +145,12 @@ fn check_signature(exe: &Executable, inputs: &[Array], vars: &[Array]) -> Result
 
 /// Address of a value's first byte.
 fn val_ptr(v: &Val) -> *const u8 {
+    if let Some(a) = v.array() {
+        return a.data().as_bytes().as_ptr();
+    }
     match v {
         Val::Ptr(p) => *p,
-        Val::Arr(a) => a.data().as_bytes().as_ptr(),
+        Val::Arr(_) | Val::Ref(_) => unreachable!("handled above"),
         Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
         Val::Tuple(_) => unreachable!("only `get` reads a region op (checked by the verifier)"),
     }
@@ -141,8 +158,11 @@ fn val_ptr(v: &Val) -> *const u8 {
 
 /// A value as an array: shared if it is one, copied out of the arena otherwise.
 fn val_array(v: &Val, ty: &TensorType) -> Result<Array> {
+    if let Some(a) = v.array() {
+        return Ok(a.clone());
+    }
     match v {
-        Val::Arr(a) => Ok(a.clone()),
+        Val::Arr(_) | Val::Ref(_) => unreachable!("handled above"),
         // SAFETY: a `Ptr` value points to a buffer of `ty` written earlier in this call.
         Val::Ptr(p) => unsafe { copy_out(*p, ty) },
         Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
@@ -287,7 +307,7 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &ScheduleStep
 fn run_steps(
     exe: &Executable,
     st: &mut CallState,
-    inputs: &[Array],
+    inputs: &[&Array],
     vars: &[Array],
     out: &mut Outcome,
     mut times: Option<&mut Vec<std::time::Duration>>,
@@ -309,9 +329,13 @@ fn run_steps(
             continue;
         }
         let val = match &step.mode {
-            Mode::Input(k) => Val::Arr(inputs[*k].clone()),
-            Mode::Const(a) => Val::Arr(a.clone()),
-            Mode::ReadVar(v) => Val::Arr(st.vars[*v].clone().unwrap_or_else(|| vars[*v].clone())),
+            Mode::Input(k) => Val::Ref(inputs[*k]),
+            Mode::Const(a) => Val::Ref(a),
+            // A value written earlier in this call is cloned: a later write replaces it.
+            Mode::ReadVar(v) => match &st.vars[*v] {
+                Some(a) => Val::Arr(a.clone()),
+                None => Val::Ref(&vars[*v]),
+            },
             Mode::AssignVar(v) => {
                 let a = match st.pending[step.args[0]].take() {
                     // SAFETY: the step that owns this buffer ran to completion before us (the
@@ -363,7 +387,10 @@ fn run_steps(
                 Val::Ptr(output)
             }
             Mode::View => match &st.vals[step.args[0]] {
-                Val::Arr(a) => Val::Arr(a.reshaped(&step.ty.shape)?),
+                Val::Arr(_) | Val::Ref(_) => {
+                    let a = st.vals[step.args[0]].array().expect("matched an array");
+                    Val::Arr(a.reshaped(&step.ty.shape)?)
+                }
                 Val::Ptr(src) => {
                     // Copied: the plan may reuse the operand's slot while the view lives on.
                     let src = *src;

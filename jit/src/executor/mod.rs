@@ -27,6 +27,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kiln_ir::{Array, Graph, NodeId, Result, TensorType};
+use smallvec::SmallVec;
 
 use crate::arena::Pool;
 use crate::pool::ThreadPool;
@@ -225,6 +226,26 @@ impl Executable {
     /// longer shares (and that have the right type) are overwritten in place, so a steady
     /// state of calls allocates nothing. On `Err` the contents of `out` are unspecified.
     pub fn run_into(&self, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+        let inputs: SmallVec<[&Array; 8]> = inputs.iter().collect();
+        call::run(self, &inputs, vars, out, None)
+    }
+
+    /// [`Executable::run_into`] on borrowed inputs: a caller holding its arguments behind
+    /// other handles (kiln's `Tensor`s) binds them without cloning a single array.
+    ///
+    /// ```
+    /// use kiln_ir::{interp::Outcome, Array, BinaryOp, DType, Graph, Op, TensorType};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[]));
+    /// let y = g.add(Op::Binary(BinaryOp::Add), &[x, x]).unwrap();
+    /// g.set_outputs(vec![y]);
+    /// let exe = kiln_jit::Executable::new(g).unwrap();
+    /// let a = Array::scalar(2.0f32);
+    /// let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
+    /// exe.run_borrowed(&[&a], &[], &mut out).unwrap();
+    /// assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), vec![4.0]);
+    /// ```
+    pub fn run_borrowed(&self, inputs: &[&Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
         call::run(self, inputs, vars, out, None)
     }
 
@@ -245,7 +266,8 @@ impl Executable {
     pub fn profile(&self, inputs: &[Array], vars: &[Array]) -> Result<String> {
         let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
         let mut times = Vec::with_capacity(self.steps.len());
-        call::run(self, inputs, vars, &mut out, Some(&mut times))?;
+        let inputs: SmallVec<[&Array; 8]> = inputs.iter().collect();
+        call::run(self, &inputs, vars, &mut out, Some(&mut times))?;
         let total: std::time::Duration = times.iter().sum();
         let text = self.schedule_text();
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('%')).collect();
