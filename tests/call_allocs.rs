@@ -85,6 +85,17 @@ fn w5_call_time() {
         .collect();
     t.sort_by(f64::total_cmp);
     eprintln!("W5: {:.0} ns per call (median of 15), min {:.0}", t[7] * 1e9, t[0] * 1e9);
+    let mut t: Vec<f64> = (0..15)
+        .map(|_| {
+            let s = std::time::Instant::now();
+            for _ in 0..calls {
+                drop(black_box(Tensor::scalar(black_box(1.0f32))));
+            }
+            s.elapsed().as_secs_f64() / calls as f64
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    eprintln!("floor: {:.0} ns per new scalar tensor (median of 15), min {:.0}", t[7] * 1e9, t[0] * 1e9);
 }
 
 #[test]

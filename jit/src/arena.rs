@@ -112,7 +112,7 @@ impl<T> Pool<T> {
     /// Returns an item for reuse.
     pub fn give(&self, item: Box<T>) {
         let p = Box::into_raw(item);
-        if let Err(p) = self.slot.compare_exchange(std::ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed) {
+        if self.slot.compare_exchange(std::ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed).is_err() {
             // SAFETY: the exchange failed, so `p` (from `Box::into_raw` above) is still ours.
             let item = unsafe { Box::from_raw(p) };
             self.free.lock().unwrap_or_else(|e| e.into_inner()).push(item);

@@ -96,6 +96,9 @@ pub(super) fn run(
     times: Option<&mut Vec<std::time::Duration>>,
 ) -> Result<()> {
     check_signature(exe, inputs, vars)?;
+    if exe.direct && times.is_none() {
+        return super::direct::run(exe, inputs, out);
+    }
     let mut st = exe.states.try_take(|| CallState::new(exe))?;
     let r = run_steps(exe, &mut st, inputs, vars, out, times)
         // SAFETY: `run_steps` returned, so every step it started has completed.
@@ -206,7 +209,7 @@ pub(crate) enum Fresh {
 }
 
 impl Fresh {
-    fn try_new(ty: &TensorType) -> Result<Fresh> {
+    pub(super) fn try_new(ty: &TensorType) -> Result<Fresh> {
         let n = ty.numel();
         let op = "executor";
         Ok(match ty.dtype {
@@ -218,7 +221,7 @@ impl Fresh {
         })
     }
 
-    fn as_mut_ptr(&mut self) -> *mut u8 {
+    pub(super) fn as_mut_ptr(&mut self) -> *mut u8 {
         match self {
             Fresh::F32(u) => u.as_mut_ptr() as *mut u8,
             Fresh::F64(u) => u.as_mut_ptr() as *mut u8,
@@ -230,7 +233,7 @@ impl Fresh {
 
     /// # Safety
     /// Every element must have been written (bools with 0 or 1).
-    unsafe fn assume_init(self) -> Data {
+    pub(super) unsafe fn assume_init(self) -> Data {
         // SAFETY: forwarded from the caller.
         unsafe {
             match self {
@@ -248,14 +251,30 @@ impl Fresh {
 /// and of the right type, else a fresh uninitialized buffer (no zeroing: the step writes
 /// all of it), which [`finish`] turns into the output once the schedule has run.
 fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &TensorType) -> Result<*mut u8> {
-    let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
-    if let Some(data) = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut()) {
-        return Ok(with_data!(data, v => v.as_mut_ptr() as *mut u8));
+    if let Some(p) = out_buffer(out, j, ty) {
+        return Ok(p);
     }
     let mut fresh = Fresh::try_new(ty)?;
     let p = fresh.as_mut_ptr();
     st.fresh.push((j, i, fresh));
     Ok(p)
+}
+
+/// The caller's previous output `j`, if it is unshared and of type `ty`: its buffer, to be
+/// overwritten in place.
+pub(super) fn out_buffer(out: &mut Outcome, j: usize, ty: &TensorType) -> Option<*mut u8> {
+    let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
+    let data = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut())?;
+    Some(with_data!(data, v => v.as_mut_ptr() as *mut u8))
+}
+
+/// Sets output `j`, appending it if `out` has fewer (outputs are placed in order).
+pub(super) fn place(out: &mut Outcome, j: usize, value: Array) {
+    if j < out.outputs.len() {
+        out.outputs[j] = value;
+    } else {
+        out.outputs.push(value);
+    }
 }
 
 /// Raw pointers a kernel job shares across the pool's threads.
@@ -538,11 +557,7 @@ unsafe fn finish(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Res
                 OutSrc::Same(j0) => out.outputs[j0].clone(),
             },
         };
-        if j < out.outputs.len() {
-            out.outputs[j] = value;
-        } else {
-            out.outputs.push(value);
-        }
+        place(out, j, value);
     }
     out.outputs.truncate(exe.outputs.len());
     out.writes.clear();

@@ -19,6 +19,7 @@
 
 mod build;
 mod call;
+mod direct;
 mod native_loop;
 mod rows;
 
@@ -171,6 +172,8 @@ pub struct Executable {
     fallbacks: Vec<Fallback>,
     groups: Vec<rows::RowGroup>,
     states: Pool<call::CallState>,
+    /// Whether calls take the direct path (`direct.rs`): no call state needed.
+    direct: bool,
     pool: Arc<ThreadPool>,
     options: Options,
 }
