@@ -66,6 +66,34 @@ fn w5_call_allocations() {
     eprintln!("W5: {per_call} allocations per call");
 }
 
+/// Nanoseconds this thread has run on a CPU (Linux), so that time spent preempted by
+/// other processes on a busy machine does not count.
+fn on_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Median and minimum nanoseconds per `f()` over 15 runs of `calls` calls, on-CPU time
+/// where the OS reports it, else wall time.
+fn ns_per_call(calls: u32, mut f: impl FnMut()) -> (f64, f64) {
+    let mut t: Vec<f64> = (0..15)
+        .map(|_| {
+            let (c0, w0) = (on_cpu_ns(), std::time::Instant::now());
+            for _ in 0..calls {
+                f();
+            }
+            let wall = w0.elapsed().as_nanos() as f64;
+            let ns = match (c0, on_cpu_ns()) {
+                (Some(a), Some(b)) => (b - a) as f64,
+                _ => wall,
+            };
+            ns / calls as f64
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[7], t[0])
+}
+
 /// `cargo test --release --test call_allocs -- --ignored --nocapture`: ns per W5 call.
 #[test]
 #[ignore]
@@ -73,29 +101,10 @@ fn w5_call_time() {
     let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
     let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
     f.call((&w1, &w2)).unwrap();
-    let calls = 200_000;
-    let mut t: Vec<f64> = (0..15)
-        .map(|_| {
-            let s = std::time::Instant::now();
-            for _ in 0..calls {
-                drop(f.call((black_box(&w1), &w2)).unwrap());
-            }
-            s.elapsed().as_secs_f64() / calls as f64
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    eprintln!("W5: {:.0} ns per call (median of 15), min {:.0}", t[7] * 1e9, t[0] * 1e9);
-    let mut t: Vec<f64> = (0..15)
-        .map(|_| {
-            let s = std::time::Instant::now();
-            for _ in 0..calls {
-                drop(black_box(Tensor::scalar(black_box(1.0f32))));
-            }
-            s.elapsed().as_secs_f64() / calls as f64
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    eprintln!("floor: {:.0} ns per new scalar tensor (median of 15), min {:.0}", t[7] * 1e9, t[0] * 1e9);
+    let (med, min) = ns_per_call(200_000, || drop(f.call((black_box(&w1), &w2)).unwrap()));
+    eprintln!("W5: {med:.0} ns per call (median of 15), min {min:.0}");
+    let (med, min) = ns_per_call(200_000, || drop(black_box(Tensor::scalar(black_box(1.0f32)))));
+    eprintln!("floor: {med:.0} ns per new scalar tensor (median of 15), min {min:.0}");
 }
 
 #[test]
@@ -105,4 +114,46 @@ fn w5_schedule() {
     let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
     let c = f.concrete_function((&w1, &w2)).unwrap();
     eprintln!("{}", c.executable().unwrap().schedule_text());
+}
+
+#[test]
+#[ignore]
+fn w5_breakdown() {
+    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
+    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    f.call((&w1, &w2)).unwrap();
+    let c = f.concrete_function((&w1, &w2)).unwrap();
+    let exe = c.executable().unwrap();
+    let (a1, a2) = (kiln::ir::Array::scalar(5.0f32), kiln::ir::Array::scalar(3.0f32));
+    let mut out = kiln::ir::interp::Outcome { outputs: Vec::new(), writes: Vec::new() };
+    for (name, (med, _)) in [
+        ("call", ns_per_call(200_000, || drop(f.call((black_box(&w1), &w2)).unwrap()))),
+        ("concrete_function", ns_per_call(200_000, || drop(f.concrete_function((black_box(&w1), &w2)).unwrap()))),
+        (
+            "run_borrowed",
+            ns_per_call(200_000, || {
+                exe.run_borrowed(&[black_box(&a1), &a2], &[], &mut out).unwrap();
+                out.outputs.clear();
+            }),
+        ),
+        ("scalar tensor", ns_per_call(200_000, || drop(black_box(Tensor::scalar(black_box(1.0f32)))))),
+    ] {
+        eprintln!("{name}: {med:.0} ns");
+    }
+}
+
+#[test]
+#[ignore]
+fn w5_exe_only() {
+    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
+    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    let c = f.concrete_function((&w1, &w2)).unwrap();
+    let exe = c.executable().unwrap();
+    let (a1, a2) = (kiln::ir::Array::scalar(5.0f32), kiln::ir::Array::scalar(3.0f32));
+    let mut out = kiln::ir::interp::Outcome { outputs: Vec::new(), writes: Vec::new() };
+    let (med, _) = ns_per_call(1_000_000, || {
+        exe.run_borrowed(&[black_box(&a1), &a2], &[], &mut out).unwrap();
+        out.outputs.clear();
+    });
+    eprintln!("run_borrowed: {med:.0} ns");
 }

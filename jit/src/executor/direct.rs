@@ -11,9 +11,10 @@ use super::call::{out_buffer, place, Fresh};
 use super::{Dest, Executable, Mode, OutSrc, Outcome};
 
 /// Whether `exe` can run directly: only inputs, constants and kernels, every kernel
-/// writing an output and too small to be split across threads.
+/// writing an output and too small to be split across threads, at most 64 outputs.
 pub(super) fn eligible(exe: &Executable) -> bool {
     exe.groups.is_empty()
+        && exe.outputs.len() <= 64
         && exe.steps.iter().all(|s| match &s.mode {
             Mode::Input(_) | Mode::Const(_) => true,
             Mode::Kernel { kernel, .. } => {
@@ -27,10 +28,12 @@ pub(super) fn eligible(exe: &Executable) -> bool {
 /// One call of an eligible executable (inputs already checked against the signature).
 pub(super) fn run(exe: &Executable, inputs: &[&Array], out: &mut Outcome) -> Result<()> {
     let mut vals: SmallVec<[*const u8; 16]> = SmallVec::with_capacity(exe.steps.len());
-    let mut fresh: SmallVec<[(usize, usize, Fresh); 4]> = SmallVec::new();
-    let mut in_place: SmallVec<[bool; 4]> = SmallVec::from_elem(false, exe.outputs.len());
+    // Bit j: output j is in `out` already (written in place, or placed when computed).
+    let mut placed = 0u64;
+    // Fresh outputs computed before the outputs in front of them exist: placed at the end.
+    let mut later: SmallVec<[(usize, Array); 2]> = SmallVec::new();
     let mut ptrs: SmallVec<[*const u8; 8]> = SmallVec::new();
-    for (i, step) in exe.steps.iter().enumerate() {
+    for step in &exe.steps {
         let val = match &step.mode {
             Mode::Input(k) => inputs[*k].data().as_bytes().as_ptr(),
             Mode::Const(a) => a.data().as_bytes().as_ptr(),
@@ -38,47 +41,53 @@ pub(super) fn run(exe: &Executable, inputs: &[&Array], out: &mut Outcome) -> Res
                 let Dest::Output(j) = step.dest else { unreachable!("checked by `eligible`") };
                 ptrs.clear();
                 ptrs.extend(step.args.iter().map(|&a| vals[a]));
-                let output = match out_buffer(out, j, &step.ty) {
-                    Some(p) => {
-                        in_place[j] = true;
-                        p
-                    }
-                    None => {
-                        let mut buf = Fresh::try_new(&step.ty)?;
-                        let p = buf.as_mut_ptr();
-                        fresh.push((j, i, buf));
-                        p
+                let numel = step.ty.numel();
+                let call = |output: *mut u8| {
+                    if numel > 0 {
+                        // SAFETY: `ptrs` holds one address per operand, each a whole buffer of
+                        // the operand's static type (inputs are checked against the signature,
+                        // constants and earlier outputs have their nodes' types); `output`
+                        // has room for `numel` elements of the step's type.
+                        unsafe { (kernel.func())(ptrs.as_ptr(), output, 0, numel) };
                     }
                 };
-                let numel = step.ty.numel();
-                if numel > 0 {
-                    // SAFETY: `ptrs` holds one address per operand, each a whole buffer of
-                    // the operand's static type (inputs are checked against the signature,
-                    // constants and earlier outputs have their nodes' types); `output` has
-                    // room for `numel` elements of the step's type.
-                    unsafe { (kernel.func())(ptrs.as_ptr(), output, 0, numel) };
+                if let Some(p) = out_buffer(out, j, &step.ty) {
+                    call(p);
+                    placed |= 1 << j;
+                    p as *const u8
+                } else {
+                    let mut buf = Fresh::try_new(&step.ty)?;
+                    call(buf.as_mut_ptr());
+                    // SAFETY: the kernel wrote every element of its output.
+                    let a = Array::new(unsafe { buf.assume_init() }, &step.ty.shape)?;
+                    let p = a.data().as_bytes().as_ptr();
+                    if j <= out.outputs.len() {
+                        place(out, j, a);
+                        placed |= 1 << j;
+                    } else {
+                        later.push((j, a));
+                    }
+                    p
                 }
-                output as *const u8
             }
             _ => unreachable!("checked by `eligible`"),
         };
         vals.push(val);
     }
-    fresh.sort_unstable_by_key(|f| f.0);
-    let mut fresh = fresh.into_iter().peekable();
     for (j, src) in exe.outputs.iter().enumerate() {
-        let value = match fresh.next_if(|f| f.0 == j) {
-            // SAFETY: the kernel of step `i` ran and wrote every element of its output.
-            Some((_, i, buf)) => Array::new(unsafe { buf.assume_init() }, &exe.steps[i].ty.shape)?,
-            None => match *src {
-                OutSrc::Step(_) if in_place[j] => continue,
-                OutSrc::Step(i) => match &exe.steps[i].mode {
-                    Mode::Input(k) => inputs[*k].clone(),
-                    Mode::Const(a) => a.clone(),
-                    _ => unreachable!("a kernel's output is fresh or written in place"),
-                },
-                OutSrc::Same(j0) => out.outputs[j0].clone(),
+        if placed & (1 << j) != 0 {
+            continue;
+        }
+        let value = match *src {
+            OutSrc::Step(i) => match &exe.steps[i].mode {
+                Mode::Input(k) => inputs[*k].clone(),
+                Mode::Const(a) => a.clone(),
+                _ => {
+                    let k = later.iter().position(|l| l.0 == j).expect("a kernel's output is placed or later");
+                    later.swap_remove(k).1
+                }
             },
+            OutSrc::Same(j0) => out.outputs[j0].clone(),
         };
         place(out, j, value);
     }
