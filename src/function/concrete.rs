@@ -1,7 +1,7 @@
 //! One traced signature of a function: its graph as traced, the optimized graph, the
 //! Variables it binds, and how it runs.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use kiln_ir::interp::Outcome;
 use kiln_ir::{interp, Array, Graph};
@@ -119,6 +119,12 @@ impl ConcreteFunction {
         }
     }
 
+    /// Whether a call is short enough to run under the signature cache's read lock: a
+    /// compiled graph on the executor's direct path (a few small kernels) and no Variables.
+    pub(crate) fn is_tiny(&self) -> bool {
+        self.vars.is_empty() && matches!(&self.run, Runner::Compiled(exe) if exe.is_direct())
+    }
+
     /// The Variables the graph reads or writes, in `VarId` order.
     pub fn variables(&self) -> &[Variable] {
         &self.vars
@@ -158,16 +164,27 @@ impl ConcreteFunction {
     /// and the outcome's vectors are this thread's, reused call after call, so a call
     /// allocates only its output tensors.
     pub(crate) fn call<O: Outputs>(&self, args: &[&Tensor]) -> Result<O::Value> {
-        let inputs: SmallVec<[&Array; 8]> = args.iter().map(|t| t.try_array("call")).collect::<Result<_>>()?;
+        let mut inputs: SmallVec<[&Array; 8]> = SmallVec::new();
+        for t in args {
+            inputs.push(t.try_array("call")?);
+        }
         let values: SmallVec<[Array; 4]> = self.vars.iter().map(Variable::value).collect();
-        let (outputs, writes) = SCRATCH.with(Cell::take);
-        let mut out = Outcome { outputs, writes };
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut out) => self.call_into::<O>(&inputs, &values, &mut out),
+            // A call nested in this thread's call (none today) gets vectors of its own.
+            Err(_) => self.call_into::<O>(&inputs, &values, &mut Outcome { outputs: Vec::new(), writes: Vec::new() }),
+        })
+    }
+
+    /// Runs into `out` (empty, and left empty: the kept vectors hold no array alive
+    /// between calls), then commits the writes and wraps the outputs.
+    fn call_into<O: Outputs>(&self, inputs: &[&Array], values: &[Array], out: &mut Outcome) -> Result<O::Value> {
         let ran = match &self.run {
             Runner::Interpreter { .. } => {
                 let owned: Arrays = inputs.iter().map(|&a| a.clone()).collect();
-                interp::run(&self.traced, &owned, &values).map(|o| out = o)
+                interp::run(&self.traced, &owned, values).map(|o| *out = o)
             }
-            Runner::Compiled(exe) => exe.run_borrowed(&inputs, &values, &mut out),
+            Runner::Compiled(exe) => exe.run_borrowed(inputs, values, out),
         };
         let result = ran.map(|()| {
             for (id, value) in out.writes.drain(..) {
@@ -175,16 +192,13 @@ impl ConcreteFunction {
             }
             O::unflatten_iter(out.outputs.drain(..).map(Tensor::from_array))
         });
-        // Emptied (on error too), so the kept vectors hold no array alive between calls.
         out.outputs.clear();
         out.writes.clear();
-        SCRATCH.with(|s| s.set((out.outputs, out.writes)));
         result.map_err(Into::into)
     }
 }
 
 thread_local! {
-    /// The vectors of this thread's last call outcome, empty, for the next call to fill.
-    /// Taken for the call's duration: a nested call on this thread starts from fresh ones.
-    static SCRATCH: Cell<(Vec<Array>, Vec<(u32, Array)>)> = const { Cell::new((Vec::new(), Vec::new())) };
+    /// The vectors of this thread's call outcomes, empty between calls.
+    static SCRATCH: RefCell<Outcome> = const { RefCell::new(Outcome { outputs: Vec::new(), writes: Vec::new() }) };
 }

@@ -231,7 +231,18 @@ impl<O: Outputs> Function<O> {
             let args: Vec<Tensor> = args.iter().map(|&t| t.clone()).collect();
             return Ok(O::unflatten((self.inner.body)(&args)?));
         }
-        self.concrete(args)?.call::<O>(args)
+        self.check_input_signature(args)?;
+        // A tiny call runs under the cache's read lock (it holds it for well under a µs);
+        // any other takes its own reference and releases the lock first.
+        let hit = self.with_cached(args, |c| match c.is_tiny() {
+            true => Ok(c.call::<O>(args)),
+            false => Err(c.clone()),
+        });
+        match hit {
+            Some(Ok(ran)) => ran,
+            Some(Err(c)) => c.call::<O>(args),
+            None => self.trace_signature(args)?.call::<O>(args),
+        }
     }
 
     /// The optimized graph for these arguments' signature (tracing it if needed).
@@ -258,6 +269,15 @@ impl<O: Outputs> Function<O> {
     }
 
     fn concrete(&self, args: &[&Tensor]) -> Result<Arc<ConcreteFunction>> {
+        self.check_input_signature(args)?;
+        match self.with_cached(args, Arc::clone) {
+            Some(c) => Ok(c),
+            None => self.trace_signature(args),
+        }
+    }
+
+    /// `Err` if the function has an input signature and `args` do not match it.
+    fn check_input_signature(&self, args: &[&Tensor]) -> Result<()> {
         if let Some(expected) = &self.inner.input_signature {
             if !same_types(expected, args) {
                 let sig: Vec<TensorType> = args.iter().map(|t| t.tensor_type()).collect();
@@ -267,15 +287,13 @@ impl<O: Outputs> Function<O> {
                 });
             }
         }
-        if let Some(c) = self.lookup(args) {
-            // A load first: the steady state then never writes the shared flag.
-            if self.inner.retracing.load(Ordering::Relaxed) && self.inner.retracing.swap(false, Ordering::Relaxed) {
-                self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
-            }
-            return Ok(c);
-        }
+        Ok(())
+    }
+
+    /// The function for `args`' signature, traced now unless another thread just did.
+    fn trace_signature(&self, args: &[&Tensor]) -> Result<Arc<ConcreteFunction>> {
         let _tracing = self.inner.trace_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = self.lookup(args) {
+        if let Some(c) = self.with_cached(args, Arc::clone) {
             return Ok(c);
         }
         let sig: Vec<TensorType> = args.iter().map(|t| t.tensor_type()).collect();
@@ -299,15 +317,25 @@ impl<O: Outputs> Function<O> {
         entries.into_iter().map(|e| e.concrete.clone()).collect()
     }
 
-    fn lookup(&self, args: &[&Tensor]) -> Option<Arc<ConcreteFunction>> {
-        let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
-        let e = cache.iter().find(|e| same_types(&e.sig, args))?;
-        // Restamping the most recently stamped entry changes no order: skipped, so calls to
-        // one signature do not all write (and bounce between cores) the shared clock.
-        if e.last_used.load(Ordering::Relaxed) + 1 != self.inner.clock.load(Ordering::Relaxed) {
-            e.last_used.store(self.inner.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+    /// `f` of the cached function for `args`' signature, run under the cache's read lock;
+    /// `None` if that signature is not traced. A hit marks the entry used and ends a run of
+    /// retraces.
+    fn with_cached<R>(&self, args: &[&Tensor], f: impl FnOnce(&Arc<ConcreteFunction>) -> R) -> Option<R> {
+        let r = {
+            let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+            let e = cache.iter().find(|e| same_types(&e.sig, args))?;
+            // Restamping the most recently stamped entry changes no order: skipped, so calls
+            // to one signature do not all write (and bounce between cores) the shared clock.
+            if e.last_used.load(Ordering::Relaxed) + 1 != self.inner.clock.load(Ordering::Relaxed) {
+                e.last_used.store(self.inner.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+            }
+            f(&e.concrete)
+        };
+        // A load first: the steady state then never writes the shared flag.
+        if self.inner.retracing.load(Ordering::Relaxed) && self.inner.retracing.swap(false, Ordering::Relaxed) {
+            self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
-        Some(e.concrete.clone())
+        Some(r)
     }
 
     fn trace(&self, sig: &[TensorType]) -> Result<ConcreteFunction> {

@@ -11,7 +11,9 @@ use super::call::{out_buffer, place, Fresh};
 use super::{Dest, Executable, Mode, OutSrc, Outcome};
 
 /// Whether `exe` can run directly: only inputs, constants and kernels, every kernel
-/// writing an output and too small to be split across threads, at most 64 outputs.
+/// writing an output and below the work that would split it across threads (with one
+/// thread too: a direct call must stay short, see `Executable::is_direct`), at most 64
+/// outputs.
 pub(super) fn eligible(exe: &Executable) -> bool {
     exe.groups.is_empty()
         && exe.outputs.len() <= 64
@@ -19,7 +21,7 @@ pub(super) fn eligible(exe: &Executable) -> bool {
             Mode::Input(_) | Mode::Const(_) => true,
             Mode::Kernel { kernel, .. } => {
                 let work = s.ty.numel().saturating_mul(kernel.cost_per_element().max(1));
-                matches!(s.dest, Dest::Output(_)) && (exe.pool.threads() == 1 || work < exe.options.par_min_work)
+                matches!(s.dest, Dest::Output(_)) && work < exe.options.par_min_work
             }
             _ => false,
         })
@@ -27,7 +29,8 @@ pub(super) fn eligible(exe: &Executable) -> bool {
 
 /// One call of an eligible executable (inputs already checked against the signature).
 pub(super) fn run(exe: &Executable, inputs: &[&Array], out: &mut Outcome) -> Result<()> {
-    let mut vals: SmallVec<[*const u8; 16]> = SmallVec::with_capacity(exe.steps.len());
+    // `new`, not `with_capacity`: built in place, not moved (136 bytes) out of a call.
+    let mut vals: SmallVec<[*const u8; 16]> = SmallVec::new();
     // Bit j: output j is in `out` already (written in place, or placed when computed).
     let mut placed = 0u64;
     // Fresh outputs computed before the outputs in front of them exist: placed at the end.

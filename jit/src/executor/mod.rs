@@ -284,6 +284,26 @@ impl Executable {
         Ok(s)
     }
 
+    /// Whether calls take the direct path: the graph is only inputs, constants and kernels
+    /// each writing an output, all small enough to run on the calling thread, so a call
+    /// needs no per-call state and takes well under a microsecond plus its kernels' work.
+    ///
+    /// ```
+    /// use kiln_ir::{BinaryOp, DType, Graph, Kernel, Op, TensorType, UnaryOp};
+    /// let small = TensorType::new(DType::F32, &[4]);
+    /// let k = Kernel::of_op(&Op::Unary(UnaryOp::Exp), &[small.clone()]).unwrap();
+    /// assert!(kiln_jit::Executable::for_kernel(k).unwrap().is_direct());
+    ///
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(small);
+    /// let y = g.add(Op::Binary(BinaryOp::Mul), &[x, x]).unwrap(); // unfused: a library node
+    /// g.set_outputs(vec![y]);
+    /// assert!(!kiln_jit::Executable::new(g).unwrap().is_direct());
+    /// ```
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
     /// Fused nodes running in the interpreter, with why.
     pub fn fallbacks(&self) -> &[Fallback] {
         &self.fallbacks
