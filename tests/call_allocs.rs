@@ -186,4 +186,3 @@ fn w5_breakdown() {
         eprintln!("{name}: {med:.0} ns");
     }
 }
-

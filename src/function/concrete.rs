@@ -194,7 +194,7 @@ impl ConcreteFunction {
         });
         out.outputs.clear();
         out.writes.clear();
-        result.map_err(Into::into)
+        result
     }
 }
 
