@@ -3,6 +3,7 @@
 //! while a function is being traced, symbolic (a node of the graph being built). The same
 //! user code runs on all three.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,9 +15,30 @@ use crate::{Error, Result};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A fresh process-wide identity (tensors, variables and traces share the counter).
+/// Ids a thread takes from [`NEXT_ID`] at once: one shared atomic add per block instead of
+/// one per tensor (an add on a shared counter costs ~10 ns, a fifth of a small call).
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's unused ids: `next..end`.
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A fresh process-wide identity (tensors, variables and traces share the counter). Ids
+/// are unique, not ordered: each thread hands out its own block.
 pub(crate) fn fresh_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    let from_block = IDS.try_with(|ids| {
+        let (next, end) = ids.get();
+        if next < end {
+            ids.set((next + 1, end));
+            return next;
+        }
+        let start = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+        ids.set((start + 1, start + ID_BLOCK));
+        start
+    });
+    // A thread past its thread-locals' destruction takes ids one at a time.
+    from_block.unwrap_or_else(|_| NEXT_ID.fetch_add(1, Ordering::Relaxed))
 }
 
 /// An n-dimensional array of one [`DType`], row-major and contiguous.

@@ -89,6 +89,7 @@ macro_rules! with_data {
 }
 
 impl Data {
+    #[inline]
     pub fn dtype(&self) -> DType {
         match self {
             Data::F32(_) => DType::F32,
@@ -99,6 +100,7 @@ impl Data {
         }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         with_data!(self, v => v.len())
     }
@@ -166,6 +168,7 @@ impl Data {
     }
 
     /// Raw bytes, little-endian as in memory on every platform kiln supports.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         with_data!(self, v => {
             let bytes = std::mem::size_of_val(v.as_slice());
@@ -310,10 +313,12 @@ impl Array {
         Ok(Array { shape: SmallVec::from_slice(shape), data: Arc::new(Data::try_filled(op, dtype, numel(shape), v)?) })
     }
 
+    #[inline]
     pub fn dtype(&self) -> DType {
         self.data.dtype()
     }
 
+    #[inline]
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
@@ -323,6 +328,7 @@ impl Array {
     }
 
     /// Number of elements.
+    #[inline]
     pub fn len(&self) -> usize {
         self.data.len()
     }
@@ -331,6 +337,7 @@ impl Array {
         self.len() == 0
     }
 
+    #[inline]
     pub fn data(&self) -> &Data {
         &self.data
     }
@@ -341,6 +348,7 @@ impl Array {
     }
 
     /// Mutable data if this array is the only owner of its buffer (for in-place reuse).
+    #[inline]
     pub fn data_mut(&mut self) -> Option<&mut Data> {
         Arc::get_mut(&mut self.data)
     }

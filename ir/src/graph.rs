@@ -88,6 +88,7 @@ impl Graph {
         self.g.node_count() == 0
     }
 
+    #[inline]
     pub fn inputs(&self) -> &[NodeId] {
         &self.inputs
     }
@@ -106,6 +107,7 @@ impl Graph {
         self.output_set.contains(&id)
     }
 
+    #[inline]
     pub fn vars(&self) -> &[VarDecl] {
         &self.vars
     }
@@ -254,6 +256,7 @@ impl Graph {
     }
 
     /// The node; panics if `id` was removed (a bug in the caller).
+    #[inline]
     pub fn node(&self, id: NodeId) -> &Node {
         &self.g[id]
     }

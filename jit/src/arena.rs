@@ -2,6 +2,7 @@
 //! buffer of a call at the offsets the memory plan chose, plus a pool of such blocks so
 //! that concurrent calls each get their own without allocating in the steady state.
 
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
 
 /// One cache line; the arena is a slice of these so its base is 64-byte aligned.
@@ -60,13 +61,29 @@ impl Arena {
 }
 
 /// A free list of per-call states: take one (or make one), give it back when done.
+///
+/// One item sits in a lock-free slot: a function called from one thread at a time (the
+/// common case) takes and gives it back with one atomic swap each, never touching the
+/// mutex that holds the items concurrent calls need.
+///
+/// ```
+/// let pool = kiln_jit::arena::Pool::new();
+/// let a = pool.take(|| vec![1u8]);
+/// let b = pool.take(|| vec![2u8]); // `a` is in use: a second item is made
+/// pool.give(a);
+/// pool.give(b);
+/// assert_eq!(pool.free_count(), 2);
+/// assert_eq!(*pool.take(|| vec![3u8]), vec![1u8]); // the slot's item comes back first
+/// ```
 pub struct Pool<T> {
+    /// A free item (`Box::into_raw`), or null.
+    slot: AtomicPtr<T>,
     free: Mutex<Vec<Box<T>>>,
 }
 
 impl<T> Pool<T> {
     pub fn new() -> Pool<T> {
-        Pool { free: Mutex::new(Vec::new()) }
+        Pool { slot: AtomicPtr::new(std::ptr::null_mut()), free: Mutex::new(Vec::new()) }
     }
 
     /// A free item, or a new one from `make` if all are in use.
@@ -79,6 +96,12 @@ impl<T> Pool<T> {
 
     /// [`Pool::take`] with a `make` that may fail.
     pub fn try_take<E>(&self, make: impl FnOnce() -> Result<T, E>) -> Result<Box<T>, E> {
+        let p = self.slot.swap(std::ptr::null_mut(), Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: a non-null slot holds a pointer from `Box::into_raw` in `give`, and the
+            // swap made this thread its only owner.
+            return Ok(unsafe { Box::from_raw(p) });
+        }
         let popped = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match popped {
             Some(item) => Ok(item),
@@ -88,12 +111,29 @@ impl<T> Pool<T> {
 
     /// Returns an item for reuse.
     pub fn give(&self, item: Box<T>) {
-        self.free.lock().unwrap_or_else(|e| e.into_inner()).push(item);
+        let p = Box::into_raw(item);
+        if self.slot.compare_exchange(std::ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed).is_err() {
+            // SAFETY: the exchange failed, so `p` (from `Box::into_raw` above) is still ours.
+            let item = unsafe { Box::from_raw(p) };
+            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(item);
+        }
     }
 
     /// Items currently free.
     pub fn free_count(&self) -> usize {
-        self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let in_slot = usize::from(!self.slot.load(Ordering::Acquire).is_null());
+        in_slot + self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        let p = *self.slot.get_mut();
+        if !p.is_null() {
+            // SAFETY: a non-null slot holds a pointer from `Box::into_raw` that nobody else
+            // can take any more (`&mut self`).
+            drop(unsafe { Box::from_raw(p) });
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use executor_support::*;
 use kiln_ir::{Array, BinaryOp, DType, Distribution, Graph, MemoryPlan, Op, ReduceOp, Slot, TensorType, UnaryOp};
-use kiln_jit::{Executable, Options};
+use kiln_jit::{Executable, Options, Outcome};
 
 fn check_exact(g: Graph, inputs: &[Array], vars: &[Array]) -> Executable {
     let want = reference::run(&g, inputs, vars).unwrap();
@@ -198,6 +198,40 @@ fn duplicate_outputs_and_passthrough() {
     let c = g.add_const(Array::scalar(7i32));
     g.set_outputs(vec![y, x, y, c]);
     check_exact(g, &[f32s(&data(5, 14), &[5])], &[]);
+}
+
+/// The direct path (`Executable::is_direct`): a kernel reading another's output, outputs
+/// listed in another order than computed, inputs, constants and duplicates among them, and
+/// `run_into` over previous outputs that are fewer, shared or of another type.
+#[test]
+fn direct_path_places_outputs_in_order() {
+    let mut g = Graph::new("direct");
+    let x = input(&mut g, &[6]);
+    let a = fused(&mut g, &[x], |b, i| un(b, UnaryOp::Exp, i[0]));
+    let y = fused(&mut g, &[a, x], |b, i| bin(b, BinaryOp::Mul, i[0], i[1]));
+    let c = g.add_const(Array::scalar(2i32));
+    g.set_outputs(vec![c, y, x, a, y]);
+    let inputs = [f32s(&data(6, 30), &[6])];
+    let want = reference::run(&g, &inputs, &[]).unwrap();
+    // Without row groups: a chain of row-wise kernels would run as one (not direct).
+    let exe = Executable::with_options(g, Options { row_groups: false, ..Options::default() }).unwrap();
+    assert!(exe.is_direct(), "{}", exe.schedule_text());
+    let mut out = Outcome { outputs: vec![], writes: vec![] };
+    for _ in 0..3 {
+        exe.run_into(&inputs, &[], &mut out).unwrap();
+        assert_same(&out, &want);
+    }
+    let reused = out.outputs[3].data().as_bytes().as_ptr();
+    let kept = out.outputs[1].clone();
+    out.outputs[0] = Array::scalar(1.0f64);
+    out.outputs.truncate(4);
+    exe.run_into(&inputs, &[], &mut out).unwrap();
+    assert_same(&out, &want);
+    assert_eq!(out.outputs[3].data().as_bytes().as_ptr(), reused, "an unshared output is written in place");
+    assert_ne!(out.outputs[1].data().as_bytes().as_ptr(), kept.data().as_bytes().as_ptr(), "a shared one is not");
+    out.outputs.truncate(1);
+    exe.run_into(&inputs, &[], &mut out).unwrap();
+    assert_same(&out, &want);
 }
 
 #[test]

@@ -1,10 +1,15 @@
 //! One traced signature of a function: its graph as traced, the optimized graph, the
 //! Variables it binds, and how it runs.
 
+use std::cell::RefCell;
+
+use kiln_ir::interp::Outcome;
 use kiln_ir::{interp, Array, Graph};
 use kiln_passes::Pipeline;
+use smallvec::SmallVec;
 
 use crate::context::trace::TraceState;
+use crate::function::Outputs;
 use crate::variable::Variable;
 use crate::{Result, Tensor};
 
@@ -114,6 +119,12 @@ impl ConcreteFunction {
         }
     }
 
+    /// Whether a call is short enough to run under the signature cache's read lock: a
+    /// compiled graph on the executor's direct path (a few small kernels) and no Variables.
+    pub(crate) fn is_tiny(&self) -> bool {
+        self.vars.is_empty() && matches!(&self.run, Runner::Compiled(exe) if exe.is_direct())
+    }
+
     /// The Variables the graph reads or writes, in `VarId` order.
     pub fn variables(&self) -> &[Variable] {
         &self.vars
@@ -144,14 +155,50 @@ impl ConcreteFunction {
 
     /// Runs with concrete arguments; commits Variable writes only on success.
     pub(crate) fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
-        let (inputs, values) = self.bind(args)?;
-        let outcome = match &self.run {
-            Runner::Interpreter { .. } => interp::run(&self.traced, &inputs, &values),
-            Runner::Compiled(exe) => exe.run(&inputs, &values),
-        }?;
-        for (id, value) in outcome.writes {
-            self.vars[id as usize].commit(value);
-        }
-        Ok(outcome.outputs.into_iter().map(Tensor::from_array).collect())
+        let args: SmallVec<[&Tensor; 8]> = args.iter().collect();
+        self.call::<Vec<Tensor>>(&args)
     }
+
+    /// [`ConcreteFunction::run`] on borrowed arguments, its outputs rebuilt as `O`: the
+    /// path of every compiled `Function::call`. The arguments' arrays are bound in place
+    /// and the outcome's vectors are this thread's, reused call after call, so a call
+    /// allocates only its output tensors.
+    pub(crate) fn call<O: Outputs>(&self, args: &[&Tensor]) -> Result<O::Value> {
+        let mut inputs: SmallVec<[&Array; 8]> = SmallVec::new();
+        for t in args {
+            inputs.push(t.try_array("call")?);
+        }
+        let values: SmallVec<[Array; 4]> = self.vars.iter().map(Variable::value).collect();
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut out) => self.call_into::<O>(&inputs, &values, &mut out),
+            // A call nested in this thread's call (none today) gets vectors of its own.
+            Err(_) => self.call_into::<O>(&inputs, &values, &mut Outcome { outputs: Vec::new(), writes: Vec::new() }),
+        })
+    }
+
+    /// Runs into `out` (empty, and left empty: the kept vectors hold no array alive
+    /// between calls), then commits the writes and wraps the outputs.
+    fn call_into<O: Outputs>(&self, inputs: &[&Array], values: &[Array], out: &mut Outcome) -> Result<O::Value> {
+        let ran = match &self.run {
+            Runner::Interpreter { .. } => {
+                let owned: Arrays = inputs.iter().map(|&a| a.clone()).collect();
+                interp::run(&self.traced, &owned, values).map(|o| *out = o)
+            }
+            Runner::Compiled(exe) => exe.run_borrowed(inputs, values, out),
+        };
+        let result = ran.map(|()| {
+            for (id, value) in out.writes.drain(..) {
+                self.vars[id as usize].commit(value);
+            }
+            O::unflatten_iter(out.outputs.drain(..).map(Tensor::from_array))
+        });
+        out.outputs.clear();
+        out.writes.clear();
+        result
+    }
+}
+
+thread_local! {
+    /// The vectors of this thread's call outcomes, empty between calls.
+    static SCRATCH: RefCell<Outcome> = const { RefCell::new(Outcome { outputs: Vec::new(), writes: Vec::new() }) };
 }

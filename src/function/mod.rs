@@ -220,15 +220,29 @@ impl<O: Outputs> Function<O> {
     /// Calls the function: traces on the first call for a new signature, then runs the
     /// graph. Variable writes commit only if the whole call succeeds.
     pub fn call(&self, args: impl CallArgs) -> Result<O::Value> {
-        let args = args.into_tensors();
-        self.check_arity(&args)?;
+        args.with_refs(|args| self.call_refs(args))
+    }
+
+    fn call_refs(&self, args: &[&Tensor]) -> Result<O::Value> {
+        self.check_arity(args)?;
         // Inside another trace, or under a recording tape, run the closure itself: its ops
         // then join the outer graph or the tape (TF inlines nested functions the same way).
-        if trace::is_tracing() || args.iter().any(Tensor::is_symbolic) || crate::context::is_recording() {
+        if trace::is_tracing() || args.iter().any(|t| t.is_symbolic()) || crate::context::is_recording() {
+            let args: Vec<Tensor> = args.iter().map(|&t| t.clone()).collect();
             return Ok(O::unflatten((self.inner.body)(&args)?));
         }
-        let concrete = self.concrete(&args)?;
-        Ok(O::unflatten(concrete.run(&args)?))
+        self.check_input_signature(args)?;
+        // A tiny call runs under the cache's read lock (it holds it for well under a µs);
+        // any other takes its own reference and releases the lock first.
+        let hit = self.with_cached(args, |c| match c.is_tiny() {
+            true => Ok(c.call::<O>(args)),
+            false => Err(c.clone()),
+        });
+        match hit {
+            Some(Ok(ran)) => ran,
+            Some(Err(c)) => c.call::<O>(args),
+            None => self.trace_signature(args)?.call::<O>(args),
+        }
     }
 
     /// The optimized graph for these arguments' signature (tracing it if needed).
@@ -238,12 +252,13 @@ impl<O: Outputs> Function<O> {
 
     /// The traced, optimized and compiled function for these arguments' signature.
     pub fn concrete_function(&self, args: impl CallArgs) -> Result<Arc<ConcreteFunction>> {
-        let args = args.into_tensors();
-        self.check_arity(&args)?;
-        self.concrete(&args)
+        args.with_refs(|args| {
+            self.check_arity(args)?;
+            self.concrete(args)
+        })
     }
 
-    fn check_arity(&self, args: &[Tensor]) -> Result<()> {
+    fn check_arity(&self, args: &[&Tensor]) -> Result<()> {
         match self.inner.arity {
             Some(n) if n != args.len() => Err(Error::Signature {
                 function: self.inner.name.clone(),
@@ -253,27 +268,35 @@ impl<O: Outputs> Function<O> {
         }
     }
 
-    fn concrete(&self, args: &[Tensor]) -> Result<Arc<ConcreteFunction>> {
+    fn concrete(&self, args: &[&Tensor]) -> Result<Arc<ConcreteFunction>> {
+        self.check_input_signature(args)?;
+        match self.with_cached(args, Arc::clone) {
+            Some(c) => Ok(c),
+            None => self.trace_signature(args),
+        }
+    }
+
+    /// `Err` if the function has an input signature and `args` do not match it.
+    fn check_input_signature(&self, args: &[&Tensor]) -> Result<()> {
         if let Some(expected) = &self.inner.input_signature {
             if !same_types(expected, args) {
-                let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
+                let sig: Vec<TensorType> = args.iter().map(|t| t.tensor_type()).collect();
                 return Err(Error::Signature {
                     function: self.inner.name.clone(),
                     msg: format!("expects ({}), got ({})", fmt_sig(expected), fmt_sig(&sig)),
                 });
             }
         }
-        if let Some(c) = self.lookup(args) {
-            if self.inner.retracing.swap(false, Ordering::Relaxed) {
-                self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
-            }
-            return Ok(c);
-        }
+        Ok(())
+    }
+
+    /// The function for `args`' signature, traced now unless another thread just did.
+    fn trace_signature(&self, args: &[&Tensor]) -> Result<Arc<ConcreteFunction>> {
         let _tracing = self.inner.trace_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = self.lookup(args) {
+        if let Some(c) = self.with_cached(args, Arc::clone) {
             return Ok(c);
         }
-        let sig: Vec<TensorType> = args.iter().map(Tensor::tensor_type).collect();
+        let sig: Vec<TensorType> = args.iter().map(|t| t.tensor_type()).collect();
         let c = Arc::new(self.trace(&sig)?);
         let mut cache = self.inner.cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_SIGNATURES {
@@ -294,11 +317,25 @@ impl<O: Outputs> Function<O> {
         entries.into_iter().map(|e| e.concrete.clone()).collect()
     }
 
-    fn lookup(&self, args: &[Tensor]) -> Option<Arc<ConcreteFunction>> {
-        let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
-        let e = cache.iter().find(|e| same_types(&e.sig, args))?;
-        e.last_used.store(self.inner.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
-        Some(e.concrete.clone())
+    /// `f` of the cached function for `args`' signature, run under the cache's read lock;
+    /// `None` if that signature is not traced. A hit marks the entry used and ends a run of
+    /// retraces.
+    fn with_cached<R>(&self, args: &[&Tensor], f: impl FnOnce(&Arc<ConcreteFunction>) -> R) -> Option<R> {
+        let r = {
+            let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+            let e = cache.iter().find(|e| same_types(&e.sig, args))?;
+            // Restamping the most recently stamped entry changes no order: skipped, so calls
+            // to one signature do not all write (and bounce between cores) the shared clock.
+            if e.last_used.load(Ordering::Relaxed) + 1 != self.inner.clock.load(Ordering::Relaxed) {
+                e.last_used.store(self.inner.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+            }
+            f(&e.concrete)
+        };
+        // A load first: the steady state then never writes the shared flag.
+        if self.inner.retracing.load(Ordering::Relaxed) && self.inner.retracing.swap(false, Ordering::Relaxed) {
+            self.inner.recent_traces.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        Some(r)
     }
 
     fn trace(&self, sig: &[TensorType]) -> Result<ConcreteFunction> {
@@ -342,7 +379,7 @@ impl<O: Outputs> Function<O> {
 }
 
 /// Whether `args` have exactly the dtypes and shapes of `sig`.
-fn same_types(sig: &[TensorType], args: &[Tensor]) -> bool {
+fn same_types(sig: &[TensorType], args: &[&Tensor]) -> bool {
     sig.len() == args.len()
         && sig.iter().zip(args).all(|(t, a)| t.dtype == a.dtype() && t.shape.as_slice() == a.shape())
 }

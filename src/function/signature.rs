@@ -2,6 +2,8 @@
 //! 0 to 8 `&Tensor` arguments, argument tuples `(&a, &b)`, and results that are a `Tensor`,
 //! a tuple of them, a `Vec<Tensor>`, `()` or a `Result` of those.
 
+use smallvec::SmallVec;
+
 use crate::{Result, Tensor};
 
 /// A closure [`crate::function`] can trace. Implemented for `Fn(&Tensor, ..) -> O` with 0 to
@@ -59,6 +61,11 @@ pub trait Outputs: Sized + 'static {
     type Value;
     fn flatten(self) -> Result<Vec<Tensor>>;
     fn unflatten(tensors: Vec<Tensor>) -> Self::Value;
+    /// [`Outputs::unflatten`] from the outputs one by one: what a compiled call uses, so a
+    /// function returning tensors or tuples of them builds no `Vec` (issue 18, W5).
+    fn unflatten_iter(tensors: impl Iterator<Item = Tensor>) -> Self::Value {
+        Self::unflatten(tensors.collect())
+    }
 }
 
 impl Outputs for Tensor {
@@ -68,6 +75,9 @@ impl Outputs for Tensor {
     }
     fn unflatten(mut t: Vec<Tensor>) -> Tensor {
         t.pop().expect("one output")
+    }
+    fn unflatten_iter(mut t: impl Iterator<Item = Tensor>) -> Tensor {
+        t.next().expect("one output")
     }
 }
 
@@ -87,6 +97,7 @@ impl Outputs for () {
         Ok(vec![])
     }
     fn unflatten(_: Vec<Tensor>) {}
+    fn unflatten_iter(_: impl Iterator<Item = Tensor>) {}
 }
 
 impl<T: Outputs> Outputs for Result<T> {
@@ -96,6 +107,9 @@ impl<T: Outputs> Outputs for Result<T> {
     }
     fn unflatten(t: Vec<Tensor>) -> T::Value {
         T::unflatten(t)
+    }
+    fn unflatten_iter(t: impl Iterator<Item = Tensor>) -> T::Value {
+        T::unflatten_iter(t)
     }
 }
 
@@ -107,7 +121,9 @@ macro_rules! tuple_outputs {
                 Ok(vec![$(self.$i),*])
             }
             fn unflatten(t: Vec<Tensor>) -> Self {
-                let mut it = t.into_iter();
+                Self::unflatten_iter(t.into_iter())
+            }
+            fn unflatten_iter(mut it: impl Iterator<Item = Tensor>) -> Self {
                 ($(tuple_outputs!(@next it $i),)*)
             }
         }
@@ -128,11 +144,24 @@ tuple_outputs!(0, 1, 2, 3, 4, 5, 6, 7);
 /// Arguments of a call: `()`, `&a`, `(&a, &b, ..)` up to 8, or a slice/`Vec` of tensors.
 pub trait CallArgs {
     fn into_tensors(self) -> Vec<Tensor>;
+    /// Calls `f` with the arguments borrowed: a compiled call reads them in place, so
+    /// arguments that are already references are neither cloned nor collected.
+    fn with_refs<R>(self, f: impl FnOnce(&[&Tensor]) -> R) -> R
+    where
+        Self: Sized,
+    {
+        let owned = self.into_tensors();
+        let refs: SmallVec<[&Tensor; 8]> = owned.iter().collect();
+        f(&refs)
+    }
 }
 
 impl CallArgs for () {
     fn into_tensors(self) -> Vec<Tensor> {
         vec![]
+    }
+    fn with_refs<R>(self, f: impl FnOnce(&[&Tensor]) -> R) -> R {
+        f(&[])
     }
 }
 
@@ -140,11 +169,18 @@ impl CallArgs for &Tensor {
     fn into_tensors(self) -> Vec<Tensor> {
         vec![self.clone()]
     }
+    fn with_refs<R>(self, f: impl FnOnce(&[&Tensor]) -> R) -> R {
+        f(&[self])
+    }
 }
 
 impl CallArgs for &[Tensor] {
     fn into_tensors(self) -> Vec<Tensor> {
         self.to_vec()
+    }
+    fn with_refs<R>(self, f: impl FnOnce(&[&Tensor]) -> R) -> R {
+        let refs: SmallVec<[&Tensor; 8]> = self.iter().collect();
+        f(&refs)
     }
 }
 
@@ -158,6 +194,9 @@ impl CallArgs for &[&Tensor] {
     fn into_tensors(self) -> Vec<Tensor> {
         self.iter().map(|t| (*t).clone()).collect()
     }
+    fn with_refs<R>(self, f: impl FnOnce(&[&Tensor]) -> R) -> R {
+        f(self)
+    }
 }
 
 macro_rules! call_args {
@@ -165,6 +204,9 @@ macro_rules! call_args {
         impl CallArgs for ($(call_args!(@ref $i),)*) {
             fn into_tensors(self) -> Vec<Tensor> {
                 vec![$(self.$i.clone()),*]
+            }
+            fn with_refs<R>(self, f: impl FnOnce(&[&Tensor]) -> R) -> R {
+                f(&[$(self.$i),*])
             }
         }
     };

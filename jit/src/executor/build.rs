@@ -132,7 +132,20 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
     } else {
         vec![]
     };
-    Ok(Executable { graph, steps, outputs, arena_bytes, fallbacks, groups, states: Pool::new(), pool, options })
+    let mut exe = Executable {
+        graph,
+        steps,
+        outputs,
+        arena_bytes,
+        fallbacks,
+        groups,
+        states: Pool::new(),
+        direct: false,
+        pool,
+        options,
+    };
+    exe.direct = super::direct::eligible(&exe);
+    Ok(exe)
 }
 
 /// A value whose only reader is a Variable write is computed straight into a fresh buffer

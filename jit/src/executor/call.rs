@@ -17,6 +17,9 @@ pub(crate) enum Val {
     /// In the arena or in an output tensor of this call (type given by the step).
     Ptr(*const u8),
     Arr(Array),
+    /// An array that outlives the call (an input, a constant, a variable's bound value):
+    /// borrowed, so binding it costs no reference count.
+    Ref(*const Array),
     /// A region op's results, read by its `get` steps.
     Tuple(Vec<Array>),
 }
@@ -40,6 +43,17 @@ pub(crate) struct CallState {
 impl Val {
     fn is_set(&self) -> bool {
         !matches!(self, Val::None)
+    }
+
+    /// The value if it is a whole array (owned or borrowed).
+    fn array(&self) -> Option<&Array> {
+        match self {
+            Val::Arr(a) => Some(a),
+            // SAFETY: a `Ref` points to an array the caller of `run` keeps alive for the whole
+            // call (`CallState::clear` drops every `Ref` before the call returns).
+            Val::Ref(a) => Some(unsafe { &**a }),
+            _ => None,
+        }
     }
 }
 
@@ -76,12 +90,15 @@ impl CallState {
 /// its first step, zero for the others).
 pub(super) fn run(
     exe: &Executable,
-    inputs: &[Array],
+    inputs: &[&Array],
     vars: &[Array],
     out: &mut Outcome,
     times: Option<&mut Vec<std::time::Duration>>,
 ) -> Result<()> {
     check_signature(exe, inputs, vars)?;
+    if exe.direct && times.is_none() {
+        return super::direct::run(exe, inputs, out);
+    }
     let mut st = exe.states.try_take(|| CallState::new(exe))?;
     let r = run_steps(exe, &mut st, inputs, vars, out, times)
         // SAFETY: `run_steps` returned, so every step it started has completed.
@@ -95,7 +112,7 @@ fn signature_error(exe: &Executable, msg: String) -> Error {
     Error::Signature { function: exe.graph.name().to_string(), msg }
 }
 
-fn check_signature(exe: &Executable, inputs: &[Array], vars: &[Array]) -> Result<()> {
+fn check_signature(exe: &Executable, inputs: &[&Array], vars: &[Array]) -> Result<()> {
     let g = &exe.graph;
     if inputs.len() != g.inputs().len() {
         return Err(signature_error(exe, format!("expected {} inputs, got {}", g.inputs().len(), inputs.len())));
@@ -131,9 +148,12 @@ fn check_signature(exe: &Executable, inputs: &[Array], vars: &[Array]) -> Result
 
 /// Address of a value's first byte.
 fn val_ptr(v: &Val) -> *const u8 {
+    if let Some(a) = v.array() {
+        return a.data().as_bytes().as_ptr();
+    }
     match v {
         Val::Ptr(p) => *p,
-        Val::Arr(a) => a.data().as_bytes().as_ptr(),
+        Val::Arr(_) | Val::Ref(_) => unreachable!("handled above"),
         Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
         Val::Tuple(_) => unreachable!("only `get` reads a region op (checked by the verifier)"),
     }
@@ -141,8 +161,11 @@ fn val_ptr(v: &Val) -> *const u8 {
 
 /// A value as an array: shared if it is one, copied out of the arena otherwise.
 fn val_array(v: &Val, ty: &TensorType) -> Result<Array> {
+    if let Some(a) = v.array() {
+        return Ok(a.clone());
+    }
     match v {
-        Val::Arr(a) => Ok(a.clone()),
+        Val::Arr(_) | Val::Ref(_) => unreachable!("handled above"),
         // SAFETY: a `Ptr` value points to a buffer of `ty` written earlier in this call.
         Val::Ptr(p) => unsafe { copy_out(*p, ty) },
         Val::None | Val::Done => unreachable!("the schedule runs operands first (checked at build)"),
@@ -186,7 +209,7 @@ pub(crate) enum Fresh {
 }
 
 impl Fresh {
-    fn try_new(ty: &TensorType) -> Result<Fresh> {
+    pub(super) fn try_new(ty: &TensorType) -> Result<Fresh> {
         let n = ty.numel();
         let op = "executor";
         Ok(match ty.dtype {
@@ -198,7 +221,7 @@ impl Fresh {
         })
     }
 
-    fn as_mut_ptr(&mut self) -> *mut u8 {
+    pub(super) fn as_mut_ptr(&mut self) -> *mut u8 {
         match self {
             Fresh::F32(u) => u.as_mut_ptr() as *mut u8,
             Fresh::F64(u) => u.as_mut_ptr() as *mut u8,
@@ -210,7 +233,7 @@ impl Fresh {
 
     /// # Safety
     /// Every element must have been written (bools with 0 or 1).
-    unsafe fn assume_init(self) -> Data {
+    pub(super) unsafe fn assume_init(self) -> Data {
         // SAFETY: forwarded from the caller.
         unsafe {
             match self {
@@ -228,14 +251,30 @@ impl Fresh {
 /// and of the right type, else a fresh uninitialized buffer (no zeroing: the step writes
 /// all of it), which [`finish`] turns into the output once the schedule has run.
 fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &TensorType) -> Result<*mut u8> {
-    let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
-    if let Some(data) = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut()) {
-        return Ok(with_data!(data, v => v.as_mut_ptr() as *mut u8));
+    if let Some(p) = out_buffer(out, j, ty) {
+        return Ok(p);
     }
     let mut fresh = Fresh::try_new(ty)?;
     let p = fresh.as_mut_ptr();
     st.fresh.push((j, i, fresh));
     Ok(p)
+}
+
+/// The caller's previous output `j`, if it is unshared and of type `ty`: its buffer, to be
+/// overwritten in place.
+pub(super) fn out_buffer(out: &mut Outcome, j: usize, ty: &TensorType) -> Option<*mut u8> {
+    let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
+    let data = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut())?;
+    Some(with_data!(data, v => v.as_mut_ptr() as *mut u8))
+}
+
+/// Sets output `j`, appending it if `out` has fewer (outputs are placed in order).
+pub(super) fn place(out: &mut Outcome, j: usize, value: Array) {
+    if j < out.outputs.len() {
+        out.outputs[j] = value;
+    } else {
+        out.outputs.push(value);
+    }
 }
 
 /// Raw pointers a kernel job shares across the pool's threads.
@@ -287,7 +326,7 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &ScheduleStep
 fn run_steps(
     exe: &Executable,
     st: &mut CallState,
-    inputs: &[Array],
+    inputs: &[&Array],
     vars: &[Array],
     out: &mut Outcome,
     mut times: Option<&mut Vec<std::time::Duration>>,
@@ -309,9 +348,13 @@ fn run_steps(
             continue;
         }
         let val = match &step.mode {
-            Mode::Input(k) => Val::Arr(inputs[*k].clone()),
-            Mode::Const(a) => Val::Arr(a.clone()),
-            Mode::ReadVar(v) => Val::Arr(st.vars[*v].clone().unwrap_or_else(|| vars[*v].clone())),
+            Mode::Input(k) => Val::Ref(inputs[*k]),
+            Mode::Const(a) => Val::Ref(a),
+            // A value written earlier in this call is cloned: a later write replaces it.
+            Mode::ReadVar(v) => match &st.vars[*v] {
+                Some(a) => Val::Arr(a.clone()),
+                None => Val::Ref(&vars[*v]),
+            },
             Mode::AssignVar(v) => {
                 let a = match st.pending[step.args[0]].take() {
                     // SAFETY: the step that owns this buffer ran to completion before us (the
@@ -363,7 +406,10 @@ fn run_steps(
                 Val::Ptr(output)
             }
             Mode::View => match &st.vals[step.args[0]] {
-                Val::Arr(a) => Val::Arr(a.reshaped(&step.ty.shape)?),
+                Val::Arr(_) | Val::Ref(_) => {
+                    let a = st.vals[step.args[0]].array().expect("matched an array");
+                    Val::Arr(a.reshaped(&step.ty.shape)?)
+                }
                 Val::Ptr(src) => {
                     // Copied: the plan may reuse the operand's slot while the view lives on.
                     let src = *src;
@@ -511,11 +557,7 @@ unsafe fn finish(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Res
                 OutSrc::Same(j0) => out.outputs[j0].clone(),
             },
         };
-        if j < out.outputs.len() {
-            out.outputs[j] = value;
-        } else {
-            out.outputs.push(value);
-        }
+        place(out, j, value);
     }
     out.outputs.truncate(exe.outputs.len());
     out.writes.clear();

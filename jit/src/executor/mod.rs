@@ -19,6 +19,7 @@
 
 mod build;
 mod call;
+mod direct;
 mod native_loop;
 mod rows;
 
@@ -27,6 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kiln_ir::{Array, Graph, NodeId, Result, TensorType};
+use smallvec::SmallVec;
 
 use crate::arena::Pool;
 use crate::pool::ThreadPool;
@@ -170,6 +172,8 @@ pub struct Executable {
     fallbacks: Vec<Fallback>,
     groups: Vec<rows::RowGroup>,
     states: Pool<call::CallState>,
+    /// Whether calls take the direct path (`direct.rs`): no call state needed.
+    direct: bool,
     pool: Arc<ThreadPool>,
     options: Options,
 }
@@ -225,6 +229,26 @@ impl Executable {
     /// longer shares (and that have the right type) are overwritten in place, so a steady
     /// state of calls allocates nothing. On `Err` the contents of `out` are unspecified.
     pub fn run_into(&self, inputs: &[Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
+        let inputs: SmallVec<[&Array; 8]> = inputs.iter().collect();
+        call::run(self, &inputs, vars, out, None)
+    }
+
+    /// [`Executable::run_into`] on borrowed inputs: a caller holding its arguments behind
+    /// other handles (kiln's `Tensor`s) binds them without cloning a single array.
+    ///
+    /// ```
+    /// use kiln_ir::{interp::Outcome, Array, BinaryOp, DType, Graph, Op, TensorType};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[]));
+    /// let y = g.add(Op::Binary(BinaryOp::Add), &[x, x]).unwrap();
+    /// g.set_outputs(vec![y]);
+    /// let exe = kiln_jit::Executable::new(g).unwrap();
+    /// let a = Array::scalar(2.0f32);
+    /// let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
+    /// exe.run_borrowed(&[&a], &[], &mut out).unwrap();
+    /// assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), vec![4.0]);
+    /// ```
+    pub fn run_borrowed(&self, inputs: &[&Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
         call::run(self, inputs, vars, out, None)
     }
 
@@ -245,7 +269,8 @@ impl Executable {
     pub fn profile(&self, inputs: &[Array], vars: &[Array]) -> Result<String> {
         let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
         let mut times = Vec::with_capacity(self.steps.len());
-        call::run(self, inputs, vars, &mut out, Some(&mut times))?;
+        let inputs: SmallVec<[&Array; 8]> = inputs.iter().collect();
+        call::run(self, &inputs, vars, &mut out, Some(&mut times))?;
         let total: std::time::Duration = times.iter().sum();
         let text = self.schedule_text();
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('%')).collect();
@@ -257,6 +282,26 @@ impl Executable {
             let _ = writeln!(s, "{:>9.1} us {share:>5.1}%  {}", times[i].as_secs_f64() * 1e6, lines[i]);
         }
         Ok(s)
+    }
+
+    /// Whether calls take the direct path: the graph is only inputs, constants and kernels
+    /// each writing an output, all small enough to run on the calling thread, so a call
+    /// needs no per-call state and takes well under a microsecond plus its kernels' work.
+    ///
+    /// ```
+    /// use kiln_ir::{BinaryOp, DType, Graph, Kernel, Op, TensorType, UnaryOp};
+    /// let small = TensorType::new(DType::F32, &[4]);
+    /// let k = Kernel::of_op(&Op::Unary(UnaryOp::Exp), &[small.clone()]).unwrap();
+    /// assert!(kiln_jit::Executable::for_kernel(k).unwrap().is_direct());
+    ///
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(small);
+    /// let y = g.add(Op::Binary(BinaryOp::Mul), &[x, x]).unwrap(); // unfused: a library node
+    /// g.set_outputs(vec![y]);
+    /// assert!(!kiln_jit::Executable::new(g).unwrap().is_direct());
+    /// ```
+    pub fn is_direct(&self) -> bool {
+        self.direct
     }
 
     /// Fused nodes running in the interpreter, with why.
