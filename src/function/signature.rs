@@ -63,6 +63,13 @@ pub trait Outputs: Sized + 'static {
     fn unflatten(tensors: Vec<Tensor>) -> Self::Value;
     /// [`Outputs::unflatten`] from the outputs one by one: what a compiled call uses, so a
     /// function returning tensors or tuples of them builds no `Vec` (issue 18, W5).
+    ///
+    /// ```
+    /// use kiln::{Outputs, Tensor};
+    /// let outs = [Tensor::scalar(1.0f32), Tensor::scalar(2.0f32)];
+    /// let (a, b) = <(Tensor, Tensor)>::unflatten_iter(outs.into_iter());
+    /// assert_eq!((a.to_scalar::<f32>().unwrap(), b.to_scalar::<f32>().unwrap()), (1.0, 2.0));
+    /// ```
     fn unflatten_iter(tensors: impl Iterator<Item = Tensor>) -> Self::Value {
         Self::unflatten(tensors.collect())
     }
@@ -146,6 +153,16 @@ pub trait CallArgs {
     fn into_tensors(self) -> Vec<Tensor>;
     /// Calls `f` with the arguments borrowed: a compiled call reads them in place, so
     /// arguments that are already references are neither cloned nor collected.
+    ///
+    /// ```
+    /// use kiln::{CallArgs, Tensor};
+    /// let (a, b) = (Tensor::scalar(1.0f32), Tensor::scalar(2.0f32));
+    /// let n = (&a, &b).with_refs(|args| {
+    ///     assert!(std::ptr::eq(args[1], &b)); // the caller's tensor itself, not a clone
+    ///     args.len()
+    /// });
+    /// assert_eq!(n, 2);
+    /// ```
     fn with_refs<R>(self, f: impl FnOnce(&[&Tensor]) -> R) -> R
     where
         Self: Sized,
