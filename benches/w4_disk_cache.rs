@@ -4,7 +4,7 @@
 //! cold first call goes. Each measurement is a fresh child process (this binary with
 //! `KILN_W4_CHILD` set); the parent prints medians. Results: docs/PERFORMANCE.md, "W4".
 //!
-//! `cargo bench --bench w4_disk_cache` (about 20 s)
+//! `cargo bench --bench w4_disk_cache` (46 processes, about 10 s)
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -134,7 +134,7 @@ fn main() {
     // `cargo bench` passes `--bench`; any other argument is a filter this bench ignores.
     let dir = std::env::temp_dir().join(format!("kiln-w4-cache-{}", std::process::id()));
     let dir_s = dir.to_str().unwrap().to_string();
-    let n = 9;
+    let n = 15;
     let cold = median_of(n, &[]);
     let warm_gemm = median_of(n, &[("KILN_W4_PREWARM", "gemm")]);
     median_of(1, &[("KILN_CACHE_DIR", &dir_s)]); // fills the cache

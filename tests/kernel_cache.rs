@@ -42,10 +42,9 @@ fn child() {
     std::fs::write(out, format!("{} {} {} {}\n{text}", s.hits, s.misses, s.rejected, s.writes)).unwrap();
 }
 
+/// A path of this test process's own in the temporary directory (not created).
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kiln-kernel-cache-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    std::env::temp_dir().join(format!("kiln-kernel-cache-test-{}-{name}", std::process::id()))
 }
 
 /// `([hits, misses, rejected, writes], results)` of a child run with the cache at `cache`.
@@ -60,6 +59,7 @@ fn run_child(name: &str, cache: Option<&Path>) -> ([u64; 4], String) {
     };
     assert!(cmd.stdout(Stdio::null()).status().unwrap().success(), "child {name} failed");
     let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
     let (first, results) = text.split_once('\n').unwrap();
     let stats: Vec<u64> = first.split(' ').map(|n| n.parse().unwrap()).collect();
     (stats.try_into().unwrap(), results.to_string())
@@ -78,5 +78,5 @@ fn the_train_step_loaded_from_the_cache_trains_the_same_bits() {
     let (second, loaded) = run_child("second", Some(&dir));
     assert_eq!(second, [kernels, 0, 0, 0], "every kernel loaded");
     assert_eq!(loaded, cold);
-    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

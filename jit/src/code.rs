@@ -322,3 +322,48 @@ fn host_name(addr: usize) -> Result<&'static str> {
 fn host_addr(name: &str) -> Option<usize> {
     host_symbols().iter().find(|&&(n, _)| n == name).map(|&(_, a)| a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_routine_a_kernel_may_call_has_a_unique_name() {
+        let mut addrs: Vec<usize> = scalar_trig().to_vec();
+        addrs.push(crate::lower::mean_i128_addr());
+        for op in UnaryOp::ALL {
+            for d in [kiln_ir::DType::F32, kiln_ir::DType::F64] {
+                addrs.extend(crate::math::wide::routine_any_path(op, d).map(|f| f as usize));
+            }
+        }
+        for lc in [LibCall::CeilF32, LibCall::FloorF64, LibCall::TruncF32, LibCall::NearestF64, LibCall::FmaF32] {
+            addrs.push(host_addr(libcall_name(lc).unwrap()).unwrap());
+        }
+        assert!(addrs.len() > 20);
+        for a in addrs {
+            assert_eq!(host_addr(host_name(a).unwrap()), Some(a));
+        }
+        let mut names: Vec<&str> = host_symbols().iter().map(|s| s.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), host_symbols().len(), "names are unique");
+        assert!(libcall_name(LibCall::Probestack).is_err(), "a libcall without a routine is refused");
+    }
+
+    #[test]
+    fn fixups_outside_the_code_or_to_unknown_targets_are_refused() {
+        let ok =
+            Image { bytes: vec![0x90; 16], fixups: vec![Fixup { offset: 8, target: Target::Const(0), addend: 0 }] };
+        assert!(ok.check(1).is_ok());
+        assert!(ok.check(0).is_err(), "constant 0 of a kernel without constants");
+        let past =
+            Image { bytes: vec![0x90; 16], fixups: vec![Fixup { offset: 9, target: Target::Host("sinf"), addend: 0 }] };
+        assert!(past.check(0).is_err(), "8 bytes at 9 overrun 16");
+        let unknown = Image {
+            bytes: vec![0x90; 16],
+            fixups: vec![Fixup { offset: 0, target: Target::Host("system"), addend: 0 }],
+        };
+        assert!(unknown.check(0).is_err());
+        assert!(Image { bytes: vec![], fixups: vec![] }.check(0).is_err());
+    }
+}

@@ -33,6 +33,10 @@ const SUFFIX: &str = "kk";
 
 /// The default bound on the directory's size, in bytes: beyond it the least recently used
 /// entries are deleted.
+///
+/// ```
+/// assert_eq!(kiln_jit::disk_cache::DEFAULT_MAX_BYTES, 256 << 20);
+/// ```
 pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 
 /// `None`: not chosen by [`set_dir`] (the environment decides).
@@ -77,6 +81,12 @@ pub fn set_max_bytes(bytes: u64) {
 }
 
 /// Counts of this process's cache traffic.
+///
+/// ```
+/// let s = kiln_jit::disk_cache::stats();
+/// // Every kernel compiled while the disk cache was on was a miss or a refused entry first.
+/// let _share_loaded = s.hits as f64 / (s.hits + s.compiled).max(1) as f64;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Kernels loaded from the disk instead of compiled.

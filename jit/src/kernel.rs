@@ -306,10 +306,10 @@ fn host_sig(call_conv: CallConv, f32: bool) -> Signature {
 }
 
 /// What code generation produces: the relocatable code and its texts.
-pub(crate) struct Generated {
-    pub image: Image,
-    pub clif: String,
-    pub disasm: Option<String>,
+struct Generated {
+    image: Image,
+    clif: String,
+    disasm: Option<String>,
 }
 
 fn codegen(prog: &lower::Program, isa: OwnedTargetIsa, fma: bool, dump: bool) -> Result<Generated> {

@@ -114,21 +114,22 @@ fn run_child(name: &str, env: &[(&str, &Path)]) -> Run {
     cmd.args(["child", "--exact", "--test-threads=1"]).env("KILN_TEST_CHILD_OUT", &out);
     // One worker thread: the same summation order in every process.
     cmd.env("KILN_NUM_THREADS", "1").env_remove("KILN_CACHE_DIR").env_remove("KILN_CACHE").env_remove("KILN_DUMP");
+    cmd.env_remove("XDG_CACHE_HOME");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let status = cmd.stdout(std::process::Stdio::null()).status().unwrap();
     assert!(status.success(), "child {name} failed");
     let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
     let (first, results) = text.split_once('\n').unwrap();
     let nums: Vec<u64> = first.split(' ').skip(1).step_by(2).map(|n| n.parse().unwrap()).collect();
     Run { stats: nums.try_into().unwrap(), results: results.to_string() }
 }
 
+/// A path of this test process's own in the temporary directory (not created).
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kiln-disk-cache-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    std::env::temp_dir().join(format!("kiln-disk-cache-test-{}-{name}", std::process::id()))
 }
 
 fn entries(dir: &Path) -> Vec<PathBuf> {
@@ -219,4 +220,21 @@ fn the_cache_can_be_turned_off() {
     assert_eq!(run_child("off1", &[("KILN_CACHE_DIR", off)]).stats, [0, 0, 0, 0]);
     assert_eq!(run_child("off2", &[("KILN_CACHE_DIR", &dir), ("KILN_CACHE", off)]).stats, [0, 0, 0, 0]);
     assert!(entries(&dir).is_empty());
+}
+
+/// `KILN_CACHE=on` without a directory uses the user's cache directory:
+/// `$XDG_CACHE_HOME/kiln`, else `$HOME/.cache/kiln` (both pointed at scratch space here).
+#[test]
+fn on_uses_the_user_cache_directory() {
+    let on = Path::new("on");
+    let xdg = scratch("xdg");
+    let run = run_child("xdg", &[("KILN_CACHE", on), ("XDG_CACHE_HOME", &xdg)]);
+    assert!(run.stats[3] > 0 && entries(&xdg.join("kiln")).len() as u64 <= run.stats[3]);
+    assert!(!entries(&xdg.join("kiln")).is_empty());
+    let home = scratch("home");
+    let run = run_child("home", &[("KILN_CACHE", on), ("HOME", &home)]);
+    assert!(run.stats[3] > 0);
+    assert!(!entries(&home.join(".cache/kiln")).is_empty());
+    std::fs::remove_dir_all(&xdg).unwrap();
+    std::fs::remove_dir_all(&home).unwrap();
 }
