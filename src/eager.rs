@@ -89,9 +89,11 @@ fn executable(op: &Op, tys: Vec<TensorType>) -> Option<Arc<Executable>> {
 
 /// The cached executable for `kernel` (one op, or a deferred chain of elementwise ops:
 /// `lazy.rs`), compiled on first use; the cache compares kernels by their identity
-/// (`Kernel::key`), as the JIT's own cache does. `None` when the JIT cannot compile it.
+/// (`Kernel::key`), as the JIT's own cache does, and by the math path they were compiled for. `None` when the JIT cannot compile it.
 pub(crate) fn kernel_executable(kernel: Kernel) -> Option<Arc<Executable>> {
-    let key = kernel.key().ok()?;
+    // The math path is part of the key: a kernel compiled to call the wide routines and then
+    // run with `MathPath::Cranelift` chosen would take the routines' scalar fallback.
+    let key = format!("{}:{}", kiln_jit::math_path().name(), kernel.key().ok()?);
     {
         let mut c = cache().lock().ok()?;
         c.clock += 1;
