@@ -9,14 +9,14 @@
 //! writes and re-reads ten intermediate tensors. Results are the ones op-by-op eager mode
 //! gives, bit for bit: the fused kernel lowers each op as its one-op kernel does.
 //!
-//! What does not change: errors (shapes, dtypes) are found when the op is written, since its
-//! type is inferred before it is deferred, a result the allocator refuses fails at its op
-//! (the size is probed), and ops on integers (whose division and powers have
-//! runtime errors) run at once; gradient tapes record the op as before; small
-//! tensors, reductions and everything else run at once. Bounds keep the cost visible: a chain
-//! holds at most [`MAX_OPS`] ops and [`MAX_LEAVES`] operands (beyond, its operands are computed
-//! first), and a deferred value that a second pending chain wants is computed once, not twice.
-//! A value nobody observes is never computed.
+//! What does not change: errors are reported by the op that caused them. Shape and dtype
+//! errors are found when the op is written (its type is inferred before it is deferred), a
+//! result the allocator refuses fails at its op (the size is probed), and ops on integers,
+//! whose division and powers have runtime errors, run at once. Gradient tapes record the op
+//! as before; small tensors, reductions and everything else run at once. Bounds keep the
+//! cost visible: a chain holds at most [`MAX_OPS`] ops and [`MAX_LEAVES`] operands (beyond,
+//! its operands are computed first), and a pending value held elsewhere too is computed once,
+//! not inside every chain that reads it. A value nobody observes is never computed.
 //!
 //! A reduction of a pending chain nothing else holds runs at once, as one kernel with the
 //! chain (`sum(square(a - b))` reads `a` and `b` once and writes only the sum).
@@ -109,8 +109,8 @@ pub(crate) fn defer(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Option
     }
     // A result no allocator would give fails here, at its op, as it would op by op.
     kiln_ir::array::probe_alloc(op.name(), ty.bytes(), || format!("the result {ty}"))?;
-    // A pending operand that another pending chain already holds is computed now, once,
-    // rather than once inside each chain.
+    // A pending operand held elsewhere too (another chain, a gradient tape, a second
+    // binding) is computed now, once, rather than inside each chain that reads it.
     for a in args {
         if a.pending().is_some() && Arc::strong_count(&a.0) > 1 {
             a.try_array("a shared deferred value")?;
