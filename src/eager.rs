@@ -1,6 +1,8 @@
 //! Eager execution of one op. Large elementwise ops and reductions run as a one-op compiled
 //! kernel (cached by op and operand types, split across threads by the executor); everything
 //! else, and everything when `KILN_EAGER=interpreter`, runs in the reference interpreter.
+//! Chains of large elementwise ops are first deferred (`lazy.rs`) and reach the same cache
+//! as one fused kernel.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -89,7 +91,8 @@ fn executable(op: &Op, tys: Vec<TensorType>) -> Option<Arc<Executable>> {
 
 /// The cached executable for `kernel` (one op, or a deferred chain of elementwise ops:
 /// `lazy.rs`), compiled on first use; the cache compares kernels by their identity
-/// (`Kernel::key`), as the JIT's own cache does, and by the math path they were compiled for. `None` when the JIT cannot compile it.
+/// (`Kernel::key`), as the JIT's own cache does, and by the math path they were compiled
+/// for. `None` when the JIT cannot compile it.
 pub(crate) fn kernel_executable(kernel: Kernel) -> Option<Arc<Executable>> {
     // The math path is part of the key: a kernel compiled to call the wide routines and then
     // run with `MathPath::Cranelift` chosen would take the routines' scalar fallback.

@@ -105,7 +105,11 @@ impl Tensor {
     /// assert_eq!(t.array().unwrap().len(), 2);
     /// ```
     pub fn array(&self) -> Option<&Array> {
-        self.try_array("array").ok()
+        match &self.0.value {
+            Value::Concrete(a) => Some(a),
+            Value::Deferred(d) => crate::lazy::value(self, d).as_ref().ok(),
+            Value::Symbolic(_) => None,
+        }
     }
 
     pub(crate) fn try_array(&self, op: &str) -> Result<&Array> {
