@@ -8,11 +8,13 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kiln::{DType, Tensor};
-use kiln_jit::MathPath;
 use std::hint::black_box;
 
+#[path = "common/math_paths.rs"]
+mod math_paths;
 #[path = "common/timing.rs"]
 mod timing;
+use math_paths::each_math_path;
 use timing::median;
 
 fn gelu(x: &Tensor) -> Tensor {
@@ -105,24 +107,6 @@ fn op_by_op<R>(f: impl FnOnce() -> R) -> R {
     let r = f();
     kiln::set_lazy_eager(true);
     r
-}
-
-/// Sets each math path this CPU runs in turn (AVX-512 and AVX2 builds of the wide routines,
-/// then the 128-bit Cranelift code), yielding it, and restores the default afterwards:
-/// functions created inside the loop compile their kernels for that path.
-fn each_math_path() -> impl Iterator<Item = MathPath> {
-    let default = kiln_jit::math_path();
-    let mut paths = MathPath::available().into_iter();
-    std::iter::from_fn(move || match paths.next() {
-        Some(p) => {
-            kiln_jit::set_math_path(p).unwrap();
-            Some(p)
-        }
-        None => {
-            kiln_jit::set_math_path(default).unwrap();
-            None
-        }
-    })
 }
 
 fn w5_call_overhead(c: &mut Criterion) {

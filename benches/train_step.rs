@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use kiln::Tensor;
 
+#[path = "common/math_paths.rs"]
+mod math_paths;
 #[path = "common/timing.rs"]
 mod timing;
+use math_paths::each_math_path;
 use timing::median;
 
 #[path = "common/mlp.rs"]
@@ -35,14 +38,11 @@ fn w3_w4_w6(c: &mut Criterion) {
     g.bench_function("compiled", |b| b.iter(|| step.call((&x, &y)).unwrap()));
     // The step's only transcendentals are the [256, 10] log_softmax's: the math path should not
     // matter, and this shows it does not.
-    for path in kiln_jit::MathPath::available() {
-        let default = kiln_jit::math_path();
-        kiln_jit::set_math_path(path).unwrap();
+    for path in each_math_path() {
         let p = mlp.params.clone();
         let f = kiln::function(move |x: &Tensor, y: &Tensor| Mlp::step(&p, x, y));
         f.call((&x, &y)).unwrap();
         println!("W3 [{}]: {:.3} ms", path.name(), median(21, || drop(f.call((&x, &y)).unwrap())) * 1e3);
-        kiln_jit::set_math_path(default).unwrap();
     }
     g.bench_function("eager", |b| b.iter(|| Mlp::step(&mlp.params, &x, &y)));
     g.finish();

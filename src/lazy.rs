@@ -107,12 +107,11 @@ pub(crate) fn defer(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Option
     {
         return Ok(None);
     }
-    // A result no allocator would give fails here, at its op, as it would op by op.
-    kiln_ir::array::probe_alloc(op.name(), ty.bytes(), || format!("the result {ty}"))?;
+    probe_result(op, ty)?;
     // A pending operand held elsewhere too (another chain, a gradient tape, a second
     // binding) is computed now, once, rather than inside each chain that reads it.
     for a in args {
-        if a.pending().is_some() && Arc::strong_count(&a.0) > 1 {
+        if a.is_deferred() && Arc::strong_count(&a.0) > 1 {
             a.try_array("a shared deferred value")?;
         }
     }
@@ -146,7 +145,8 @@ impl Tensor {
     /// assert!(!y.is_deferred());
     /// ```
     pub fn is_deferred(&self) -> bool {
-        self.pending().is_some()
+        // The operands are cleared only after the value is set: no need to look at them.
+        matches!(&self.0.value, Value::Deferred(d) if d.value.get().is_none())
     }
 
     /// The recorded op and operands, if this is a deferred tensor whose value is not computed.
@@ -187,11 +187,17 @@ pub(crate) fn reduce_chain(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result
     if !matches!(op, Op::Reduce { .. }) || !x.is_deferred() || Arc::strong_count(&x.0) > 1 || !lazy_eager() {
         return Ok(None);
     }
-    kiln_ir::array::probe_alloc(op.name(), ty.bytes(), || format!("the result {ty}"))?;
+    probe_result(op, ty)?;
     let mut b = Builder::new();
     let input = b.node(x)?;
     let root = b.body.add(op.clone(), &[input])?;
     Ok(Some(Tensor::from_array(b.run(root)?)))
+}
+
+/// A result no allocator would give fails here, at the op that asks for it, as it would op
+/// by op.
+fn probe_result(op: &Op, ty: &TensorType) -> Result<()> {
+    kiln_ir::array::probe_alloc(op.name(), ty.bytes(), || format!("the result {ty}"))
 }
 
 /// Builds the chain ending at `t` as one kernel body and runs it.
