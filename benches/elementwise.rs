@@ -115,6 +115,8 @@ fn w5_call_overhead(c: &mut Criterion) {
     f.call((&w1, &w2)).unwrap();
     let mut g = c.benchmark_group("W5_call_overhead");
     g.bench_function("compiled_3w1^2+2w1w2", |b| b.iter(|| f.call((black_box(&w1), &w2)).unwrap()));
+    let mut y = f.call((&w1, &w2)).unwrap();
+    g.bench_function("compiled_call_into", |b| b.iter(|| f.call_into((black_box(&w1), &w2), &mut y).unwrap()));
     g.bench_function("eager_3w1^2+2w1w2", |b| b.iter(|| observed(3.0 * black_box(&w1).square() + 2.0 * &w1 * &w2)));
     g.finish();
     let calls = 100_000;
@@ -123,7 +125,12 @@ fn w5_call_overhead(c: &mut Criterion) {
             drop(f.call((black_box(&w1), &w2)).unwrap());
         }
     }) / calls as f64;
-    println!("W5: {:.0} ns per call", per_call * 1e9);
+    let into = median(11, || {
+        for _ in 0..calls {
+            f.call_into((black_box(&w1), &w2), &mut y).unwrap();
+        }
+    }) / calls as f64;
+    println!("W5: {:.0} ns per call, {:.0} ns per call_into", per_call * 1e9, into * 1e9);
 }
 
 criterion_group!(benches, w1_gelu, w2_softmax, w5_call_overhead);

@@ -74,6 +74,18 @@ fn w5_call_allocates_only_its_output() {
     assert!(per_call <= ALLOCS_PER_OUTPUT, "W5 allocates {per_call} times per call");
 }
 
+/// W5 through `call_into`: the output is written into the caller's tensor, so a steady
+/// call allocates nothing at all.
+#[test]
+fn w5_call_into_allocates_nothing() {
+    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
+    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    let mut y = f.call((&w1, &w2)).unwrap();
+    let per_call = allocs_per_call(|| f.call_into((black_box(&w1), &w2), &mut y).unwrap());
+    assert_eq!(y.to_scalar::<f32>().unwrap(), 105.0);
+    assert_eq!(per_call, 0.0, "W5 through call_into allocates {per_call} times per call");
+}
+
 /// The same for a tuple of outputs, arguments given as a slice, and a graph that takes the
 /// general executor path (a call state from the pool).
 #[test]
@@ -155,6 +167,9 @@ fn w5_call_time() {
     f.call((&w1, &w2)).unwrap();
     let (med, min, wall) = ns_per_call(200_000, || drop(f.call((black_box(&w1), &w2)).unwrap()));
     eprintln!("W5: {med:.0} ns per call on-CPU (median of 15), min {min:.0}; wall {wall:.0} ns");
+    let mut y = f.call((&w1, &w2)).unwrap();
+    let (med, min, wall) = ns_per_call(200_000, || f.call_into((black_box(&w1), &w2), &mut y).unwrap());
+    eprintln!("W5 call_into: {med:.0} ns per call on-CPU (median of 15), min {min:.0}; wall {wall:.0} ns");
     let (med, min, wall) = ns_per_call(200_000, || drop(black_box(Tensor::scalar(black_box(1.0f32)))));
     eprintln!("floor: {med:.0} ns per new scalar tensor on-CPU (median of 15), min {min:.0}; wall {wall:.0} ns");
 }

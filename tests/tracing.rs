@@ -330,3 +330,72 @@ fn retracing_more_than_five_times_in_a_row_warns() {
     assert_eq!(w.len(), 1);
     assert!(w[0].contains("retraced") && w[0].contains("f32[6]") && w[0].contains("f32[1]"), "{}", w[0]);
 }
+
+/// The address of a concrete tensor's buffer.
+fn buffer(t: &Tensor) -> *const u8 {
+    t.array().unwrap().data().as_bytes().as_ptr()
+}
+
+/// `call_into` gives what `call` gives: in place when the call is tiny and `out`'s tensors
+/// are unshared and of the outputs' types (each a new tensor, with a new id), as new tensors
+/// otherwise.
+#[test]
+fn call_into_writes_in_place_or_assigns() {
+    let f = kiln::function(|a: &Tensor, b: &Tensor| (3.0 * a.square() + 2.0 * a * b, b.clone()));
+    let (a, b) = (Tensor::new(&[1.0f32, 2.0]), Tensor::new(&[4.0f32, 8.0]));
+    let mut out = f.call((&a, &b)).unwrap();
+    let (buf, ids) = (buffer(&out.0), [out.0.id(), out.1.id()]);
+    let a2 = Tensor::new(&[3.0f32, -1.0]);
+    f.call_into((&a2, &b), &mut out).unwrap();
+    assert_eq!(out.0.to_vec::<f32>().unwrap(), f.call((&a2, &b)).unwrap().0.to_vec::<f32>().unwrap());
+    assert_eq!(buffer(&out.0), buf, "written in place");
+    assert_eq!(buffer(&out.1), buffer(&b), "an output that is an argument is that argument's value");
+    assert!(ids[0] != out.0.id() && ids[1] != out.1.id());
+
+    // A tensor held elsewhere keeps its value: `out` gets a new one.
+    let kept = out.0.clone();
+    f.call_into((&a, &b), &mut out).unwrap();
+    assert_eq!(kept.to_vec::<f32>().unwrap(), vec![51.0, -13.0]);
+    assert_eq!(out.0.to_vec::<f32>().unwrap(), vec![11.0, 44.0]);
+    assert_ne!(buffer(&out.0), buffer(&kept));
+
+    // Tensors of other types are replaced.
+    let g = kiln::function(|x: &Tensor| x.exp());
+    let mut y = Tensor::new(&[1i32, 2, 3]);
+    g.call_into(&Tensor::new(&[0.0f64]), &mut y).unwrap();
+    assert_eq!((y.dtype(), y.to_vec::<f64>().unwrap()), (DType::F64, vec![1.0]));
+
+    // A call that is not tiny (two kernels over the same rows run as a row group).
+    let h = kiln::function(|a: &Tensor, b: &Tensor| vec![a * b, a - b]);
+    let mut v = h.call((&a, &b)).unwrap();
+    h.call_into((&a2, &b), &mut v).unwrap();
+    assert_eq!((v[0].to_vec::<f32>().unwrap(), v[1].to_vec::<f32>().unwrap()), (vec![12.0, -8.0], vec![-1.0, -9.0]));
+}
+
+/// A failed `call_into` leaves `out` as it was; inside a trace or under a tape it runs the
+/// closure, as `call` does.
+#[test]
+fn call_into_errors_and_nesting() {
+    let f = kiln::function_with_signature(&[TensorSpec::new(DType::F32, &[2])], |x: &Tensor| x * 2.0);
+    let mut y = f.call(&Tensor::new(&[1.0f32, 2.0])).unwrap();
+    assert!(f.call_into(&Tensor::new(&[1.0f64, 2.0]), &mut y).is_err());
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
+    let mut v = vec![y.clone()];
+    let many = kiln::function(|x: &Tensor| vec![x + 1.0]);
+    assert!(many.call_into((&y, &y), &mut v).is_err(), "wrong arity");
+    assert_eq!(v[0].to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
+
+    let x = kiln::Variable::new(Tensor::new(&[3.0f32, 4.0]));
+    let tape = kiln::GradientTape::new();
+    let mut y = Tensor::new(&[0.0f32, 0.0]);
+    f.call_into(&x.read(), &mut y).unwrap();
+    let dy = tape.gradient(&y.sum_all(), &[&x]).unwrap();
+    assert_eq!(dy[0].as_ref().unwrap().to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+
+    let outer = kiln::function(move |x: &Tensor| {
+        let mut y = x.clone();
+        f.call_into(x, &mut y)?;
+        Ok(y + 1.0)
+    });
+    assert_eq!(outer.call(&Tensor::new(&[1.0f32, 2.0])).unwrap().to_vec::<f32>().unwrap(), vec![3.0, 5.0]);
+}

@@ -2,6 +2,7 @@
 //! Variables it binds, and how it runs.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use kiln_ir::interp::Outcome;
 use kiln_ir::{interp, Array, Graph};
@@ -10,6 +11,7 @@ use smallvec::SmallVec;
 
 use crate::context::trace::TraceState;
 use crate::function::Outputs;
+use crate::tensor::{fresh_id, Inner, Value};
 use crate::variable::Variable;
 use crate::{Result, Tensor};
 
@@ -174,6 +176,38 @@ impl ConcreteFunction {
             // A call nested in this thread's call (none today) gets vectors of its own.
             Err(_) => self.call_into::<O>(&inputs, &values, &mut Outcome { outputs: Vec::new(), writes: Vec::new() }),
         })
+    }
+
+    /// A tiny call (see [`ConcreteFunction::is_tiny`]) writing each output into the tensor
+    /// of `outs` in its place, which then holds a new tensor (a new id); a computed output
+    /// is written into the tensor's buffer ([`kiln_jit::Executable::run_in_place`]). `false`,
+    /// with nothing run and `outs` untouched, unless every tensor of `outs` is unshared and
+    /// concrete, those of computed outputs also of their output's type with a buffer of their
+    /// own, and every argument's value can be read (the caller's ordinary call then runs, and
+    /// reports any error).
+    pub(crate) fn call_in_place(&self, args: &[&Tensor], outs: SmallVec<[&mut Tensor; 8]>) -> bool {
+        let Runner::Compiled(exe) = &self.run else { return false };
+        if !self.is_tiny() {
+            return false;
+        }
+        let mut arrays: SmallVec<[&mut Array; 8]> = SmallVec::new();
+        let mut ids: SmallVec<[&mut u64; 8]> = SmallVec::new();
+        for t in outs {
+            let Some(Inner { id, value }) = Arc::get_mut(&mut t.0) else { return false };
+            let Value::Concrete(a) = value else { return false };
+            arrays.push(a);
+            ids.push(id);
+        }
+        let mut inputs: SmallVec<[&Array; 8]> = SmallVec::new();
+        for t in args {
+            let Ok(a) = t.try_array("call") else { return false };
+            inputs.push(a);
+        }
+        let done = matches!(exe.run_in_place(&inputs, &mut arrays), Ok(true));
+        if done {
+            ids.into_iter().for_each(|id| *id = fresh_id());
+        }
+        done
     }
 
     /// Runs into `out` (empty, and left empty: the kept vectors hold no array alive

@@ -223,15 +223,56 @@ impl<O: Outputs> Function<O> {
         args.with_refs(|args| self.call_refs(args))
     }
 
-    fn call_refs(&self, args: &[&Tensor]) -> Result<O::Value> {
+    /// [`Function::call`], storing the outputs in `out` (what an earlier call returned): a
+    /// tiny compiled call (a few small kernels, no Variables) writes into the buffers of
+    /// `out`'s tensors in place, so a loop of such calls allocates nothing. Each output is a
+    /// new tensor all the same, with a new [`Tensor::id`]. Where that cannot be done (a tensor
+    /// of `out` held elsewhere too, or of another type; a larger graph; a call inside a
+    /// trace or under a tape) `out` gets new tensors, as `*out = f.call(args)?` would give.
+    /// On `Err`, `out` is unchanged.
+    ///
+    /// ```
+    /// use kiln::Tensor;
+    /// let f = kiln::function(|a: &Tensor, b: &Tensor| 3.0 * a.square() + 2.0 * a * b);
+    /// let (a, b) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    /// let mut y = f.call((&a, &b)).unwrap();
+    /// for i in 0..3 {
+    ///     f.call_into((&Tensor::scalar(i as f32), &b), &mut y).unwrap();
+    ///     assert_eq!(y.to_scalar::<f32>().unwrap(), (3 * i * i + 6 * i) as f32);
+    /// }
+    /// ```
+    pub fn call_into(&self, args: impl CallArgs, out: &mut O::Value) -> Result<()> {
+        args.with_refs(|args| {
+            if self.runs_graph(args)? {
+                if let Some(outs) = O::tensors_mut(out) {
+                    let in_place = self.with_cached(args, |c| c.call_in_place(args, outs));
+                    if in_place == Some(true) {
+                        return Ok(());
+                    }
+                }
+            }
+            *out = self.call_refs(args)?;
+            Ok(())
+        })
+    }
+
+    /// Checks `args` (arity, input signature); `false` if the call must run the closure
+    /// itself instead of a graph: inside another trace, or under a recording tape, its ops
+    /// then join the outer graph or the tape (TF inlines nested functions the same way).
+    fn runs_graph(&self, args: &[&Tensor]) -> Result<bool> {
         self.check_arity(args)?;
-        // Inside another trace, or under a recording tape, run the closure itself: its ops
-        // then join the outer graph or the tape (TF inlines nested functions the same way).
         if trace::is_tracing() || args.iter().any(|t| t.is_symbolic()) || crate::context::is_recording() {
+            return Ok(false);
+        }
+        self.check_input_signature(args)?;
+        Ok(true)
+    }
+
+    fn call_refs(&self, args: &[&Tensor]) -> Result<O::Value> {
+        if !self.runs_graph(args)? {
             let args: Vec<Tensor> = args.iter().map(|&t| t.clone()).collect();
             return Ok(O::unflatten((self.inner.body)(&args)?));
         }
-        self.check_input_signature(args)?;
         // A tiny call runs under the cache's read lock (it holds it for well under a µs);
         // any other takes its own reference and releases the lock first.
         let hit = self.with_cached(args, |c| match c.is_tiny() {

@@ -73,6 +73,18 @@ pub trait Outputs: Sized + 'static {
     fn unflatten_iter(tensors: impl Iterator<Item = Tensor>) -> Self::Value {
         Self::unflatten(tensors.collect())
     }
+    /// The tensors of a value `call` returned, in output order, for
+    /// [`Function::call_into`](crate::Function::call_into) to overwrite; `None` (the default)
+    /// if the value cannot be taken apart, and then `call_into` assigns a new value.
+    ///
+    /// ```
+    /// use kiln::{Outputs, Tensor};
+    /// let mut pair = (Tensor::scalar(1.0f32), Tensor::scalar(2.0f32));
+    /// assert_eq!(<(Tensor, Tensor)>::tensors_mut(&mut pair).unwrap().len(), 2);
+    /// ```
+    fn tensors_mut(_value: &mut Self::Value) -> Option<SmallVec<[&mut Tensor; 8]>> {
+        None
+    }
 }
 
 impl Outputs for Tensor {
@@ -86,6 +98,9 @@ impl Outputs for Tensor {
     fn unflatten_iter(mut t: impl Iterator<Item = Tensor>) -> Tensor {
         t.next().expect("one output")
     }
+    fn tensors_mut(t: &mut Tensor) -> Option<SmallVec<[&mut Tensor; 8]>> {
+        Some(smallvec::smallvec![t])
+    }
 }
 
 impl Outputs for Vec<Tensor> {
@@ -96,6 +111,9 @@ impl Outputs for Vec<Tensor> {
     fn unflatten(t: Vec<Tensor>) -> Vec<Tensor> {
         t
     }
+    fn tensors_mut(t: &mut Vec<Tensor>) -> Option<SmallVec<[&mut Tensor; 8]>> {
+        Some(t.iter_mut().collect())
+    }
 }
 
 impl Outputs for () {
@@ -105,6 +123,9 @@ impl Outputs for () {
     }
     fn unflatten(_: Vec<Tensor>) {}
     fn unflatten_iter(_: impl Iterator<Item = Tensor>) {}
+    fn tensors_mut(_: &mut ()) -> Option<SmallVec<[&mut Tensor; 8]>> {
+        Some(SmallVec::new())
+    }
 }
 
 impl<T: Outputs> Outputs for Result<T> {
@@ -117,6 +138,9 @@ impl<T: Outputs> Outputs for Result<T> {
     }
     fn unflatten_iter(t: impl Iterator<Item = Tensor>) -> T::Value {
         T::unflatten_iter(t)
+    }
+    fn tensors_mut(value: &mut T::Value) -> Option<SmallVec<[&mut Tensor; 8]>> {
+        T::tensors_mut(value)
     }
 }
 
@@ -132,6 +156,9 @@ macro_rules! tuple_outputs {
             }
             fn unflatten_iter(mut it: impl Iterator<Item = Tensor>) -> Self {
                 ($(tuple_outputs!(@next it $i),)*)
+            }
+            fn tensors_mut(value: &mut Self) -> Option<SmallVec<[&mut Tensor; 8]>> {
+                Some(smallvec::smallvec![$(&mut value.$i),*])
             }
         }
     };

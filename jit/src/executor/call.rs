@@ -112,7 +112,7 @@ fn signature_error(exe: &Executable, msg: String) -> Error {
     Error::Signature { function: exe.graph.name().to_string(), msg }
 }
 
-fn check_signature(exe: &Executable, inputs: &[&Array], vars: &[Array]) -> Result<()> {
+pub(super) fn check_signature(exe: &Executable, inputs: &[&Array], vars: &[Array]) -> Result<()> {
     let g = &exe.graph;
     if inputs.len() != g.inputs().len() {
         return Err(signature_error(exe, format!("expected {} inputs, got {}", g.inputs().len(), inputs.len())));

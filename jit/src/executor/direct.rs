@@ -4,11 +4,12 @@
 //! are written in place or into fresh buffers, and the call costs little more than its
 //! kernels and its output allocations.
 
-use kiln_ir::{Array, Result};
+use kiln_ir::{with_data, Array, Result};
 use smallvec::SmallVec;
 
 use super::call::{out_buffer, place, Fresh};
-use super::{Dest, Executable, Mode, OutSrc, Outcome};
+use super::{Dest, Executable, Mode, OutSrc, Outcome, ScheduleStep};
+use crate::kernel::CompiledKernel;
 
 /// Whether `exe` can run directly: only inputs, constants and kernels, every kernel
 /// writing an output and below the work that would split it across threads (with one
@@ -42,25 +43,13 @@ pub(super) fn run(exe: &Executable, inputs: &[&Array], out: &mut Outcome) -> Res
             Mode::Const(a) => a.data().as_bytes().as_ptr(),
             Mode::Kernel { kernel, .. } => {
                 let Dest::Output(j) = step.dest else { unreachable!("checked by `eligible`") };
-                ptrs.clear();
-                ptrs.extend(step.args.iter().map(|&a| vals[a]));
-                let numel = step.ty.numel();
-                let call = |output: *mut u8| {
-                    if numel > 0 {
-                        // SAFETY: `ptrs` holds one address per operand, each a whole buffer of
-                        // the operand's static type (inputs are checked against the signature,
-                        // constants and earlier outputs have their nodes' types); `output`
-                        // has room for `numel` elements of the step's type.
-                        unsafe { (kernel.func())(ptrs.as_ptr(), output, 0, numel) };
-                    }
-                };
                 if let Some(p) = out_buffer(out, j, &step.ty) {
-                    call(p);
+                    call_kernel(kernel, step, &vals, &mut ptrs, p);
                     placed |= 1 << j;
                     p as *const u8
                 } else {
                     let mut buf = Fresh::try_new(&step.ty)?;
-                    call(buf.as_mut_ptr());
+                    call_kernel(kernel, step, &vals, &mut ptrs, buf.as_mut_ptr());
                     // SAFETY: the kernel wrote every element of its output.
                     let a = Array::new(unsafe { buf.assume_init() }, &step.ty.shape)?;
                     let p = a.data().as_bytes().as_ptr();
@@ -97,4 +86,77 @@ pub(super) fn run(exe: &Executable, inputs: &[&Array], out: &mut Outcome) -> Res
     out.outputs.truncate(exe.outputs.len());
     out.writes.clear();
     Ok(())
+}
+
+/// Runs `step`'s kernel on the operands `vals` names into `output`.
+fn call_kernel(
+    kernel: &CompiledKernel,
+    step: &ScheduleStep,
+    vals: &[*const u8],
+    ptrs: &mut SmallVec<[*const u8; 8]>,
+    output: *mut u8,
+) {
+    ptrs.clear();
+    ptrs.extend(step.args.iter().map(|&a| vals[a]));
+    let numel = step.ty.numel();
+    if numel > 0 {
+        // SAFETY: `ptrs` holds one address per operand, each a whole buffer of the
+        // operand's static type (inputs are checked against the signature, constants and
+        // earlier outputs have their nodes' types); `output` has room for `numel` elements
+        // of the step's type.
+        unsafe { (kernel.func())(ptrs.as_ptr(), output, 0, numel) };
+    }
+}
+
+/// One call writing each output into `outs[j]` (inputs already checked against the
+/// signature): a computed output into its array's buffer, an input or constant output by
+/// replacing the array. `false`, with nothing written, unless every computed output's array
+/// is unshared and of the output's type; so once a buffer is written, nothing can fail.
+pub(super) fn run_in_place(exe: &Executable, inputs: &[&Array], outs: &mut [&mut Array]) -> bool {
+    if outs.len() != exe.outputs.len() {
+        return false;
+    }
+    let mut bufs: SmallVec<[*mut u8; 8]> = SmallVec::new();
+    for (j, a) in outs.iter_mut().enumerate() {
+        let p = if exe.computes_output(j) {
+            let ty = &exe.graph.node(exe.graph.outputs()[j]).ty;
+            if a.dtype() != ty.dtype || a.shape() != ty.shape.as_slice() {
+                return false;
+            }
+            let Some(data) = a.data_mut() else { return false };
+            with_data!(data, v => v.as_mut_ptr() as *mut u8)
+        } else {
+            std::ptr::null_mut()
+        };
+        bufs.push(p);
+    }
+    let mut vals: SmallVec<[*const u8; 16]> = SmallVec::new();
+    let mut ptrs: SmallVec<[*const u8; 8]> = SmallVec::new();
+    for step in &exe.steps {
+        let val = match &step.mode {
+            Mode::Input(k) => inputs[*k].data().as_bytes().as_ptr(),
+            Mode::Const(a) => a.data().as_bytes().as_ptr(),
+            Mode::Kernel { kernel, .. } => {
+                let Dest::Output(j) = step.dest else { unreachable!("checked by `eligible`") };
+                call_kernel(kernel, step, &vals, &mut ptrs, bufs[j]);
+                bufs[j] as *const u8
+            }
+            _ => unreachable!("checked by `eligible`"),
+        };
+        vals.push(val);
+    }
+    for (j, src) in exe.outputs.iter().enumerate() {
+        if exe.computes_output(j) {
+            continue;
+        }
+        *outs[j] = match *src {
+            OutSrc::Step(i) => match &exe.steps[i].mode {
+                Mode::Input(k) => inputs[*k].clone(),
+                Mode::Const(a) => a.clone(),
+                _ => unreachable!("a computed output"),
+            },
+            OutSrc::Same(j0) => outs[j0].clone(),
+        };
+    }
+    true
 }

@@ -252,6 +252,34 @@ impl Executable {
         call::run(self, inputs, vars, out, None)
     }
 
+    /// A call on the direct path (see [`Executable::is_direct`]) writing output `j` into
+    /// `outs[j]` in place: a computed output into its array's buffer, which must be unshared
+    /// and of the output's type; an output that is an input or a constant by replacing the
+    /// array. `Ok(false)`, with nothing written, if the executable is not direct or some
+    /// computed output's array does not fit; `Err` if the inputs do not match the signature.
+    ///
+    /// ```
+    /// use kiln_ir::{Array, BinaryOp, DType, Graph, Op, TensorType};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[]));
+    /// let y = g.add(Op::Binary(BinaryOp::Add), &[x, x]).unwrap();
+    /// g.set_outputs(vec![y]);
+    /// let exe = kiln_jit::Executable::new(g).unwrap();
+    /// let mut y = Array::scalar(0.0f32);
+    /// assert!(exe.run_in_place(&[&Array::scalar(2.0f32)], &mut [&mut y]).unwrap());
+    /// assert_eq!(y.to_vec::<f32>().unwrap(), vec![4.0]);
+    /// let shared = y.clone();
+    /// assert!(!exe.run_in_place(&[&Array::scalar(3.0f32)], &mut [&mut y]).unwrap());
+    /// assert_eq!(shared.to_vec::<f32>().unwrap(), vec![4.0]);
+    /// ```
+    pub fn run_in_place(&self, inputs: &[&Array], outs: &mut [&mut Array]) -> Result<bool> {
+        if !self.direct {
+            return Ok(false);
+        }
+        call::check_signature(self, inputs, &[])?;
+        Ok(direct::run_in_place(self, inputs, outs))
+    }
+
     /// Runs one call like [`Executable::run`] and reports where its time went: the
     /// schedule of [`Executable::schedule_text`] with each node's wall time, slowest first
     /// in a summary (a row group's time is under its first node).
@@ -302,6 +330,26 @@ impl Executable {
     /// ```
     pub fn is_direct(&self) -> bool {
         self.direct
+    }
+
+    /// Whether output `j` is computed into a buffer of its own: `false` for an output that
+    /// is an input, a constant or the same node as an earlier output (it shares that
+    /// value), or if there is no output `j`.
+    ///
+    /// ```
+    /// use kiln_ir::{DType, Graph, Op, TensorType, UnaryOp};
+    /// let mut g = Graph::new("f");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[3]));
+    /// let y = g.add(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    /// g.set_outputs(vec![y, x]);
+    /// let exe = kiln_jit::Executable::new(g).unwrap();
+    /// assert_eq!((exe.computes_output(0), exe.computes_output(1)), (true, false));
+    /// ```
+    pub fn computes_output(&self, j: usize) -> bool {
+        match self.outputs.get(j) {
+            Some(&OutSrc::Step(i)) => !matches!(self.steps[i].mode, Mode::Input(_) | Mode::Const(_)),
+            Some(OutSrc::Same(_)) | None => false,
+        }
     }
 
     /// Fused nodes running in the interpreter, with why.
