@@ -81,6 +81,20 @@ pub mod ir {
     pub use kiln_ir::*;
 }
 
+/// The JIT below `kiln` (`kiln-jit`): executables, where transcendentals run
+/// (`MathPath`), and the on-disk kernel cache, which a program can turn on itself instead of
+/// through `KILN_CACHE_DIR` (docs/JIT.md, *On-disk kernel cache*).
+///
+/// ```
+/// let before = kiln::jit::disk_cache::dir();
+/// kiln::jit::disk_cache::set_dir(Some(std::env::temp_dir().join("kiln-doc-cache")));
+/// assert!(kiln::jit::disk_cache::dir().is_some());
+/// kiln::jit::disk_cache::set_dir(before);
+/// ```
+pub mod jit {
+    pub use kiln_jit::*;
+}
+
 /// The optimization passes and pipeline (`kiln-passes`).
 pub mod passes {
     pub use kiln_passes::*;
