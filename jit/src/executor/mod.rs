@@ -259,12 +259,9 @@ impl Executable {
     /// computed output's array does not fit; `Err` if the inputs do not match the signature.
     ///
     /// ```
-    /// use kiln_ir::{Array, BinaryOp, DType, Graph, Op, TensorType};
-    /// let mut g = Graph::new("f");
-    /// let x = g.add_input(TensorType::new(DType::F32, &[]));
-    /// let y = g.add(Op::Binary(BinaryOp::Add), &[x, x]).unwrap();
-    /// g.set_outputs(vec![y]);
-    /// let exe = kiln_jit::Executable::new(g).unwrap();
+    /// use kiln_ir::{Array, DType, Kernel, Op, TensorType, UnaryOp};
+    /// let k = Kernel::of_op(&Op::Unary(UnaryOp::Square), &[TensorType::new(DType::F32, &[])]).unwrap();
+    /// let exe = kiln_jit::Executable::for_kernel(k).unwrap();
     /// let mut y = Array::scalar(0.0f32);
     /// assert!(exe.run_in_place(&[&Array::scalar(2.0f32)], &mut [&mut y]).unwrap());
     /// assert_eq!(y.to_vec::<f32>().unwrap(), vec![4.0]);
