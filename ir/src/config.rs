@@ -42,6 +42,18 @@ pub fn num_threads() -> Option<usize> {
     var("KILN_NUM_THREADS").and_then(|s| s.parse::<usize>().ok()).filter(|&n| n > 0)
 }
 
+/// The thread count for kernels and products: [`num_threads`], else the cores this process
+/// may use. Read once: the standard library's count reads cgroup files on every call (~20 µs
+/// here), which an eager `matmul` would otherwise pay each time.
+///
+/// ```
+/// assert!(kiln_ir::config::threads() >= 1);
+/// ```
+pub fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| num_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
+}
+
 /// `KILN_MATH=avx512|avx2|cranelift`: which build of the transcendental routines runs (the
 /// JIT ignores a build this CPU cannot run). Lower-cased; `None` when unset.
 pub fn math() -> Option<String> {

@@ -151,7 +151,7 @@ impl Drop for ThreadPool {
 
 /// The thread count from `KILN_NUM_THREADS`, else the number of available cores.
 pub fn default_threads() -> usize {
-    kiln_ir::config::num_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    kiln_ir::config::threads()
 }
 
 /// The process-wide pool with `threads` threads (created on first use, then shared).

@@ -13,7 +13,7 @@ fn by_gemm<T: GemmScalar + Num>(s: &MatMulShape, a: &[T], b: &[T]) -> Vec<T> {
     assert!(a.len() >= s.lhs_index.iter().max().map_or(0, |i| (i + 1) * s.m * s.k));
     assert!(b.len() >= s.rhs_index.iter().max().map_or(0, |i| (i + 1) * s.k * s.n));
     let mut out = vec![<T as Num>::ZERO; s.batch * s.m * s.n];
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::config::threads();
     // SAFETY: `a` and `b` hold every matrix the batch indices name (asserted above), `out`
     // holds batch·m·n elements, and the three buffers are distinct allocations.
     unsafe { gemm_batched(s, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), threads) };
