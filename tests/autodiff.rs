@@ -392,3 +392,61 @@ fn second_derivative_inside_a_traced_function() -> Result<()> {
     assert_eq!(got, vec![6.0, -12.0, 3.0]);
     Ok(())
 }
+
+/// The gradients of `sum((a @ b)²)`.
+fn product_grads(a: &Variable, b: &Variable) -> Result<Vec<Tensor>> {
+    let tape = GradientTape::new();
+    let y = a.read().matmul(&b.read());
+    let loss = (&y * &y).sum_all();
+    Ok(tape.gradient(&loss, &[a, b])?.into_iter().map(Option::unwrap).collect())
+}
+
+/// A product's gradients eagerly read the operands transposed in one gemm instead of
+/// copying a transpose: the same values as the explicit `g @ bᵀ` and `aᵀ @ g` (batched and
+/// broadcast shapes, f32, f64 and i64), and as the traced gradient.
+#[test]
+fn matmul_gradients_read_operands_transposed() -> Result<()> {
+    let cases: [(&[usize], &[usize]); 4] =
+        [(&[3, 4], &[4, 5]), (&[2, 3, 4], &[4, 5]), (&[3, 4], &[2, 4, 5]), (&[2, 1, 3, 4], &[3, 4, 2])];
+    for dtype in [DType::F32, DType::F64] {
+        for (i, (sa, sb)) in cases.iter().enumerate() {
+            let a = Variable::new(Tensor::random_normal(sa, dtype, 2 * i as u64));
+            let b = Variable::new(Tensor::random_normal(sb, dtype, 2 * i as u64 + 1));
+            let got = product_grads(&a, &b)?;
+            // The explicit products on materialized transposes, with the broadcast summed away.
+            let g = a.read().matmul(&b.read()) * 2.0;
+            let ga = g.matmul(&b.read().t());
+            let gb = a.read().t().matmul(&g);
+            let sum_to = |x: &Tensor, shape: &[usize]| -> Result<Tensor> {
+                let lead = x.rank() - shape.len();
+                let axes: Vec<usize> =
+                    (0..x.rank()).filter(|&d| d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)).collect();
+                let s = if axes.is_empty() { x.clone() } else { x.try_sum(axes, true)? };
+                s.try_reshape(shape.to_vec())
+            };
+            let want = [sum_to(&ga, sa)?, sum_to(&gb, sb)?];
+            let (a2, b2) = (a.clone(), b.clone());
+            let compiled: Vec<Tensor> = kiln::function(move || product_grads(&a2, &b2)).call(())?;
+            for k in 0..2 {
+                let f64s = |t: &Tensor| t.cast(DType::F64).to_vec::<f64>();
+                let (g, w, c) = (f64s(&got[k])?, f64s(&want[k])?, f64s(&compiled[k])?);
+                assert_eq!(got[k].shape(), want[k].shape(), "case {i} {dtype} operand {k}");
+                let tol = if dtype == DType::F32 { 1e-4 } else { 1e-12 };
+                for ((g, w), c) in g.iter().zip(&w).zip(&c) {
+                    assert!((g - w).abs() <= tol * (1.0 + w.abs()), "case {i} {dtype} operand {k}: {g} vs {w}");
+                    assert!(
+                        (g - c).abs() <= tol * (1.0 + c.abs()),
+                        "case {i} {dtype} operand {k}: eager {g}, traced {c}"
+                    );
+                }
+            }
+        }
+    }
+    let a = Tensor::new(&[[1i64, 2], [3, 4], [5, 6]]);
+    let b = Tensor::new(&[[1i64, 0, 2], [0, 1, 3]]);
+    assert_eq!(
+        kiln::ir::interp::matmul_transposed(a.array().unwrap(), true, b.array().unwrap(), true)?.to_vec::<i64>()?,
+        a.t().matmul(&b.t()).to_vec::<i64>()?
+    );
+    Ok(())
+}

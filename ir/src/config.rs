@@ -51,7 +51,8 @@ pub fn num_threads() -> Option<usize> {
 /// ```
 pub fn threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| num_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
+    *THREADS
+        .get_or_init(|| num_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
 }
 
 /// `KILN_MATH=avx512|avx2|cranelift`: which build of the transcendental routines runs (the

@@ -11,6 +11,7 @@ use kiln_ir::{BinaryOp, Op, ReduceOp, SliceDim, UnaryOp};
 
 use crate::context::apply;
 use crate::context::recording::{Entry, Recorded};
+use crate::ops::linalg::matmul_t;
 use crate::{Error, Result, Tensor};
 
 type Grads = Result<Vec<Option<Tensor>>>;
@@ -224,8 +225,8 @@ fn prod_grad(axes: &[usize], x: &Tensor, g: &Tensor) -> Result<Tensor> {
 /// `[..., m, k] @ [..., k, n]`: dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims
 /// its operand was broadcast along.
 fn matmul(a: &Tensor, b: &Tensor, g: &Tensor) -> Grads {
-    let ga = g.try_matmul(&b.t())?;
-    let gb = a.t().try_matmul(g)?;
+    let ga = matmul_t(g, false, b, true)?;
+    let gb = matmul_t(a, true, g, false)?;
     Ok(vec![Some(unbroadcast(&ga, a.shape())?), Some(unbroadcast(&gb, b.shape())?)])
 }
 

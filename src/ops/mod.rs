@@ -6,7 +6,7 @@ mod composite;
 mod creation;
 mod elementwise;
 mod indexing;
-mod linalg;
+pub(crate) mod linalg;
 mod movement;
 pub mod nn_ops;
 mod operators;

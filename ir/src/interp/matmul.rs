@@ -2,22 +2,26 @@
 //! rule and gemm call of `crate::matmul` for floats (accumulating in the element type), and
 //! a plain triple loop with wrapping arithmetic for integers.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Uninit};
+use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::matmul::{gemm_batched, GemmScalar, MatMulShape};
+use crate::shape::Shape;
 
 use super::scalar::Num;
 
-/// `a @ b` by gemm, on all cores for large products.
-fn by_gemm<T: GemmScalar + Num>(s: &MatMulShape, a: &[T], b: &[T]) -> Vec<T> {
+/// `a @ b` by gemm, on all cores for large products, into a buffer gemm writes whole (no
+/// zeroing first).
+fn by_gemm<T: GemmScalar + Num + Element>(s: &MatMulShape, a: &[T], b: &[T]) -> Result<Vec<T>> {
     assert!(a.len() >= s.lhs_index.iter().max().map_or(0, |i| (i + 1) * s.m * s.k));
     assert!(b.len() >= s.rhs_index.iter().max().map_or(0, |i| (i + 1) * s.k * s.n));
-    let mut out = vec![<T as Num>::ZERO; s.batch * s.m * s.n];
-    let threads = crate::config::threads();
-    // SAFETY: `a` and `b` hold every matrix the batch indices name (asserted above), `out`
-    // holds batch·m·n elements, and the three buffers are distinct allocations.
-    unsafe { gemm_batched(s, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), threads) };
-    out
+    let mut out = Uninit::<T>::try_new("matmul", s.batch * s.m * s.n)?;
+    // SAFETY: `a` and `b` hold every matrix the batch indices name (asserted above; a
+    // transposed operand holds the same number of elements per matrix), `out` has room
+    // for batch·m·n elements, and the three buffers are distinct allocations.
+    unsafe { gemm_batched(s, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), crate::config::threads()) };
+    // SAFETY: `gemm_batched` writes every element of every result matrix.
+    Ok(unsafe { out.assume_init() })
 }
 
 /// `a @ b` by definition, integers wrapping.
@@ -36,10 +40,45 @@ fn by_loop<T: Num>(s: &MatMulShape, a: &[T], b: &[T]) -> Vec<T> {
 }
 
 pub(crate) fn matmul(a: &Array, b: &Array) -> Result<Array> {
-    let s = MatMulShape::of(a.dtype(), a.shape(), b.shape())?;
+    matmul_transposed(a, false, b, false)
+}
+
+/// `a @ b` with `a`'s last two axes transposed first when `ta`, and `b`'s when `tb`: for
+/// floats one gemm reading the operand through swapped strides, as the executor runs a
+/// product of a `transpose` node, instead of a transposed copy (eager gradients of
+/// `matmul` need both forms). Errors as `matmul` on the transposed shapes.
+///
+/// ```
+/// use kiln_ir::{interp, Array};
+/// let a = Array::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]).unwrap();
+/// let b = Array::from_vec(vec![1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]).unwrap();
+/// // aᵀ b: [2, 3] @ [3, 2]
+/// let p = interp::matmul_transposed(&a, true, &b, false).unwrap();
+/// assert_eq!((p.shape(), p.to_vec::<f32>().unwrap()), (&[2, 2][..], vec![6.0, 8.0, 8.0, 10.0]));
+/// assert!(interp::matmul_transposed(&a, false, &b, false).is_err());
+/// ```
+pub fn matmul_transposed(a: &Array, ta: bool, b: &Array, tb: bool) -> Result<Array> {
+    let view = |x: &Array, t: bool| -> Result<Shape> {
+        let mut shape = Shape::from_slice(x.shape());
+        if t {
+            let r = shape.len();
+            if r < 2 {
+                return Err(Error::invalid("matmul", format!("cannot transpose the last two axes of {:?}", x.shape())));
+            }
+            shape.swap(r - 2, r - 1);
+        }
+        Ok(shape)
+    };
+    let mut s = MatMulShape::of(a.dtype(), &view(a, ta)?, &view(b, tb)?)?;
+    (s.lhs_transposed, s.rhs_transposed) = (ta, tb);
     let data = match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(by_gemm(&s, x, y)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(by_gemm(&s, x, y)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(by_gemm(&s, x, y)?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(by_gemm(&s, x, y)?),
+        (Data::I32(_), Data::I32(_)) | (Data::I64(_), Data::I64(_)) if ta || tb => {
+            // Integer products are plain loops over row-major operands: transpose first.
+            let t = |x: &Array, t: bool| if t { last_two_swapped(x) } else { Ok(x.clone()) };
+            return matmul_transposed(&t(a, ta)?, false, &t(b, tb)?, false);
+        }
         (Data::I32(x), Data::I32(y)) => Data::I32(by_loop(&s, x, y)),
         (Data::I64(x), Data::I64(y)) => Data::I64(by_loop(&s, x, y)),
         (Data::Bool(_), Data::Bool(_)) => {
@@ -48,4 +87,12 @@ pub(crate) fn matmul(a: &Array, b: &Array) -> Result<Array> {
         (x, y) => return Err(Error::DTypeMismatch { op: "matmul", lhs: x.dtype(), rhs: y.dtype() }),
     };
     Array::new(data, &s.out)
+}
+
+/// `x` with its last two axes swapped, as a new array.
+fn last_two_swapped(x: &Array) -> Result<Array> {
+    let r = x.rank();
+    let mut perm: Vec<usize> = (0..r).collect();
+    perm.swap(r - 2, r - 1);
+    super::movement::transpose(x, &perm)
 }

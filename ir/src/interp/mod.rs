@@ -42,6 +42,7 @@ pub mod region;
 mod run;
 mod scalar;
 
+pub use matmul::matmul_transposed;
 pub use run::{run, Outcome};
 
 use crate::array::Array;
