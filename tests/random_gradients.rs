@@ -442,19 +442,16 @@ fn rounding_bound(g32: &[Tensor], g64: &[Tensor]) -> f64 {
     10.0 * deviation.filter(|(a, b)| a.is_finite() && b.is_finite()).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
 }
 
-/// How far the f64 gradients move when every input moves by a few ULP, times 4: a program
-/// whose gradient amplifies a one-ULP difference (`cos(c²)` with `c² ≈ 3e9` turns one ULP of
-/// `c` into 3e-5 of the result) differs by that much between two equally valid reduction
-/// orders, and the f32 run, whose own rounding is garbage there, cannot measure it.
-fn sensitivity(steps: &[Step], xs: &[Tensor], w: &[Tensor], a: usize, b: usize, g: &[Tensor]) -> f64 {
+/// How far each f64 gradient element moves when every input moves by a few ULP, times 4 (0
+/// where either is not finite): a program whose gradient amplifies a one-ULP difference
+/// (`cos(c²)` with `c² ≈ 3e9` turns one ULP of `c` into 3e-5 of the result) differs by that
+/// much between two equally valid reduction orders, and the f32 run, whose own rounding is
+/// garbage there, cannot measure it.
+fn sensitivities(steps: &[Step], xs: &[Tensor], w: &[Tensor], a: usize, b: usize, g: &[Tensor]) -> Vec<Vec<f64>> {
     let nudged: Vec<Tensor> = xs.iter().map(|x| x * (1.0 + 4.0 * f64::EPSILON)).collect();
     let moved = tape_grads(steps, &nudged, w, a, b);
-    4.0 * moved
-        .iter()
-        .zip(g)
-        .flat_map(|(m, g)| as_f64s(m).into_iter().zip(as_f64s(g)))
-        .filter(|(m, g)| m.is_finite() && g.is_finite())
-        .fold(0.0f64, |acc, (m, g)| acc.max((m - g).abs()))
+    let change = |(m, g): (f64, f64)| if m.is_finite() && g.is_finite() { 4.0 * (m - g).abs() } else { 0.0 };
+    moved.iter().zip(g).map(|(m, g)| as_f64s(m).into_iter().zip(as_f64s(g)).map(change).collect()).collect()
 }
 
 /// Checks a traced tape on both backends against the eager gradients.
@@ -581,9 +578,10 @@ fn check_program(a: usize, b: usize, seed: u64, values: &[f64], steps: &[Step]) 
     // f64 rounds 2^-29 times less than f32; where f32 overflows and measures nothing, a
     // cancellation still keeps about 1e-16 of the largest value the program computed.
     let rounding = rounding_bound(&grads32, &grads);
+    let moves = sensitivities(steps, &xs, &w, a, b, &grads);
     let rounding64 = (rounding * (f64::EPSILON / f32::EPSILON as f64))
         .max(64.0 * f64::EPSILON * magnitude)
-        .max(sensitivity(steps, &xs, &w, a, b, &grads));
+        .max(moves.iter().flatten().fold(0.0f64, |m, v| m.max(*v)));
     check_traced(steps, &xs, &w, a, b, &grads, rounding64)?;
     // The measured f32 rounding can be luckily exact (softmax of equal logits) where the
     // other order rounds: f32 also allows 16 ulp of the program's largest value.
@@ -608,6 +606,16 @@ fn check_program(a: usize, b: usize, seed: u64, values: &[f64], steps: &[Step]) 
             // saturated) is NaN in any tape: the same trap as an overflowed value.
             if (!finite || magnitude > 1e300) && !g[i].is_finite() {
                 NOT_FINITE.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            // The tape's derivative is only as determined as its move under the inputs' 4-ULP
+            // nudge. `sin(e^x)` at x = 34.8 has a period in x (4.7e-15) under one ULP of x
+            // (7.1e-15): `cos(e^x)·e^x` is a different ±1e15 at each representable x, and
+            // any difference quotient averages it to 0. Where that move exceeds the
+            // comparison's own tolerance, no finite difference can check the element. A wrong
+            // rule is still caught: it is as continuous as the right one, and moves by ULPs.
+            if moves[k][i] > 1e-5 * g[i].abs() + 1e-6 {
+                ILL_CONDITIONED.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             let mut samples = Samples { at: [zero; 5], h };
@@ -654,6 +662,7 @@ static COMPARED: AtomicUsize = AtomicUsize::new(0);
 static NOT_SMOOTH: AtomicUsize = AtomicUsize::new(0);
 static NOT_FINITE: AtomicUsize = AtomicUsize::new(0);
 static UNTAKEN_TRAP: AtomicUsize = AtomicUsize::new(0);
+static ILL_CONDITIONED: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
 fn random_gradients_agree() {
@@ -672,10 +681,11 @@ fn random_gradients_agree() {
         .run(&programs, |(a, b, seed, values, steps)| check_program(a, b, seed as u64, &values, &steps));
     let count = |c: &AtomicUsize| c.load(Ordering::Relaxed);
     eprintln!(
-        "{cases} programs: {} derivatives compared with finite differences, {} skipped as not smooth within the step, {} as not finite; {} traced gradients NaN through an untaken path where eager ones are finite",
+        "{cases} programs: {} derivatives compared with finite differences, {} skipped as not smooth within the step, {} as not finite, {} as moved by a 4-ULP nudge of the inputs; {} traced gradients NaN through an untaken path where eager ones are finite",
         count(&COMPARED),
         count(&NOT_SMOOTH),
         count(&NOT_FINITE),
+        count(&ILL_CONDITIONED),
         count(&UNTAKEN_TRAP)
     );
     if let Err(e) = result {
@@ -763,4 +773,23 @@ fn an_f64_overflow_inside_a_scan_is_not_held_to_a_finite_gradient() {
     values[8] = 1.932864976905381;
     let steps = vec![Step::Unary(2, 2433895385148221561), Step::Scan(3672138352008689404, 305147095657703483)];
     check_program(2, 2, 0, &values, &steps).unwrap();
+}
+
+/// Found by a 3,000-program campaign (`PROPTEST_RNG_SEED=21`): the tape's d/dx0 was 7.4e14
+/// where the central difference is 3.4e14. The cond's branch computes `sin(e^x0)` with
+/// `e^x0` = 1.3e15, whose period in x0 is under one ULP of x0: the tape's `cos(e^x0)·e^x0`
+/// is right but undetermined by the f64 input, and the difference quotient averages it away.
+/// Skipped now as moved by the inputs' 4-ULP nudge (see the finite-difference loop).
+#[test]
+fn a_derivative_that_oscillates_within_one_ulp_is_not_compared() {
+    let mut values = vec![0.0; 16];
+    values[0] = 34.821709320178684;
+    values[2] = -144.5738408228894;
+    let steps = vec![
+        Step::Unary(2, 1682535886450664304),
+        Step::Unary(15, 8376535765361166147),
+        Step::Movement(2, 3208960954833315328, 0),
+        Step::Cond(2121534504215413029, 6163170122590533644, 10786746719930616889),
+    ];
+    check_program(1, 2, 0, &values, &steps).unwrap();
 }
