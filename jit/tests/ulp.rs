@@ -156,3 +156,31 @@ fn tanh_of_tiny_is_identity() {
         assert!(u <= 1, "log1p({x:e}) in {d} must be x");
     }
 }
+
+/// tanh is odd on every math path, bit for bit, as libm's is: `tanh(-x) = -tanh(x)`, so a
+/// max over `tanh(1)` and `tanh(-1)` ties and ±0 keep their signs.
+#[test]
+fn tanh_is_odd() {
+    let mut rng = Rng(44);
+    let xs = inputs_f64(&mut rng, 20_000);
+    let neg: Vec<f64> = xs.iter().map(|x| -x).collect();
+    for d in [DType::F32, DType::F64] {
+        let array = |v: &[f64]| {
+            let n = v.len();
+            if d == DType::F32 {
+                Array::from_vec(v.iter().map(|&x| x as f32).collect(), &[n]).unwrap()
+            } else {
+                Array::from_vec(v.to_vec(), &[n]).unwrap()
+            }
+        };
+        let k = kernel(&[ty(d, &[xs.len()])], |g, i| add(g, Op::Unary(UnaryOp::Tanh), &[i[0]]));
+        for path in kiln_jit::MathPath::available() {
+            let (pos, neg) = (run_compiled_on(&k, &[array(&xs)], path), run_compiled_on(&k, &[array(&neg)], path));
+            for i in 0..xs.len() {
+                let (p, n) = (pos.get_f64(i), neg.get_f64(i));
+                let odd = (p.is_nan() && n.is_nan()) || (p.to_bits() == (-n).to_bits());
+                assert!(odd, "{d} {}: tanh({:e}) = {p:e} but tanh(-x) = {n:e}", path.name(), xs[i]);
+            }
+        }
+    }
+}

@@ -6,18 +6,30 @@ use super::exp::{exp, expm1};
 use super::log::log1p;
 use super::{Fx, Ops};
 
-/// `tanh(x) = expm1(2x) / (expm1(2x) + 2)`: no cancellation for either sign, and
-/// `tanh(x) = x` for tiny `x` (expm1 is accurate there), `tanh(±0) = ±0`.
+/// `tanh(x) = sign(x) · e / (e + 2)` with `e = expm1(2|x|)`: no cancellation, and
+/// `tanh(x) = x` for tiny `x` (expm1 is accurate there). Computed on `|x|` with x's sign bit
+/// put back, so tanh is odd (`tanh(-x) = -tanh(x)` exactly, as libm's is; a max over
+/// `tanh(1)` and `tanh(-1)` then ties as it should) and `tanh(±0) = ±0`: for negative x the
+/// formula on x itself rounds `expm1(2x) + 2` near 1, which cost up to a ULP more there.
 #[inline(always)]
 pub(crate) fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
-    // tanh rounds to ±1 well before these bounds; clamping keeps expm1 finite.
+    // tanh rounds to 1 well before these bounds; clamping keeps expm1 finite.
     let bound = if o.is_f32() { 20.0 } else { 40.0 };
-    let xc = o.clamp(x, -bound, bound);
-    let x2 = o.add(xc, xc);
-    let em = expm1(o, x2);
+    let a = o.abs(x);
+    let ac = o.clamp(a, 0.0, bound);
+    let a2 = o.add(ac, ac);
+    let em = expm1(o, a2);
     let two = o.k(2.0);
     let d = o.add(em, two);
-    o.div(em, d)
+    let t = o.div(em, d);
+    // t >= 0 (or NaN): x's sign bit is its sign.
+    // (Cranelift takes a 32-bit constant zero-extended.)
+    let sign = o.ki(if o.is_f32() { 0x8000_0000 } else { i64::MIN });
+    let xb = o.bits(x);
+    let s = o.iand(xb, sign);
+    let tb = o.bits(t);
+    let r = o.ixor(tb, s);
+    o.of_bits(r)
 }
 
 /// `1 / (1 + e^-x)`, computed from `e = exp(-|x|)` so it never overflows and small
