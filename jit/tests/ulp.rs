@@ -176,10 +176,10 @@ fn tanh_is_odd() {
         let k = kernel(&[ty(d, &[xs.len()])], |g, i| add(g, Op::Unary(UnaryOp::Tanh), &[i[0]]));
         for path in kiln_jit::MathPath::available() {
             let (pos, neg) = (run_compiled_on(&k, &[array(&xs)], path), run_compiled_on(&k, &[array(&neg)], path));
-            for i in 0..xs.len() {
+            for (i, x) in xs.iter().enumerate() {
                 let (p, n) = (pos.get_f64(i), neg.get_f64(i));
                 let odd = (p.is_nan() && n.is_nan()) || (p.to_bits() == (-n).to_bits());
-                assert!(odd, "{d} {}: tanh({:e}) = {p:e} but tanh(-x) = {n:e}", path.name(), xs[i]);
+                assert!(odd, "{d} {}: tanh({x:e}) = {p:e} but tanh(-x) = {n:e}", path.name());
             }
         }
     }
