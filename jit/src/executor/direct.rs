@@ -4,7 +4,7 @@
 //! are written in place or into fresh buffers, and the call costs little more than its
 //! kernels and its output allocations.
 
-use kiln_ir::{with_data, Array, Result};
+use kiln_ir::{with_data, Array, Result, TensorType};
 use smallvec::SmallVec;
 
 use super::call::{out_buffer, place, Fresh};
@@ -28,14 +28,102 @@ pub(super) fn eligible(exe: &Executable) -> bool {
         })
 }
 
-/// One call of an eligible executable (inputs already checked against the signature).
+/// One call of an eligible executable (inputs already checked against the signature):
+/// each computed output is written into the caller's previous output when that is unshared
+/// and of its type, else into a fresh buffer allocated before any kernel runs.
 pub(super) fn run(exe: &Executable, inputs: &[&Array], out: &mut Outcome) -> Result<()> {
+    let mut bufs: SmallVec<[*mut u8; 8]> = SmallVec::new();
+    let mut fresh: SmallVec<[(usize, Fresh); 2]> = SmallVec::new();
+    for j in 0..exe.outputs.len() {
+        let p = match computed_type(exe, j) {
+            None => std::ptr::null_mut(),
+            Some(ty) => match out_buffer(out, j, ty) {
+                Some(p) => p,
+                None => {
+                    let mut buf = Fresh::try_new(ty)?;
+                    let p = buf.as_mut_ptr();
+                    fresh.push((j, buf));
+                    p
+                }
+            },
+        };
+        bufs.push(p);
+    }
+    run_kernels(exe, inputs, &bufs);
+    // Placed in output order, so `out` has every output before `j` when `j` is placed.
+    let mut fresh = fresh.into_iter().peekable();
+    for j in 0..exe.outputs.len() {
+        let value = match (fresh.next_if(|(k, _)| *k == j), computed_type(exe, j)) {
+            // SAFETY: the output's kernel wrote every element.
+            (Some((_, buf)), Some(ty)) => Array::new(unsafe { buf.assume_init() }, &ty.shape)?,
+            (None, Some(_)) => continue, // written in place
+            (_, None) => shared_output(exe, j, inputs, |j0| out.outputs[j0].clone()),
+        };
+        place(out, j, value);
+    }
+    out.outputs.truncate(exe.outputs.len());
+    out.writes.clear();
+    Ok(())
+}
+
+/// One call writing each output into `outs[j]` (inputs already checked against the
+/// signature): a computed output into its array's buffer, an input or constant output by
+/// replacing the array. `false`, with nothing written, unless every computed output's array
+/// is unshared and of the output's type; so once a buffer is written, nothing can fail.
+pub(super) fn run_in_place(exe: &Executable, inputs: &[&Array], outs: &mut [&mut Array]) -> bool {
+    if outs.len() != exe.outputs.len() {
+        return false;
+    }
+    let mut bufs: SmallVec<[*mut u8; 8]> = SmallVec::new();
+    for (j, a) in outs.iter_mut().enumerate() {
+        let p = match computed_type(exe, j) {
+            None => std::ptr::null_mut(),
+            Some(ty) => {
+                if a.dtype() != ty.dtype || a.shape() != ty.shape.as_slice() {
+                    return false;
+                }
+                let Some(data) = a.data_mut() else { return false };
+                with_data!(data, v => v.as_mut_ptr() as *mut u8)
+            }
+        };
+        bufs.push(p);
+    }
+    run_kernels(exe, inputs, &bufs);
+    for j in 0..outs.len() {
+        if computed_type(exe, j).is_none() {
+            let value = shared_output(exe, j, inputs, |j0| outs[j0].clone());
+            *outs[j] = value;
+        }
+    }
+    true
+}
+
+/// The type of output `j` if a kernel computes it (`None`: it is an input, a constant or
+/// an earlier output).
+fn computed_type(exe: &Executable, j: usize) -> Option<&TensorType> {
+    match exe.outputs[j] {
+        OutSrc::Step(i) if matches!(exe.steps[i].mode, Mode::Kernel { .. }) => Some(&exe.steps[i].ty),
+        _ => None,
+    }
+}
+
+/// Output `j` when no kernel computes it: an input's or a constant's value, or that of the
+/// earlier output it repeats (`earlier(j0)`).
+fn shared_output(exe: &Executable, j: usize, inputs: &[&Array], earlier: impl FnOnce(usize) -> Array) -> Array {
+    match exe.outputs[j] {
+        OutSrc::Step(i) => match &exe.steps[i].mode {
+            Mode::Input(k) => inputs[*k].clone(),
+            Mode::Const(a) => a.clone(),
+            _ => unreachable!("a kernel's output is computed"),
+        },
+        OutSrc::Same(j0) => earlier(j0),
+    }
+}
+
+/// Runs the kernels in schedule order, the one computing output `j` into `bufs[j]`.
+fn run_kernels(exe: &Executable, inputs: &[&Array], bufs: &[*mut u8]) {
     // `new`, not `with_capacity`: built in place, not moved (136 bytes) out of a call.
     let mut vals: SmallVec<[*const u8; 16]> = SmallVec::new();
-    // Bit j: output j is in `out` already (written in place, or placed when computed).
-    let mut placed = 0u64;
-    // Fresh outputs computed before the outputs in front of them exist: placed at the end.
-    let mut later: SmallVec<[(usize, Array); 2]> = SmallVec::new();
     let mut ptrs: SmallVec<[*const u8; 8]> = SmallVec::new();
     for step in &exe.steps {
         let val = match &step.mode {
@@ -43,49 +131,13 @@ pub(super) fn run(exe: &Executable, inputs: &[&Array], out: &mut Outcome) -> Res
             Mode::Const(a) => a.data().as_bytes().as_ptr(),
             Mode::Kernel { kernel, .. } => {
                 let Dest::Output(j) = step.dest else { unreachable!("checked by `eligible`") };
-                if let Some(p) = out_buffer(out, j, &step.ty) {
-                    call_kernel(kernel, step, &vals, &mut ptrs, p);
-                    placed |= 1 << j;
-                    p as *const u8
-                } else {
-                    let mut buf = Fresh::try_new(&step.ty)?;
-                    call_kernel(kernel, step, &vals, &mut ptrs, buf.as_mut_ptr());
-                    // SAFETY: the kernel wrote every element of its output.
-                    let a = Array::new(unsafe { buf.assume_init() }, &step.ty.shape)?;
-                    let p = a.data().as_bytes().as_ptr();
-                    if j <= out.outputs.len() {
-                        place(out, j, a);
-                        placed |= 1 << j;
-                    } else {
-                        later.push((j, a));
-                    }
-                    p
-                }
+                call_kernel(kernel, step, &vals, &mut ptrs, bufs[j]);
+                bufs[j] as *const u8
             }
             _ => unreachable!("checked by `eligible`"),
         };
         vals.push(val);
     }
-    for (j, src) in exe.outputs.iter().enumerate() {
-        if placed & (1 << j) != 0 {
-            continue;
-        }
-        let value = match *src {
-            OutSrc::Step(i) => match &exe.steps[i].mode {
-                Mode::Input(k) => inputs[*k].clone(),
-                Mode::Const(a) => a.clone(),
-                _ => {
-                    let k = later.iter().position(|l| l.0 == j).expect("a kernel's output is placed or later");
-                    later.swap_remove(k).1
-                }
-            },
-            OutSrc::Same(j0) => out.outputs[j0].clone(),
-        };
-        place(out, j, value);
-    }
-    out.outputs.truncate(exe.outputs.len());
-    out.writes.clear();
-    Ok(())
 }
 
 /// Runs `step`'s kernel on the operands `vals` names into `output`.
@@ -106,57 +158,4 @@ fn call_kernel(
         // of the step's type.
         unsafe { (kernel.func())(ptrs.as_ptr(), output, 0, numel) };
     }
-}
-
-/// One call writing each output into `outs[j]` (inputs already checked against the
-/// signature): a computed output into its array's buffer, an input or constant output by
-/// replacing the array. `false`, with nothing written, unless every computed output's array
-/// is unshared and of the output's type; so once a buffer is written, nothing can fail.
-pub(super) fn run_in_place(exe: &Executable, inputs: &[&Array], outs: &mut [&mut Array]) -> bool {
-    if outs.len() != exe.outputs.len() {
-        return false;
-    }
-    let mut bufs: SmallVec<[*mut u8; 8]> = SmallVec::new();
-    for (j, a) in outs.iter_mut().enumerate() {
-        let p = if exe.computes_output(j) {
-            let ty = &exe.graph.node(exe.graph.outputs()[j]).ty;
-            if a.dtype() != ty.dtype || a.shape() != ty.shape.as_slice() {
-                return false;
-            }
-            let Some(data) = a.data_mut() else { return false };
-            with_data!(data, v => v.as_mut_ptr() as *mut u8)
-        } else {
-            std::ptr::null_mut()
-        };
-        bufs.push(p);
-    }
-    let mut vals: SmallVec<[*const u8; 16]> = SmallVec::new();
-    let mut ptrs: SmallVec<[*const u8; 8]> = SmallVec::new();
-    for step in &exe.steps {
-        let val = match &step.mode {
-            Mode::Input(k) => inputs[*k].data().as_bytes().as_ptr(),
-            Mode::Const(a) => a.data().as_bytes().as_ptr(),
-            Mode::Kernel { kernel, .. } => {
-                let Dest::Output(j) = step.dest else { unreachable!("checked by `eligible`") };
-                call_kernel(kernel, step, &vals, &mut ptrs, bufs[j]);
-                bufs[j] as *const u8
-            }
-            _ => unreachable!("checked by `eligible`"),
-        };
-        vals.push(val);
-    }
-    for (j, src) in exe.outputs.iter().enumerate() {
-        if exe.computes_output(j) {
-            continue;
-        }
-        *outs[j] = match *src {
-            OutSrc::Step(i) => match &exe.steps[i].mode {
-                Mode::Input(k) => inputs[*k].clone(),
-                Mode::Const(a) => a.clone(),
-                _ => unreachable!("a computed output"),
-            },
-            OutSrc::Same(j0) => outs[j0].clone(),
-        };
-    }
-    true
 }
