@@ -898,8 +898,9 @@ fn an_ill_conditioned_f32_gradient_through_a_cond_is_not_a_divergence() {
 /// compiled f32 d/dx0[0] was -0.780 where eager gives -0.760. A row max over
 /// `|x3|^(tanh²(x0) + 1)` with x0 = [1, 10, -1] ties its first and last elements eagerly
 /// (libm's `tanh(-1) = -tanh(1)`), and the gradient is split between them; the JIT's
-/// `tanh(±1)` differ by a ULP, no tie, the whole gradient goes to one. Ties of `max`/`min`
-/// and `maximum`/`minimum` are now recorded as decisions, like the conditions of `select`.
+/// `tanh(±1)` differed by a ULP, no tie, the whole gradient went to one. (The JIT's tanh is
+/// odd since; the rule stays, since any two valid implementations can break a tie.) Ties of
+/// `max`/`min` and `maximum`/`minimum` are recorded as decisions, like `select`'s conditions.
 #[test]
 fn a_max_tie_broken_by_one_ulp_is_not_a_divergence() {
     let values = [
