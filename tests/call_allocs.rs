@@ -59,6 +59,12 @@ fn allocs_per_call(mut call: impl FnMut()) -> f64 {
     per_call
 }
 
+/// W5: `3·w1² + 2·w1·w2` and its two scalar arguments.
+fn w5() -> (kiln::Function<Tensor>, Tensor, Tensor) {
+    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
+    (f, Tensor::scalar(5.0f32), Tensor::scalar(3.0f32))
+}
+
 /// What a fresh output tensor costs: its buffer, the array's `Arc` and the tensor's `Arc`.
 const ALLOCS_PER_OUTPUT: f64 = 3.0;
 
@@ -66,8 +72,7 @@ const ALLOCS_PER_OUTPUT: f64 = 3.0;
 /// nothing else: no argument vector, no call state, no outcome vector, no output vector.
 #[test]
 fn w5_call_allocates_only_its_output() {
-    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
-    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    let (f, w1, w2) = w5();
     assert_eq!(f.call((&w1, &w2)).unwrap().to_scalar::<f32>().unwrap(), 105.0);
     assert!(f.concrete_function((&w1, &w2)).unwrap().executable().unwrap().is_direct());
     let per_call = allocs_per_call(|| drop(f.call((black_box(&w1), &w2)).unwrap()));
@@ -78,8 +83,7 @@ fn w5_call_allocates_only_its_output() {
 /// call allocates nothing at all.
 #[test]
 fn w5_call_into_allocates_nothing() {
-    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
-    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    let (f, w1, w2) = w5();
     let mut y = f.call((&w1, &w2)).unwrap();
     let per_call = allocs_per_call(|| f.call_into((black_box(&w1), &w2), &mut y).unwrap());
     assert_eq!(y.to_scalar::<f32>().unwrap(), 105.0);
@@ -112,7 +116,7 @@ fn other_call_shapes_allocate_only_their_outputs() {
 /// function, on two signatures, each get their own right results.
 #[test]
 fn tiny_calls_from_many_threads() {
-    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
+    let (f, _, _) = w5();
     std::thread::scope(|s| {
         for t in 0..4 {
             let f = &f;
@@ -162,8 +166,7 @@ fn ns_per_call(calls: u32, mut f: impl FnMut()) -> (f64, f64, f64) {
 #[test]
 #[ignore]
 fn w5_call_time() {
-    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
-    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    let (f, w1, w2) = w5();
     f.call((&w1, &w2)).unwrap();
     let (med, min, wall) = ns_per_call(200_000, || drop(f.call((black_box(&w1), &w2)).unwrap()));
     eprintln!("W5: {med:.0} ns per call on-CPU (median of 15), min {min:.0}; wall {wall:.0} ns");
@@ -179,8 +182,7 @@ fn w5_call_time() {
 #[test]
 #[ignore]
 fn w5_breakdown() {
-    let f = kiln::function(|w1: &Tensor, w2: &Tensor| 3.0 * w1.square() + 2.0 * w1 * w2);
-    let (w1, w2) = (Tensor::scalar(5.0f32), Tensor::scalar(3.0f32));
+    let (f, w1, w2) = w5();
     f.call((&w1, &w2)).unwrap();
     let c = f.concrete_function((&w1, &w2)).unwrap();
     let exe = c.executable().unwrap();

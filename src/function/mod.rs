@@ -243,15 +243,16 @@ impl<O: Outputs> Function<O> {
     /// ```
     pub fn call_into(&self, args: impl CallArgs, out: &mut O::Value) -> Result<()> {
         args.with_refs(|args| {
-            if self.runs_graph(args)? {
-                if let Some(outs) = O::tensors_mut(out) {
-                    let in_place = self.with_cached(args, |c| c.call_in_place(args, outs));
-                    if in_place == Some(true) {
-                        return Ok(());
-                    }
+            if !self.runs_graph(args)? {
+                *out = self.run_closure(args)?;
+                return Ok(());
+            }
+            if let Some(outs) = O::tensors_mut(out) {
+                if self.with_cached(args, |c| c.call_in_place(args, outs)) == Some(true) {
+                    return Ok(());
                 }
             }
-            *out = self.call_refs(args)?;
+            *out = self.run_graph(args)?;
             Ok(())
         })
     }
@@ -269,10 +270,21 @@ impl<O: Outputs> Function<O> {
     }
 
     fn call_refs(&self, args: &[&Tensor]) -> Result<O::Value> {
-        if !self.runs_graph(args)? {
-            let args: Vec<Tensor> = args.iter().map(|&t| t.clone()).collect();
-            return Ok(O::unflatten((self.inner.body)(&args)?));
+        match self.runs_graph(args)? {
+            true => self.run_graph(args),
+            false => self.run_closure(args),
         }
+    }
+
+    /// The closure itself on `args` (inside a trace or under a tape).
+    fn run_closure(&self, args: &[&Tensor]) -> Result<O::Value> {
+        let args: Vec<Tensor> = args.iter().map(|&t| t.clone()).collect();
+        Ok(O::unflatten((self.inner.body)(&args)?))
+    }
+
+    /// The graph for `args`' signature (traced now if new) on `args`, already checked by
+    /// [`Function::runs_graph`].
+    fn run_graph(&self, args: &[&Tensor]) -> Result<O::Value> {
         // A tiny call runs under the cache's read lock (it holds it for well under a µs);
         // any other takes its own reference and releases the lock first.
         let hit = self.with_cached(args, |c| match c.is_tiny() {
