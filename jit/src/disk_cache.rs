@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use crate::code::{host_symbols, Fixup, Image, Target};
 
 /// The layout of an entry; bumped whenever it (or the meaning of the code) changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const MAGIC: &[u8; 8] = b"KILNKRN\0";
 const SUFFIX: &str = "kk";
 
@@ -189,11 +189,12 @@ fn path_of(dir: &Path, key: &str) -> PathBuf {
     dir.join(format!("{:016x}.{SUFFIX}", hash64(key.as_bytes())))
 }
 
-/// An entry's bytes: header, key, code, fixups, CLIF text, then a checksum of all of it.
-fn encode(key: &str, image: &Image, clif: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + key.len() + image.bytes.len() + clif.len() + 24 * image.fixups.len());
+/// An entry's bytes: header, key, code, fixups, then a checksum of all of it. (The CLIF
+/// text is not stored: a loaded kernel regenerates it when asked, as a compiled one does.)
+fn encode(key: &str, image: &Image) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + key.len() + image.bytes.len() + 24 * image.fixups.len());
     out.extend_from_slice(MAGIC);
-    for n in [FORMAT as usize, key.len(), image.bytes.len(), image.fixups.len(), clif.len()] {
+    for n in [FORMAT as usize, key.len(), image.bytes.len(), image.fixups.len()] {
         out.extend_from_slice(&(n as u64).to_le_bytes());
     }
     out.extend_from_slice(key.as_bytes());
@@ -209,7 +210,6 @@ fn encode(key: &str, image: &Image, clif: &str) -> Vec<u8> {
         out.push(name.len() as u8);
         out.extend_from_slice(name.as_bytes());
     }
-    out.extend_from_slice(clif.as_bytes());
     let sum = hash64(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
@@ -237,8 +237,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The image and CLIF of an entry holding `key`; `None` for anything malformed.
-fn decode(bytes: &[u8], key: &str) -> Option<(Image, String)> {
+/// The image of an entry holding `key`; `None` for anything malformed.
+fn decode(bytes: &[u8], key: &str) -> Option<Image> {
     let body_len = bytes.len().checked_sub(8)?;
     let (body, sum) = bytes.split_at(body_len);
     if hash64(body).to_le_bytes() != sum {
@@ -248,7 +248,7 @@ fn decode(bytes: &[u8], key: &str) -> Option<(Image, String)> {
     if r.take(8)? != MAGIC || r.len()? != FORMAT as usize {
         return None;
     }
-    let (key_len, code_len, nfix, clif_len) = (r.len()?, r.len()?, r.len()?, r.len()?);
+    let (key_len, code_len, nfix) = (r.len()?, r.len()?, r.len()?);
     if r.take(key_len)? != key.as_bytes() {
         return None;
     }
@@ -267,16 +267,15 @@ fn decode(bytes: &[u8], key: &str) -> Option<(Image, String)> {
         };
         fixups.push(Fixup { offset, target, addend });
     }
-    let clif = String::from_utf8(r.take(clif_len)?.to_vec()).ok()?;
     if !r.0.is_empty() {
         return None;
     }
-    Some((Image { bytes: code, fixups }, clif))
+    Some(Image { bytes: code, fixups })
 }
 
 /// The cached code for `key` in `dir` whose fixups fit a kernel with `consts` constant
 /// operands; `None` (counted as a miss or a rejection) otherwise.
-pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<(Image, String)> {
+pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<Image> {
     let path = path_of(dir, key);
     let mut bytes = Vec::new();
     // Read-write when allowed, to mark the entry used (eviction drops the least recent).
@@ -287,7 +286,7 @@ pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<(Image, Strin
     };
     let read = trusted(&file).then(|| file.read_to_end(&mut bytes));
     let found = read.and_then(|r| r.ok()).and_then(|_| decode(&bytes, key));
-    match found.filter(|(image, _)| image.check(consts).is_ok()) {
+    match found.filter(|image| image.check(consts).is_ok()) {
         Some(found) => {
             let _ = file.set_modified(SystemTime::now());
             HITS.fetch_add(1, Ordering::Relaxed);
@@ -304,8 +303,8 @@ pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<(Image, Strin
 /// Writes the entry for `key` (atomically: a temporary file renamed over the name), then
 /// trims the directory in the background if it may exceed its bound. Failures only log:
 /// the cache is an optimization.
-pub(crate) fn store(dir: &Path, key: &str, image: &Image, clif: &str) {
-    let bytes = encode(key, image, clif);
+pub(crate) fn store(dir: &Path, key: &str, image: &Image) {
+    let bytes = encode(key, image);
     match write_atomically(dir, &path_of(dir, key), &bytes) {
         Ok(()) => {
             WRITES.fetch_add(1, Ordering::Relaxed);
@@ -435,8 +434,8 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_refuse_every_damage() {
-        let bytes = encode("the key", &image(), "clif text");
-        assert_eq!(decode(&bytes, "the key"), Some((image(), "clif text".to_string())));
+        let bytes = encode("the key", &image());
+        assert_eq!(decode(&bytes, "the key"), Some(image()));
         assert_eq!(decode(&bytes, "another key"), None);
         for cut in 0..bytes.len() {
             assert_eq!(decode(&bytes[..cut], "the key"), None, "truncated to {cut} bytes");

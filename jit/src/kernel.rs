@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use cranelift_codegen::control::ControlPlane;
-use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
+use cranelift_codegen::ir::{types, AbiParam, Function, Signature, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use kiln_ir::{Error, Kernel, Result};
 
-use crate::code::{self, Code, Image, Symbols};
+use crate::code::{self, Code, Image, Sym, Symbols};
 use crate::math::{Fx, HostMath};
 use crate::{disk_cache, lower};
 
@@ -50,13 +50,16 @@ pub type KernelFn = unsafe extern "C" fn(inputs: *const *const u8, output: *mut 
 /// ```
 pub struct CompiledKernel {
     func: KernelFn,
-    clif: String,
+    /// The CLIF text, made on first request by lowering `prog` again (as text it costs
+    /// ~15% of a compile, and only dumps and tests read it).
+    clif: OnceLock<String>,
     disasm: Option<String>,
     cost: usize,
     /// The executable pages; unmapped on drop.
     _code: Code,
-    /// Constant operands, whose addresses are patched into the code.
-    _consts: Vec<Vec<u8>>,
+    /// The analyzed body. Its constant operands, whose addresses are patched into the
+    /// code, live here.
+    prog: lower::Program,
 }
 
 impl std::fmt::Debug for CompiledKernel {
@@ -71,9 +74,13 @@ impl CompiledKernel {
         self.func
     }
 
-    /// The function's Cranelift IR, as text (for `KILN_DUMP`).
+    /// The function's Cranelift IR, as text (for `KILN_DUMP`), made on the first request:
+    /// the same lowering again, with the math path and ISA the kernel was compiled for.
     pub fn clif(&self) -> &str {
-        &self.clif
+        self.clif.get_or_init(|| match isa(false).and_then(|isa| function(&self.prog, &isa)) {
+            Ok((func, _)) => func.display().to_string(),
+            Err(e) => format!("; CLIF unavailable: {e}"),
+        })
     }
 
     /// The machine code as text, when disassembly was requested at compile time (it is
@@ -235,10 +242,10 @@ fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
     let dump = kiln_ir::config::dump_dir().is_some();
     let disk = if dump { None } else { disk_cache::entry(key) };
     if let Some((dir, key)) = &disk {
-        if let Some((image, clif)) = disk_cache::load(dir, key, prog.consts.len()) {
+        if let Some(image) = disk_cache::load(dir, key, prog.consts.len()) {
             // The entry passed every check; only mapping pages can fail now, and compiling
             // would need them too.
-            let k = link(prog, Generated { image, clif, disasm: None });
+            let k = link(prog, Generated { image, disasm: None });
             disk_cache::add_time(true, start.elapsed());
             return k;
         }
@@ -246,7 +253,7 @@ fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
     let start = Instant::now();
     let generated = generate(&prog, dump)?;
     if let Some((dir, key)) = &disk {
-        disk_cache::store(dir, key, &generated.image, &generated.clif);
+        disk_cache::store(dir, key, &generated.image);
     }
     let k = link(prog, generated);
     disk_cache::add_time(false, start.elapsed());
@@ -264,9 +271,8 @@ pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
 fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
     let verify = VERIFY.load(Ordering::Relaxed);
     let isa = isa(verify)?;
-    let fma = has_fma(&isa);
     // Cranelift reports some unsupported lowerings by panicking: contain it as an error.
-    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codegen(prog, isa, fma, dump)));
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codegen(prog, isa, dump)));
     match built {
         Ok(r) => r,
         Err(p) => {
@@ -289,11 +295,11 @@ fn link(prog: lower::Program, generated: Generated) -> Result<CompiledKernel> {
     let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code.entry()) };
     Ok(CompiledKernel {
         func,
-        clif: generated.clif,
+        clif: OnceLock::new(),
         disasm: generated.disasm,
         cost: lower::cost_per_element(&prog),
         _code: code,
-        _consts: prog.consts,
+        prog,
     })
 }
 
@@ -305,48 +311,49 @@ fn host_sig(call_conv: CallConv, f32: bool) -> Signature {
     s
 }
 
-/// What code generation produces: the relocatable code and its texts.
+/// What code generation produces: the relocatable code and, for dumps, its disassembly.
 struct Generated {
     image: Image,
-    clif: String,
     disasm: Option<String>,
 }
 
-fn codegen(prog: &lower::Program, isa: OwnedTargetIsa, fma: bool, dump: bool) -> Result<Generated> {
-    let call_conv = isa.default_call_conv();
-    let mut ctx = Context::new();
-    ctx.func.signature = lower::signature(call_conv);
-    ctx.func.name = UserFuncName::user(0, 0);
-    let mut fctx = FunctionBuilderContext::new();
-    let syms = {
-        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let entry = b.create_block();
-        b.append_block_params_for_function_params(entry);
-        b.switch_to_block(entry);
-        let p = b.block_params(entry);
-        let args = [p[0], p[1], p[2], p[3]];
-        let mut syms = Symbols::default();
-        let [sinf, cosf, sin, cos] = code::scalar_trig();
-        let sig32 = b.import_signature(host_sig(call_conv, true));
-        let sig64 = b.import_signature(host_sig(call_conv, false));
-        let host = HostMath {
-            sinf: syms.host_func(&mut b, sinf, sig32),
-            cosf: syms.host_func(&mut b, cosf, sig32),
-            sin: syms.host_func(&mut b, sin, sig64),
-            cos: syms.host_func(&mut b, cos, sig64),
-        };
-        let mut fx = Fx { b: &mut b, fma, host, syms };
-        lower::build(&mut fx, prog, args)?;
-        let syms = fx.take_symbols();
-        b.seal_all_blocks();
-        b.finalize(isa.frontend_config());
-        syms
-    };
-    let clif = ctx.func.display().to_string();
+fn codegen(prog: &lower::Program, isa: OwnedTargetIsa, dump: bool) -> Result<Generated> {
+    let (func, syms) = function(prog, &isa)?;
+    let mut ctx = Context::for_function(func);
     ctx.set_disasm(dump);
-    ctx.compile(&*isa, &mut ControlPlane::default()).map_err(|e| Error::Compile(format!("{:?}\n{clif}", e.inner)))?;
+    ctx.compile(&*isa, &mut ControlPlane::default())
+        .map_err(|e| Error::Compile(format!("{:?}\n{}", e.inner, e.func.display())))?;
     let compiled = ctx.compiled_code().expect("compiled just above");
     let disasm = compiled.vcode.clone();
     let image = Image::new(compiled.buffer.data(), compiled.buffer.relocs(), &ctx.func.params, &syms)?;
-    Ok(Generated { image, clif, disasm })
+    Ok(Generated { image, disasm })
+}
+
+/// The program lowered to one Cranelift function, and the symbols it refers to.
+fn function(prog: &lower::Program, isa: &OwnedTargetIsa) -> Result<(Function, Vec<Sym>)> {
+    let call_conv = isa.default_call_conv();
+    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), lower::signature(call_conv));
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry);
+    let args = [p[0], p[1], p[2], p[3]];
+    let mut syms = Symbols::default();
+    let [sinf, cosf, sin, cos] = code::scalar_trig();
+    let sig32 = b.import_signature(host_sig(call_conv, true));
+    let sig64 = b.import_signature(host_sig(call_conv, false));
+    let host = HostMath {
+        sinf: syms.host_func(&mut b, sinf, sig32),
+        cosf: syms.host_func(&mut b, cosf, sig32),
+        sin: syms.host_func(&mut b, sin, sig64),
+        cos: syms.host_func(&mut b, cos, sig64),
+    };
+    let mut fx = Fx { b: &mut b, fma: has_fma(isa), host, syms };
+    lower::build(&mut fx, prog, args)?;
+    let syms = fx.take_symbols();
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    Ok((func, syms))
 }

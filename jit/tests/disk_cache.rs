@@ -88,8 +88,21 @@ fn results() -> String {
                 text.push_str(&format!("{} {name}[{i}] {}: {hex}\n", path.name(), a.dtype()));
             }
         }
+        // A loaded kernel's CLIF text (not stored in the entry) is regenerated, the same as
+        // a compiled one's.
+        let mut g = Graph::new("tanh");
+        let x = g.add_input(kiln_ir::TensorType::new(DType::F32, &[300]));
+        let y = g.add(Op::Unary(UnaryOp::Tanh), &[x]).unwrap();
+        g.set_outputs(vec![y]);
+        let clif = kiln_jit::compile(&kiln_ir::Kernel { body: g }).unwrap().clif().to_string();
+        text.push_str(&format!("{} tanh clif {:016x}\n", path.name(), fnv(clif.as_bytes())));
     }
     text
+}
+
+/// A 64-bit FNV-1a hash (to compare texts across processes in one line).
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Not a test by itself: the body of each child process.

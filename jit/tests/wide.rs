@@ -276,6 +276,22 @@ fn which_kernels_call_routines() {
     }
 }
 
+/// A kernel's CLIF text is made when first asked for, by lowering it again: it must show the
+/// code the kernel was compiled to, whatever math path is chosen by then.
+#[test]
+fn clif_text_shows_the_path_the_kernel_was_compiled_for() {
+    let body = kernel(&[ty(DType::F32, &[300])], |g, i| unary(g, UnaryOp::Tanh, i[0]));
+    for compiled_on in kiln_jit::MathPath::available() {
+        for asked_on in kiln_jit::MathPath::available() {
+            let k = with_path(compiled_on, || kiln_jit::compile_uncached(&body).unwrap());
+            let text = with_path(asked_on, || k.clif().to_string());
+            let wide = compiled_on != kiln_jit::MathPath::Cranelift;
+            assert_eq!(text.contains("call_indirect"), wide, "compiled on {compiled_on:?}, asked on {asked_on:?}");
+            assert!(text.starts_with("function"), "{text}");
+        }
+    }
+}
+
 /// Every build the CPU can run is offered, so the suite tests each of them: an AVX-512 CPU
 /// also runs the AVX2 build, and every CPU the Cranelift code.
 #[test]

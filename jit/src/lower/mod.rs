@@ -94,6 +94,10 @@ pub(crate) struct Program {
     pub tail: Tail,
     pub out_dtype: DType,
     pub out_numel: usize,
+    /// Whether transcendentals call the wide host routines (`math/wide.rs`): the math path
+    /// chosen when the kernel was analyzed, so that lowering it again (for its CLIF text)
+    /// emits the same code whatever the path is by then.
+    pub wide: bool,
 }
 
 fn unsupported(what: String) -> Error {
@@ -131,6 +135,7 @@ pub(crate) fn analyze(kernel: &Kernel) -> Result<Program> {
         tail,
         out_dtype: out_node.ty.dtype,
         out_numel: out_node.ty.numel(),
+        wide: crate::math::wide::wide_math(),
     };
     let mut map: HashMap<NodeId, usize> = HashMap::new();
     prog.root = visit(g, root_node, &mut prog, &mut map)?;

@@ -21,7 +21,7 @@ use super::index::{self, Dims};
 use super::loops::{column_loops, store_out, Chunk, Row};
 use super::{ops, Ctx, Ins, Program, Tail, VecMode};
 use crate::code::Sym;
-use crate::math::wide::{routine, TileFn};
+use crate::math::wide::{routine_any_path, TileFn};
 use crate::math::Fx;
 
 /// Elements per tile: each buffer is 1 KiB (f32) or 2 KiB (f64), all of them stay in L1.
@@ -52,7 +52,7 @@ pub(crate) struct Plan {
 /// broadcast) stays in Cranelift code, which computes it once per row (the loop-invariant
 /// value is hoisted) instead of once per element.
 pub(crate) fn plan(prog: &Program, mode: VecMode, along: &Dims) -> Option<Plan> {
-    if matches!(prog.tail, Tail::Arg { .. }) || !mode.is_vector() {
+    if matches!(prog.tail, Tail::Arg { .. }) || !mode.is_vector() || !prog.wide {
         return None;
     }
     let dtype = if mode.class == 4 { DType::F32 } else { DType::F64 };
@@ -71,7 +71,7 @@ pub(crate) fn plan(prog: &Program, mode: VecMode, along: &Dims) -> Option<Plan> 
         .iter()
         .enumerate()
         .filter_map(|(i, ins)| match ins {
-            Ins::Unary(op, d, _) if *d == dtype && varies[i] => routine(*op, dtype).map(|f| (i, f)),
+            Ins::Unary(op, d, _) if *d == dtype && varies[i] => routine_any_path(*op, dtype).map(|f| (i, f)),
             _ => None,
         })
         .collect();

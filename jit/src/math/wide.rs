@@ -168,15 +168,6 @@ pub fn wide_math_isa() -> &'static str {
     math_path().name()
 }
 
-/// The routine for `op` on tiles of `dtype` (f32 or f64), if there is one and this host can
-/// run it.
-pub(crate) fn routine(op: UnaryOp, dtype: DType) -> Option<TileFn> {
-    if !wide_math() {
-        return None;
-    }
-    routine_any_path(op, dtype)
-}
-
 /// The routine for `op` on tiles of `dtype`, whichever path is selected (the host symbol
 /// table lists them all; each routine dispatches on [`math_path`] when it runs).
 pub(crate) fn routine_any_path(op: UnaryOp, dtype: DType) -> Option<TileFn> {
