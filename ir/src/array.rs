@@ -1,5 +1,6 @@
 //! Concrete values: a typed, contiguous, row-major buffer and its shape.
-//! This is the buffer code of kiln (with `jit`'s arena, the only place `unsafe` may live).
+//! This is the buffer code of kiln (with `jit`'s arena and the matrix movers `matmul.rs`
+//! and `transpose.rs`, the only places `unsafe` may live).
 
 use std::sync::Arc;
 

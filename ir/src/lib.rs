@@ -23,6 +23,7 @@ pub mod plan;
 pub mod recycle;
 pub mod region;
 pub mod shape;
+mod transpose;
 mod verify;
 
 pub use array::{Array, Data, Uninit};

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::infer::slice_fits;
 use crate::op::SliceDim;
 use crate::shape::numel;
+use crate::transpose::transpose_matrices;
 use crate::with_data;
 
 use super::layout::{permuted_runs, runs, signed_strides, Runs};
@@ -29,30 +30,11 @@ pub(crate) fn transpose(a: &Array, perm: &[usize]) -> Result<Array> {
         && perm[rank - 2..] == [rank - 1, rank - 2];
     if swaps_last_two {
         let (r, c) = (a.shape()[rank - 2], a.shape()[rank - 1]);
-        return Array::new(with_data!(a.data(), v => Element::into_data(transpose_matrices(v, r, c))), &shape);
+        // The backward pass of every matmul needs this.
+        return Array::new(with_data!(a.data(), v => Element::into_data(transpose_matrices(v, r, c)?)), &shape);
     }
     let walk = permuted_runs(a.shape(), perm);
     Array::new(with_data!(a.data(), v => Element::into_data(walk.take(v))), &shape)
-}
-
-/// Transposes each `r × c` matrix of `v` (the backward pass of every matmul needs this), in
-/// 32 × 32 tiles so reads and writes both stay in cache.
-fn transpose_matrices<T: Copy>(v: &[T], r: usize, c: usize) -> Vec<T> {
-    let Some(&first) = v.first() else { return Vec::new() };
-    let mut out = vec![first; v.len()];
-    const TILE: usize = 32;
-    for (src, dst) in v.chunks_exact(r * c).zip(out.chunks_exact_mut(r * c)) {
-        for i0 in (0..r).step_by(TILE) {
-            for j0 in (0..c).step_by(TILE) {
-                for i in i0..(i0 + TILE).min(r) {
-                    for j in j0..(j0 + TILE).min(c) {
-                        dst[j * r + i] = src[i * c + j];
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Where, in a buffer of shape `shape`, the slice `dims` reads its elements.
