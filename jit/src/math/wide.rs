@@ -168,8 +168,10 @@ pub fn wide_math_isa() -> &'static str {
     math_path().name()
 }
 
-/// The routine for `op` on tiles of `dtype`, whichever path is selected (the host symbol
-/// table lists them all; each routine dispatches on [`math_path`] when it runs).
+/// The routine for `op` on tiles of `dtype`, if there is one, whichever path is selected:
+/// the lowering decides from the path recorded when the kernel was analyzed
+/// (`Program::wide`), the host symbol table lists them all, and each routine dispatches on
+/// [`math_path`] when it runs.
 pub(crate) fn routine_any_path(op: UnaryOp, dtype: DType) -> Option<TileFn> {
     match dtype {
         DType::F32 => f32_math::routine(op),
