@@ -10,7 +10,6 @@
 
 use crate::array::Uninit;
 use crate::dtype::Element;
-
 use crate::error::Result;
 
 /// Each `r × c` row-major matrix of `v` (whose length is a multiple of `r·c`), transposed:
