@@ -55,8 +55,9 @@ pub fn threads() -> usize {
         .get_or_init(|| num_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
 }
 
-/// `KILN_MATH=avx512|avx2|cranelift`: which build of the transcendental routines runs (the
-/// JIT ignores a build this CPU cannot run). Lower-cased; `None` when unset.
+/// `KILN_MATH=avx512|avx2|cranelift`: which build of the transcendental routines runs, and
+/// whether the JIT's Cranelift code may use AVX-512 (only with `avx512`); the JIT ignores a
+/// build this CPU cannot run. Lower-cased; `None` when unset.
 pub fn math() -> Option<String> {
     var("KILN_MATH").map(|v| v.to_ascii_lowercase())
 }

@@ -154,7 +154,8 @@ fn fingerprint() -> &'static str {
             std::env::consts::ARCH,
             std::env::consts::OS
         );
-        if let Ok(isa) = crate::kernel::isa(false) {
+        // All the host's flags; the entry's math path says whether a kernel used AVX-512.
+        if let Ok(isa) = crate::kernel::isa(false, true) {
             for v in isa.flags().iter().chain(isa.isa_flags()) {
                 s.push_str(&format!(" {v}"));
             }

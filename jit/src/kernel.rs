@@ -77,7 +77,7 @@ impl CompiledKernel {
     /// The function's Cranelift IR, as text (for `KILN_DUMP`), made on the first request:
     /// the same lowering again, with the math path and ISA the kernel was compiled for.
     pub fn clif(&self) -> &str {
-        self.clif.get_or_init(|| match isa(false).and_then(|isa| function(&self.prog, &isa)) {
+        self.clif.get_or_init(|| match isa(false, self.prog.avx512()).and_then(|isa| function(&self.prog, &isa)) {
             Ok((func, _)) => func.display().to_string(),
             Err(e) => format!("; CLIF unavailable: {e}"),
         })
@@ -96,6 +96,10 @@ impl CompiledKernel {
     }
 }
 
+/// Cranelift's x86-64 settings for AVX-512 (cranelift-native turns on those the CPU has).
+const AVX512_FLAGS: [&str; 6] =
+    ["has_avx512f", "has_avx512vl", "has_avx512dq", "has_avx512bitalg", "has_avx512vbmi", "has_avx512vnni"];
+
 static VERIFY: AtomicBool = AtomicBool::new(cfg!(debug_assertions));
 
 /// Turns Cranelift's IR verifier on or off for later compilations (on by default in
@@ -104,10 +108,13 @@ pub fn set_verify(on: bool) {
     VERIFY.store(on, Ordering::Relaxed);
 }
 
-pub(crate) fn isa(verify: bool) -> Result<OwnedTargetIsa> {
-    static ISAS: OnceLock<std::result::Result<[OwnedTargetIsa; 2], String>> = OnceLock::new();
+/// The host ISA, with Cranelift's verifier on or off, and with or without the AVX-512
+/// instructions the CPU has (see [`lower::Program::avx512`]).
+pub(crate) fn isa(verify: bool, avx512: bool) -> Result<OwnedTargetIsa> {
+    type Isas = [[OwnedTargetIsa; 2]; 2];
+    static ISAS: OnceLock<std::result::Result<Isas, String>> = OnceLock::new();
     let isas = ISAS.get_or_init(|| {
-        let make = |verify: bool| -> std::result::Result<OwnedTargetIsa, String> {
+        let make = |avx512: bool, verify: bool| -> std::result::Result<OwnedTargetIsa, String> {
             let mut flags = settings::builder();
             let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| e.to_string());
             set(&mut flags, "opt_level", "speed")?;
@@ -119,13 +126,18 @@ pub(crate) fn isa(verify: bool) -> Result<OwnedTargetIsa> {
             // an overflow hits the guard page instead of writing below it.
             set(&mut flags, "enable_probestack", "true")?;
             set(&mut flags, "probestack_strategy", "inline")?;
-            let builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+            let mut builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+            if !avx512 {
+                for f in AVX512_FLAGS {
+                    builder.set(f, "false").map_err(|e| e.to_string())?;
+                }
+            }
             builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
         };
-        Ok([make(false)?, make(true)?])
+        Ok([[make(false, false)?, make(false, true)?], [make(true, false)?, make(true, true)?]])
     });
     match isas {
-        Ok(i) => Ok(i[verify as usize].clone()),
+        Ok(i) => Ok(i[avx512 as usize][verify as usize].clone()),
         Err(e) => Err(Error::Compile(format!("host ISA: {e}"))),
     }
 }
@@ -135,9 +147,10 @@ fn has_fma(isa: &OwnedTargetIsa) -> bool {
     isa.isa_flags().iter().any(|f| f.name == "has_fma" && f.as_bool() == Some(true))
 }
 
-/// The cache key: the kernel's identity, and whether transcendentals go to host routines.
+/// The cache key: the kernel's identity, and the math path it is compiled for (which
+/// decides the host routines and Cranelift's ISA).
 fn cache_key(kernel: &Kernel) -> Result<String> {
-    Ok(format!("{} wide {}", kernel.key()?, crate::wide_math()))
+    Ok(format!("{} math {}", kernel.key()?, crate::math_path().name()))
 }
 
 /// How many recently used kernels the cache keeps alive after every executable using them
@@ -270,7 +283,7 @@ pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
 /// Runs Cranelift on the program.
 fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
     let verify = VERIFY.load(Ordering::Relaxed);
-    let isa = isa(verify)?;
+    let isa = isa(verify, prog.avx512())?;
     // Cranelift reports some unsupported lowerings by panicking: contain it as an error.
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codegen(prog, isa, dump)));
     match built {
@@ -356,4 +369,29 @@ fn function(prog: &lower::Program, isa: &OwnedTargetIsa) -> Result<(Function, Ve
     b.seal_all_blocks();
     b.finalize(isa.frontend_config());
     Ok((func, syms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(isa: &OwnedTargetIsa, name: &str) -> bool {
+        isa.isa_flags().iter().any(|f| f.name == name && f.as_bool() == Some(true))
+    }
+
+    #[test]
+    fn only_the_avx512_path_lets_cranelift_use_avx512() {
+        let host_has = std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl");
+        for verify in [false, true] {
+            let (with, without) = (isa(verify, true).unwrap(), isa(verify, false).unwrap());
+            for name in AVX512_FLAGS {
+                assert!(!flag(&without, name), "{name} on without AVX-512");
+            }
+            assert_eq!(flag(&with, "has_avx512f"), host_has);
+            assert_eq!(flag(&with, "has_avx512vl"), host_has);
+            // The rest of the host's flags stay as they are.
+            assert_eq!(flag(&with, "has_avx2"), flag(&without, "has_avx2"));
+            assert_eq!(flag(&with, "has_fma"), flag(&without, "has_fma"));
+        }
+    }
 }

@@ -27,6 +27,7 @@ use cranelift_codegen::isa::CallConv;
 use kiln_ir::{ArgOp, BinaryOp, DType, Error, Kernel, NodeId, Op, ReduceOp, Result, Shape, UnaryOp};
 
 use crate::code::Sym;
+use crate::math::wide::MathPath;
 use crate::math::Fx;
 
 pub(crate) use accum::mean_i128_addr;
@@ -94,10 +95,25 @@ pub(crate) struct Program {
     pub tail: Tail,
     pub out_dtype: DType,
     pub out_numel: usize,
-    /// Whether transcendentals call the wide host routines (`math/wide.rs`): the math path
-    /// chosen when the kernel was analyzed, so that lowering it again (for its CLIF text)
-    /// emits the same code whatever the path is by then.
-    pub wide: bool,
+    /// The math path chosen when the kernel was analyzed, so that lowering it again (for
+    /// its CLIF text) emits the same code whatever the path is by then. It decides whether
+    /// transcendentals call the wide host routines (`math/wide.rs`) and whether Cranelift
+    /// may use AVX-512 instructions ([`Program::avx512`]).
+    pub path: MathPath,
+}
+
+impl Program {
+    /// Whether transcendentals call the wide host routines.
+    pub fn wide(&self) -> bool {
+        self.path != MathPath::Cranelift
+    }
+
+    /// Whether Cranelift may use AVX-512 instructions: only on the AVX-512 path, so that
+    /// `KILN_MATH=avx2` (or `cranelift`) compiles what a CPU without AVX-512 would get and
+    /// the tests rerun under it cover that code too.
+    pub fn avx512(&self) -> bool {
+        self.path == MathPath::Avx512
+    }
 }
 
 fn unsupported(what: String) -> Error {
@@ -135,7 +151,7 @@ pub(crate) fn analyze(kernel: &Kernel) -> Result<Program> {
         tail,
         out_dtype: out_node.ty.dtype,
         out_numel: out_node.ty.numel(),
-        wide: crate::math::wide::wide_math(),
+        path: crate::math::wide::math_path(),
     };
     let mut map: HashMap<NodeId, usize> = HashMap::new();
     prog.root = visit(g, root_node, &mut prog, &mut map)?;

@@ -52,7 +52,7 @@ pub(crate) struct Plan {
 /// broadcast) stays in Cranelift code, which computes it once per row (the loop-invariant
 /// value is hoisted) instead of once per element.
 pub(crate) fn plan(prog: &Program, mode: VecMode, along: &Dims) -> Option<Plan> {
-    if matches!(prog.tail, Tail::Arg { .. }) || !mode.is_vector() || !prog.wide {
+    if matches!(prog.tail, Tail::Arg { .. }) || !mode.is_vector() || !prog.wide() {
         return None;
     }
     let dtype = if mode.class == 4 { DType::F32 } else { DType::F64 };

@@ -117,7 +117,9 @@ pub fn math_path() -> MathPath {
 
 /// Chooses where transcendentals run from now on, process-wide: kernels compiled later
 /// call host routines unless `path` is `Cranelift`, and routines already compiled in run the
-/// chosen build. Refuses a build this CPU cannot run (and changes nothing).
+/// chosen build. Kernels compiled later use AVX-512 instructions only on `Avx512`, so any
+/// other path compiles the code a CPU without AVX-512 gets. Refuses a build this CPU cannot
+/// run (and changes nothing).
 ///
 /// ```
 /// use kiln_jit::MathPath;
