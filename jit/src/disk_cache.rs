@@ -154,7 +154,7 @@ fn fingerprint() -> &'static str {
             std::env::consts::ARCH,
             std::env::consts::OS
         );
-        // All the host's flags; the entry's math path says whether a kernel used AVX-512.
+        // All the host's flags; the kernel key's math path says whether a kernel used AVX-512.
         if let Ok(isa) = crate::kernel::isa(false, true) {
             for v in isa.flags().iter().chain(isa.isa_flags()) {
                 s.push_str(&format!(" {v}"));
@@ -168,7 +168,8 @@ fn fingerprint() -> &'static str {
 /// on: `(directory, key)`.
 pub(crate) fn entry(kernel_key: &str) -> Option<(PathBuf, String)> {
     let dir = dir()?;
-    Some((dir, format!("{}\nmath {}\n{kernel_key}", fingerprint(), crate::math_path().name())))
+    // The kernel key names the math path it was compiled for (`kernel::cache_key`).
+    Some((dir, format!("{}\n{kernel_key}", fingerprint())))
 }
 
 /// A 64-bit hash of `bytes` (FNV-style over 8-byte words): the file name and the checksum.
