@@ -142,9 +142,9 @@ pub(crate) fn isa(verify: bool, avx512: bool) -> Result<OwnedTargetIsa> {
     }
 }
 
-/// Whether the host ISA lowers `fma` to one instruction.
-fn has_fma(isa: &OwnedTargetIsa) -> bool {
-    isa.isa_flags().iter().any(|f| f.name == "has_fma" && f.as_bool() == Some(true))
+/// Whether the ISA flag `name` is on (`has_fma`: `fma` is one instruction).
+fn has_flag(isa: &OwnedTargetIsa, name: &str) -> bool {
+    isa.isa_flags().iter().any(|f| f.name == name && f.as_bool() == Some(true))
 }
 
 /// The cache key: the kernel's identity, and the math path it is compiled for (which
@@ -363,7 +363,7 @@ fn function(prog: &lower::Program, isa: &OwnedTargetIsa) -> Result<(Function, Ve
         sin: syms.host_func(&mut b, sin, sig64),
         cos: syms.host_func(&mut b, cos, sig64),
     };
-    let mut fx = Fx { b: &mut b, fma: has_fma(isa), host, syms };
+    let mut fx = Fx { b: &mut b, fma: has_flag(isa, "has_fma"), host, syms };
     lower::build(&mut fx, prog, args)?;
     let syms = fx.take_symbols();
     b.seal_all_blocks();
@@ -375,23 +375,19 @@ fn function(prog: &lower::Program, isa: &OwnedTargetIsa) -> Result<(Function, Ve
 mod tests {
     use super::*;
 
-    fn flag(isa: &OwnedTargetIsa, name: &str) -> bool {
-        isa.isa_flags().iter().any(|f| f.name == name && f.as_bool() == Some(true))
-    }
-
     #[test]
     fn only_the_avx512_path_lets_cranelift_use_avx512() {
         let host_has = std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl");
         for verify in [false, true] {
             let (with, without) = (isa(verify, true).unwrap(), isa(verify, false).unwrap());
             for name in AVX512_FLAGS {
-                assert!(!flag(&without, name), "{name} on without AVX-512");
+                assert!(!has_flag(&without, name), "{name} on without AVX-512");
             }
-            assert_eq!(flag(&with, "has_avx512f"), host_has);
-            assert_eq!(flag(&with, "has_avx512vl"), host_has);
+            assert_eq!(has_flag(&with, "has_avx512f"), host_has);
+            assert_eq!(has_flag(&with, "has_avx512vl"), host_has);
             // The rest of the host's flags stay as they are.
-            assert_eq!(flag(&with, "has_avx2"), flag(&without, "has_avx2"));
-            assert_eq!(flag(&with, "has_fma"), flag(&without, "has_fma"));
+            assert_eq!(has_flag(&with, "has_avx2"), has_flag(&without, "has_avx2"));
+            assert_eq!(has_flag(&with, "has_fma"), has_flag(&without, "has_fma"));
         }
     }
 }
