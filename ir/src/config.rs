@@ -62,6 +62,18 @@ pub fn math() -> Option<String> {
     var("KILN_MATH").map(|v| v.to_ascii_lowercase())
 }
 
+/// `KILN_ASM=off`: the JIT compiles every kernel with Cranelift, never with its x86 emitter
+/// (docs/JIT.md, *x86 emitter*).
+pub fn asm_off() -> bool {
+    is("KILN_ASM", "off")
+}
+
+/// `KILN_PERF_MAP=1`: every compiled kernel's address range and a name are appended to
+/// `/tmp/perf-<pid>.map`, so `perf report` names JIT code (docs/JIT.md, *Profiling*).
+pub fn perf_map() -> bool {
+    is("KILN_PERF_MAP", "1") || is("KILN_PERF_MAP", "on")
+}
+
 /// The on-disk kernel cache's directory, `None` when it is off (the default):
 /// `KILN_CACHE_DIR=<dir>` turns it on there (`off` turns it off); `KILN_CACHE=on` turns it
 /// on in the user's cache directory (`$XDG_CACHE_HOME/kiln`, else `$HOME/.cache/kiln`);

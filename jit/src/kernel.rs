@@ -54,6 +54,7 @@ pub struct CompiledKernel {
     /// ~15% of a compile, and only dumps and tests read it).
     clif: OnceLock<String>,
     disasm: Option<String>,
+    generator: &'static str,
     cost: usize,
     /// The executable pages; unmapped on drop.
     _code: Code,
@@ -76,6 +77,9 @@ impl CompiledKernel {
 
     /// The function's Cranelift IR, as text (for `KILN_DUMP`), made on the first request:
     /// the same lowering again, with the math path and ISA the kernel was compiled for.
+    /// For a kernel the x86 emitter compiled ([`CompiledKernel::generator`]), this is the
+    /// Cranelift form it has with the emitter off; [`CompiledKernel::disasm`] then holds
+    /// the emitter's listing.
     pub fn clif(&self) -> &str {
         self.clif.get_or_init(|| match isa(false, self.prog.avx512()).and_then(|isa| function(&self.prog, &isa)) {
             Ok((func, _)) => func.display().to_string(),
@@ -87,6 +91,22 @@ impl CompiledKernel {
     /// whenever `KILN_DUMP` is set).
     pub fn disasm(&self) -> Option<&str> {
         self.disasm.as_deref()
+    }
+
+    /// The code generator that compiled the kernel: `"asm-avx512"` or `"asm-avx2"` (the x86
+    /// emitter, full-width vectors) or `"cranelift"` (128-bit vectors).
+    ///
+    /// ```
+    /// use kiln_ir::{BinaryOp, DType, Graph, Kernel, Op, TensorType};
+    /// let mut g = Graph::new("k");
+    /// let x = g.add_input(TensorType::new(DType::F32, &[1000]));
+    /// let y = g.add(Op::Binary(BinaryOp::Mul), &[x, x]).unwrap();
+    /// g.set_outputs(vec![y]);
+    /// let k = kiln_jit::compile(&Kernel { body: g }).unwrap();
+    /// assert!(["asm-avx512", "asm-avx2", "cranelift"].contains(&k.generator()));
+    /// ```
+    pub fn generator(&self) -> &'static str {
+        self.generator
     }
 
     /// Rough work per output element (in vector-instruction units), for the executor's
@@ -150,7 +170,7 @@ fn has_flag(isa: &OwnedTargetIsa, name: &str) -> bool {
 /// The cache key: the kernel's identity, and the math path it is compiled for (which
 /// decides the host routines and Cranelift's ISA).
 fn cache_key(kernel: &Kernel) -> Result<String> {
-    Ok(format!("{} math {}", kernel.key()?, crate::math_path().name()))
+    Ok(format!("{} math {} asm {}", kernel.key()?, crate::math_path().name(), crate::asm_on()))
 }
 
 /// How many recently used kernels the cache keeps alive after every executable using them
@@ -282,6 +302,10 @@ pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
 
 /// Runs Cranelift on the program.
 fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
+    if let Some(emitted) = crate::asm::compile(prog) {
+        let (image, listing) = emitted?;
+        return Ok(Generated { image, disasm: dump.then_some(listing) });
+    }
     let verify = VERIFY.load(Ordering::Relaxed);
     let isa = isa(verify, prog.avx512())?;
     // Cranelift reports some unsupported lowerings by panicking: contain it as an error.
@@ -302,14 +326,18 @@ fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
 /// Loads generated code into executable memory, linked to the program's constants.
 fn link(prog: lower::Program, generated: Generated) -> Result<CompiledKernel> {
     let code = Code::load(&generated.image, &prog.consts)?;
-    // SAFETY: the code is a function compiled with the KernelFn ABI (`lower::signature`:
-    // four pointer-sized integer parameters, no result, the host's default C calling
-    // convention), starting at its first byte, and lives as long as the CompiledKernel.
+    let generator = crate::asm::generator(&prog);
+    crate::perf_map::record(code.entry(), generated.image.bytes.len(), generator, &prog);
+    // SAFETY: the code is a function with the KernelFn ABI (Cranelift's from
+    // `lower::signature`, the emitter's from `asm/encode.rs`: four pointer-sized integer
+    // parameters, no result, the host's C calling convention), starting at its first byte,
+    // and lives as long as the CompiledKernel.
     let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code.entry()) };
     Ok(CompiledKernel {
         func,
         clif: OnceLock::new(),
         disasm: generated.disasm,
+        generator,
         cost: lower::cost_per_element(&prog),
         _code: code,
         prog,

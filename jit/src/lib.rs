@@ -5,6 +5,7 @@
 //! approximations and the executor.
 
 pub mod arena;
+mod asm;
 mod code;
 pub mod disk_cache;
 mod dump;
@@ -12,8 +13,10 @@ pub mod executor;
 pub mod kernel;
 mod lower;
 mod math;
+mod perf_map;
 pub mod pool;
 
+pub use asm::{asm_on, set_asm};
 pub use executor::{Executable, Fallback, Options, Outcome};
 pub use kernel::{compile, compile_uncached, live_kernels, set_verify, CompiledKernel, KernelFn, RECENT_KERNELS};
 pub use math::wide::{math_path, set_math_path, set_wide_math, wide_math, wide_math_isa, MathPath};

@@ -14,7 +14,7 @@
 
 mod accum;
 mod elementwise;
-mod index;
+pub(crate) mod index;
 mod loops;
 mod ops;
 mod reduce;
@@ -100,6 +100,9 @@ pub(crate) struct Program {
     /// transcendentals call the wide host routines (`math/wide.rs`) and whether Cranelift
     /// may use AVX-512 instructions ([`Program::avx512`]).
     pub path: MathPath,
+    /// Whether the x86 emitter was on when the kernel was analyzed (`asm::set_asm`): it
+    /// compiles the kernels it covers on the AVX-512 and AVX2 paths.
+    pub asm: bool,
 }
 
 impl Program {
@@ -152,6 +155,7 @@ pub(crate) fn analyze(kernel: &Kernel) -> Result<Program> {
         out_dtype: out_node.ty.dtype,
         out_numel: out_node.ty.numel(),
         path: crate::math::wide::math_path(),
+        asm: crate::asm::asm_on(),
     };
     let mut map: HashMap<NodeId, usize> = HashMap::new();
     prog.root = visit(g, root_node, &mut prog, &mut map)?;

@@ -62,6 +62,20 @@ pub(crate) fn exp<O: Ops>(o: &mut O, x: O::F) -> O::F {
     o.mul(e, s2)
 }
 
+/// `e^x - 1` for `0 <= x <= 80` (or NaN), as [`expm1`] computes it there, bit for bit:
+/// in that range the clamp, the split of `2^n` (n <= 116 never overflows) and the `x == 0`
+/// case (the polynomial gives +0 exactly) change nothing, so tanh, whose argument is
+/// `2|x|` clamped to 40 (f32) or 80 (f64), skips their ten instructions. A NaN stays NaN
+/// (its payload may differ).
+#[inline(always)]
+pub(crate) fn expm1_small_nonneg<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let (ni, p) = reduce(o, x);
+    let s = o.pow2i(ni);
+    let one = o.k(1.0);
+    let sm1 = o.sub(s, one);
+    o.madd(s, p, sm1)
+}
+
 /// `e^x - 1`, accurate near 0 (`expm1(x) ≈ x`, `expm1(-0) = -0`).
 #[inline(always)]
 pub(crate) fn expm1<O: Ops>(o: &mut O, x: O::F) -> O::F {

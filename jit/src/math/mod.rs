@@ -7,15 +7,15 @@
 //! bits. FMA is used inside the approximations only when the host has it
 //! ([`Fx::fma`]); the user's own `a*b+c` is never contracted (that is `lower`'s job).
 
-mod exp;
-mod log;
+pub(crate) mod exp;
+pub(crate) mod log;
 mod ops;
 mod pow;
-mod special;
+pub(crate) mod special;
 mod trig;
 pub(crate) mod wide;
 
-use ops::Ops;
+pub(crate) use ops::Ops;
 pub(crate) use pow::pow;
 pub(crate) use special::rsqrt;
 pub(crate) use trig::HostMath;

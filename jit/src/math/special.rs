@@ -2,7 +2,7 @@
 
 use cranelift_codegen::ir::{InstBuilder, Value};
 
-use super::exp::{exp, expm1};
+use super::exp::{exp, expm1_small_nonneg};
 use super::log::log1p;
 use super::{Fx, Ops};
 
@@ -18,7 +18,7 @@ pub(crate) fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
     let a = o.abs(x);
     let ac = o.clamp(a, 0.0, bound);
     let a2 = o.add(ac, ac);
-    let em = expm1(o, a2);
+    let em = expm1_small_nonneg(o, a2);
     let two = o.k(2.0);
     let d = o.add(em, two);
     let t = o.div(em, d);

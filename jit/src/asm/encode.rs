@@ -1,0 +1,422 @@
+//! Machine code for a [`Vir`] body: the kernel ABI's loop over `begin..end` a full vector
+//! at a time, the remainder once under a lane mask, the constant pool after the code.
+//!
+//! Registers: `rdi` inputs, `rsi` output, `rdx` the index, `rcx` the end; leaf base
+//! pointers in `r8`–`r11`, `rax`, then the callee-saved `rbx`, `r12`–`r15` (pushed).
+//! Vector values live in the registers `regalloc` chose; the tail mask in `k1` (AVX-512)
+//! or `ymm15` (AVX2).
+
+use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
+use kiln_ir::{Error, Result};
+
+use super::regalloc::Budget;
+use super::vir::{Arg, Bin, ICmp, Inst, Shift, Vir};
+use crate::code::{Fixup, Image, Target};
+use crate::lower::{Program, Src};
+
+const ZMM: [AsmRegisterZmm; 32] = [
+    zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17,
+    zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm30, zmm31,
+];
+const YMM: [AsmRegisterYmm; 16] =
+    [ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14, ymm15];
+/// Mask values use `k2`–`k7`; `k1` is the tail mask.
+const K: [AsmRegisterK; 6] = [k2, k3, k4, k5, k6, k7];
+const LEAF_GPRS: [AsmRegister64; 10] = [r8, r9, r10, r11, rax, rbx, r12, r13, r14, r15];
+/// The callee-saved registers among [`LEAF_GPRS`] (saved when a kernel uses them).
+const SAVED_FROM: usize = 5;
+
+/// What the assembler's calls return.
+type Asm<T> = std::result::Result<T, IcedError>;
+
+/// The registers a body may use on this ISA.
+pub(crate) fn budget(avx512: bool) -> Budget {
+    if avx512 {
+        Budget { vectors: 32, masks: K.len() }
+    } else {
+        Budget { vectors: 15, masks: 0 }
+    }
+}
+
+/// The most leaves a kernel may read (one base register each).
+pub(crate) const MAX_LEAVES: usize = LEAF_GPRS.len();
+
+/// `zmm` with write mask `K[m]`.
+fn masked(r: AsmRegisterZmm, m: usize) -> AsmRegisterZmm {
+    match m {
+        0 => r.k2(),
+        1 => r.k3(),
+        2 => r.k4(),
+        3 => r.k5(),
+        4 => r.k6(),
+        _ => r.k7(),
+    }
+}
+
+/// A resolved operand: a register number or a pool constant.
+#[derive(Clone, Copy)]
+enum S {
+    R(usize),
+    K(usize),
+}
+
+/// `$m d, x, y` at the ISA's width (`$z` the AVX-512 mnemonic, `$y` the AVX2 one), `y` a
+/// register or a pool constant in memory.
+macro_rules! v3 {
+    ($e:ident, $z:ident, $y:ident, $d:expr, $x:expr, $src:expr) => {{
+        let (d, x) = ($d, $x);
+        match ($e.z, $src) {
+            (true, S::R(y)) => $e.a.$z(ZMM[d], ZMM[x], ZMM[y]),
+            (true, S::K(k)) => $e.a.$z(ZMM[d], ZMM[x], zmmword_ptr($e.pool[k])),
+            (false, S::R(y)) => $e.a.$y(YMM[d], YMM[x], YMM[y]),
+            (false, S::K(k)) => $e.a.$y(YMM[d], YMM[x], ymmword_ptr($e.pool[k])),
+        }
+    }};
+}
+
+/// A loop body and its registers.
+#[derive(Clone, Copy)]
+pub(crate) struct Body<'v> {
+    pub vir: &'v Vir,
+    pub regs: &'v [usize],
+}
+
+struct Enc<'v> {
+    a: CodeAssembler,
+    /// AVX-512 (else AVX2).
+    z: bool,
+    /// The body being written.
+    vir: &'v Vir,
+    regs: &'v [usize],
+    pool: Vec<CodeLabel>,
+}
+
+impl<'v> Enc<'v> {
+    fn lanes(&self) -> i32 {
+        if self.z {
+            16
+        } else {
+            8
+        }
+    }
+
+    fn arg(&self, a: Arg) -> S {
+        match a {
+            Arg::V(v) => S::R(self.regs[v]),
+            Arg::K(k) => S::K(k),
+        }
+    }
+
+    fn mov(&mut self, d: usize, s: usize) -> Asm<()> {
+        if d == s {
+            return Ok(());
+        }
+        if self.z {
+            self.a.vmovaps(ZMM[d], ZMM[s])
+        } else {
+            self.a.vmovaps(YMM[d], YMM[s])
+        }
+    }
+
+    /// Vector `u` from element `rdx` of the buffer at `base`.
+    fn at(&self, base: AsmRegister64, u: usize) -> AsmMemoryOperand {
+        ptr(base + rdx * 4 + (u as i32) * self.lanes() * 4)
+    }
+
+    fn inst(&mut self, i: usize, tail: bool) -> Asm<()> {
+        let d = self.regs[i];
+        let r = |v: usize| self.regs[v];
+        match self.vir.insts[i] {
+            Inst::Load(l, u) => {
+                let m = self.at(LEAF_GPRS[l], u);
+                match (self.z, tail) {
+                    (true, false) => self.a.vmovups(ZMM[d], zmmword_ptr(m)),
+                    (true, true) => self.a.vmovups(ZMM[d].k1().z(), zmmword_ptr(m)),
+                    (false, false) => self.a.vmovups(YMM[d], ymmword_ptr(m)),
+                    (false, true) => self.a.vmaskmovps(YMM[d], ymm15, ymmword_ptr(m)),
+                }
+            }
+            Inst::Splat(l) => {
+                let m = dword_ptr(LEAF_GPRS[l]);
+                if self.z {
+                    self.a.vbroadcastss(ZMM[d], m)
+                } else {
+                    self.a.vbroadcastss(YMM[d], m)
+                }
+            }
+            Inst::Mat(k) => {
+                let l = self.pool[k];
+                if self.z {
+                    self.a.vmovups(ZMM[d], zmmword_ptr(l))
+                } else {
+                    self.a.vmovups(YMM[d], ymmword_ptr(l))
+                }
+            }
+            Inst::Bin(op, x, y) => {
+                let (x, y) = (r(x), self.arg(y));
+                match op {
+                    Bin::FAdd => v3!(self, vaddps, vaddps, d, x, y),
+                    Bin::FSub => v3!(self, vsubps, vsubps, d, x, y),
+                    Bin::FMul => v3!(self, vmulps, vmulps, d, x, y),
+                    Bin::FDiv => v3!(self, vdivps, vdivps, d, x, y),
+                    Bin::IAdd => v3!(self, vpaddd, vpaddd, d, x, y),
+                    Bin::ISub => v3!(self, vpsubd, vpsubd, d, x, y),
+                    Bin::And => v3!(self, vpandd, vpand, d, x, y),
+                    Bin::Xor => v3!(self, vpxord, vpxor, d, x, y),
+                }
+            }
+            Inst::Shift(op, x, n) => {
+                let (x, n) = (r(x), n as i32);
+                match (op, self.z) {
+                    (Shift::Left, true) => self.a.vpslld(ZMM[d], ZMM[x], n),
+                    (Shift::Left, false) => self.a.vpslld(YMM[d], YMM[x], n),
+                    (Shift::RightArith, true) => self.a.vpsrad(ZMM[d], ZMM[x], n),
+                    (Shift::RightArith, false) => self.a.vpsrad(YMM[d], YMM[x], n),
+                    (Shift::Right, true) => self.a.vpsrld(ZMM[d], ZMM[x], n),
+                    (Shift::Right, false) => self.a.vpsrld(YMM[d], YMM[x], n),
+                }
+            }
+            Inst::Sqrt(x) => {
+                if self.z {
+                    self.a.vsqrtps(ZMM[d], ZMM[r(x)])
+                } else {
+                    self.a.vsqrtps(YMM[d], YMM[r(x)])
+                }
+            }
+            Inst::Fma(a, b, c) => self.fma(d, self.arg(a), self.arg(b), self.arg(c), false),
+            Inst::Fnma(a, b, c) => self.fma(d, self.arg(a), self.arg(b), self.arg(c), true),
+            Inst::Max(x, y) => v3!(self, vmaxps, vmaxps, d, r(x), self.arg(y)),
+            Inst::Min(x, y) => v3!(self, vminps, vminps, d, r(x), self.arg(y)),
+            Inst::Cmp(p, x, y) => {
+                let (x, y, imm) = (r(x), self.arg(y), p as i32);
+                match (self.z, y) {
+                    (true, S::R(y)) => self.a.vcmpps(K[d], ZMM[x], ZMM[y], imm),
+                    (true, S::K(k)) => self.a.vcmpps(K[d], ZMM[x], zmmword_ptr(self.pool[k]), imm),
+                    (false, S::R(y)) => self.a.vcmpps(YMM[d], YMM[x], YMM[y], imm),
+                    (false, S::K(k)) => self.a.vcmpps(YMM[d], YMM[x], ymmword_ptr(self.pool[k]), imm),
+                }
+            }
+            Inst::ICmp(p, x, y) => {
+                let (x, y) = (r(x), self.arg(y));
+                // vpcmpd predicates: 0 equal, 6 signed greater ("not less or equal").
+                let imm = if p == ICmp::Eq { 0 } else { 6 };
+                match (self.z, y, p) {
+                    (true, S::R(y), _) => self.a.vpcmpd(K[d], ZMM[x], ZMM[y], imm),
+                    (true, S::K(k), _) => self.a.vpcmpd(K[d], ZMM[x], zmmword_ptr(self.pool[k]), imm),
+                    (false, S::R(y), ICmp::Eq) => self.a.vpcmpeqd(YMM[d], YMM[x], YMM[y]),
+                    (false, S::K(k), ICmp::Eq) => self.a.vpcmpeqd(YMM[d], YMM[x], ymmword_ptr(self.pool[k])),
+                    (false, S::R(y), ICmp::Gt) => self.a.vpcmpgtd(YMM[d], YMM[x], YMM[y]),
+                    (false, S::K(k), ICmp::Gt) => self.a.vpcmpgtd(YMM[d], YMM[x], ymmword_ptr(self.pool[k])),
+                }
+            }
+            Inst::MaskAnd(x, y) => {
+                if self.z {
+                    self.a.kandw(K[d], K[r(x)], K[r(y)])
+                } else {
+                    self.a.vpand(YMM[d], YMM[r(x)], YMM[r(y)])
+                }
+            }
+            Inst::MaskOr(x, y) => {
+                if self.z {
+                    self.a.korw(K[d], K[r(x)], K[r(y)])
+                } else {
+                    self.a.vpor(YMM[d], YMM[r(x)], YMM[r(y)])
+                }
+            }
+            Inst::MaskNot(x, ones) => {
+                if self.z {
+                    self.a.knotw(K[d], K[r(x)])
+                } else {
+                    self.a.vpxor(YMM[d], YMM[r(x)], ymmword_ptr(self.pool[ones]))
+                }
+            }
+            Inst::Blend(m, a, b) => {
+                let (m, a, b) = (r(m), self.arg(a), r(b));
+                match (self.z, a) {
+                    (true, S::R(a)) => self.a.vblendmps(masked(ZMM[d], m), ZMM[b], ZMM[a]),
+                    (true, S::K(k)) => self.a.vblendmps(masked(ZMM[d], m), ZMM[b], zmmword_ptr(self.pool[k])),
+                    (false, S::R(a)) => self.a.vblendvps(YMM[d], YMM[b], YMM[a], YMM[m]),
+                    (false, S::K(k)) => self.a.vblendvps(YMM[d], YMM[b], ymmword_ptr(self.pool[k]), YMM[m]),
+                }
+            }
+        }
+    }
+
+    /// `d = a * b + c` (`-(a * b) + c` when `neg`) with one rounding. x86's forms overwrite
+    /// one operand, so `d` takes the operand it already holds (regalloc may have given it a
+    /// dying operand's register), else a copy of one first. At most one of `b`, `c` is a
+    /// constant; `a` never is.
+    fn fma(&mut self, d: usize, a: S, b: S, c: S, neg: bool) -> Asm<()> {
+        let S::R(a) = a else { unreachable!("vir puts fma's constant in b or c") };
+        // `vfmadd231ps d, x, y`: d = x*y + d; `213`: d = x*d + y; `132`: d = d*y + x.
+        macro_rules! form {
+            ($f:ident, $n:ident, $d:expr, $x:expr, $y:expr) => {
+                if neg {
+                    v3!(self, $n, $n, $d, $x, $y)
+                } else {
+                    v3!(self, $f, $f, $d, $x, $y)
+                }
+            };
+        }
+        match (b, c) {
+            (S::R(b), S::R(c)) => {
+                if d == c {
+                    form!(vfmadd231ps, vfnmadd231ps, d, a, S::R(b)) // d = a*b + d
+                } else if d == a || d == b {
+                    let other = if d == a { b } else { a };
+                    form!(vfmadd213ps, vfnmadd213ps, d, other, S::R(c)) // d = other*d + c
+                } else {
+                    self.mov(d, c)?;
+                    form!(vfmadd231ps, vfnmadd231ps, d, a, S::R(b))
+                }
+            }
+            (S::R(b), S::K(k)) => {
+                if d == b {
+                    form!(vfmadd213ps, vfnmadd213ps, d, a, S::K(k)) // d = a*d + k
+                } else {
+                    self.mov(d, a)?;
+                    form!(vfmadd213ps, vfnmadd213ps, d, b, S::K(k)) // d = b*d + k
+                }
+            }
+            (S::K(k), S::R(c)) => {
+                if d == a && d != c {
+                    form!(vfmadd132ps, vfnmadd132ps, d, c, S::K(k)) // d = d*k + c
+                } else {
+                    self.mov(d, c)?;
+                    form!(vfmadd231ps, vfnmadd231ps, d, a, S::K(k)) // d = a*k + d
+                }
+            }
+            (S::K(_), S::K(_)) => unreachable!("vir loads one of two constants"),
+        }
+    }
+
+    /// One step of `body`: its vectors computed and stored (under the tail mask: `tail`).
+    fn body(&mut self, body: Body<'v>, tail: bool) -> Asm<()> {
+        (self.vir, self.regs) = (body.vir, body.regs);
+        for i in 0..self.vir.insts.len() {
+            self.inst(i, tail)?;
+        }
+        for (u, &root) in self.vir.roots.iter().enumerate() {
+            let (r, m) = (self.regs[root], self.at(rsi, u));
+            match (self.z, tail) {
+                (true, false) => self.a.vmovups(zmmword_ptr(m), ZMM[r]),
+                (true, true) => self.a.vmovups(zmmword_ptr(m).k1(), ZMM[r]),
+                (false, false) => self.a.vmovups(ymmword_ptr(m), YMM[r]),
+                (false, true) => self.a.vmaskmovps(ymmword_ptr(m), ymm15, YMM[r]),
+            }?;
+        }
+        Ok(())
+    }
+
+    /// A loop at `top` running `body` while a whole step of it fits before `rcx`, then going
+    /// on to `next`.
+    fn step_loop(&mut self, body: Body<'v>, top: &mut CodeLabel, next: CodeLabel) -> Asm<()> {
+        let step = self.lanes() * body.vir.roots.len() as i32;
+        self.a.set_label(top)?;
+        self.a.lea(rdi, ptr(rdx + step))?;
+        self.a.cmp(rdi, rcx)?;
+        self.a.ja(next)?;
+        self.body(body, false)?;
+        self.a.mov(rdx, rdi)?;
+        self.a.jmp(*top)
+    }
+}
+
+/// An assembled kernel: its bytes, where the pool starts, and each constant leaf's address
+/// slot (constant number, offset).
+struct Assembled {
+    bytes: Vec<u8>,
+    pool: u64,
+    slots: Vec<(usize, u64)>,
+}
+
+/// The kernel's code, with `pad` bytes between the code and the pool (to align it):
+/// `unrolled` steps while they fit, then `one` vector at a time, then the rest under a mask.
+fn assemble(one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> Asm<Assembled> {
+    let vir = one.vir;
+    let z = vir.avx512;
+    let mut a = CodeAssembler::new(64)?;
+    let pool: Vec<CodeLabel> = vir.consts.iter().map(|_| a.create_label()).collect();
+    let mut iota = a.create_label();
+    let mut slots: Vec<(usize, CodeLabel)> = Vec::new();
+    let mut e = Enc { a, z, vir, regs: one.regs, pool };
+    let a = &mut e.a;
+    let saved = &LEAF_GPRS[SAVED_FROM..prog.leaves.len().max(SAVED_FROM)];
+    for &g in saved {
+        a.push(g)?;
+    }
+    for (l, leaf) in prog.leaves.iter().enumerate() {
+        match leaf.src {
+            Src::Input(i) => a.mov(LEAF_GPRS[l], qword_ptr(rdi + 8 * i as i32))?,
+            Src::Const(k) => {
+                let slot = a.create_label();
+                a.mov(LEAF_GPRS[l], qword_ptr(slot))?;
+                slots.push((k, slot));
+            }
+        }
+    }
+    let w = e.lanes();
+    let (mut singles, mut tail, mut done) = (e.a.create_label(), e.a.create_label(), e.a.create_label());
+    if let Some(u) = unrolled {
+        let mut top = e.a.create_label();
+        e.step_loop(u, &mut top, singles)?;
+    }
+    e.step_loop(one, &mut singles, tail)?;
+    e.a.set_label(&mut tail)?;
+    e.a.cmp(rdx, rcx)?;
+    e.a.jae(done)?;
+    // The remaining r = end - i < lanes elements, under a mask of r lanes.
+    e.a.mov(rdi, rcx)?;
+    e.a.sub(rdi, rdx)?;
+    if z {
+        e.a.mov(ecx, -1)?;
+        e.a.bzhi(ecx, ecx, edi)?;
+        e.a.kmovw(k1, ecx)?;
+    } else {
+        e.a.vmovd(xmm15, edi)?;
+        e.a.vpbroadcastd(ymm15, xmm15)?;
+        e.a.vpcmpgtd(ymm15, ymm15, ymmword_ptr(iota))?;
+    }
+    e.body(one, true)?;
+    e.a.set_label(&mut done)?;
+    e.a.vzeroupper()?;
+    for &g in saved.iter().rev() {
+        e.a.pop(g)?;
+    }
+    e.a.ret()?;
+    // The pool: each constant in every lane, 64-byte aligned through `pad`.
+    let lanes = w as usize;
+    e.a.db(&vec![0xcc; pad])?;
+    let mut labels = std::mem::take(&mut e.pool);
+    for (k, &bits) in vir.consts.iter().enumerate() {
+        e.a.set_label(&mut labels[k])?;
+        e.a.dd(&vec![bits; lanes])?;
+    }
+    e.a.set_label(&mut iota)?;
+    e.a.dd(&(0..lanes as u32).collect::<Vec<_>>())?;
+    for (_, slot) in slots.iter_mut() {
+        e.a.set_label(slot)?;
+        e.a.dq(&[0])?;
+    }
+    let out = e.a.assemble_options(0, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let pool = out.label_ip(labels.first().unwrap_or(&iota))?;
+    let slots = slots.iter().map(|(k, l)| out.label_ip(l).map(|ip| (*k, ip))).collect::<Asm<_>>()?;
+    Ok(Assembled { bytes: out.inner.code_buffer, pool, slots })
+}
+
+/// The image of the kernel `prog` with loop bodies `one` and `unrolled`: code, pool, and a
+/// fixup for each constant leaf's address.
+pub(crate) fn image(one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
+    let err = |e: IcedError| Error::Compile(format!("x86 assembler: {e}"));
+    let first = assemble(one, unrolled, prog, 0).map_err(err)?;
+    // Code bytes do not move with the padding, which only precedes the data.
+    let pad = ((64 - first.pool % 64) % 64) as usize;
+    let Assembled { bytes, pool, slots } = assemble(one, unrolled, prog, pad).map_err(err)?;
+    debug_assert_eq!(pool % 64, 0, "the constant pool is 64-byte aligned");
+    let fixups =
+        slots.into_iter().map(|(k, off)| Fixup { offset: off as u32, target: Target::Const(k), addend: 0 }).collect();
+    let image = Image { bytes, fixups };
+    image.check(prog.consts.len())?;
+    Ok(image)
+}

@@ -1,0 +1,259 @@
+//! The x86 emitter (`src/asm/`): the kernels it compiles must give exactly the bits of the
+//! same kernels compiled by Cranelift (`kiln_jit::set_asm(false)`) on the same math path —
+//! both run the same approximations, and every other op is IEEE-exact or defined bit for
+//! bit — over every length (whole vectors, unrolled steps, the masked tail) and split call
+//! ranges; and it must take the kernels it covers and leave the rest to Cranelift.
+//!
+//! CI runs 64 random cases; `PROPTEST_CASES=5000 cargo test --release -p kiln-jit --test
+//! asm` runs a long campaign.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::Rng;
+use common::*;
+use kiln_ir::{Array, BinaryOp, DType, Graph, Kernel, NodeId, Op, ReduceOp, UnaryOp};
+use proptest::prelude::*;
+
+/// The emitter switch is process-wide: tests that flip it hold this lock.
+static ASM: Mutex<()> = Mutex::new(());
+
+/// `f` with the emitter on or off, on math path `path`; the emitter is on again after.
+fn with_asm<R>(on: bool, path: kiln_jit::MathPath, f: impl FnOnce() -> R) -> R {
+    struct On;
+    impl Drop for On {
+        fn drop(&mut self) {
+            kiln_jit::set_asm(true);
+        }
+    }
+    let _on = On;
+    with_path(path, || {
+        kiln_jit::set_asm(on);
+        f()
+    })
+}
+
+/// Runs `kernel` with the emitter and with Cranelift on every wide path, asserting the same
+/// bits (NaNs: any NaN) and, when `covered`, that the emitter compiled it.
+fn assert_emitter_agrees(kernel: &Kernel, inputs: &[Array], covered: bool, what: &str) {
+    let _held = ASM.lock().unwrap_or_else(|e| e.into_inner());
+    for path in wide_paths() {
+        let (emitted, generator) =
+            with_asm(true, path, || (run_compiled(kernel, inputs), kiln_jit::compile(kernel).unwrap().generator()));
+        let cranelift = with_asm(false, path, || run_compiled(kernel, inputs));
+        assert_same(&emitted, &cranelift, &format!("{what} ({})", path.name()));
+        if covered {
+            assert_eq!(generator, format!("asm-{}", path.name()), "{what}: not compiled by the emitter");
+        }
+    }
+}
+
+const UNARY: [UnaryOp; 14] = [
+    UnaryOp::Exp,
+    UnaryOp::Expm1,
+    UnaryOp::Tanh,
+    UnaryOp::Sigmoid,
+    UnaryOp::Softplus,
+    UnaryOp::Log,
+    UnaryOp::Log1p,
+    UnaryOp::Neg,
+    UnaryOp::Abs,
+    UnaryOp::Sqrt,
+    UnaryOp::Rsqrt,
+    UnaryOp::Square,
+    UnaryOp::Relu,
+    // Not covered: the kernel falls back to Cranelift, which must still agree.
+    UnaryOp::Sin,
+];
+const BINARY: [BinaryOp; 6] =
+    [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Minimum];
+const COMPARE: [BinaryOp; 6] = [
+    BinaryOp::Less,
+    BinaryOp::LessEqual,
+    BinaryOp::Greater,
+    BinaryOp::GreaterEqual,
+    BinaryOp::Equal,
+    BinaryOp::NotEqual,
+];
+
+#[derive(Clone, Debug)]
+enum Step {
+    Unary(usize, usize),
+    Binary(usize, usize, usize),
+    /// `compare(a, b) ? c : d`.
+    Select(usize, usize, usize, usize, usize),
+    /// A scalar constant operand.
+    Const(f32),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..UNARY.len(), any::<usize>()).prop_map(|(o, a)| Step::Unary(o, a)),
+        4 => (0..BINARY.len(), any::<usize>(), any::<usize>()).prop_map(|(o, a, b)| Step::Binary(o, a, b)),
+        1 => (0..COMPARE.len(), any::<usize>(), any::<usize>(), any::<usize>(), any::<usize>())
+            .prop_map(|(o, a, b, c, d)| Step::Select(o, a, b, c, d)),
+        1 => prop_oneof![Just(0.0f32), Just(-0.0), Just(1.0), Just(-2.5), Just(f32::NAN), Just(f32::INFINITY), Just(1e-40)]
+            .prop_map(Step::Const),
+    ]
+}
+
+/// Specials among random values, so NaN, infinities, zeros and subnormals reach every op.
+fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
+    const SPECIAL: [f32; 10] =
+        [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -1e-45, 88.8, -104.5, 1.0];
+    (0..n)
+        .map(|_| match rng.below(6) {
+            0 => SPECIAL[rng.below(SPECIAL.len() as u64) as usize],
+            1 => f32::from_bits(rng.next() as u32),
+            _ => ((rng.unit() - 0.5) * 20.0) as f32,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn emitted_kernels_equal_cranelift_kernels(
+        n in prop_oneof![1usize..70, 1000usize..1090],
+        scalars in proptest::collection::vec(any::<bool>(), 1..4),
+        steps in proptest::collection::vec(step(), 1..12),
+        const_leaf in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng(seed | 1);
+        // Operand 0 is whole; the others whole or one broadcast element.
+        let shapes: Vec<Vec<usize>> = std::iter::once(vec![n])
+            .chain(scalars.iter().map(|&s| if s { vec![] } else { vec![n] }))
+            .collect();
+        let types: Vec<_> = shapes.iter().map(|s| ty(DType::F32, s)).collect();
+        let table = Array::from_vec(values(&mut rng, n), &[n]).unwrap();
+        let k = kernel(&types, |g: &mut Graph, ins: &[NodeId]| {
+            let mut vals: Vec<NodeId> = ins.to_vec();
+            if const_leaf {
+                // A whole constant operand: its address is patched in at load.
+                vals.push(g.add_const(table.clone()));
+            }
+            for s in &steps {
+                let m = vals.len();
+                let v = match *s {
+                    Step::Unary(o, a) => add(g, Op::Unary(UNARY[o]), &[vals[a % m]]),
+                    Step::Binary(o, a, b) => add(g, Op::Binary(BINARY[o]), &[vals[a % m], vals[b % m]]),
+                    Step::Select(o, a, b, c, d) => {
+                        let mask = add(g, Op::Binary(COMPARE[o]), &[vals[a % m], vals[b % m]]);
+                        add(g, Op::Select, &[mask, vals[c % m], vals[d % m]])
+                    }
+                    Step::Const(c) => g.add_const(Array::scalar(c)),
+                };
+                vals.push(v);
+            }
+            let last = *vals.last().unwrap();
+            add(g, Op::Binary(BinaryOp::Add), &[last, ins[0]])
+        });
+        let inputs: Vec<Array> = shapes
+            .iter()
+            .map(|s| Array::from_vec(values(&mut rng, s.iter().product()), s).unwrap())
+            .collect();
+        let covered = !steps.iter().any(|s| matches!(s, Step::Unary(o, _) if UNARY[*o] == UnaryOp::Sin));
+        assert_emitter_agrees(&k, &inputs, covered, &k.body.to_text());
+    }
+}
+
+/// tanh-GELU, the W1 workload.
+fn gelu(n: usize) -> Kernel {
+    kernel(&[ty(DType::F32, &[n])], |g, x| {
+        let x = x[0];
+        let c = |g: &mut Graph, v: f32| g.add_const(Array::scalar(v));
+        let x3 = add(g, Op::Unary(UnaryOp::Square), &[x]);
+        let x3 = add(g, Op::Binary(BinaryOp::Mul), &[x3, x]);
+        let k = c(g, 0.044715);
+        let t = add(g, Op::Binary(BinaryOp::Mul), &[k, x3]);
+        let t = add(g, Op::Binary(BinaryOp::Add), &[x, t]);
+        let k = c(g, 0.797_884_6);
+        let t = add(g, Op::Binary(BinaryOp::Mul), &[k, t]);
+        let t = add(g, Op::Unary(UnaryOp::Tanh), &[t]);
+        let one = c(g, 1.0);
+        let t = add(g, Op::Binary(BinaryOp::Add), &[one, t]);
+        let half = c(g, 0.5);
+        let hx = add(g, Op::Binary(BinaryOp::Mul), &[half, x]);
+        add(g, Op::Binary(BinaryOp::Mul), &[hx, t])
+    })
+}
+
+#[test]
+fn every_length_and_range_split_agrees() {
+    // Whole unrolled steps, single vectors and the masked tail, for both widths.
+    let mut rng = Rng(5);
+    for n in (1..=70).chain([127, 128, 129, 255, 256, 257, 4096, 4099]) {
+        let x = Array::from_vec(values(&mut rng, n), &[n]).unwrap();
+        assert_emitter_agrees(&gelu(n), &[x], true, &format!("gelu over {n}"));
+    }
+}
+
+#[test]
+fn the_emitter_takes_what_it_covers_and_leaves_the_rest() {
+    let _held = ASM.lock().unwrap_or_else(|e| e.into_inner());
+    let f32_n = |n: usize| ty(DType::F32, &[n]);
+    let sum = kernel(&[ty(DType::F32, &[4, 8])], |g, x| {
+        add(g, Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdims: false }, &[x[0]])
+    });
+    let f64_mul = kernel(&[ty(DType::F64, &[64])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[0]]));
+    let row_bias =
+        kernel(&[ty(DType::F32, &[4, 8]), f32_n(8)], |g, x| add(g, Op::Binary(BinaryOp::Add), &[x[0], x[1]]));
+    let cast = kernel(&[ty(DType::I32, &[64])], |g, x| add(g, Op::Cast(DType::F32), &[x[0]]));
+    // Eleven operands: one more than the emitter has base registers for.
+    let many: Vec<_> = (0..11).map(|_| f32_n(64)).collect();
+    let wide_sum =
+        kernel(&many, |g, x| x[1..].iter().fold(x[0], |acc, &v| add(g, Op::Binary(BinaryOp::Add), &[acc, v])));
+    let ten =
+        kernel(&many[..10], |g, x| x[1..].iter().fold(x[0], |acc, &v| add(g, Op::Binary(BinaryOp::Add), &[acc, v])));
+    for path in kiln_jit::MathPath::available() {
+        let wide = path != kiln_jit::MathPath::Cranelift;
+        let emitted = if wide { format!("asm-{}", path.name()) } else { "cranelift".into() };
+        let generator = |k: &Kernel, on: bool| with_asm(on, path, || kiln_jit::compile(k).unwrap().generator());
+        assert_eq!(generator(&gelu(1000), true), emitted);
+        assert_eq!(generator(&ten, true), emitted, "ten operands fit");
+        assert_eq!(generator(&gelu(1000), false), "cranelift", "set_asm(false)");
+        for (k, what) in [
+            (&sum, "reduction"),
+            (&f64_mul, "f64"),
+            (&row_bias, "2-D broadcast"),
+            (&cast, "cast"),
+            (&wide_sum, "11 operands"),
+        ] {
+            assert_eq!(generator(k, true), "cranelift", "{what} is Cranelift's");
+        }
+    }
+}
+
+#[test]
+fn operands_at_their_limits_agree() {
+    let mut rng = Rng(9);
+    let n = 203;
+    // Ten operands (five in callee-saved registers) and one broadcast element.
+    let whole = [n];
+    let types: Vec<_> = (0..10).map(|i| ty(DType::F32, if i == 3 { &[] } else { &whole })).collect();
+    let k = kernel(&types, |g, x| {
+        x[1..].iter().enumerate().fold(x[0], |acc, (i, &v)| {
+            let op = [BinaryOp::Add, BinaryOp::Mul, BinaryOp::Sub, BinaryOp::Maximum][i % 4];
+            add(g, Op::Binary(op), &[acc, v])
+        })
+    });
+    let inputs: Vec<Array> =
+        types.iter().map(|t| Array::from_vec(values(&mut rng, t.numel()), &t.shape).unwrap()).collect();
+    assert_emitter_agrees(&k, &inputs, true, "ten operands");
+    // A long chain of transcendentals, whose unrolled copies do not fit the registers:
+    // the emitter runs it one vector a step.
+    let chain = kernel(&[ty(DType::F32, &[n]), ty(DType::F32, &[n])], |g, x| {
+        let mut v = x[0];
+        for op in [UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Log1p, UnaryOp::Exp] {
+            let u = add(g, Op::Unary(op), &[v]);
+            v = add(g, Op::Binary(BinaryOp::Mul), &[u, x[1]]);
+        }
+        v
+    });
+    let inputs =
+        [Array::from_vec(values(&mut rng, n), &[n]).unwrap(), Array::from_vec(values(&mut rng, n), &[n]).unwrap()];
+    assert_emitter_agrees(&chain, &inputs, true, "transcendental chain");
+}
