@@ -1,10 +1,12 @@
-//! Machine code for a [`Vir`] body: the kernel ABI's loop over `begin..end` a full vector
-//! at a time, the remainder once under a lane mask, the constant pool after the code.
+//! Machine code for a [`Vir`] body: the kernel ABI's loop over `begin..end`, row by row of
+//! the [`Layout`], within a row a full vector (or an unrolled step) at a time and the row's
+//! remainder once under a lane mask; the constant pool after the code.
 //!
-//! Registers: `rdi` inputs, `rsi` output, `rdx` the index, `rcx` the end; leaf base
-//! pointers in `r8`–`r11`, `rax`, then the callee-saved `rbx`, `r12`–`r15` (pushed).
-//! Vector values live in the registers `regalloc` chose; the tail mask in `k1` (AVX-512)
-//! or `ymm15` (AVX2).
+//! Registers: `rdi` inputs (then scratch), `rsi` the output row, `rdx` the column, `rcx`
+//! the row's end column, `rbp` the elements left after this row (several rows only), `rax`
+//! scratch; leaf row pointers in `r8`–`r11`, then the callee-saved `rbx`, `r12`–`r15`
+//! (pushed, as `rbp` is). Vector values live in the registers `regalloc` chose; the tail
+//! mask in `k1` (AVX-512) or `ymm15` (AVX2).
 
 use iced_x86::code_asm::*;
 use iced_x86::BlockEncoderOptions;
@@ -12,6 +14,7 @@ use kiln_ir::{Error, Result};
 
 use super::regalloc::Budget;
 use super::vir::{Arg, Bin, ICmp, Inst, Shift, Vir};
+use super::Layout;
 use crate::code::{Fixup, Image, Target};
 use crate::lower::{Program, Src};
 
@@ -23,9 +26,9 @@ const YMM: [AsmRegisterYmm; 16] =
     [ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14, ymm15];
 /// Mask values use `k2`–`k7`; `k1` is the tail mask.
 const K: [AsmRegisterK; 6] = [k2, k3, k4, k5, k6, k7];
-const LEAF_GPRS: [AsmRegister64; 10] = [r8, r9, r10, r11, rax, rbx, r12, r13, r14, r15];
+const LEAF_GPRS: [AsmRegister64; 9] = [r8, r9, r10, r11, rbx, r12, r13, r14, r15];
 /// The callee-saved registers among [`LEAF_GPRS`] (saved when a kernel uses them).
-const SAVED_FROM: usize = 5;
+const SAVED_FROM: usize = 4;
 
 /// What the assembler's calls return.
 type Asm<T> = std::result::Result<T, IcedError>;
@@ -331,9 +334,10 @@ struct Assembled {
     slots: Vec<(usize, u64)>,
 }
 
-/// The kernel's code, with `pad` bytes between the code and the pool (to align it):
-/// `unrolled` steps while they fit, then `one` vector at a time, then the rest under a mask.
-fn assemble(one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> Asm<Assembled> {
+/// The kernel's code, with `pad` bytes between the code and the pool (to align it): per
+/// row, `unrolled` steps while they fit, then `one` vector at a time, then the rest under a
+/// mask.
+fn assemble(layout: &Layout, one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> Asm<Assembled> {
     let vir = one.vir;
     let z = vir.avx512;
     let mut a = CodeAssembler::new(64)?;
@@ -342,9 +346,28 @@ fn assemble(one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> As
     let mut slots: Vec<(usize, CodeLabel)> = Vec::new();
     let mut e = Enc { a, z, vir, regs: one.regs, pool };
     let a = &mut e.a;
-    let saved = &LEAF_GPRS[SAVED_FROM..prog.leaves.len().max(SAVED_FROM)];
-    for &g in saved {
+    let rows = layout.rows > 1;
+    let mut saved = LEAF_GPRS[SAVED_FROM..prog.leaves.len().max(SAVED_FROM)].to_vec();
+    if rows {
+        saved.push(rbp);
+    }
+    for &g in &saved {
         a.push(g)?;
+    }
+    let mut done = a.create_label();
+    // Several rows: start at row `begin / cols`, column `begin % cols` (rax, rdx), with
+    // `end - begin` elements left (rbp).
+    let row_bytes = |elements: usize| (elements * 4) as i32;
+    if rows {
+        a.mov(rbp, rcx)?;
+        a.sub(rbp, rdx)?;
+        a.jbe(done)?;
+        a.mov(rax, rdx)?;
+        a.xor(edx, edx)?;
+        a.mov(rcx, layout.cols as u64)?;
+        a.div(rcx)?;
+        a.imul_3(rcx, rax, row_bytes(layout.cols))?;
+        a.add(rsi, rcx)?;
     }
     for (l, leaf) in prog.leaves.iter().enumerate() {
         match leaf.src {
@@ -355,9 +378,25 @@ fn assemble(one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> As
                 slots.push((k, slot));
             }
         }
+        if rows && layout.row_strides[l] != 0 {
+            a.imul_3(rcx, rax, row_bytes(layout.row_strides[l]))?;
+            a.add(LEAF_GPRS[l], rcx)?;
+        }
     }
+    let mut next_row = a.create_label();
+    if rows {
+        // This row: columns rdx .. min(cols, rdx + left).
+        a.set_label(&mut next_row)?;
+        a.mov(rcx, layout.cols as u64)?;
+        a.sub(rcx, rdx)?;
+        a.cmp(rcx, rbp)?;
+        a.cmova(rcx, rbp)?;
+        a.sub(rbp, rcx)?;
+        a.add(rcx, rdx)?;
+    }
+    let mut row_end = if rows { e.a.create_label() } else { done };
     let w = e.lanes();
-    let (mut singles, mut tail, mut done) = (e.a.create_label(), e.a.create_label(), e.a.create_label());
+    let (mut singles, mut tail) = (e.a.create_label(), e.a.create_label());
     if let Some(u) = unrolled {
         let mut top = e.a.create_label();
         e.step_loop(u, &mut top, singles)?;
@@ -365,7 +404,7 @@ fn assemble(one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> As
     e.step_loop(one, &mut singles, tail)?;
     e.a.set_label(&mut tail)?;
     e.a.cmp(rdx, rcx)?;
-    e.a.jae(done)?;
+    e.a.jae(row_end)?;
     // The remaining r = end - i < lanes elements, under a mask of r lanes.
     e.a.mov(rdi, rcx)?;
     e.a.sub(rdi, rdx)?;
@@ -379,6 +418,20 @@ fn assemble(one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> As
         e.a.vpcmpgtd(ymm15, ymm15, ymmword_ptr(iota))?;
     }
     e.body(one, true)?;
+    if rows {
+        // The next row from column 0, while elements are left.
+        e.a.set_label(&mut row_end)?;
+        e.a.test(rbp, rbp)?;
+        e.a.jz(done)?;
+        e.a.add(rsi, row_bytes(layout.cols))?;
+        for (l, &stride) in layout.row_strides.iter().enumerate() {
+            if stride != 0 {
+                e.a.add(LEAF_GPRS[l], row_bytes(stride))?;
+            }
+        }
+        e.a.xor(edx, edx)?;
+        e.a.jmp(next_row)?;
+    }
     e.a.set_label(&mut done)?;
     e.a.vzeroupper()?;
     for &g in saved.iter().rev() {
@@ -405,14 +458,14 @@ fn assemble(one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> As
     Ok(Assembled { bytes: out.inner.code_buffer, pool, slots })
 }
 
-/// The image of the kernel `prog` with loop bodies `one` and `unrolled`: code, pool, and a
-/// fixup for each constant leaf's address.
-pub(crate) fn image(one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
+/// The image of the kernel `prog` with loop nest `layout` and bodies `one` and `unrolled`:
+/// code, pool, and a fixup for each constant leaf's address.
+pub(crate) fn image(layout: &Layout, one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
     let err = |e: IcedError| Error::Compile(format!("x86 assembler: {e}"));
-    let first = assemble(one, unrolled, prog, 0).map_err(err)?;
+    let first = assemble(layout, one, unrolled, prog, 0).map_err(err)?;
     // Code bytes do not move with the padding, which only precedes the data.
     let pad = ((64 - first.pool % 64) % 64) as usize;
-    let Assembled { bytes, pool, slots } = assemble(one, unrolled, prog, pad).map_err(err)?;
+    let Assembled { bytes, pool, slots } = assemble(layout, one, unrolled, prog, pad).map_err(err)?;
     debug_assert_eq!(pool % 64, 0, "the constant pool is 64-byte aligned");
     let fixups =
         slots.into_iter().map(|(k, off)| Fixup { offset: off as u32, target: Target::Const(k), addend: 0 }).collect();

@@ -1,7 +1,8 @@
 //! Full-width x86 code for elementwise f32 kernels: where Cranelift's x86 backend stops at
-//! 128-bit vectors, this writes the kernel's loop itself, 16 lanes a step with AVX-512 or 8
+//! 128-bit vectors, this writes the kernel's loops itself, 16 lanes a step with AVX-512 or 8
 //! with AVX2 (the math path decides), every op of the body (transcendentals included) in
-//! registers from one load of each operand to one store.
+//! registers from one load of each operand to one store, row by row where operands are
+//! broadcast along rows or columns.
 //!
 //! The pipeline is small and one file a stage: [`vir`] builds the loop body from the
 //! analyzed [`Program`] (through the same [`crate::math::Ops`] algorithms as the other
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use kiln_ir::Result;
 
 use crate::code::Image;
-use crate::lower::Program;
+use crate::lower::{index, Program};
 use crate::math::wide::MathPath;
 
 /// 0: not decided yet (on unless `KILN_ASM=off`); 1 off; 2 on.
@@ -50,8 +51,50 @@ pub fn asm_on() -> bool {
     }
 }
 
-/// A kernel's loop bodies: one vector a step, and (when registers allow) several.
+/// A kernel's loop nest: `rows` rows of `cols` output elements, stored contiguously; leaf
+/// `l` is read from element `row * row_strides[l]` on (whole along the row, or one element
+/// for the row: the body's [`vir::LeafRead`]). Kernels whose space collapses to one
+/// dimension have one row.
+pub(crate) struct Layout {
+    pub rows: usize,
+    pub cols: usize,
+    pub row_strides: Vec<usize>,
+}
+
+impl Layout {
+    /// The layout of `prog` and how each leaf is read along a row, when its space collapses
+    /// to at most two dimensions with every leaf contiguous or constant along the rows (a
+    /// bias `[N]` over `[M, N]`, a row statistic `[M, 1]`, a scalar), and the per-row
+    /// address steps fit the instructions' 32-bit immediates.
+    fn of(prog: &Program) -> Option<(Layout, Vec<vir::LeafRead>)> {
+        let (dims, _) = index::split_space(prog, &[]);
+        let (rows, cols) = match dims.sizes[..] {
+            [] => (1, 1),
+            [c] => (1, c),
+            [r, c] => (r, c),
+            _ => return None,
+        };
+        let mut reads = Vec::with_capacity(prog.leaves.len());
+        let mut row_strides = Vec::with_capacity(prog.leaves.len());
+        for l in 0..prog.leaves.len() {
+            reads.push(match dims.inner_stride(l) {
+                0 => vir::LeafRead::Scalar,
+                1 => vir::LeafRead::Vector,
+                _ => return None,
+            });
+            row_strides.push(if dims.rank() == 2 { dims.strides[l][0] } else { 0 });
+        }
+        let fits = |elements: usize| elements.checked_mul(4).is_some_and(|b| b <= i32::MAX as usize);
+        if rows > 1 && !(fits(cols) && row_strides.iter().all(|&s| fits(s))) {
+            return None;
+        }
+        Some((Layout { rows, cols, row_strides }, reads))
+    }
+}
+
+/// A kernel's loop nest and bodies: one vector a step, and (when registers allow) several.
 struct Plan {
+    layout: Layout,
     one: (vir::Vir, Vec<usize>),
     unrolled: Option<(vir::Vir, Vec<usize>)>,
 }
@@ -68,14 +111,15 @@ fn plan(prog: &Program) -> Option<Plan> {
         return None;
     }
     let budget = encode::budget(avx512);
-    let vir = vir::Vir::build(prog, avx512)?;
+    let (layout, reads) = Layout::of(prog)?;
+    let vir = vir::Vir::build(prog, reads, avx512)?;
     let regs = regalloc::allocate(&vir, &budget)?;
     // The widest unrolling whose registers fit.
     let unrolled = UNROLL.iter().find_map(|&u| {
         let v = vir.unroll(u);
         regalloc::allocate(&v, &budget).map(|r| (v, r))
     });
-    Some(Plan { one: (vir, regs), unrolled })
+    Some(Plan { layout, one: (vir, regs), unrolled })
 }
 
 fn body((vir, regs): &(vir::Vir, Vec<usize>)) -> encode::Body<'_> {
@@ -98,7 +142,7 @@ pub(crate) fn generator(prog: &Program) -> &'static str {
 /// when Cranelift compiles it.
 pub(crate) fn compile(prog: &Program) -> Option<Result<(Image, String)>> {
     let p = plan(prog)?;
-    let image = encode::image(body(&p.one), p.unrolled.as_ref().map(body), prog);
+    let image = encode::image(&p.layout, body(&p.one), p.unrolled.as_ref().map(body), prog);
     let (vir, regs) = p.unrolled.as_ref().unwrap_or(&p.one);
     Some(image.map(|image| (image, vir.listing(regs))))
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use kiln_ir::{BinaryOp, DType, UnaryOp};
 
-use crate::lower::{index, Ins, Program, Tail};
+use crate::lower::{Ins, Program, Tail};
 use crate::math::{exp, log, special, Ops};
 
 /// A value: the index of the instruction that makes it.
@@ -167,12 +167,12 @@ impl Inst {
     }
 }
 
-/// How a leaf is read.
+/// How a leaf is read along a row of the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LeafRead {
-    /// Contiguous: element `i` at index `i`.
+    /// Contiguous: column `i` at index `i` (of the leaf's row).
     Vector,
-    /// One element, broadcast.
+    /// One element for the whole row, broadcast.
     Scalar,
 }
 
@@ -192,28 +192,15 @@ pub(crate) struct Vir {
 }
 
 impl Vir {
-    /// The body of `prog`, or `None` when the emitter does not cover it: only f32
-    /// elementwise kernels (no reduction, no cast, no integer or bool leaf), whose operands
-    /// are each contiguous along the collapsed 1-D space or a single broadcast element,
-    /// with the ops below. Everything else stays with Cranelift.
-    pub fn build(prog: &Program, avx512: bool) -> Option<Vir> {
+    /// The body of `prog`, whose leaves are read as `leaves` says, or `None` when the
+    /// emitter does not cover it: only f32 elementwise kernels (no reduction, no cast, no
+    /// integer or bool leaf) with the ops below. Everything else stays with Cranelift.
+    pub fn build(prog: &Program, leaves: Vec<LeafRead>, avx512: bool) -> Option<Vir> {
         if prog.tail != Tail::None || prog.out_dtype != DType::F32 || prog.out_numel == 0 {
             return None;
         }
-        let (dims, _) = index::split_space(prog, &[]);
-        if dims.rank() > 1 {
+        if prog.leaves.iter().any(|l| l.dtype != DType::F32) {
             return None;
-        }
-        let mut leaves = Vec::with_capacity(prog.leaves.len());
-        for (l, leaf) in prog.leaves.iter().enumerate() {
-            if leaf.dtype != DType::F32 {
-                return None;
-            }
-            leaves.push(match dims.inner_stride(l) {
-                0 => LeafRead::Scalar,
-                1 => LeafRead::Vector,
-                _ => return None,
-            });
         }
         let mut v = Vir { insts: vec![], consts: vec![], leaves, roots: vec![], avx512, const_ids: HashMap::new() };
         let mut vals: Vec<Arg> = Vec::with_capacity(prog.ins.len());
@@ -440,7 +427,8 @@ impl Vir {
             BinaryOp::LessEqual => cmp(self, FCmp::Le),
             BinaryOp::Greater => cmp(self, FCmp::Gt),
             BinaryOp::GreaterEqual => cmp(self, FCmp::Ge),
-            _ => None,
+            // pow computes f32 in f64 (Cranelift's); the logical ops take bools.
+            BinaryOp::Pow | BinaryOp::LogicalAnd | BinaryOp::LogicalOr => None,
         }
     }
 
