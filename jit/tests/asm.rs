@@ -168,27 +168,6 @@ proptest! {
     }
 }
 
-/// tanh-GELU, the W1 workload.
-fn gelu(n: usize) -> Kernel {
-    kernel(&[ty(DType::F32, &[n])], |g, x| {
-        let x = x[0];
-        let c = |g: &mut Graph, v: f32| g.add_const(Array::scalar(v));
-        let x3 = add(g, Op::Unary(UnaryOp::Square), &[x]);
-        let x3 = add(g, Op::Binary(BinaryOp::Mul), &[x3, x]);
-        let k = c(g, 0.044715);
-        let t = add(g, Op::Binary(BinaryOp::Mul), &[k, x3]);
-        let t = add(g, Op::Binary(BinaryOp::Add), &[x, t]);
-        let k = c(g, 0.797_884_6);
-        let t = add(g, Op::Binary(BinaryOp::Mul), &[k, t]);
-        let t = add(g, Op::Unary(UnaryOp::Tanh), &[t]);
-        let one = c(g, 1.0);
-        let t = add(g, Op::Binary(BinaryOp::Add), &[one, t]);
-        let half = c(g, 0.5);
-        let hx = add(g, Op::Binary(BinaryOp::Mul), &[half, x]);
-        add(g, Op::Binary(BinaryOp::Mul), &[hx, t])
-    })
-}
-
 #[test]
 fn every_length_and_range_split_agrees() {
     // Whole unrolled steps, single vectors and the masked tail, for both widths.

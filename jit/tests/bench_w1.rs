@@ -8,27 +8,7 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use kiln_ir::{Array, BinaryOp, DType, Graph, Kernel, NodeId, Op, ReduceOp, UnaryOp};
-
-fn gelu(n: usize) -> Kernel {
-    kernel(&[ty(DType::F32, &[n])], |g: &mut Graph, x: &[NodeId]| {
-        let x = x[0];
-        let c = |g: &mut Graph, v: f32| g.add_const(Array::scalar(v));
-        let x2 = add(g, Op::Binary(BinaryOp::Mul), &[x, x]);
-        let x3 = add(g, Op::Binary(BinaryOp::Mul), &[x2, x]);
-        let k1 = c(g, 0.044715);
-        let t = add(g, Op::Binary(BinaryOp::Mul), &[k1, x3]);
-        let t = add(g, Op::Binary(BinaryOp::Add), &[x, t]);
-        let k2 = c(g, 0.797_884_6);
-        let t = add(g, Op::Binary(BinaryOp::Mul), &[k2, t]);
-        let t = add(g, Op::Unary(UnaryOp::Tanh), &[t]);
-        let one = c(g, 1.0);
-        let t = add(g, Op::Binary(BinaryOp::Add), &[one, t]);
-        let half = c(g, 0.5);
-        let hx = add(g, Op::Binary(BinaryOp::Mul), &[half, x]);
-        add(g, Op::Binary(BinaryOp::Mul), &[hx, t])
-    })
-}
+use kiln_ir::{BinaryOp, DType, Kernel, Op, ReduceOp, UnaryOp};
 
 fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
     (0..reps)

@@ -40,15 +40,24 @@ pub fn set_asm(on: bool) {
 }
 
 /// Whether the x86 emitter compiles the kernels it covers ([`set_asm`]).
+///
+/// ```
+/// // On by default, unless the environment says KILN_ASM=off.
+/// assert_eq!(kiln_jit::asm_on(), std::env::var("KILN_ASM").as_deref() != Ok("off"));
+/// ```
 pub fn asm_on() -> bool {
-    match STATE.load(Ordering::Relaxed) {
+    let state = match STATE.load(Ordering::Relaxed) {
         0 => {
-            let on = !kiln_ir::config::asm_off();
-            set_asm(on);
-            on
+            let env = if kiln_ir::config::asm_off() { 1 } else { 2 };
+            // A `set_asm` that got in first wins over the environment's default.
+            match STATE.compare_exchange(0, env, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => env,
+                Err(now) => now,
+            }
         }
-        s => s == 2,
-    }
+        s => s,
+    };
+    state == 2
 }
 
 /// A kernel's loop nest: `rows` rows of `cols` output elements, stored contiguously; leaf

@@ -2,7 +2,7 @@
 //! range split at odd boundaries, random inputs with special values, ULP distances.
 #![allow(dead_code)]
 
-use kiln_ir::{Array, DType, Data, Graph, Kernel, NodeId, Op, TensorType};
+use kiln_ir::{Array, BinaryOp, DType, Data, Graph, Kernel, NodeId, Op, TensorType, UnaryOp};
 use kiln_jit::MathPath;
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
@@ -145,6 +145,27 @@ pub fn run_compiled(kernel: &Kernel, inputs: &[Array]) -> Array {
 /// The interpreter's result for the kernel body.
 pub fn run_interp(kernel: &Kernel, inputs: &[Array]) -> kiln_ir::Result<Array> {
     Ok(kiln_ir::interp::run(&kernel.body, inputs, &[])?.outputs.remove(0))
+}
+
+/// tanh-GELU over `n` f32s, the W1 workload: `0.5 x (1 + tanh(0.7978846 (x + 0.044715 x³)))`.
+pub fn gelu(n: usize) -> Kernel {
+    kernel(&[ty(DType::F32, &[n])], |g: &mut Graph, x: &[NodeId]| {
+        let x = x[0];
+        let c = |g: &mut Graph, v: f32| g.add_const(Array::scalar(v));
+        let x2 = add(g, Op::Binary(BinaryOp::Mul), &[x, x]);
+        let x3 = add(g, Op::Binary(BinaryOp::Mul), &[x2, x]);
+        let k1 = c(g, 0.044715);
+        let t = add(g, Op::Binary(BinaryOp::Mul), &[k1, x3]);
+        let t = add(g, Op::Binary(BinaryOp::Add), &[x, t]);
+        let k2 = c(g, 0.797_884_6);
+        let t = add(g, Op::Binary(BinaryOp::Mul), &[k2, t]);
+        let t = add(g, Op::Unary(UnaryOp::Tanh), &[t]);
+        let one = c(g, 1.0);
+        let t = add(g, Op::Binary(BinaryOp::Add), &[one, t]);
+        let half = c(g, 0.5);
+        let hx = add(g, Op::Binary(BinaryOp::Mul), &[half, x]);
+        add(g, Op::Binary(BinaryOp::Mul), &[hx, t])
+    })
 }
 
 /// A graph with inputs of the given types, built by `f`, as a kernel.
