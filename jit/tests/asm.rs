@@ -34,16 +34,30 @@ fn with_asm<R>(on: bool, path: kiln_jit::MathPath, f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// Where the emitter must compile a kernel: on both wide paths, on AVX-512 only (row
+/// reductions), or nowhere (an uncovered op).
+#[derive(Clone, Copy, Debug)]
+enum Cover {
+    Both,
+    Avx512,
+    No,
+}
+
 /// Runs `kernel` with the emitter and with Cranelift on every wide path, asserting the same
 /// bits (NaNs: any NaN) and, when `covered`, that the emitter compiled it.
-fn assert_emitter_agrees(kernel: &Kernel, inputs: &[Array], covered: bool, what: &str) {
+fn assert_emitter_agrees(kernel: &Kernel, inputs: &[Array], covered: Cover, what: &str) {
     let _held = ASM.lock().unwrap_or_else(|e| e.into_inner());
     for path in wide_paths() {
         let (emitted, generator) =
             with_asm(true, path, || (run_compiled(kernel, inputs), kiln_jit::compile(kernel).unwrap().generator()));
         let cranelift = with_asm(false, path, || run_compiled(kernel, inputs));
         assert_same(&emitted, &cranelift, &format!("{what} ({})", path.name()));
-        if covered {
+        let expected = match covered {
+            Cover::Both => true,
+            Cover::Avx512 => path == kiln_jit::MathPath::Avx512,
+            Cover::No => false,
+        };
+        if expected {
             assert_eq!(generator, format!("asm-{}", path.name()), "{what}: not compiled by the emitter");
         }
     }
@@ -121,6 +135,7 @@ proptest! {
         kinds in proptest::collection::vec(0u8..4, 1..4),
         steps in proptest::collection::vec(step(), 1..12),
         const_leaf in any::<bool>(),
+        reduce in proptest::option::of(0usize..3),
         seed in any::<u64>(),
     ) {
         let mut rng = Rng(seed | 1);
@@ -137,7 +152,13 @@ proptest! {
             .collect();
         let types: Vec<_> = shapes.iter().map(|s| ty(DType::F32, s)).collect();
         let table = Array::from_vec(values(&mut rng, n), &[n]).unwrap();
-        let covered = !steps.iter().any(|s| matches!(s, Step::Unary(o, _) if UNARY[*o] == UnaryOp::Sin));
+        let covered = match (steps.iter().any(|s| matches!(s, Step::Unary(o, _) if UNARY[*o] == UnaryOp::Sin)), reduce) {
+            (true, _) => Cover::No,
+            // A reduction over one element collapses away: Cranelift's.
+            (false, Some(_)) if n == 1 => Cover::No,
+            (false, Some(_)) => Cover::Avx512,
+            (false, None) => Cover::Both,
+        };
         let k = kernel(&types, |g: &mut Graph, ins: &[NodeId]| {
             let mut vals: Vec<NodeId> = ins.to_vec();
             if const_leaf {
@@ -158,7 +179,16 @@ proptest! {
                 vals.push(v);
             }
             let last = *vals.last().unwrap();
-            add(g, Op::Binary(BinaryOp::Add), &[last, ins[0]])
+            let full = add(g, Op::Binary(BinaryOp::Add), &[last, ins[0]]);
+            // Sometimes a reduction along the rows (softmax's max and sum).
+            match reduce {
+                Some(r) => {
+                    let op = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min][r];
+                    let axis = if rows == 1 { 0 } else { 1 };
+                    add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[full])
+                }
+                None => full,
+            }
         });
         let inputs: Vec<Array> = shapes
             .iter()
@@ -174,7 +204,33 @@ fn every_length_and_range_split_agrees() {
     let mut rng = Rng(5);
     for n in (1..=70).chain([127, 128, 129, 255, 256, 257, 4096, 4099]) {
         let x = Array::from_vec(values(&mut rng, n), &[n]).unwrap();
-        assert_emitter_agrees(&gelu(n), &[x], true, &format!("gelu over {n}"));
+        assert_emitter_agrees(&gelu(n), &[x], Cover::Both, &format!("gelu over {n}"));
+    }
+}
+
+/// Row sums, maxima and minima of finite values of mixed magnitudes, where the order of
+/// accumulation shows in the rounding: the emitter must fold in Cranelift's order exactly,
+/// for every remainder of the row (16-wide steps, 4-wide steps, single values).
+#[test]
+fn row_reductions_accumulate_in_cranelifts_order() {
+    let mut rng = Rng(21);
+    for rows in [1usize, 3] {
+        for n in (2..=50).chain([255, 256, 257, 1029]) {
+            let shape = if rows == 1 { vec![n] } else { vec![rows, n] };
+            let axis = shape.len() - 1;
+            let finite: Vec<f32> =
+                (0..rows * n).map(|_| ((rng.unit() - 0.5) * 10f64.powi(rng.below(7) as i32 - 3)) as f32).collect();
+            let x = Array::from_vec(finite, &shape).unwrap();
+            for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+                // A producer in the body too: x * x - x.
+                let k = kernel(&[ty(DType::F32, &shape)], |g, i| {
+                    let sq = add(g, Op::Unary(UnaryOp::Square), &[i[0]]);
+                    let v = add(g, Op::Binary(BinaryOp::Sub), &[sq, i[0]]);
+                    add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[v])
+                });
+                assert_emitter_agrees(&k, std::slice::from_ref(&x), Cover::Avx512, &format!("{op:?} over {shape:?}"));
+            }
+        }
     }
 }
 
@@ -194,13 +250,16 @@ fn the_emitter_takes_what_it_covers_and_leaves_the_rest() {
         (binary(BinaryOp::Div, &[4, 8], &[4, 1]), "a row statistic broadcast along the row"),
         (sum_of(&vec![f32_of(&[64]); 9]), "nine operands"),
     ];
-    let reduction = kernel(&[f32_of(&[4, 8])], |g, x| {
-        add(g, Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdims: false }, &[x[0]])
-    });
+    let reduce = |op: ReduceOp, axis: usize| {
+        kernel(&[f32_of(&[4, 8])], move |g, x| add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[x[0]]))
+    };
+    // Row reductions: the emitter's on the AVX-512 path only.
+    let row_reductions = [(reduce(ReduceOp::Max, 1), "a row max"), (reduce(ReduceOp::Sum, 1), "a row sum")];
     let f64_mul = kernel(&[ty(DType::F64, &[64])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[0]]));
     let cast = kernel(&[ty(DType::I32, &[64])], |g, x| add(g, Op::Cast(DType::F32), &[x[0]]));
     let left = [
-        (reduction, "a reduction"),
+        (reduce(ReduceOp::Mean, 1), "a row mean"),
+        (reduce(ReduceOp::Sum, 0), "a column sum"),
         (f64_mul, "f64"),
         (cast, "a cast"),
         // Three dimensions after collapsing.
@@ -217,6 +276,10 @@ fn the_emitter_takes_what_it_covers_and_leaves_the_rest() {
         for (k, what) in &covered {
             assert_eq!(generator(k, true), emitted, "{what} ({})", path.name());
             assert_eq!(generator(k, false), "cranelift", "{what} with set_asm(false)");
+        }
+        for (k, what) in &row_reductions {
+            let want = if path == kiln_jit::MathPath::Avx512 { "asm-avx512" } else { "cranelift" };
+            assert_eq!(generator(k, true), want, "{what} ({})", path.name());
         }
         for (k, what) in &left {
             assert_eq!(generator(k, true), "cranelift", "{what} is Cranelift's");
@@ -239,7 +302,7 @@ fn operands_at_their_limits_agree() {
     });
     let inputs: Vec<Array> =
         types.iter().map(|t| Array::from_vec(values(&mut rng, t.numel()), &t.shape).unwrap()).collect();
-    assert_emitter_agrees(&k, &inputs, true, "nine operands");
+    assert_emitter_agrees(&k, &inputs, Cover::Both, "nine operands");
     // A long chain of transcendentals, whose unrolled copies do not fit the registers:
     // the emitter runs it one vector a step.
     let chain = kernel(&[ty(DType::F32, &[n]), ty(DType::F32, &[n])], |g, x| {
@@ -252,5 +315,5 @@ fn operands_at_their_limits_agree() {
     });
     let inputs =
         [Array::from_vec(values(&mut rng, n), &[n]).unwrap(), Array::from_vec(values(&mut rng, n), &[n]).unwrap()];
-    assert_emitter_agrees(&chain, &inputs, true, "transcendental chain");
+    assert_emitter_agrees(&chain, &inputs, Cover::Both, "transcendental chain");
 }

@@ -1,6 +1,7 @@
 //! Machine code for a [`Vir`] body: the kernel ABI's loop over `begin..end`, row by row of
 //! the [`Layout`], within a row a full vector (or an unrolled step) at a time and the row's
-//! remainder once under a lane mask; the constant pool after the code.
+//! remainder once under a lane mask; or, for a [`RowReduce`], one reduced row per output;
+//! the constant pool after the code.
 //!
 //! Registers: `rdi` inputs (then scratch), `rsi` the output row, `rdx` the column, `rcx`
 //! the row's end column, `rbp` the elements left after this row (several rows only), `rax`
@@ -13,8 +14,10 @@ use iced_x86::BlockEncoderOptions;
 use kiln_ir::{Error, Result};
 
 use super::regalloc::Budget;
-use super::vir::{Arg, Bin, ICmp, Inst, Shift, Vir};
-use super::Layout;
+use kiln_ir::ReduceOp;
+
+use super::vir::{Arg, Bin, FCmp, ICmp, Inst, Shift, Vir};
+use super::{Layout, Nest, RowReduce};
 use crate::code::{Fixup, Image, Target};
 use crate::lower::{Program, Src};
 
@@ -30,6 +33,11 @@ const LEAF_GPRS: [AsmRegister64; 9] = [r8, r9, r10, r11, rbx, r12, r13, r14, r15
 /// The callee-saved registers among [`LEAF_GPRS`] (saved when a kernel uses them).
 const SAVED_FROM: usize = 4;
 
+/// `elements` f32s in bytes, as an immediate (`asm::fits` checked the range).
+fn bytes(elements: usize) -> i32 {
+    (elements * 4) as i32
+}
+
 /// What the assembler's calls return.
 type Asm<T> = std::result::Result<T, IcedError>;
 
@@ -40,6 +48,15 @@ pub(crate) fn budget(avx512: bool) -> Budget {
     } else {
         Budget { vectors: 15, masks: 0 }
     }
+}
+
+/// A reduction's four accumulator registers (`zmm28`–`31`: the vector and scalar
+/// accumulators and two temporaries), kept out of the body's allocation.
+const ACC: usize = 28;
+
+/// The registers a reduction's body may use (AVX-512 only).
+pub(crate) fn reduce_budget() -> Budget {
+    Budget { vectors: ACC, masks: K.len() }
 }
 
 /// The most leaves a kernel may read (one base register each).
@@ -93,6 +110,10 @@ struct Enc<'v> {
     vir: &'v Vir,
     regs: &'v [usize],
     pool: Vec<CodeLabel>,
+    /// Lane numbers 0, 1, …: the AVX2 tail mask compares against them.
+    iota: CodeLabel,
+    /// Each constant leaf's number and the label of its address slot.
+    slots: Vec<(usize, CodeLabel)>,
 }
 
 impl<'v> Enc<'v> {
@@ -294,12 +315,18 @@ impl<'v> Enc<'v> {
         }
     }
 
-    /// One step of `body`: its vectors computed and stored (under the tail mask: `tail`).
-    fn body(&mut self, body: Body<'v>, tail: bool) -> Asm<()> {
+    /// One step of `body`: its instructions (loads under the tail mask: `tail`).
+    fn eval(&mut self, body: Body<'v>, tail: bool) -> Asm<()> {
         (self.vir, self.regs) = (body.vir, body.regs);
         for i in 0..self.vir.insts.len() {
             self.inst(i, tail)?;
         }
+        Ok(())
+    }
+
+    /// One step of `body`: its vectors computed and stored (under the tail mask: `tail`).
+    fn body(&mut self, body: Body<'v>, tail: bool) -> Asm<()> {
+        self.eval(body, tail)?;
         for (u, &root) in self.vir.roots.iter().enumerate() {
             let (r, m) = (self.regs[root], self.at(rsi, u));
             match (self.z, tail) {
@@ -334,103 +361,29 @@ struct Assembled {
     slots: Vec<(usize, u64)>,
 }
 
-/// The kernel's code, with `pad` bytes between the code and the pool (to align it): per
-/// row, `unrolled` steps while they fit, then `one` vector at a time, then the rest under a
-/// mask.
-fn assemble(layout: &Layout, one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> Asm<Assembled> {
+/// The kernel's code, with `pad` bytes between the code and the pool (to align it): the
+/// loops of `nest` around the bodies.
+fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> Asm<Assembled> {
     let vir = one.vir;
-    let z = vir.avx512;
     let mut a = CodeAssembler::new(64)?;
     let pool: Vec<CodeLabel> = vir.consts.iter().map(|_| a.create_label()).collect();
-    let mut iota = a.create_label();
-    let mut slots: Vec<(usize, CodeLabel)> = Vec::new();
-    let mut e = Enc { a, z, vir, regs: one.regs, pool };
-    let a = &mut e.a;
-    let rows = layout.rows > 1;
+    let iota = a.create_label();
+    let mut e = Enc { a, z: vir.avx512, vir, regs: one.regs, pool, iota, slots: Vec::new() };
+    let uses_rbp = match nest {
+        Nest::Rows(layout) => layout.rows > 1,
+        Nest::Reduce(_) => true,
+    };
     let mut saved = LEAF_GPRS[SAVED_FROM..prog.leaves.len().max(SAVED_FROM)].to_vec();
-    if rows {
+    if uses_rbp {
         saved.push(rbp);
     }
     for &g in &saved {
-        a.push(g)?;
+        e.a.push(g)?;
     }
-    let mut done = a.create_label();
-    // Several rows: start at row `begin / cols`, column `begin % cols` (rax, rdx), with
-    // `end - begin` elements left (rbp).
-    let row_bytes = |elements: usize| (elements * 4) as i32;
-    if rows {
-        a.mov(rbp, rcx)?;
-        a.sub(rbp, rdx)?;
-        a.jbe(done)?;
-        a.mov(rax, rdx)?;
-        a.xor(edx, edx)?;
-        a.mov(rcx, layout.cols as u64)?;
-        a.div(rcx)?;
-        a.imul_3(rcx, rax, row_bytes(layout.cols))?;
-        a.add(rsi, rcx)?;
-    }
-    for (l, leaf) in prog.leaves.iter().enumerate() {
-        match leaf.src {
-            Src::Input(i) => a.mov(LEAF_GPRS[l], qword_ptr(rdi + 8 * i as i32))?,
-            Src::Const(k) => {
-                let slot = a.create_label();
-                a.mov(LEAF_GPRS[l], qword_ptr(slot))?;
-                slots.push((k, slot));
-            }
-        }
-        if rows && layout.row_strides[l] != 0 {
-            a.imul_3(rcx, rax, row_bytes(layout.row_strides[l]))?;
-            a.add(LEAF_GPRS[l], rcx)?;
-        }
-    }
-    let mut next_row = a.create_label();
-    if rows {
-        // This row: columns rdx .. min(cols, rdx + left).
-        a.set_label(&mut next_row)?;
-        a.mov(rcx, layout.cols as u64)?;
-        a.sub(rcx, rdx)?;
-        a.cmp(rcx, rbp)?;
-        a.cmova(rcx, rbp)?;
-        a.sub(rbp, rcx)?;
-        a.add(rcx, rdx)?;
-    }
-    let mut row_end = if rows { e.a.create_label() } else { done };
-    let w = e.lanes();
-    let (mut singles, mut tail) = (e.a.create_label(), e.a.create_label());
-    if let Some(u) = unrolled {
-        let mut top = e.a.create_label();
-        e.step_loop(u, &mut top, singles)?;
-    }
-    e.step_loop(one, &mut singles, tail)?;
-    e.a.set_label(&mut tail)?;
-    e.a.cmp(rdx, rcx)?;
-    e.a.jae(row_end)?;
-    // The remaining r = end - i < lanes elements, under a mask of r lanes.
-    e.a.mov(rdi, rcx)?;
-    e.a.sub(rdi, rdx)?;
-    if z {
-        e.a.mov(ecx, -1)?;
-        e.a.bzhi(ecx, ecx, edi)?;
-        e.a.kmovw(k1, ecx)?;
-    } else {
-        e.a.vmovd(xmm15, edi)?;
-        e.a.vpbroadcastd(ymm15, xmm15)?;
-        e.a.vpcmpgtd(ymm15, ymm15, ymmword_ptr(iota))?;
-    }
-    e.body(one, true)?;
-    if rows {
-        // The next row from column 0, while elements are left.
-        e.a.set_label(&mut row_end)?;
-        e.a.test(rbp, rbp)?;
-        e.a.jz(done)?;
-        e.a.add(rsi, row_bytes(layout.cols))?;
-        for (l, &stride) in layout.row_strides.iter().enumerate() {
-            if stride != 0 {
-                e.a.add(LEAF_GPRS[l], row_bytes(stride))?;
-            }
-        }
-        e.a.xor(edx, edx)?;
-        e.a.jmp(next_row)?;
+    let mut done = e.a.create_label();
+    match nest {
+        Nest::Rows(layout) => e.rows(layout, one, unrolled, prog, done)?,
+        Nest::Reduce(red) => e.reduce(red, one, prog, done)?,
     }
     e.a.set_label(&mut done)?;
     e.a.vzeroupper()?;
@@ -439,33 +392,237 @@ fn assemble(layout: &Layout, one: Body, unrolled: Option<Body>, prog: &Program, 
     }
     e.a.ret()?;
     // The pool: each constant in every lane, 64-byte aligned through `pad`.
-    let lanes = w as usize;
+    let lanes = e.lanes() as usize;
     e.a.db(&vec![0xcc; pad])?;
     let mut labels = std::mem::take(&mut e.pool);
     for (k, &bits) in vir.consts.iter().enumerate() {
         e.a.set_label(&mut labels[k])?;
         e.a.dd(&vec![bits; lanes])?;
     }
-    e.a.set_label(&mut iota)?;
+    e.a.set_label(&mut e.iota)?;
     e.a.dd(&(0..lanes as u32).collect::<Vec<_>>())?;
+    let mut slots = std::mem::take(&mut e.slots);
     for (_, slot) in slots.iter_mut() {
         e.a.set_label(slot)?;
         e.a.dq(&[0])?;
     }
     let out = e.a.assemble_options(0, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
-    let pool = out.label_ip(labels.first().unwrap_or(&iota))?;
+    let pool = out.label_ip(labels.first().unwrap_or(&e.iota))?;
     let slots = slots.iter().map(|(k, l)| out.label_ip(l).map(|ip| (*k, ip))).collect::<Asm<_>>()?;
     Ok(Assembled { bytes: out.inner.code_buffer, pool, slots })
 }
 
-/// The image of the kernel `prog` with loop nest `layout` and bodies `one` and `unrolled`:
+impl<'v> Enc<'v> {
+    /// Each leaf's base pointer into its register, moved on to row `rax` by its stride
+    /// (`strides`, in elements) when there is one.
+    fn load_leaves(&mut self, prog: &Program, strides: Option<&[usize]>) -> Asm<()> {
+        for (l, leaf) in prog.leaves.iter().enumerate() {
+            match leaf.src {
+                Src::Input(i) => self.a.mov(LEAF_GPRS[l], qword_ptr(rdi + 8 * i as i32))?,
+                Src::Const(k) => {
+                    let slot = self.a.create_label();
+                    self.a.mov(LEAF_GPRS[l], qword_ptr(slot))?;
+                    self.slots.push((k, slot));
+                }
+            }
+            if let Some(&stride) = strides.and_then(|s| s.get(l)).filter(|&&s| s != 0) {
+                self.a.imul_3(rcx, rax, bytes(stride))?;
+                self.a.add(LEAF_GPRS[l], rcx)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every leaf pointer on by one row (`strides` in elements).
+    fn next_leaf_rows(&mut self, strides: &[usize]) -> Asm<()> {
+        for (l, &stride) in strides.iter().enumerate() {
+            if stride != 0 {
+                self.a.add(LEAF_GPRS[l], bytes(stride))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The elementwise loops: per row, `unrolled` steps while they fit, then `one` vector at
+    /// a time, then the rest under a mask.
+    fn rows(
+        &mut self,
+        layout: &Layout,
+        one: Body<'v>,
+        unrolled: Option<Body<'v>>,
+        prog: &Program,
+        done: CodeLabel,
+    ) -> Asm<()> {
+        let rows = layout.rows > 1;
+        // Several rows: start at row `begin / cols`, column `begin % cols` (rax, rdx), with
+        // `end - begin` elements left (rbp).
+        if rows {
+            self.a.mov(rbp, rcx)?;
+            self.a.sub(rbp, rdx)?;
+            self.a.jbe(done)?;
+            self.a.mov(rax, rdx)?;
+            self.a.xor(edx, edx)?;
+            self.a.mov(rcx, layout.cols as u64)?;
+            self.a.div(rcx)?;
+            self.a.imul_3(rcx, rax, bytes(layout.cols))?;
+            self.a.add(rsi, rcx)?;
+        }
+        self.load_leaves(prog, rows.then_some(&layout.row_strides[..]))?;
+        let mut next_row = self.a.create_label();
+        if rows {
+            // This row: columns rdx .. min(cols, rdx + left).
+            self.a.set_label(&mut next_row)?;
+            self.a.mov(rcx, layout.cols as u64)?;
+            self.a.sub(rcx, rdx)?;
+            self.a.cmp(rcx, rbp)?;
+            self.a.cmova(rcx, rbp)?;
+            self.a.sub(rbp, rcx)?;
+            self.a.add(rcx, rdx)?;
+        }
+        let mut row_end = if rows { self.a.create_label() } else { done };
+        let (mut singles, mut tail) = (self.a.create_label(), self.a.create_label());
+        if let Some(u) = unrolled {
+            let mut top = self.a.create_label();
+            self.step_loop(u, &mut top, singles)?;
+        }
+        self.step_loop(one, &mut singles, tail)?;
+        self.a.set_label(&mut tail)?;
+        self.a.cmp(rdx, rcx)?;
+        self.a.jae(row_end)?;
+        // The remaining r = end - i < lanes elements, under a mask of r lanes.
+        self.a.mov(rdi, rcx)?;
+        self.a.sub(rdi, rdx)?;
+        if self.z {
+            self.a.mov(ecx, -1)?;
+            self.a.bzhi(ecx, ecx, edi)?;
+            self.a.kmovw(k1, ecx)?;
+        } else {
+            self.a.vmovd(xmm15, edi)?;
+            self.a.vpbroadcastd(ymm15, xmm15)?;
+            self.a.vpcmpgtd(ymm15, ymm15, ymmword_ptr(self.iota))?;
+        }
+        self.body(one, true)?;
+        if rows {
+            // The next row from column 0, while elements are left.
+            self.a.set_label(&mut row_end)?;
+            self.a.test(rbp, rbp)?;
+            self.a.jz(done)?;
+            self.a.add(rsi, bytes(layout.cols))?;
+            self.next_leaf_rows(&layout.row_strides)?;
+            self.a.xor(edx, edx)?;
+            self.a.jmp(next_row)?;
+        }
+        Ok(())
+    }
+
+    /// `acc ⊕= v` for register numbers: the reduction's combining op with the lowering's
+    /// semantics (`lower/accum.rs`: `acc + v`; `acc >= v || isnan(acc) ? acc : v` for max,
+    /// `<=` for min), on every lane. Uses `k2`, `k3` (free once a body has run).
+    fn combine(&mut self, op: ReduceOp, acc: usize, v: usize) -> Asm<()> {
+        let (a, v) = (ZMM[acc], ZMM[v]);
+        let keep = match op {
+            ReduceOp::Sum => return self.a.vaddps(a, a, v),
+            ReduceOp::Max => FCmp::Ge,
+            _ => FCmp::Le,
+        };
+        self.a.vcmpps(k2, a, v, keep as i32)?;
+        self.a.vcmpps(k3, a, a, FCmp::Unord as i32)?;
+        self.a.korw(k2, k2, k3)?;
+        self.a.vblendmps(a.k2(), v, a)
+    }
+
+    /// A row reduction (AVX-512): per output, the body 16 values a step into one
+    /// accumulator, then 4 at a time into its low lanes, then one at a time into a scalar
+    /// accumulator, folded in the order of Cranelift's code (`lower/reduce.rs`: four 4-lane
+    /// accumulators are the accumulator's four 128-bit blocks), so the result has its bits.
+    fn reduce(&mut self, red: &RowReduce, one: Body<'v>, prog: &Program, done: CodeLabel) -> Asm<()> {
+        let (z, s, t, v) = (ACC, ACC + 1, ACC + 2, ACC + 3);
+        let len = bytes(red.len) / 4;
+        let identity = match red.op {
+            ReduceOp::Sum => -0.0f32,
+            ReduceOp::Max => f32::NEG_INFINITY,
+            _ => f32::INFINITY,
+        };
+        // rax: the output; rbp: the end.
+        self.a.mov(rbp, rcx)?;
+        self.a.mov(rax, rdx)?;
+        self.load_leaves(prog, Some(&red.out_strides))?;
+        let mut next = self.a.create_label();
+        self.a.set_label(&mut next)?;
+        self.a.cmp(rax, rbp)?;
+        self.a.jae(done)?;
+        self.a.mov(edi, identity.to_bits())?;
+        self.a.vpbroadcastd(ZMM[z], edi)?;
+        self.a.vmovaps(ZMM[s], ZMM[z])?;
+        self.a.xor(edx, edx)?;
+        let root = |e: &Self| e.regs[e.vir.roots[0]];
+        // Sixteen at a time into every lane.
+        let (mut sixteens, mut fours, mut ones, mut fold) =
+            (self.a.create_label(), self.a.create_label(), self.a.create_label(), self.a.create_label());
+        self.a.set_label(&mut sixteens)?;
+        self.a.lea(rdi, ptr(rdx + 16))?;
+        self.a.cmp(rdi, len)?;
+        self.a.ja(fours)?;
+        self.eval(one, false)?;
+        self.combine(red.op, z, root(self))?;
+        self.a.mov(rdx, rdi)?;
+        self.a.jmp(sixteens)?;
+        // Four at a time into lanes 0–3 (the first 4-lane accumulator).
+        self.a.set_label(&mut fours)?;
+        self.a.mov(edi, 0xf)?;
+        self.a.kmovw(k1, edi)?;
+        let mut four = self.a.create_label();
+        self.a.set_label(&mut four)?;
+        self.a.lea(rdi, ptr(rdx + 4))?;
+        self.a.cmp(rdi, len)?;
+        self.a.ja(ones)?;
+        self.eval(one, true)?;
+        self.a.vmovaps(ZMM[t], ZMM[z])?;
+        self.combine(red.op, t, root(self))?;
+        self.a.vmovaps(ZMM[z].k1(), ZMM[t])?;
+        self.a.mov(rdx, rdi)?;
+        self.a.jmp(four)?;
+        // One at a time into the scalar accumulator's lane 0.
+        self.a.set_label(&mut ones)?;
+        self.a.mov(edi, 1)?;
+        self.a.kmovw(k1, edi)?;
+        let mut single = self.a.create_label();
+        self.a.set_label(&mut single)?;
+        self.a.lea(rdi, ptr(rdx + 1))?;
+        self.a.cmp(rdi, len)?;
+        self.a.ja(fold)?;
+        self.eval(one, true)?;
+        self.combine(red.op, s, root(self))?;
+        self.a.mov(rdx, rdi)?;
+        self.a.jmp(single)?;
+        // Blocks 1, 2, 3 into block 0, then its lanes 0..3 into the scalar, in order.
+        self.a.set_label(&mut fold)?;
+        self.a.vmovaps(ZMM[v], ZMM[z])?;
+        for block in 1..4 {
+            self.a.vshuff32x4(ZMM[t], ZMM[z], ZMM[z], block)?;
+            self.combine(red.op, v, t)?;
+        }
+        self.combine(red.op, s, v)?;
+        for lane in 1..4 {
+            self.a.valignd(ZMM[t], ZMM[v], ZMM[v], lane)?;
+            self.combine(red.op, s, t)?;
+        }
+        // Lane 0 only: k1 still holds the one-lane mask.
+        self.a.vmovups(zmmword_ptr(rsi + rax * 4).k1(), ZMM[s])?;
+        self.a.inc(rax)?;
+        self.next_leaf_rows(&red.out_strides)?;
+        self.a.jmp(next)
+    }
+}
+
+/// The image of the kernel `prog` with loop nest `nest` and bodies `one` and `unrolled`:
 /// code, pool, and a fixup for each constant leaf's address.
-pub(crate) fn image(layout: &Layout, one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
+pub(crate) fn image(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
     let err = |e: IcedError| Error::Compile(format!("x86 assembler: {e}"));
-    let first = assemble(layout, one, unrolled, prog, 0).map_err(err)?;
+    let first = assemble(nest, one, unrolled, prog, 0).map_err(err)?;
     // Code bytes do not move with the padding, which only precedes the data.
     let pad = ((64 - first.pool % 64) % 64) as usize;
-    let Assembled { bytes, pool, slots } = assemble(layout, one, unrolled, prog, pad).map_err(err)?;
+    let Assembled { bytes, pool, slots } = assemble(nest, one, unrolled, prog, pad).map_err(err)?;
     debug_assert_eq!(pool % 64, 0, "the constant pool is 64-byte aligned");
     let fixups =
         slots.into_iter().map(|(k, off)| Fixup { offset: off as u32, target: Target::Const(k), addend: 0 }).collect();

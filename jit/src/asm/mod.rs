@@ -2,7 +2,8 @@
 //! 128-bit vectors, this writes the kernel's loops itself, 16 lanes a step with AVX-512 or 8
 //! with AVX2 (the math path decides), every op of the body (transcendentals included) in
 //! registers from one load of each operand to one store, row by row where operands are
-//! broadcast along rows or columns.
+//! broadcast along rows or columns; and, on the AVX-512 path, row sums, maxima and minima
+//! with their producers, accumulated in Cranelift's order.
 //!
 //! The pipeline is small and one file a stage: [`vir`] builds the loop body from the
 //! analyzed [`Program`] (through the same [`crate::math::Ops`] algorithms as the other
@@ -20,7 +21,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use kiln_ir::Result;
 
 use crate::code::Image;
-use crate::lower::{index, Program};
+use kiln_ir::ReduceOp;
+
+use crate::lower::{index, Program, Tail};
 use crate::math::wide::MathPath;
 
 /// 0: not decided yet (on unless `KILN_ASM=off`); 1 off; 2 on.
@@ -93,7 +96,6 @@ impl Layout {
             });
             row_strides.push(if dims.rank() == 2 { dims.strides[l][0] } else { 0 });
         }
-        let fits = |elements: usize| elements.checked_mul(4).is_some_and(|b| b <= i32::MAX as usize);
         if rows > 1 && !(fits(cols) && row_strides.iter().all(|&s| fits(s))) {
             return None;
         }
@@ -101,9 +103,60 @@ impl Layout {
     }
 }
 
+/// A reduction over the innermost axis (AVX-512 only): output `o` reduces `len` values,
+/// leaf `l` read from element `o * out_strides[l]` on (whole along the reduced row, or one
+/// element for it).
+pub(crate) struct RowReduce {
+    pub op: ReduceOp,
+    pub len: usize,
+    pub out_strides: Vec<usize>,
+}
+
+impl RowReduce {
+    /// The reduction of `prog` and how each leaf is read along the reduced row, when it is
+    /// a sum, max or min over one non-empty innermost axis with at most one kept dimension.
+    fn of(prog: &Program) -> Option<(RowReduce, Vec<vir::LeafRead>)> {
+        let Tail::Reduce { op, axes } = &prog.tail else { return None };
+        if !matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min) || !index::inner_is_reduced(prog, axes) {
+            return None;
+        }
+        let (kept, red) = index::split_space(prog, axes);
+        if red.rank() != 1 || kept.rank() > 1 || red.inner() == 0 {
+            return None;
+        }
+        let mut reads = Vec::with_capacity(prog.leaves.len());
+        let mut out_strides = Vec::with_capacity(prog.leaves.len());
+        for l in 0..prog.leaves.len() {
+            reads.push(match red.inner_stride(l) {
+                0 => vir::LeafRead::Scalar,
+                1 => vir::LeafRead::Vector,
+                _ => return None,
+            });
+            out_strides.push(kept.strides[l].first().copied().unwrap_or(0));
+        }
+        if !(fits(red.inner()) && out_strides.iter().all(|&s| fits(s))) {
+            return None;
+        }
+        Some((RowReduce { op: *op, len: red.inner(), out_strides }, reads))
+    }
+}
+
+/// Whether `elements` f32s span a 32-bit immediate's bytes.
+fn fits(elements: usize) -> bool {
+    elements.checked_mul(4).is_some_and(|b| b <= i32::MAX as usize)
+}
+
+/// The loops around a kernel's body.
+pub(crate) enum Nest {
+    /// Rows of an elementwise kernel's output.
+    Rows(Layout),
+    /// One reduced row per output.
+    Reduce(RowReduce),
+}
+
 /// A kernel's loop nest and bodies: one vector a step, and (when registers allow) several.
 struct Plan {
-    layout: Layout,
+    nest: Nest,
     one: (vir::Vir, Vec<usize>),
     unrolled: Option<(vir::Vir, Vec<usize>)>,
 }
@@ -119,6 +172,13 @@ fn plan(prog: &Program) -> Option<Plan> {
     if !prog.asm || prog.leaves.len() > encode::MAX_LEAVES {
         return None;
     }
+    if prog.tail != Tail::None {
+        // Reductions keep one accumulator vector, so the body runs one vector a step.
+        let (red, reads) = RowReduce::of(prog).filter(|_| avx512)?;
+        let vir = vir::Vir::build(prog, reads, avx512)?;
+        let regs = regalloc::allocate(&vir, &encode::reduce_budget())?;
+        return Some(Plan { nest: Nest::Reduce(red), one: (vir, regs), unrolled: None });
+    }
     let budget = encode::budget(avx512);
     let (layout, reads) = Layout::of(prog)?;
     let vir = vir::Vir::build(prog, reads, avx512)?;
@@ -128,7 +188,7 @@ fn plan(prog: &Program) -> Option<Plan> {
         let v = vir.unroll(u);
         regalloc::allocate(&v, &budget).map(|r| (v, r))
     });
-    Some(Plan { layout, one: (vir, regs), unrolled })
+    Some(Plan { nest: Nest::Rows(layout), one: (vir, regs), unrolled })
 }
 
 fn body((vir, regs): &(vir::Vir, Vec<usize>)) -> encode::Body<'_> {
@@ -151,7 +211,7 @@ pub(crate) fn generator(prog: &Program) -> &'static str {
 /// when Cranelift compiles it.
 pub(crate) fn compile(prog: &Program) -> Option<Result<(Image, String)>> {
     let p = plan(prog)?;
-    let image = encode::image(&p.layout, body(&p.one), p.unrolled.as_ref().map(body), prog);
+    let image = encode::image(&p.nest, body(&p.one), p.unrolled.as_ref().map(body), prog);
     let (vir, regs) = p.unrolled.as_ref().unwrap_or(&p.one);
     Some(image.map(|image| (image, vir.listing(regs))))
 }

@@ -1,4 +1,4 @@
-//! The vector IR: one loop iteration of an elementwise f32 kernel as straight-line
+//! The vector IR: one loop iteration of an f32 kernel's body as straight-line
 //! instructions on full-width values (16 lanes on AVX-512, 8 on AVX2), built from a
 //! [`Program`] and, for transcendentals, from the same [`Ops`] algorithms the Cranelift code
 //! and the host routines run, so every path computes the same bits.
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use kiln_ir::{BinaryOp, DType, UnaryOp};
 
-use crate::lower::{Ins, Program, Tail};
+use crate::lower::{Ins, Program};
 use crate::math::{exp, log, special, Ops};
 
 /// A value: the index of the instruction that makes it.
@@ -192,11 +192,11 @@ pub(crate) struct Vir {
 }
 
 impl Vir {
-    /// The body of `prog`, whose leaves are read as `leaves` says, or `None` when the
-    /// emitter does not cover it: only f32 elementwise kernels (no reduction, no cast, no
-    /// integer or bool leaf) with the ops below. Everything else stays with Cranelift.
+    /// The body of `prog` (for a reduction: of the value reduced), whose leaves are read as
+    /// `leaves` says, or `None` when the emitter does not cover it: f32 values only (no
+    /// cast, no integer or bool leaf), with the ops below.
     pub fn build(prog: &Program, leaves: Vec<LeafRead>, avx512: bool) -> Option<Vir> {
-        if prog.tail != Tail::None || prog.out_dtype != DType::F32 || prog.out_numel == 0 {
+        if prog.out_dtype != DType::F32 || prog.out_numel == 0 {
             return None;
         }
         if prog.leaves.iter().any(|l| l.dtype != DType::F32) {
