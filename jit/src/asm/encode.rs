@@ -1,7 +1,8 @@
 //! Machine code for a [`Vir`] body: the kernel ABI's loop over `begin..end`, row by row of
 //! the [`Layout`], within a row a full vector (or an unrolled step) at a time and the row's
 //! remainder once under a lane mask; or, for a [`RowReduce`], one reduced row per output;
-//! the constant pool after the code.
+//! the constant pool after the code. A reduction keeps its own registers (`AccRegs`) above
+//! its body's.
 //!
 //! Registers: `rdi` inputs (then scratch), `rsi` the output row, `rdx` the column, `rcx`
 //! the row's end column, `rbp` the elements left after this row (several rows only), `rax`
@@ -25,6 +26,8 @@ const ZMM: [AsmRegisterZmm; 32] = [
     zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17,
     zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm30, zmm31,
 ];
+const XMM: [AsmRegisterXmm; 16] =
+    [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14, xmm15];
 const YMM: [AsmRegisterYmm; 16] =
     [ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14, ymm15];
 /// Mask values use `k2`–`k7`; `k1` is the tail mask.
@@ -50,13 +53,28 @@ pub(crate) fn budget(avx512: bool) -> Budget {
     }
 }
 
-/// A reduction's four accumulator registers (`zmm28`–`31`: the vector and scalar
-/// accumulators and two temporaries), kept out of the body's allocation.
-const ACC: usize = 28;
+/// A reduction's own registers, kept out of its body's allocation: the vector
+/// accumulators (AVX-512: one zmm; AVX2: two ymm, 8 lanes each), the scalar accumulator,
+/// two temporaries, and on AVX2 two for the combine's masks (AVX-512 uses `k2`, `k3`).
+#[derive(Clone, Copy)]
+struct AccRegs {
+    acc: [usize; 2],
+    scalar: usize,
+    t: usize,
+    v: usize,
+    masks: [usize; 2],
+}
 
-/// The registers a reduction's body may use (AVX-512 only).
-pub(crate) fn reduce_budget() -> Budget {
-    Budget { vectors: ACC, masks: K.len() }
+const ACC_AVX512: AccRegs = AccRegs { acc: [28, 28], scalar: 29, t: 30, v: 31, masks: [0, 0] };
+const ACC_AVX2: AccRegs = AccRegs { acc: [8, 9], scalar: 10, t: 11, v: 12, masks: [13, 14] };
+
+/// The registers a reduction's body may use: those below its own.
+pub(crate) fn reduce_budget(avx512: bool) -> Budget {
+    if avx512 {
+        Budget { vectors: ACC_AVX512.acc[0], masks: K.len() }
+    } else {
+        Budget { vectors: ACC_AVX2.acc[0], masks: 0 }
+    }
 }
 
 /// The most leaves a kernel may read (one base register each).
@@ -383,7 +401,7 @@ fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad:
     let mut done = e.a.create_label();
     match nest {
         Nest::Rows(layout) => e.rows(layout, one, unrolled, prog, done)?,
-        Nest::Reduce(red) => e.reduce(red, one, prog, done)?,
+        Nest::Reduce(red) => e.reduce(red, one, unrolled, prog, done)?,
     }
     e.a.set_label(&mut done)?;
     e.a.vzeroupper()?;
@@ -517,26 +535,60 @@ impl<'v> Enc<'v> {
 
     /// `acc ⊕= v` for register numbers: the reduction's combining op with the lowering's
     /// semantics (`lower/accum.rs`: `acc + v`; `acc >= v || isnan(acc) ? acc : v` for max,
-    /// `<=` for min), on every lane. Uses `k2`, `k3` (free once a body has run).
+    /// `<=` for min), on every lane. Uses `k2`, `k3` (AVX-512; free once a body has run)
+    /// or the reduction's two mask registers (AVX2).
     fn combine(&mut self, op: ReduceOp, acc: usize, v: usize) -> Asm<()> {
-        let (a, v) = (ZMM[acc], ZMM[v]);
         let keep = match op {
-            ReduceOp::Sum => return self.a.vaddps(a, a, v),
-            ReduceOp::Max => FCmp::Ge,
-            _ => FCmp::Le,
+            ReduceOp::Sum if self.z => return self.a.vaddps(ZMM[acc], ZMM[acc], ZMM[v]),
+            ReduceOp::Sum => return self.a.vaddps(YMM[acc], YMM[acc], YMM[v]),
+            ReduceOp::Max => FCmp::Ge as i32,
+            _ => FCmp::Le as i32,
         };
-        self.a.vcmpps(k2, a, v, keep as i32)?;
-        self.a.vcmpps(k3, a, a, FCmp::Unord as i32)?;
-        self.a.korw(k2, k2, k3)?;
-        self.a.vblendmps(a.k2(), v, a)
+        if self.z {
+            let (a, v) = (ZMM[acc], ZMM[v]);
+            self.a.vcmpps(k2, a, v, keep)?;
+            self.a.vcmpps(k3, a, a, FCmp::Unord as i32)?;
+            self.a.korw(k2, k2, k3)?;
+            self.a.vblendmps(a.k2(), v, a)
+        } else {
+            let (a, v) = (YMM[acc], YMM[v]);
+            let [m1, m2] = ACC_AVX2.masks.map(|m| YMM[m]);
+            self.a.vcmpps(m1, a, v, keep)?;
+            self.a.vcmpps(m2, a, a, FCmp::Unord as i32)?;
+            self.a.vorps(m1, m1, m2)?;
+            self.a.vblendvps(a, v, a, m1)
+        }
     }
 
-    /// A row reduction (AVX-512): per output, the body 16 values a step into one
-    /// accumulator, then 4 at a time into its low lanes, then one at a time into a scalar
-    /// accumulator, folded in the order of Cranelift's code (`lower/reduce.rs`: four 4-lane
-    /// accumulators are the accumulator's four 128-bit blocks), so the result has its bits.
-    fn reduce(&mut self, red: &RowReduce, one: Body<'v>, prog: &Program, done: CodeLabel) -> Asm<()> {
-        let (z, s, t, v) = (ACC, ACC + 1, ACC + 2, ACC + 3);
+    /// The tail mask (`k1` or `ymm15`) with the first `lanes` lanes on.
+    fn first_lanes(&mut self, lanes: u32) -> Asm<()> {
+        self.a.mov(edi, lanes)?;
+        if self.z {
+            self.a.mov(ecx, -1)?;
+            self.a.bzhi(ecx, ecx, edi)?;
+            self.a.kmovw(k1, ecx)
+        } else {
+            self.a.vmovd(xmm15, edi)?;
+            self.a.vpbroadcastd(ymm15, xmm15)?;
+            self.a.vpcmpgtd(ymm15, ymm15, ymmword_ptr(self.iota))
+        }
+    }
+
+    /// A row reduction: per output, the body 16 values a step into the vector
+    /// accumulators, then 4 at a time into their lowest four lanes, then one at a time into
+    /// a scalar accumulator, folded in the order of Cranelift's code (`lower/reduce.rs`: its
+    /// four 4-lane accumulators are the zmm accumulator's four 128-bit blocks, or the two
+    /// ymm ones' halves), so the result has its bits. `two` is the body for two vectors
+    /// (AVX2's 16 values).
+    fn reduce(
+        &mut self,
+        red: &RowReduce,
+        one: Body<'v>,
+        two: Option<Body<'v>>,
+        prog: &Program,
+        done: CodeLabel,
+    ) -> Asm<()> {
+        let r = if self.z { ACC_AVX512 } else { ACC_AVX2 };
         let len = bytes(red.len) / 4;
         let identity = match red.op {
             ReduceOp::Sum => -0.0f32,
@@ -552,63 +604,90 @@ impl<'v> Enc<'v> {
         self.a.cmp(rax, rbp)?;
         self.a.jae(done)?;
         self.a.mov(edi, identity.to_bits())?;
-        self.a.vpbroadcastd(ZMM[z], edi)?;
-        self.a.vmovaps(ZMM[s], ZMM[z])?;
+        if self.z {
+            self.a.vpbroadcastd(ZMM[r.acc[0]], edi)?;
+        } else {
+            self.a.vmovd(XMM[r.acc[0]], edi)?;
+            self.a.vpbroadcastd(YMM[r.acc[0]], XMM[r.acc[0]])?;
+            self.mov(r.acc[1], r.acc[0])?;
+        }
+        self.mov(r.scalar, r.acc[0])?;
         self.a.xor(edx, edx)?;
-        let root = |e: &Self| e.regs[e.vir.roots[0]];
-        // Sixteen at a time into every lane.
         let (mut sixteens, mut fours, mut ones, mut fold) =
             (self.a.create_label(), self.a.create_label(), self.a.create_label(), self.a.create_label());
+        // Sixteen at a time into every lane.
         self.a.set_label(&mut sixteens)?;
         self.a.lea(rdi, ptr(rdx + 16))?;
         self.a.cmp(rdi, len)?;
         self.a.ja(fours)?;
-        self.eval(one, false)?;
-        self.combine(red.op, z, root(self))?;
+        let step = two.unwrap_or(one);
+        self.eval(step, false)?;
+        for (u, &root) in step.vir.roots.iter().enumerate() {
+            let v = self.regs[root];
+            self.combine(red.op, r.acc[u], v)?;
+        }
         self.a.mov(rdx, rdi)?;
         self.a.jmp(sixteens)?;
         // Four at a time into lanes 0–3 (the first 4-lane accumulator).
         self.a.set_label(&mut fours)?;
-        self.a.mov(edi, 0xf)?;
-        self.a.kmovw(k1, edi)?;
+        self.first_lanes(4)?;
         let mut four = self.a.create_label();
         self.a.set_label(&mut four)?;
         self.a.lea(rdi, ptr(rdx + 4))?;
         self.a.cmp(rdi, len)?;
         self.a.ja(ones)?;
         self.eval(one, true)?;
-        self.a.vmovaps(ZMM[t], ZMM[z])?;
-        self.combine(red.op, t, root(self))?;
-        self.a.vmovaps(ZMM[z].k1(), ZMM[t])?;
+        self.mov(r.t, r.acc[0])?;
+        let v = self.regs[one.vir.roots[0]];
+        self.combine(red.op, r.t, v)?;
+        if self.z {
+            self.a.vmovaps(ZMM[r.acc[0]].k1(), ZMM[r.t])?;
+        } else {
+            self.a.vblendvps(YMM[r.acc[0]], YMM[r.acc[0]], YMM[r.t], ymm15)?;
+        }
         self.a.mov(rdx, rdi)?;
         self.a.jmp(four)?;
         // One at a time into the scalar accumulator's lane 0.
         self.a.set_label(&mut ones)?;
-        self.a.mov(edi, 1)?;
-        self.a.kmovw(k1, edi)?;
+        self.first_lanes(1)?;
         let mut single = self.a.create_label();
         self.a.set_label(&mut single)?;
         self.a.lea(rdi, ptr(rdx + 1))?;
         self.a.cmp(rdi, len)?;
         self.a.ja(fold)?;
         self.eval(one, true)?;
-        self.combine(red.op, s, root(self))?;
+        let v = self.regs[one.vir.roots[0]];
+        self.combine(red.op, r.scalar, v)?;
         self.a.mov(rdx, rdi)?;
         self.a.jmp(single)?;
-        // Blocks 1, 2, 3 into block 0, then its lanes 0..3 into the scalar, in order.
+        // The 4-lane accumulators 1, 2, 3 into 0, then its lanes 0..3 into the scalar.
         self.a.set_label(&mut fold)?;
-        self.a.vmovaps(ZMM[v], ZMM[z])?;
+        self.mov(r.v, r.acc[0])?;
         for block in 1..4 {
-            self.a.vshuff32x4(ZMM[t], ZMM[z], ZMM[z], block)?;
-            self.combine(red.op, v, t)?;
+            if self.z {
+                self.a.vshuff32x4(ZMM[r.t], ZMM[r.acc[0]], ZMM[r.acc[0]], block)?;
+            } else {
+                // Blocks 1, 2, 3: the high half of the first ymm, the second's halves.
+                let from = YMM[r.acc[(block / 2) as usize]];
+                self.a.vperm2f128(YMM[r.t], from, from, block % 2)?;
+            }
+            self.combine(red.op, r.v, r.t)?;
         }
-        self.combine(red.op, s, v)?;
+        self.combine(red.op, r.scalar, r.v)?;
         for lane in 1..4 {
-            self.a.valignd(ZMM[t], ZMM[v], ZMM[v], lane)?;
-            self.combine(red.op, s, t)?;
+            if self.z {
+                self.a.valignd(ZMM[r.t], ZMM[r.v], ZMM[r.v], lane)?;
+            } else {
+                self.a.vpermilps(YMM[r.t], YMM[r.v], lane)?;
+            }
+            self.combine(red.op, r.scalar, r.t)?;
         }
-        // Lane 0 only: k1 still holds the one-lane mask.
-        self.a.vmovups(zmmword_ptr(rsi + rax * 4).k1(), ZMM[s])?;
+        // Lane 0 only (the tail mask still has one lane on).
+        if self.z {
+            self.a.vmovups(zmmword_ptr(rsi + rax * 4).k1(), ZMM[r.scalar])?;
+        } else {
+            self.a.vmovss(dword_ptr(rsi + rax * 4), XMM[r.scalar])?;
+        }
         self.a.inc(rax)?;
         self.next_leaf_rows(&red.out_strides)?;
         self.a.jmp(next)

@@ -2,8 +2,8 @@
 //! 128-bit vectors, this writes the kernel's loops itself, 16 lanes a step with AVX-512 or 8
 //! with AVX2 (the math path decides), every op of the body (transcendentals included) in
 //! registers from one load of each operand to one store, row by row where operands are
-//! broadcast along rows or columns; and, on the AVX-512 path, row sums, maxima and minima
-//! with their producers, accumulated in Cranelift's order.
+//! broadcast along rows or columns; and row sums, maxima and minima with their producers,
+//! accumulated in Cranelift's order.
 //!
 //! The pipeline is small and one file a stage: [`vir`] builds the loop body from the
 //! analyzed [`Program`] (through the same [`crate::math::Ops`] algorithms as the other
@@ -103,7 +103,7 @@ impl Layout {
     }
 }
 
-/// A reduction over the innermost axis (AVX-512 only): output `o` reduces `len` values,
+/// A reduction over the innermost axis: output `o` reduces `len` values,
 /// leaf `l` read from element `o * out_strides[l]` on (whole along the reduced row, or one
 /// element for it).
 pub(crate) struct RowReduce {
@@ -173,11 +173,20 @@ fn plan(prog: &Program) -> Option<Plan> {
         return None;
     }
     if prog.tail != Tail::None {
-        // Reductions keep one accumulator vector, so the body runs one vector a step.
-        let (red, reads) = RowReduce::of(prog).filter(|_| avx512)?;
+        // Sixteen values a step: one zmm body, or two ymm ones (both must fit).
+        let (red, reads) = RowReduce::of(prog)?;
+        let budget = encode::reduce_budget(avx512);
         let vir = vir::Vir::build(prog, reads, avx512)?;
-        let regs = regalloc::allocate(&vir, &encode::reduce_budget())?;
-        return Some(Plan { nest: Nest::Reduce(red), one: (vir, regs), unrolled: None });
+        let regs = regalloc::allocate(&vir, &budget)?;
+        let two = match avx512 {
+            true => None,
+            false => {
+                let v = vir.unroll(2);
+                let r = regalloc::allocate(&v, &budget)?;
+                Some((v, r))
+            }
+        };
+        return Some(Plan { nest: Nest::Reduce(red), one: (vir, regs), unrolled: two });
     }
     let budget = encode::budget(avx512);
     let (layout, reads) = Layout::of(prog)?;
