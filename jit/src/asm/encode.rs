@@ -560,8 +560,9 @@ impl<'v> Enc<'v> {
         }
     }
 
-    /// The tail mask (`k1` or `ymm15`) with the first `lanes` lanes on.
-    fn first_lanes(&mut self, lanes: u32) -> Asm<()> {
+    /// At `at`, the tail mask (`k1` or `ymm15`) set to the first `lanes` lanes.
+    fn first_lanes(&mut self, mut at: CodeLabel, lanes: u32) -> Asm<()> {
+        self.a.set_label(&mut at)?;
         self.a.mov(edi, lanes)?;
         if self.z {
             self.a.mov(ecx, -1)?;
@@ -572,6 +573,19 @@ impl<'v> Enc<'v> {
             self.a.vpbroadcastd(ymm15, xmm15)?;
             self.a.vpcmpgtd(ymm15, ymm15, ymmword_ptr(self.iota))
         }
+    }
+
+    /// A loop running `body` while `step` more of a reduced row's `len` values remain (the
+    /// column in `rdx`), then going on to `next`.
+    fn counted(&mut self, step: i32, len: i32, next: CodeLabel, body: impl Fn(&mut Self) -> Asm<()>) -> Asm<()> {
+        let mut top = self.a.create_label();
+        self.a.set_label(&mut top)?;
+        self.a.lea(rdi, ptr(rdx + step))?;
+        self.a.cmp(rdi, len)?;
+        self.a.ja(next)?;
+        body(self)?;
+        self.a.mov(rdx, rdi)?;
+        self.a.jmp(top)
     }
 
     /// A row reduction: per output, the body 16 values a step into the vector
@@ -613,53 +627,34 @@ impl<'v> Enc<'v> {
         }
         self.mov(r.scalar, r.acc[0])?;
         self.a.xor(edx, edx)?;
-        let (mut sixteens, mut fours, mut ones, mut fold) =
-            (self.a.create_label(), self.a.create_label(), self.a.create_label(), self.a.create_label());
+        let (fours, ones, mut fold) = (self.a.create_label(), self.a.create_label(), self.a.create_label());
         // Sixteen at a time into every lane.
-        self.a.set_label(&mut sixteens)?;
-        self.a.lea(rdi, ptr(rdx + 16))?;
-        self.a.cmp(rdi, len)?;
-        self.a.ja(fours)?;
         let step = two.unwrap_or(one);
-        self.eval(step, false)?;
-        for (u, &root) in step.vir.roots.iter().enumerate() {
-            let v = self.regs[root];
-            self.combine(red.op, r.acc[u], v)?;
-        }
-        self.a.mov(rdx, rdi)?;
-        self.a.jmp(sixteens)?;
-        // Four at a time into lanes 0–3 (the first 4-lane accumulator).
-        self.a.set_label(&mut fours)?;
-        self.first_lanes(4)?;
-        let mut four = self.a.create_label();
-        self.a.set_label(&mut four)?;
-        self.a.lea(rdi, ptr(rdx + 4))?;
-        self.a.cmp(rdi, len)?;
-        self.a.ja(ones)?;
-        self.eval(one, true)?;
-        self.mov(r.t, r.acc[0])?;
-        let v = self.regs[one.vir.roots[0]];
-        self.combine(red.op, r.t, v)?;
-        if self.z {
-            self.a.vmovaps(ZMM[r.acc[0]].k1(), ZMM[r.t])?;
-        } else {
-            self.a.vblendvps(YMM[r.acc[0]], YMM[r.acc[0]], YMM[r.t], ymm15)?;
-        }
-        self.a.mov(rdx, rdi)?;
-        self.a.jmp(four)?;
+        self.counted(16, len, fours, |e| {
+            e.eval(step, false)?;
+            for (u, &root) in step.vir.roots.iter().enumerate() {
+                e.combine(red.op, r.acc[u], e.regs[root])?;
+            }
+            Ok(())
+        })?;
+        // Four at a time into lanes 0–3 (the first 4-lane accumulator), under a mask.
+        self.first_lanes(fours, 4)?;
+        self.counted(4, len, ones, |e| {
+            e.eval(one, true)?;
+            e.mov(r.t, r.acc[0])?;
+            e.combine(red.op, r.t, e.regs[one.vir.roots[0]])?;
+            if e.z {
+                e.a.vmovaps(ZMM[r.acc[0]].k1(), ZMM[r.t])
+            } else {
+                e.a.vblendvps(YMM[r.acc[0]], YMM[r.acc[0]], YMM[r.t], ymm15)
+            }
+        })?;
         // One at a time into the scalar accumulator's lane 0.
-        self.a.set_label(&mut ones)?;
-        self.first_lanes(1)?;
-        let mut single = self.a.create_label();
-        self.a.set_label(&mut single)?;
-        self.a.lea(rdi, ptr(rdx + 1))?;
-        self.a.cmp(rdi, len)?;
-        self.a.ja(fold)?;
-        self.eval(one, true)?;
-        let v = self.regs[one.vir.roots[0]];
-        self.combine(red.op, r.scalar, v)?;
-        self.a.mov(rdx, rdi)?;
-        self.a.jmp(single)?;
+        self.first_lanes(ones, 1)?;
+        self.counted(1, len, fold, |e| {
+            e.eval(one, true)?;
+            e.combine(red.op, r.scalar, e.regs[one.vir.roots[0]])
+        })?;
         // The 4-lane accumulators 1, 2, 3 into 0, then its lanes 0..3 into the scalar.
         self.a.set_label(&mut fold)?;
         self.mov(r.v, r.acc[0])?;

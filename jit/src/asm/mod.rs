@@ -86,16 +86,8 @@ impl Layout {
             [r, c] => (r, c),
             _ => return None,
         };
-        let mut reads = Vec::with_capacity(prog.leaves.len());
-        let mut row_strides = Vec::with_capacity(prog.leaves.len());
-        for l in 0..prog.leaves.len() {
-            reads.push(match dims.inner_stride(l) {
-                0 => vir::LeafRead::Scalar,
-                1 => vir::LeafRead::Vector,
-                _ => return None,
-            });
-            row_strides.push(if dims.rank() == 2 { dims.strides[l][0] } else { 0 });
-        }
+        let reads = leaf_reads(&dims)?;
+        let row_strides = dims.strides.iter().map(|s| if dims.rank() == 2 { s[0] } else { 0 }).collect::<Vec<_>>();
         if rows > 1 && !(fits(cols) && row_strides.iter().all(|&s| fits(s))) {
             return None;
         }
@@ -124,21 +116,25 @@ impl RowReduce {
         if red.rank() != 1 || kept.rank() > 1 || red.inner() == 0 {
             return None;
         }
-        let mut reads = Vec::with_capacity(prog.leaves.len());
-        let mut out_strides = Vec::with_capacity(prog.leaves.len());
-        for l in 0..prog.leaves.len() {
-            reads.push(match red.inner_stride(l) {
-                0 => vir::LeafRead::Scalar,
-                1 => vir::LeafRead::Vector,
-                _ => return None,
-            });
-            out_strides.push(kept.strides[l].first().copied().unwrap_or(0));
-        }
+        let reads = leaf_reads(&red)?;
+        let out_strides = kept.strides.iter().map(|s| s.first().copied().unwrap_or(0)).collect::<Vec<_>>();
         if !(fits(red.inner()) && out_strides.iter().all(|&s| fits(s))) {
             return None;
         }
         Some((RowReduce { op: *op, len: red.inner(), out_strides }, reads))
     }
+}
+
+/// How each leaf is read along the innermost dimension of `dims`: contiguous, or one
+/// element (`None` for any other stride).
+fn leaf_reads(dims: &index::Dims) -> Option<Vec<vir::LeafRead>> {
+    (0..dims.strides.len())
+        .map(|l| match dims.inner_stride(l) {
+            0 => Some(vir::LeafRead::Scalar),
+            1 => Some(vir::LeafRead::Vector),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether `elements` f32s span a 32-bit immediate's bytes.
