@@ -63,7 +63,7 @@ pub fn math() -> Option<String> {
 }
 
 /// `KILN_ASM=off`: the JIT compiles every kernel with Cranelift, never with its x86 emitter
-/// (docs/JIT.md, *x86 emitter*).
+/// (docs/JIT.md, *The x86 emitter*).
 pub fn asm_off() -> bool {
     is("KILN_ASM", "off")
 }

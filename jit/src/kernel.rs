@@ -167,8 +167,8 @@ fn has_flag(isa: &OwnedTargetIsa, name: &str) -> bool {
     isa.isa_flags().iter().any(|f| f.name == name && f.as_bool() == Some(true))
 }
 
-/// The cache key: the kernel's identity, and the math path it is compiled for (which
-/// decides the host routines and Cranelift's ISA).
+/// The cache key: the kernel's identity, the math path it is compiled for (which decides
+/// the host routines and Cranelift's ISA) and whether the x86 emitter is on.
 fn cache_key(kernel: &Kernel) -> Result<String> {
     Ok(format!("{} math {} asm {}", kernel.key()?, crate::math_path().name(), crate::asm_on()))
 }
@@ -300,7 +300,7 @@ pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
     link(prog, generated)
 }
 
-/// Runs Cranelift on the program.
+/// The x86 emitter's code for the program where it covers it (`asm`), else Cranelift's.
 fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
     if let Some(emitted) = crate::asm::compile(prog) {
         let (image, listing) = emitted?;

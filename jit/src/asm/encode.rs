@@ -6,17 +6,16 @@
 //!
 //! Registers: `rdi` inputs (then scratch), `rsi` the output row, `rdx` the column, `rcx`
 //! the row's end column, `rbp` the elements left after this row (several rows only), `rax`
-//! scratch; leaf row pointers in `r8`–`r11`, then the callee-saved `rbx`, `r12`–`r15`
-//! (pushed, as `rbp` is). Vector values live in the registers `regalloc` chose; the tail
-//! mask in `k1` (AVX-512) or `ymm15` (AVX2).
+//! the first row (then scratch); in a reduction `rax` the output and `rbp` the end. Leaf row
+//! pointers in `r8`–`r11`, then the callee-saved `rbx`, `r12`–`r15` (pushed, as `rbp` is).
+//! Vector values live in the registers `regalloc` chose; the tail mask in `k1` (AVX-512) or
+//! `ymm15` (AVX2).
 
 use iced_x86::code_asm::*;
 use iced_x86::BlockEncoderOptions;
-use kiln_ir::{Error, Result};
+use kiln_ir::{Error, ReduceOp, Result};
 
 use super::regalloc::Budget;
-use kiln_ir::ReduceOp;
-
 use super::vir::{Arg, Bin, FCmp, ICmp, Inst, Shift, Vir};
 use super::{Layout, Nest, RowReduce};
 use crate::code::{Fixup, Image, Target};
