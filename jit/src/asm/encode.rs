@@ -91,6 +91,14 @@ fn masked(r: AsmRegisterZmm, m: usize) -> AsmRegisterZmm {
     }
 }
 
+/// Where a counted loop's columns end: at `rcx` (an elementwise row's end) or at a
+/// reduction's fixed row length.
+#[derive(Clone, Copy)]
+enum End {
+    Rcx,
+    Len(i32),
+}
+
 /// A resolved operand: a register number or a pool constant.
 #[derive(Clone, Copy)]
 enum S {
@@ -140,6 +148,11 @@ impl<'v> Enc<'v> {
         } else {
             8
         }
+    }
+
+    /// The columns one step of `body` computes.
+    fn columns(&self, body: Body) -> i32 {
+        self.lanes() * body.vir.roots.len() as i32
     }
 
     fn arg(&self, a: Arg) -> S {
@@ -355,19 +368,6 @@ impl<'v> Enc<'v> {
         }
         Ok(())
     }
-
-    /// A loop at `top` running `body` while a whole step of it fits before `rcx`, then going
-    /// on to `next`.
-    fn step_loop(&mut self, body: Body<'v>, top: &mut CodeLabel, next: CodeLabel) -> Asm<()> {
-        let step = self.lanes() * body.vir.roots.len() as i32;
-        self.a.set_label(top)?;
-        self.a.lea(rdi, ptr(rdx + step))?;
-        self.a.cmp(rdi, rcx)?;
-        self.a.ja(next)?;
-        self.body(body, false)?;
-        self.a.mov(rdx, rdi)?;
-        self.a.jmp(*top)
-    }
 }
 
 /// An assembled kernel: its bytes, where the pool starts, and each constant leaf's address
@@ -497,27 +497,20 @@ impl<'v> Enc<'v> {
             self.a.add(rcx, rdx)?;
         }
         let mut row_end = if rows { self.a.create_label() } else { done };
-        let (mut singles, mut tail) = (self.a.create_label(), self.a.create_label());
+        let (singles, mut tail) = (self.a.create_label(), self.a.create_label());
         if let Some(u) = unrolled {
-            let mut top = self.a.create_label();
-            self.step_loop(u, &mut top, singles)?;
+            let (top, step) = (self.a.create_label(), self.columns(u));
+            self.counted(top, step, End::Rcx, singles, |e| e.body(u, false))?;
         }
-        self.step_loop(one, &mut singles, tail)?;
+        let step = self.columns(one);
+        self.counted(singles, step, End::Rcx, tail, |e| e.body(one, false))?;
         self.a.set_label(&mut tail)?;
         self.a.cmp(rdx, rcx)?;
         self.a.jae(row_end)?;
         // The remaining r = end - i < lanes elements, under a mask of r lanes.
         self.a.mov(rdi, rcx)?;
         self.a.sub(rdi, rdx)?;
-        if self.z {
-            self.a.mov(ecx, -1)?;
-            self.a.bzhi(ecx, ecx, edi)?;
-            self.a.kmovw(k1, ecx)?;
-        } else {
-            self.a.vmovd(xmm15, edi)?;
-            self.a.vpbroadcastd(ymm15, xmm15)?;
-            self.a.vpcmpgtd(ymm15, ymm15, ymmword_ptr(self.iota))?;
-        }
+        self.tail_mask()?;
         self.body(one, true)?;
         if rows {
             // The next row from column 0, while elements are left.
@@ -559,10 +552,8 @@ impl<'v> Enc<'v> {
         }
     }
 
-    /// At `at`, the tail mask (`k1` or `ymm15`) set to the first `lanes` lanes.
-    fn first_lanes(&mut self, mut at: CodeLabel, lanes: u32) -> Asm<()> {
-        self.a.set_label(&mut at)?;
-        self.a.mov(edi, lanes)?;
+    /// The tail mask (`k1` or `ymm15`) set to the first `edi` lanes (clobbers `rcx`).
+    fn tail_mask(&mut self) -> Asm<()> {
         if self.z {
             self.a.mov(ecx, -1)?;
             self.a.bzhi(ecx, ecx, edi)?;
@@ -574,13 +565,29 @@ impl<'v> Enc<'v> {
         }
     }
 
-    /// A loop running `body` while `step` more of a reduced row's `len` values remain (the
-    /// column in `rdx`), then going on to `next`.
-    fn counted(&mut self, step: i32, len: i32, next: CodeLabel, body: impl Fn(&mut Self) -> Asm<()>) -> Asm<()> {
-        let mut top = self.a.create_label();
+    /// At `at`, the tail mask set to the first `lanes` lanes.
+    fn first_lanes(&mut self, mut at: CodeLabel, lanes: u32) -> Asm<()> {
+        self.a.set_label(&mut at)?;
+        self.a.mov(edi, lanes)?;
+        self.tail_mask()
+    }
+
+    /// A loop at `top` running `body` while `step` more columns (from `rdx`) fit before
+    /// `end`, then going on to `next`.
+    fn counted(
+        &mut self,
+        mut top: CodeLabel,
+        step: i32,
+        end: End,
+        next: CodeLabel,
+        body: impl Fn(&mut Self) -> Asm<()>,
+    ) -> Asm<()> {
         self.a.set_label(&mut top)?;
         self.a.lea(rdi, ptr(rdx + step))?;
-        self.a.cmp(rdi, len)?;
+        match end {
+            End::Rcx => self.a.cmp(rdi, rcx)?,
+            End::Len(len) => self.a.cmp(rdi, len)?,
+        }
         self.a.ja(next)?;
         body(self)?;
         self.a.mov(rdx, rdi)?;
@@ -602,7 +609,7 @@ impl<'v> Enc<'v> {
         done: CodeLabel,
     ) -> Asm<()> {
         let r = if self.z { ACC_AVX512 } else { ACC_AVX2 };
-        let len = bytes(red.len) / 4;
+        let len = End::Len(red.len as i32);
         let identity = match red.op {
             ReduceOp::Sum => -0.0f32,
             ReduceOp::Max => f32::NEG_INFINITY,
@@ -629,7 +636,8 @@ impl<'v> Enc<'v> {
         let (fours, ones, mut fold) = (self.a.create_label(), self.a.create_label(), self.a.create_label());
         // Sixteen at a time into every lane.
         let step = two.unwrap_or(one);
-        self.counted(16, len, fours, |e| {
+        let sixteen = self.a.create_label();
+        self.counted(sixteen, 16, len, fours, |e| {
             e.eval(step, false)?;
             for (u, &root) in step.vir.roots.iter().enumerate() {
                 e.combine(red.op, r.acc[u], e.regs[root])?;
@@ -638,7 +646,8 @@ impl<'v> Enc<'v> {
         })?;
         // Four at a time into lanes 0–3 (the first 4-lane accumulator), under a mask.
         self.first_lanes(fours, 4)?;
-        self.counted(4, len, ones, |e| {
+        let four = self.a.create_label();
+        self.counted(four, 4, len, ones, |e| {
             e.eval(one, true)?;
             e.mov(r.t, r.acc[0])?;
             e.combine(red.op, r.t, e.regs[one.vir.roots[0]])?;
@@ -650,7 +659,8 @@ impl<'v> Enc<'v> {
         })?;
         // One at a time into the scalar accumulator's lane 0.
         self.first_lanes(ones, 1)?;
-        self.counted(1, len, fold, |e| {
+        let single = self.a.create_label();
+        self.counted(single, 1, len, fold, |e| {
             e.eval(one, true)?;
             e.combine(red.op, r.scalar, e.regs[one.vir.roots[0]])
         })?;
