@@ -278,7 +278,9 @@ fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
         if let Some(image) = disk_cache::load(dir, key, prog.consts.len()) {
             // The entry passed every check; only mapping pages can fail now, and compiling
             // would need them too.
-            let k = link(prog, Generated { image, disasm: None });
+            // The entry does not record who compiled it; the emitter's plan says.
+            let generator = crate::asm::generator(&prog);
+            let k = link(prog, Generated { image, disasm: None, generator });
             disk_cache::add_time(true, start.elapsed());
             return k;
         }
@@ -303,8 +305,8 @@ pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
 /// The x86 emitter's code for the program where it covers it (`asm`), else Cranelift's.
 fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
     if let Some(emitted) = crate::asm::compile(prog) {
-        let (image, listing) = emitted?;
-        return Ok(Generated { image, disasm: dump.then_some(listing) });
+        let (image, listing, generator) = emitted?;
+        return Ok(Generated { image, disasm: dump.then_some(listing), generator });
     }
     let verify = VERIFY.load(Ordering::Relaxed);
     let isa = isa(verify, prog.avx512())?;
@@ -326,7 +328,7 @@ fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
 /// Loads generated code into executable memory, linked to the program's constants.
 fn link(prog: lower::Program, generated: Generated) -> Result<CompiledKernel> {
     let code = Code::load(&generated.image, &prog.consts)?;
-    let generator = crate::asm::generator(&prog);
+    let generator = generated.generator;
     crate::perf_map::record(code.entry(), generated.image.bytes.len(), generator, &prog);
     // SAFETY: the code is a function with the KernelFn ABI (Cranelift's from
     // `lower::signature`, the emitter's from `asm/encode.rs`: four pointer-sized integer
@@ -356,6 +358,8 @@ fn host_sig(call_conv: CallConv, f32: bool) -> Signature {
 struct Generated {
     image: Image,
     disasm: Option<String>,
+    /// [`CompiledKernel::generator`].
+    generator: &'static str,
 }
 
 fn codegen(prog: &lower::Program, isa: OwnedTargetIsa, dump: bool) -> Result<Generated> {
@@ -367,7 +371,7 @@ fn codegen(prog: &lower::Program, isa: OwnedTargetIsa, dump: bool) -> Result<Gen
     let compiled = ctx.compiled_code().expect("compiled just above");
     let disasm = compiled.vcode.clone();
     let image = Image::new(compiled.buffer.data(), compiled.buffer.relocs(), &ctx.func.params, &syms)?;
-    Ok(Generated { image, disasm })
+    Ok(Generated { image, disasm, generator: "cranelift" })
 }
 
 /// The program lowered to one Cranelift function, and the symbols it refers to.

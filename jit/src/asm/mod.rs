@@ -208,20 +208,28 @@ fn body((vir, regs): &(vir::Vir, Vec<usize>)) -> encode::Body<'_> {
 /// Vectors a step of the unrolled body computes, the first whose registers fit.
 const UNROLL: [usize; 2] = [4, 2];
 
-/// Which code generator compiles `prog`: `"asm-avx512"`, `"asm-avx2"` or `"cranelift"`.
-pub(crate) fn generator(prog: &Program) -> &'static str {
-    match plan(prog) {
-        Some(p) if p.one.0.avx512 => "asm-avx512",
-        Some(_) => "asm-avx2",
-        None => "cranelift",
+impl Plan {
+    /// [`crate::CompiledKernel::generator`]'s name for the emitter's code.
+    fn generator(&self) -> &'static str {
+        if self.one.0.avx512 {
+            "asm-avx512"
+        } else {
+            "asm-avx2"
+        }
     }
 }
 
-/// The emitter's code for `prog` and its listing (the body with its registers), or `None`
-/// when Cranelift compiles it.
-pub(crate) fn compile(prog: &Program) -> Option<Result<(Image, String)>> {
+/// Which code generator compiles `prog`: `"asm-avx512"`, `"asm-avx2"` or `"cranelift"`
+/// (for a kernel loaded from the disk cache, whose entry does not record it).
+pub(crate) fn generator(prog: &Program) -> &'static str {
+    plan(prog).map_or("cranelift", |p| p.generator())
+}
+
+/// The emitter's code for `prog`, its listing (the body with its registers) and its
+/// generator's name, or `None` when Cranelift compiles it.
+pub(crate) fn compile(prog: &Program) -> Option<Result<(Image, String, &'static str)>> {
     let p = plan(prog)?;
     let image = encode::image(&p.nest, body(&p.one), p.unrolled.as_ref().map(body), prog);
     let (vir, regs) = p.unrolled.as_ref().unwrap_or(&p.one);
-    Some(image.map(|image| (image, vir.listing(regs))))
+    Some(image.map(|image| (image, vir.listing(regs), p.generator())))
 }
