@@ -177,7 +177,7 @@ fn plan(prog: &Program) -> Option<Plan> {
         // Sixteen values a step: one zmm body, or two ymm ones (both must fit).
         let (red, reads) = RowReduce::of(prog)?;
         let budget = encode::reduce_budget(avx512);
-        let vir = vir::Vir::build(prog, reads, avx512)?;
+        let vir = vir::Vir::build(prog, &reads, avx512)?;
         let regs = regalloc::allocate(&vir, &budget)?;
         let two = match avx512 {
             true => None,
@@ -191,7 +191,7 @@ fn plan(prog: &Program) -> Option<Plan> {
     }
     let budget = encode::budget(avx512);
     let (layout, reads) = Layout::of(prog)?;
-    let vir = vir::Vir::build(prog, reads, avx512)?;
+    let vir = vir::Vir::build(prog, &reads, avx512)?;
     let regs = regalloc::allocate(&vir, &budget)?;
     // The widest unrolling whose registers fit.
     let unrolled = UNROLL.iter().find_map(|&u| {

@@ -14,6 +14,9 @@ use kiln_ir::{BinaryOp, DType, UnaryOp};
 use crate::lower::{Ins, Program};
 use crate::math::{exp, log, special, Ops};
 
+/// An f32's sign bit: `neg` flips it, `abs` clears it.
+const SIGN: u32 = 0x8000_0000;
+
 /// A value: the index of the instruction that makes it.
 pub(crate) type Val = usize;
 
@@ -182,7 +185,6 @@ pub(crate) struct Vir {
     pub insts: Vec<Inst>,
     /// The pool's constants, as i32/f32 lane bits.
     pub consts: Vec<u32>,
-    pub leaves: Vec<LeafRead>,
     /// The values stored at the iteration index, one vector after another (one per copy
     /// of an unrolled body).
     pub roots: Vec<Val>,
@@ -193,21 +195,21 @@ pub(crate) struct Vir {
 
 impl Vir {
     /// The body of `prog` (for a reduction: of the value reduced), whose leaves are read as
-    /// `leaves` says, or `None` when the emitter does not cover it: f32 values only (no
+    /// `leaves` says (one entry a leaf), or `None` when the emitter does not cover it: f32 values only (no
     /// cast, no integer or bool leaf), with the ops below.
-    pub fn build(prog: &Program, leaves: Vec<LeafRead>, avx512: bool) -> Option<Vir> {
+    pub fn build(prog: &Program, leaves: &[LeafRead], avx512: bool) -> Option<Vir> {
         if prog.out_dtype != DType::F32 || prog.out_numel == 0 {
             return None;
         }
         if prog.leaves.iter().any(|l| l.dtype != DType::F32) {
             return None;
         }
-        let mut v = Vir { insts: vec![], consts: vec![], leaves, roots: vec![], avx512, const_ids: HashMap::new() };
+        let mut v = Vir { insts: vec![], consts: vec![], roots: vec![], avx512, const_ids: HashMap::new() };
         let mut vals: Vec<Arg> = Vec::with_capacity(prog.ins.len());
         for ins in &prog.ins {
             let a = |k: usize| vals[k];
             let x = match *ins {
-                Ins::Leaf(l) => match v.leaves[l] {
+                Ins::Leaf(l) => match leaves[l] {
                     LeafRead::Vector => Arg::V(v.push(Inst::Load(l, 0))),
                     LeafRead::Scalar => Arg::V(v.push(Inst::Splat(l))),
                 },
@@ -285,6 +287,11 @@ impl Vir {
         Arg::V(self.push(Inst::Bin(op, a, b)))
     }
 
+    fn shift(&mut self, op: Shift, a: Arg, n: u32) -> Arg {
+        let a = self.mat(a);
+        Arg::V(self.push(Inst::Shift(op, a, n)))
+    }
+
     fn cmp(&mut self, p: FCmp, a: Arg, b: Arg) -> Val {
         let (p, a, b) = match (a, b) {
             (Arg::K(_), Arg::V(_)) => (p.swapped(), b, a),
@@ -323,7 +330,7 @@ impl Vir {
         // fma(-x, b, c) is fnma(x, b, c), bit for bit (negation is exact).
         let (a, negated) = match a {
             Arg::V(v) => match self.insts[v] {
-                Inst::Bin(Bin::Xor, x, Arg::K(k)) if self.consts[k] == 0x8000_0000 => (Arg::V(x), true),
+                Inst::Bin(Bin::Xor, x, Arg::K(k)) if self.consts[k] == SIGN => (Arg::V(x), true),
                 _ => (a, false),
             },
             Arg::K(_) => (Arg::V(self.mat(a)), false),
@@ -359,10 +366,6 @@ impl Vir {
         let remapped: Vec<Inst> = kept.iter().map(|inst| inst.renumbered(|v| new_index[v])).collect();
         self.insts = remapped;
         self.roots = self.roots.iter().map(|&r| new_index[r]).collect();
-    }
-
-    fn sign_mask(&mut self) -> Arg {
-        Arg::K(self.konst(0x8000_0000))
     }
 
     /// Kernel-level unary ops, with the lowering's semantics (`lower/ops.rs`).
@@ -481,11 +484,11 @@ impl Ops for Vir {
         self.fma(a, b, c)
     }
     fn neg(&mut self, a: Arg) -> Arg {
-        let s = self.sign_mask();
+        let s = Arg::K(self.konst(SIGN));
         self.bin(Bin::Xor, a, s)
     }
     fn abs(&mut self, a: Arg) -> Arg {
-        let m = Arg::K(self.konst(0x7fff_ffff));
+        let m = Arg::K(self.konst(!SIGN));
         self.bin(Bin::And, a, m)
     }
     fn lt(&mut self, a: Arg, b: Arg) -> Val {
@@ -532,16 +535,13 @@ impl Ops for Vir {
         self.bin(Bin::Xor, a, b)
     }
     fn shl(&mut self, a: Arg, n: u32) -> Arg {
-        let a = self.mat(a);
-        Arg::V(self.push(Inst::Shift(Shift::Left, a, n)))
+        self.shift(Shift::Left, a, n)
     }
     fn sshr(&mut self, a: Arg, n: u32) -> Arg {
-        let a = self.mat(a);
-        Arg::V(self.push(Inst::Shift(Shift::RightArith, a, n)))
+        self.shift(Shift::RightArith, a, n)
     }
     fn ushr(&mut self, a: Arg, n: u32) -> Arg {
-        let a = self.mat(a);
-        Arg::V(self.push(Inst::Shift(Shift::Right, a, n)))
+        self.shift(Shift::Right, a, n)
     }
     fn igt(&mut self, a: Arg, b: Arg) -> Val {
         let a = self.mat(a);
