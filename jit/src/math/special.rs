@@ -16,7 +16,11 @@ pub(crate) fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
     // tanh rounds to 1 well before these bounds; clamping keeps expm1 finite.
     let bound = if o.is_f32() { 20.0 } else { 40.0 };
     let a = o.abs(x);
-    let ac = o.clamp(a, 0.0, bound);
+    // `a` is +0 or more, or NaN: only the upper bound can bite (a clamp's `a < 0` never
+    // holds, and dropping it saves two instructions of W1's ~38 per vector).
+    let hi = o.k(bound);
+    let over = o.gt(a, hi);
+    let ac = o.sel(over, hi, a);
     let a2 = o.add(ac, ac);
     let em = expm1_small_nonneg(o, a2);
     let two = o.k(2.0);
