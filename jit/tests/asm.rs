@@ -136,7 +136,7 @@ proptest! {
         kinds in proptest::collection::vec(0u8..4, 1..4),
         steps in proptest::collection::vec(step(), 1..12),
         const_leaf in any::<bool>(),
-        reduce in proptest::option::of(0usize..3),
+        reduce in proptest::option::of(0usize..4),
         seed in any::<u64>(),
     ) {
         let mut rng = Rng(seed | 1);
@@ -184,7 +184,7 @@ proptest! {
             // Sometimes a reduction along the rows (softmax's max and sum).
             match reduce {
                 Some(r) => {
-                    let op = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min][r];
+                    let op = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Mean][r];
                     let axis = if rows == 1 { 0 } else { 1 };
                     add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[full])
                 }
@@ -230,7 +230,7 @@ fn row_reductions_accumulate_in_cranelifts_order() {
             let finite: Vec<f32> =
                 (0..rows * n).map(|_| ((rng.unit() - 0.5) * 10f64.powi(rng.below(7) as i32 - 3)) as f32).collect();
             let x = Array::from_vec(finite, &shape).unwrap();
-            for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+            for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Mean] {
                 // A producer in the body too: x * x - x.
                 let k = kernel(&[ty(DType::F32, &shape)], |g, i| {
                     let sq = add(g, Op::Unary(UnaryOp::Square), &[i[0]]);
@@ -262,11 +262,14 @@ fn the_emitter_takes_what_it_covers_and_leaves_the_rest() {
     let reduce = |op: ReduceOp, axis: usize| {
         kernel(&[f32_of(&[4, 8])], move |g, x| add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[x[0]]))
     };
-    let row_reductions = [(reduce(ReduceOp::Max, 1), "a row max"), (reduce(ReduceOp::Sum, 1), "a row sum")];
+    let row_reductions = [
+        (reduce(ReduceOp::Max, 1), "a row max"),
+        (reduce(ReduceOp::Sum, 1), "a row sum"),
+        (reduce(ReduceOp::Mean, 1), "a row mean"),
+    ];
     let f64_mul = kernel(&[ty(DType::F64, &[64])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[0]]));
     let cast = kernel(&[ty(DType::I32, &[64])], |g, x| add(g, Op::Cast(DType::F32), &[x[0]]));
     let left = [
-        (reduce(ReduceOp::Mean, 1), "a row mean"),
         (reduce(ReduceOp::Sum, 0), "a column sum"),
         (f64_mul, "f64"),
         (cast, "a cast"),

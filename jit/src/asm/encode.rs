@@ -531,8 +531,8 @@ impl<'v> Enc<'v> {
     /// or the reduction's two mask registers (AVX2).
     fn combine(&mut self, op: ReduceOp, acc: usize, v: usize) -> Asm<()> {
         let keep = match op {
-            ReduceOp::Sum if self.z => return self.a.vaddps(ZMM[acc], ZMM[acc], ZMM[v]),
-            ReduceOp::Sum => return self.a.vaddps(YMM[acc], YMM[acc], YMM[v]),
+            ReduceOp::Sum | ReduceOp::Mean if self.z => return self.a.vaddps(ZMM[acc], ZMM[acc], ZMM[v]),
+            ReduceOp::Sum | ReduceOp::Mean => return self.a.vaddps(YMM[acc], YMM[acc], YMM[v]),
             ReduceOp::Max => FCmp::Ge as i32,
             _ => FCmp::Le as i32,
         };
@@ -611,7 +611,7 @@ impl<'v> Enc<'v> {
         let r = if self.z { ACC_AVX512 } else { ACC_AVX2 };
         let len = End::Len(red.len as i32);
         let identity = match red.op {
-            ReduceOp::Sum => -0.0f32,
+            ReduceOp::Sum | ReduceOp::Mean => -0.0f32,
             ReduceOp::Max => f32::NEG_INFINITY,
             _ => f32::INFINITY,
         };
@@ -685,6 +685,9 @@ impl<'v> Enc<'v> {
                 self.a.vpermilps(YMM[r.t], YMM[r.v], lane)?;
             }
             self.combine(red.op, r.scalar, r.t)?;
+        }
+        if let Some(k) = red.divisor {
+            v3!(self, vdivps, vdivps, r.scalar, r.scalar, S::K(k))?;
         }
         // Lane 0 only (the tail mask still has one lane on).
         if self.z {

@@ -2,8 +2,8 @@
 //! 128-bit vectors, this writes the kernel's loops itself, 16 lanes a step with AVX-512 or 8
 //! with AVX2 (the math path decides), every op of the body (transcendentals included) in
 //! registers from one load of each operand to one store, row by row where operands are
-//! broadcast along rows or columns; and row sums, maxima and minima with their producers,
-//! accumulated in Cranelift's order.
+//! broadcast along rows or columns; and row sums, means, maxima and minima with their
+//! producers, accumulated in Cranelift's order.
 //!
 //! The pipeline is small and one file a stage: [`vir`] builds the loop body from the
 //! analyzed [`Program`] (through the same [`crate::math::Ops`] algorithms as the other
@@ -102,14 +102,18 @@ pub(crate) struct RowReduce {
     pub op: ReduceOp,
     pub len: usize,
     pub out_strides: Vec<usize>,
+    /// A mean's final divisor: its pool constant (set by [`plan`] with the body's scaling).
+    pub divisor: Option<usize>,
 }
 
 impl RowReduce {
     /// The reduction of `prog` and how each leaf is read along the reduced row, when it is
-    /// a sum, max or min over one non-empty innermost axis with at most one kept dimension.
+    /// a sum, mean, max or min over one non-empty innermost axis with at most one kept
+    /// dimension.
     fn of(prog: &Program) -> Option<(RowReduce, Vec<vir::LeafRead>)> {
         let Tail::Reduce { op, axes } = &prog.tail else { return None };
-        if !matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min) || !index::inner_is_reduced(prog, axes) {
+        let covered = matches!(op, ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Max | ReduceOp::Min);
+        if !covered || !index::inner_is_reduced(prog, axes) {
             return None;
         }
         let (kept, red) = index::split_space(prog, axes);
@@ -121,7 +125,7 @@ impl RowReduce {
         if !(fits(red.inner()) && out_strides.iter().all(|&s| fits(s))) {
             return None;
         }
-        Some((RowReduce { op: *op, len: red.inner(), out_strides }, reads))
+        Some((RowReduce { op: *op, len: red.inner(), out_strides, divisor: None }, reads))
     }
 }
 
@@ -175,9 +179,12 @@ fn plan(prog: &Program) -> Option<Plan> {
     }
     if prog.tail != Tail::None {
         // Sixteen values a step: one zmm body, or two ymm ones (both must fit).
-        let (red, reads) = RowReduce::of(prog)?;
+        let (mut red, reads) = RowReduce::of(prog)?;
         let budget = encode::reduce_budget(avx512);
-        let vir = vir::Vir::build(prog, &reads, avx512)?;
+        let mut vir = vir::Vir::build(prog, &reads, avx512)?;
+        if red.op == ReduceOp::Mean {
+            red.divisor = Some(vir.mean_terms(red.len));
+        }
         let regs = regalloc::allocate(&vir, &budget)?;
         let two = match avx512 {
             true => None,

@@ -237,6 +237,18 @@ impl Vir {
         Some(v)
     }
 
+    /// The body's value scaled for a float mean of `count` values, as the lowering sums
+    /// it (`lower/accum.rs`: each value times 2^-k, 2^k the power of two at or above
+    /// `count`, so the sum cannot overflow); returns the pool constant the sum is then
+    /// divided by (`count` times the same scale).
+    pub fn mean_terms(&mut self, count: usize) -> usize {
+        let scale = 2f64.powi(-(count.max(1).next_power_of_two().trailing_zeros() as i32));
+        let k = Arg::K(self.konst((scale as f32).to_bits()));
+        let Arg::V(root) = self.bin(Bin::FMul, Arg::V(self.roots[0]), k) else { unreachable!("a product is a value") };
+        self.roots = vec![root];
+        self.konst((((count as f32) as f64 * scale) as f32).to_bits())
+    }
+
     /// `u` copies of the (single) body computing `u` consecutive vectors, interleaved
     /// instruction by instruction: one body is a long dependency chain (a transcendental is
     /// dozens of steps), and independent copies side by side keep the vector units busy
