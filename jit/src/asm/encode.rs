@@ -52,9 +52,9 @@ pub(crate) fn budget(avx512: bool) -> Budget {
     }
 }
 
-/// A reduction's own registers, kept out of its body's allocation: the vector
-/// accumulators (AVX-512: one zmm; AVX2: two ymm, 8 lanes each), the scalar accumulator,
-/// two temporaries, and on AVX2 two for the combine's masks (AVX-512 uses `k2`, `k3`).
+/// A reduction's registers: the vector accumulators (AVX-512: one zmm; AVX2: two ymm, 8
+/// lanes each) and the scalar accumulator, kept out of its body's allocation; two
+/// temporaries, and on AVX2 two for the combine's masks (AVX-512 uses `k2`, `k3`).
 #[derive(Clone, Copy)]
 struct AccRegs {
     acc: [usize; 2],
@@ -65,14 +65,25 @@ struct AccRegs {
 }
 
 const ACC_AVX512: AccRegs = AccRegs { acc: [28, 28], scalar: 29, t: 30, v: 31, masks: [0, 0] };
-const ACC_AVX2: AccRegs = AccRegs { acc: [8, 9], scalar: 10, t: 11, v: 12, masks: [13, 14] };
 
-/// The registers a reduction's body may use: those below its own.
+/// AVX2's accumulators: ymm12–14 (ymm15 holds the tail mask).
+const AVX2_ACC: [usize; 3] = [12, 13, 14];
+
+/// AVX2's reduction registers for bodies whose results are in `roots`: the temporaries are
+/// the lowest body registers holding no result, since the temporaries are written only
+/// once a body has run, when its results are all it has live.
+fn avx2_acc(roots: &[usize]) -> AccRegs {
+    let mut free = (0..AVX2_ACC[0]).filter(|r| !roots.contains(r));
+    let mut next = || free.next().expect("a reduction's bodies leave registers free");
+    AccRegs { acc: [AVX2_ACC[0], AVX2_ACC[1]], scalar: AVX2_ACC[2], t: next(), v: next(), masks: [next(), next()] }
+}
+
+/// The registers a reduction's body may use: those below its accumulators.
 pub(crate) fn reduce_budget(avx512: bool) -> Budget {
     if avx512 {
         Budget { vectors: ACC_AVX512.acc[0], masks: K.len() }
     } else {
-        Budget { vectors: ACC_AVX2.acc[0], masks: 0 }
+        Budget { vectors: AVX2_ACC[0], masks: 0 }
     }
 }
 
@@ -528,8 +539,8 @@ impl<'v> Enc<'v> {
     /// `acc ⊕= v` for register numbers: the reduction's combining op with the lowering's
     /// semantics (`lower/accum.rs`: `acc + v`; `acc >= v || isnan(acc) ? acc : v` for max,
     /// `<=` for min), on every lane. Uses `k2`, `k3` (AVX-512; free once a body has run)
-    /// or the reduction's two mask registers (AVX2).
-    fn combine(&mut self, op: ReduceOp, acc: usize, v: usize) -> Asm<()> {
+    /// or the vector registers `masks` (AVX2).
+    fn combine(&mut self, op: ReduceOp, masks: [usize; 2], acc: usize, v: usize) -> Asm<()> {
         let keep = match op {
             ReduceOp::Sum | ReduceOp::Mean if self.z => return self.a.vaddps(ZMM[acc], ZMM[acc], ZMM[v]),
             ReduceOp::Sum | ReduceOp::Mean => return self.a.vaddps(YMM[acc], YMM[acc], YMM[v]),
@@ -544,7 +555,7 @@ impl<'v> Enc<'v> {
             self.a.vblendmps(a.k2(), v, a)
         } else {
             let (a, v) = (YMM[acc], YMM[v]);
-            let [m1, m2] = ACC_AVX2.masks.map(|m| YMM[m]);
+            let [m1, m2] = masks.map(|m| YMM[m]);
             self.a.vcmpps(m1, a, v, keep)?;
             self.a.vcmpps(m2, a, a, FCmp::Unord as i32)?;
             self.a.vorps(m1, m1, m2)?;
@@ -599,7 +610,7 @@ impl<'v> Enc<'v> {
     /// a scalar accumulator, folded in the order of Cranelift's code (`lower/reduce.rs`: its
     /// four 4-lane accumulators are the zmm accumulator's four 128-bit blocks, or the two
     /// ymm ones' halves), so the result has its bits. `two` is the body for two vectors
-    /// (AVX2's 16 values).
+    /// (AVX2's 16 values) when its registers fit; else `one` runs twice a step.
     fn reduce(
         &mut self,
         red: &RowReduce,
@@ -608,7 +619,13 @@ impl<'v> Enc<'v> {
         prog: &Program,
         done: CodeLabel,
     ) -> Asm<()> {
-        let r = if self.z { ACC_AVX512 } else { ACC_AVX2 };
+        let r = match self.z {
+            true => ACC_AVX512,
+            false => {
+                let roots = |b: Body| b.vir.roots.iter().map(|&v| b.regs[v]).collect::<Vec<_>>();
+                avx2_acc(&[roots(one), two.map_or(vec![], roots)].concat())
+            }
+        };
         let len = End::Len(red.len as i32);
         let identity = match red.op {
             ReduceOp::Sum | ReduceOp::Mean => -0.0f32,
@@ -640,7 +657,14 @@ impl<'v> Enc<'v> {
         self.counted(sixteen, 16, len, fours, |e| {
             e.eval(step, false)?;
             for (u, &root) in step.vir.roots.iter().enumerate() {
-                e.combine(red.op, r.acc[u], e.regs[root])?;
+                e.combine(red.op, r.masks, r.acc[u], e.regs[root])?;
+            }
+            if !e.z && two.is_none() {
+                // AVX2 with a body whose two copies do not fit: the second 8 values by the
+                // same copy (`counted` sets rdx to the next step after the body).
+                e.a.add(rdx, 8)?;
+                e.eval(one, false)?;
+                e.combine(red.op, r.masks, r.acc[1], e.regs[one.vir.roots[0]])?;
             }
             Ok(())
         })?;
@@ -650,7 +674,7 @@ impl<'v> Enc<'v> {
         self.counted(four, 4, len, ones, |e| {
             e.eval(one, true)?;
             e.mov(r.t, r.acc[0])?;
-            e.combine(red.op, r.t, e.regs[one.vir.roots[0]])?;
+            e.combine(red.op, r.masks, r.t, e.regs[one.vir.roots[0]])?;
             if e.z {
                 e.a.vmovaps(ZMM[r.acc[0]].k1(), ZMM[r.t])
             } else {
@@ -662,7 +686,7 @@ impl<'v> Enc<'v> {
         let single = self.a.create_label();
         self.counted(single, 1, len, fold, |e| {
             e.eval(one, true)?;
-            e.combine(red.op, r.scalar, e.regs[one.vir.roots[0]])
+            e.combine(red.op, r.masks, r.scalar, e.regs[one.vir.roots[0]])
         })?;
         // The 4-lane accumulators 1, 2, 3 into 0, then its lanes 0..3 into the scalar.
         self.a.set_label(&mut fold)?;
@@ -675,16 +699,16 @@ impl<'v> Enc<'v> {
                 let from = YMM[r.acc[(block / 2) as usize]];
                 self.a.vperm2f128(YMM[r.t], from, from, block % 2)?;
             }
-            self.combine(red.op, r.v, r.t)?;
+            self.combine(red.op, r.masks, r.v, r.t)?;
         }
-        self.combine(red.op, r.scalar, r.v)?;
+        self.combine(red.op, r.masks, r.scalar, r.v)?;
         for lane in 1..4 {
             if self.z {
                 self.a.valignd(ZMM[r.t], ZMM[r.v], ZMM[r.v], lane)?;
             } else {
                 self.a.vpermilps(YMM[r.t], YMM[r.v], lane)?;
             }
-            self.combine(red.op, r.scalar, r.t)?;
+            self.combine(red.op, r.masks, r.scalar, r.t)?;
         }
         if let Some(k) = red.divisor {
             v3!(self, vdivps, vdivps, r.scalar, r.scalar, S::K(k))?;
