@@ -34,9 +34,9 @@ fn with_asm<R>(on: bool, path: kiln_jit::MathPath, f: impl FnOnce() -> R) -> R {
     })
 }
 
-/// Where the emitter must compile a kernel: on both wide paths, on AVX-512 (a row
-/// reduction of a random body, which on AVX2 falls back when two copies of its body do
-/// not fit the registers left beside the accumulators), or nowhere (an uncovered op).
+/// Where the emitter must compile a kernel: on both wide paths, on AVX-512 (a reduction of
+/// a random body, which on AVX2 falls back when the body does not fit the registers left
+/// beside the accumulators), or nowhere (an uncovered op).
 #[derive(Clone, Copy, Debug)]
 enum Cover {
     Both,
@@ -136,7 +136,7 @@ proptest! {
         kinds in proptest::collection::vec(0u8..4, 1..4),
         steps in proptest::collection::vec(step(), 1..12),
         const_leaf in any::<bool>(),
-        reduce in proptest::option::of(0usize..4),
+        reduce in proptest::option::of((0usize..4, any::<bool>())),
         seed in any::<u64>(),
     ) {
         let mut rng = Rng(seed | 1);
@@ -181,11 +181,12 @@ proptest! {
             }
             let last = *vals.last().unwrap();
             let full = add(g, Op::Binary(BinaryOp::Add), &[last, ins[0]]);
-            // Sometimes a reduction along the rows (softmax's max and sum).
+            // Sometimes a reduction along the rows (softmax's max and sum) or, over several
+            // rows, down the columns (a bias gradient's sum).
             match reduce {
-                Some(r) => {
+                Some((r, down)) => {
                     let op = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Mean][r];
-                    let axis = if rows == 1 { 0 } else { 1 };
+                    let axis = if rows == 1 || down { 0 } else { 1 };
                     add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[full])
                 }
                 None => full,
@@ -217,33 +218,40 @@ fn every_length_and_range_split_agrees() {
     }
 }
 
-/// Row sums, maxima and minima of finite values of mixed magnitudes, where the order of
-/// accumulation shows in the rounding: the emitter must fold in Cranelift's order exactly,
-/// for every remainder of the row (16-wide steps, 4-wide steps, single values).
+/// Row (and column) sums, means, maxima and minima of finite values of mixed magnitudes,
+/// where the order of accumulation shows in the rounding: the emitter must fold in
+/// Cranelift's order exactly, for every remainder of the row (16-wide steps, 4-wide steps,
+/// single values) and every column count (unrolled steps, single vectors, masked tail).
 #[test]
-fn row_reductions_accumulate_in_cranelifts_order() {
+fn reductions_accumulate_in_cranelifts_order() {
     let mut rng = Rng(21);
     for rows in [1usize, 3] {
         for n in (2..=50).chain([255, 256, 257, 1029]) {
             let shape = if rows == 1 { vec![n] } else { vec![rows, n] };
-            let axis = shape.len() - 1;
             let finite: Vec<f32> =
                 (0..rows * n).map(|_| ((rng.unit() - 0.5) * 10f64.powi(rng.below(7) as i32 - 3)) as f32).collect();
             let x = Array::from_vec(finite, &shape).unwrap();
-            for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Mean] {
+            let ops = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Mean];
+            let axes = if rows == 1 { vec![0] } else { vec![1, 0] };
+            for (op, axis) in ops.into_iter().flat_map(|op| axes.iter().map(move |&a| (op, a))) {
                 // A producer in the body too: x * x - x.
                 let k = kernel(&[ty(DType::F32, &shape)], |g, i| {
                     let sq = add(g, Op::Unary(UnaryOp::Square), &[i[0]]);
                     let v = add(g, Op::Binary(BinaryOp::Sub), &[sq, i[0]]);
                     add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[v])
                 });
-                assert_emitter_agrees(&k, std::slice::from_ref(&x), Cover::Both, &format!("{op:?} over {shape:?}"));
+                assert_emitter_agrees(
+                    &k,
+                    std::slice::from_ref(&x),
+                    Cover::Both,
+                    &format!("{op:?} over {shape:?} axis {axis}"),
+                );
                 // A body too large for two copies at once on AVX2 (one runs twice a step).
                 let k = kernel(&[ty(DType::F32, &shape)], |g, i| {
                     let v = add(g, Op::Unary(UnaryOp::Softplus), &[i[0]]);
                     add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[v])
                 });
-                let what = format!("{op:?} of softplus over {shape:?}");
+                let what = format!("{op:?} of softplus over {shape:?} axis {axis}");
                 assert_emitter_agrees(&k, std::slice::from_ref(&x), Cover::Both, &what);
             }
         }
@@ -273,11 +281,11 @@ fn the_emitter_takes_what_it_covers_and_leaves_the_rest() {
         (reduce(ReduceOp::Max, 1), "a row max"),
         (reduce(ReduceOp::Sum, 1), "a row sum"),
         (reduce(ReduceOp::Mean, 1), "a row mean"),
+        (reduce(ReduceOp::Sum, 0), "a column sum"),
     ];
     let f64_mul = kernel(&[ty(DType::F64, &[64])], |g, x| add(g, Op::Binary(BinaryOp::Mul), &[x[0], x[0]]));
     let cast = kernel(&[ty(DType::I32, &[64])], |g, x| add(g, Op::Cast(DType::F32), &[x[0]]));
     let left = [
-        (reduce(ReduceOp::Sum, 0), "a column sum"),
         (f64_mul, "f64"),
         (cast, "a cast"),
         // Three dimensions after collapsing.

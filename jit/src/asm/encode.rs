@@ -17,7 +17,7 @@ use kiln_ir::{Error, ReduceOp, Result};
 
 use super::regalloc::Budget;
 use super::vir::{Arg, Bin, FCmp, ICmp, Inst, Shift, Vir};
-use super::{Layout, Nest, RowReduce};
+use super::{ColReduce, Layout, Nest, RowReduce};
 use crate::code::{Fixup, Image, Target};
 use crate::lower::{Program, Src};
 
@@ -85,6 +85,20 @@ pub(crate) fn reduce_budget(avx512: bool) -> Budget {
     } else {
         Budget { vectors: AVX2_ACC[0], masks: 0 }
     }
+}
+
+/// A column reduction's registers for a step of `copies` vectors: one accumulator a copy
+/// (the highest registers down), and on AVX2 the combine's two mask registers.
+fn column_accs(avx512: bool, copies: usize) -> (Vec<usize>, [usize; 2]) {
+    let top = if avx512 { 31 } else { 12 };
+    ((0..copies).map(|j| top - j).collect(), [13, 14])
+}
+
+/// The registers a column reduction's body of `copies` vectors may use: those below its
+/// accumulators.
+pub(crate) fn column_budget(avx512: bool, copies: usize) -> Budget {
+    let (accs, _) = column_accs(avx512, copies);
+    Budget { vectors: accs[copies - 1], masks: if avx512 { K.len() } else { 0 } }
 }
 
 /// The most leaves a kernel may read (one base register each).
@@ -185,6 +199,16 @@ impl<'v> Enc<'v> {
     }
 
     /// Vector `u` from element `rdx` of the buffer at `base`.
+    /// Register `d` set to pool constant `k`.
+    fn load_const(&mut self, d: usize, k: usize) -> Asm<()> {
+        let l = self.pool[k];
+        if self.z {
+            self.a.vmovups(ZMM[d], zmmword_ptr(l))
+        } else {
+            self.a.vmovups(YMM[d], ymmword_ptr(l))
+        }
+    }
+
     fn at(&self, base: AsmRegister64, u: usize) -> AsmMemoryOperand {
         ptr(base + rdx * 4 + (u as i32) * self.lanes() * 4)
     }
@@ -210,14 +234,7 @@ impl<'v> Enc<'v> {
                     self.a.vbroadcastss(YMM[d], m)
                 }
             }
-            Inst::Mat(k) => {
-                let l = self.pool[k];
-                if self.z {
-                    self.a.vmovups(ZMM[d], zmmword_ptr(l))
-                } else {
-                    self.a.vmovups(YMM[d], ymmword_ptr(l))
-                }
-            }
+            Inst::Mat(k) => self.load_const(d, k),
             Inst::Bin(op, x, y) => {
                 let (x, y) = (r(x), self.arg(y));
                 match op {
@@ -400,6 +417,7 @@ fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad:
     let uses_rbp = match nest {
         Nest::Rows(layout) => layout.rows > 1,
         Nest::Reduce(_) => true,
+        Nest::Columns(_) => false,
     };
     let mut saved = LEAF_GPRS[SAVED_FROM..prog.leaves.len().max(SAVED_FROM)].to_vec();
     if uses_rbp {
@@ -412,6 +430,7 @@ fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad:
     match nest {
         Nest::Rows(layout) => e.rows(layout, one, unrolled, prog, done)?,
         Nest::Reduce(red) => e.reduce(red, one, unrolled, prog, done)?,
+        Nest::Columns(col) => e.column_reduce(col, one, unrolled, prog, done)?,
     }
     e.a.set_label(&mut done)?;
     e.a.vzeroupper()?;
@@ -739,4 +758,72 @@ pub(crate) fn image(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Progr
     let image = Image { bytes, fixups };
     image.check(prog.consts.len())?;
     Ok(image)
+}
+
+impl<'v> Enc<'v> {
+    /// A column reduction: output columns `rdx..rcx`, `unrolled` steps while they fit, then
+    /// one vector at a time, then the rest under a mask.
+    fn column_reduce(
+        &mut self,
+        col: &ColReduce,
+        one: Body<'v>,
+        unrolled: Option<Body<'v>>,
+        prog: &Program,
+        done: CodeLabel,
+    ) -> Asm<()> {
+        self.load_leaves(prog, None)?;
+        let (singles, mut tail) = (self.a.create_label(), self.a.create_label());
+        if let Some(u) = unrolled {
+            let (top, step) = (self.a.create_label(), self.columns(u));
+            self.counted(top, step, End::Rcx, singles, |e| e.column_step(col, u, false))?;
+        }
+        let step = self.columns(one);
+        self.counted(singles, step, End::Rcx, tail, |e| e.column_step(col, one, false))?;
+        self.a.set_label(&mut tail)?;
+        self.a.cmp(rdx, rcx)?;
+        self.a.jae(done)?;
+        self.a.mov(rdi, rcx)?;
+        self.a.sub(rdi, rdx)?;
+        self.tail_mask()?;
+        self.column_step(col, one, true)
+    }
+
+    /// The columns from `rdx` on that one step of `body` covers, reduced over every row:
+    /// each copy's accumulator combines the body's value row by row (rax counts rows, the
+    /// leaf pointers move down a row each and back up after), then it is stored.
+    fn column_step(&mut self, col: &ColReduce, body: Body<'v>, tail: bool) -> Asm<()> {
+        let (accs, masks) = column_accs(self.z, body.vir.roots.len());
+        for &acc in &accs {
+            self.load_const(acc, col.identity)?;
+        }
+        self.a.xor(eax, eax)?;
+        let mut row = self.a.create_label();
+        self.a.set_label(&mut row)?;
+        self.eval(body, tail)?;
+        for (j, &root) in body.vir.roots.iter().enumerate() {
+            self.combine(col.op, masks, accs[j], body.regs[root])?;
+        }
+        self.next_leaf_rows(&col.row_strides)?;
+        self.a.inc(rax)?;
+        self.a.cmp(rax, col.rows as i32)?;
+        self.a.jb(row)?;
+        for (l, &stride) in col.row_strides.iter().enumerate() {
+            if stride != 0 {
+                self.a.sub(LEAF_GPRS[l], bytes(stride * col.rows))?;
+            }
+        }
+        for (j, &acc) in accs.iter().enumerate() {
+            if let Some(k) = col.divisor {
+                v3!(self, vdivps, vdivps, acc, acc, S::K(k))?;
+            }
+            let m = self.at(rsi, j);
+            match (self.z, tail) {
+                (true, false) => self.a.vmovups(zmmword_ptr(m), ZMM[acc]),
+                (true, true) => self.a.vmovups(zmmword_ptr(m).k1(), ZMM[acc]),
+                (false, false) => self.a.vmovups(ymmword_ptr(m), YMM[acc]),
+                (false, true) => self.a.vmaskmovps(ymmword_ptr(m), ymm15, YMM[acc]),
+            }?;
+        }
+        Ok(())
+    }
 }

@@ -2,8 +2,8 @@
 //! 128-bit vectors, this writes the kernel's loops itself, 16 lanes a step with AVX-512 or 8
 //! with AVX2 (the math path decides), every op of the body (transcendentals included) in
 //! registers from one load of each operand to one store, row by row where operands are
-//! broadcast along rows or columns; and row sums, means, maxima and minima with their
-//! producers, accumulated in Cranelift's order.
+//! broadcast along rows or columns; and row and column sums, means, maxima and minima with
+//! their producers, accumulated in Cranelift's order.
 //!
 //! The pipeline is small and one file a stage: [`vir`] builds the loop body from the
 //! analyzed [`Program`] (through the same [`crate::math::Ops`] algorithms as the other
@@ -141,6 +141,45 @@ fn leaf_reads(dims: &index::Dims) -> Option<Vec<vir::LeafRead>> {
         .collect()
 }
 
+/// A reduction over the outer axis of a `[rows, cols]` space: output `c` reduces column
+/// `c`, leaf `l` read from its element `c` (or its one element: the body's
+/// [`vir::LeafRead`]) of row `r` at `r * row_strides[l]`. The lowering vectorizes it across
+/// adjacent outputs (`lower/reduce.rs`, `Outer`): each lane accumulates its column row by
+/// row, so any width gives the same bits.
+pub(crate) struct ColReduce {
+    pub op: ReduceOp,
+    pub rows: usize,
+    pub row_strides: Vec<usize>,
+    /// The accumulators' starting value: its pool constant (set by [`plan`]).
+    pub identity: usize,
+    /// A mean's final divisor: its pool constant (set by [`plan`]).
+    pub divisor: Option<usize>,
+}
+
+impl ColReduce {
+    /// The reduction of `prog` and how each leaf is read along the output, when it is a
+    /// sum, mean, max or min over one non-empty outer dimension of a two-dimensional space.
+    fn of(prog: &Program) -> Option<(ColReduce, Vec<vir::LeafRead>)> {
+        let Tail::Reduce { op, axes } = &prog.tail else { return None };
+        let covered = matches!(op, ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Max | ReduceOp::Min);
+        if !covered || index::inner_is_reduced(prog, axes) {
+            return None;
+        }
+        let (kept, red) = index::split_space(prog, axes);
+        if kept.rank() != 1 || red.rank() != 1 || red.inner() == 0 {
+            return None;
+        }
+        let reads = leaf_reads(&kept)?;
+        let rows = red.inner();
+        let row_strides = red.strides.iter().map(|s| s[0]).collect::<Vec<_>>();
+        // A leaf's pointer goes back over all rows by one immediate.
+        if !row_strides.iter().all(|&s| s.checked_mul(rows).is_some_and(fits)) {
+            return None;
+        }
+        Some((ColReduce { op: *op, rows, row_strides, identity: 0, divisor: None }, reads))
+    }
+}
+
 /// Whether `elements` f32s span a 32-bit immediate's bytes.
 fn fits(elements: usize) -> bool {
     elements.checked_mul(4).is_some_and(|b| b <= i32::MAX as usize)
@@ -152,6 +191,8 @@ pub(crate) enum Nest {
     Rows(Layout),
     /// One reduced row per output.
     Reduce(RowReduce),
+    /// One reduced column per output lane.
+    Columns(ColReduce),
 }
 
 /// A kernel's loop nest and bodies: one vector a step, and (when registers allow) several.
@@ -176,6 +217,9 @@ fn plan(prog: &Program) -> Option<Plan> {
     };
     if !prog.asm || prog.leaves.len() > encode::MAX_LEAVES {
         return None;
+    }
+    if let Some((col, reads)) = ColReduce::of(prog) {
+        return plan_columns(prog, col, &reads, avx512);
     }
     if prog.tail != Tail::None {
         // Sixteen values a step: one zmm body, or two ymm ones.
@@ -206,6 +250,26 @@ fn plan(prog: &Program) -> Option<Plan> {
         regalloc::allocate(&v, &budget).map(|r| (v, r))
     });
     Some(Plan { nest: Nest::Rows(layout), one: (vir, regs), unrolled })
+}
+
+/// A column reduction's bodies: each copy of the body has an accumulator of its own.
+fn plan_columns(prog: &Program, mut col: ColReduce, reads: &[vir::LeafRead], avx512: bool) -> Option<Plan> {
+    let mut vir = vir::Vir::build(prog, reads, avx512)?;
+    if col.op == ReduceOp::Mean {
+        col.divisor = Some(vir.mean_terms(col.rows));
+    }
+    let identity = match col.op {
+        ReduceOp::Sum | ReduceOp::Mean => -0.0f32,
+        ReduceOp::Max => f32::NEG_INFINITY,
+        _ => f32::INFINITY,
+    };
+    col.identity = vir.konst(identity.to_bits());
+    let regs = regalloc::allocate(&vir, &encode::column_budget(avx512, 1))?;
+    let unrolled = UNROLL.iter().find_map(|&u| {
+        let v = vir.unroll(u);
+        regalloc::allocate(&v, &encode::column_budget(avx512, u)).map(|r| (v, r))
+    });
+    Some(Plan { nest: Nest::Columns(col), one: (vir, regs), unrolled })
 }
 
 fn body((vir, regs): &(vir::Vir, Vec<usize>)) -> encode::Body<'_> {
