@@ -198,7 +198,6 @@ impl<'v> Enc<'v> {
         }
     }
 
-    /// Vector `u` from element `rdx` of the buffer at `base`.
     /// Register `d` set to pool constant `k`.
     fn load_const(&mut self, d: usize, k: usize) -> Asm<()> {
         let l = self.pool[k];
@@ -209,6 +208,7 @@ impl<'v> Enc<'v> {
         }
     }
 
+    /// Vector `u` from element `rdx` of the buffer at `base`.
     fn at(&self, base: AsmRegister64, u: usize) -> AsmMemoryOperand {
         ptr(base + rdx * 4 + (u as i32) * self.lanes() * 4)
     }
@@ -386,15 +386,20 @@ impl<'v> Enc<'v> {
     fn body(&mut self, body: Body<'v>, tail: bool) -> Asm<()> {
         self.eval(body, tail)?;
         for (u, &root) in self.vir.roots.iter().enumerate() {
-            let (r, m) = (self.regs[root], self.at(rsi, u));
-            match (self.z, tail) {
-                (true, false) => self.a.vmovups(zmmword_ptr(m), ZMM[r]),
-                (true, true) => self.a.vmovups(zmmword_ptr(m).k1(), ZMM[r]),
-                (false, false) => self.a.vmovups(ymmword_ptr(m), YMM[r]),
-                (false, true) => self.a.vmaskmovps(ymmword_ptr(m), ymm15, YMM[r]),
-            }?;
+            self.store(u, self.regs[root], tail)?;
         }
         Ok(())
+    }
+
+    /// Register `r` to output vector `u` (under the tail mask: `tail`).
+    fn store(&mut self, u: usize, r: usize, tail: bool) -> Asm<()> {
+        let m = self.at(rsi, u);
+        match (self.z, tail) {
+            (true, false) => self.a.vmovups(zmmword_ptr(m), ZMM[r]),
+            (true, true) => self.a.vmovups(zmmword_ptr(m).k1(), ZMM[r]),
+            (false, false) => self.a.vmovups(ymmword_ptr(m), YMM[r]),
+            (false, true) => self.a.vmaskmovps(ymmword_ptr(m), ymm15, YMM[r]),
+        }
     }
 }
 
@@ -527,21 +532,7 @@ impl<'v> Enc<'v> {
             self.a.add(rcx, rdx)?;
         }
         let mut row_end = if rows { self.a.create_label() } else { done };
-        let (singles, mut tail) = (self.a.create_label(), self.a.create_label());
-        if let Some(u) = unrolled {
-            let (top, step) = (self.a.create_label(), self.columns(u));
-            self.counted(top, step, End::Rcx, singles, |e| e.body(u, false))?;
-        }
-        let step = self.columns(one);
-        self.counted(singles, step, End::Rcx, tail, |e| e.body(one, false))?;
-        self.a.set_label(&mut tail)?;
-        self.a.cmp(rdx, rcx)?;
-        self.a.jae(row_end)?;
-        // The remaining r = end - i < lanes elements, under a mask of r lanes.
-        self.a.mov(rdi, rcx)?;
-        self.a.sub(rdi, rdx)?;
-        self.tail_mask()?;
-        self.body(one, true)?;
+        self.steps(one, unrolled, row_end, |e, body, tail| e.body(body, tail))?;
         if rows {
             // The next row from column 0, while elements are left.
             self.a.set_label(&mut row_end)?;
@@ -602,6 +593,32 @@ impl<'v> Enc<'v> {
         self.tail_mask()
     }
 
+    /// Columns `rdx..rcx` by `step`: `unrolled` steps while they fit, then `one` vector at a
+    /// time, then the rest under the tail mask (skipped to `none_left` when nothing is).
+    fn steps(
+        &mut self,
+        one: Body<'v>,
+        unrolled: Option<Body<'v>>,
+        none_left: CodeLabel,
+        step: impl Fn(&mut Self, Body<'v>, bool) -> Asm<()>,
+    ) -> Asm<()> {
+        let (singles, mut tail) = (self.a.create_label(), self.a.create_label());
+        if let Some(u) = unrolled {
+            let (top, width) = (self.a.create_label(), self.columns(u));
+            self.counted(top, width, End::Rcx, singles, |e| step(e, u, false))?;
+        }
+        let width = self.columns(one);
+        self.counted(singles, width, End::Rcx, tail, |e| step(e, one, false))?;
+        self.a.set_label(&mut tail)?;
+        self.a.cmp(rdx, rcx)?;
+        self.a.jae(none_left)?;
+        // The remaining r = end - i < lanes elements, under a mask of r lanes.
+        self.a.mov(rdi, rcx)?;
+        self.a.sub(rdi, rdx)?;
+        self.tail_mask()?;
+        step(self, one, true)
+    }
+
     /// A loop at `top` running `body` while `step` more columns (from `rdx`) fit before
     /// `end`, then going on to `next`.
     fn counted(
@@ -646,11 +663,7 @@ impl<'v> Enc<'v> {
             }
         };
         let len = End::Len(red.len as i32);
-        let identity = match red.op {
-            ReduceOp::Sum | ReduceOp::Mean => -0.0f32,
-            ReduceOp::Max => f32::NEG_INFINITY,
-            _ => f32::INFINITY,
-        };
+        let identity = super::identity(red.op);
         // rax: the output; rbp: the end.
         self.a.mov(rbp, rcx)?;
         self.a.mov(rax, rdx)?;
@@ -772,20 +785,7 @@ impl<'v> Enc<'v> {
         done: CodeLabel,
     ) -> Asm<()> {
         self.load_leaves(prog, None)?;
-        let (singles, mut tail) = (self.a.create_label(), self.a.create_label());
-        if let Some(u) = unrolled {
-            let (top, step) = (self.a.create_label(), self.columns(u));
-            self.counted(top, step, End::Rcx, singles, |e| e.column_step(col, u, false))?;
-        }
-        let step = self.columns(one);
-        self.counted(singles, step, End::Rcx, tail, |e| e.column_step(col, one, false))?;
-        self.a.set_label(&mut tail)?;
-        self.a.cmp(rdx, rcx)?;
-        self.a.jae(done)?;
-        self.a.mov(rdi, rcx)?;
-        self.a.sub(rdi, rdx)?;
-        self.tail_mask()?;
-        self.column_step(col, one, true)
+        self.steps(one, unrolled, done, |e, body, tail| e.column_step(col, body, tail))
     }
 
     /// The columns from `rdx` on that one step of `body` covers, reduced over every row:
@@ -816,13 +816,7 @@ impl<'v> Enc<'v> {
             if let Some(k) = col.divisor {
                 v3!(self, vdivps, vdivps, acc, acc, S::K(k))?;
             }
-            let m = self.at(rsi, j);
-            match (self.z, tail) {
-                (true, false) => self.a.vmovups(zmmword_ptr(m), ZMM[acc]),
-                (true, true) => self.a.vmovups(zmmword_ptr(m).k1(), ZMM[acc]),
-                (false, false) => self.a.vmovups(ymmword_ptr(m), YMM[acc]),
-                (false, true) => self.a.vmaskmovps(ymmword_ptr(m), ymm15, YMM[acc]),
-            }?;
+            self.store(j, acc, tail)?;
         }
         Ok(())
     }

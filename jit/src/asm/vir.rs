@@ -244,7 +244,7 @@ impl Vir {
     pub fn mean_terms(&mut self, count: usize) -> usize {
         let scale = 2f64.powi(-(count.max(1).next_power_of_two().trailing_zeros() as i32));
         let k = Arg::K(self.konst((scale as f32).to_bits()));
-        let Arg::V(root) = self.bin(Bin::FMul, Arg::V(self.roots[0]), k) else { unreachable!("a product is a value") };
+        let root = self.push(Inst::Bin(Bin::FMul, self.roots[0], k));
         self.roots = vec![root];
         self.konst((((count as f32) as f64 * scale) as f32).to_bits())
     }
