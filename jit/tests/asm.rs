@@ -240,12 +240,8 @@ fn reductions_accumulate_in_cranelifts_order() {
                     let v = add(g, Op::Binary(BinaryOp::Sub), &[sq, i[0]]);
                     add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[v])
                 });
-                assert_emitter_agrees(
-                    &k,
-                    std::slice::from_ref(&x),
-                    Cover::Both,
-                    &format!("{op:?} over {shape:?} axis {axis}"),
-                );
+                let what = format!("{op:?} over {shape:?} axis {axis}");
+                assert_emitter_agrees(&k, std::slice::from_ref(&x), Cover::Both, &what);
                 // A body too large for two copies at once on AVX2 (one runs twice a step).
                 let k = kernel(&[ty(DType::F32, &shape)], |g, i| {
                     let v = add(g, Op::Unary(UnaryOp::Softplus), &[i[0]]);
@@ -277,7 +273,7 @@ fn the_emitter_takes_what_it_covers_and_leaves_the_rest() {
     let reduce = |op: ReduceOp, axis: usize| {
         kernel(&[f32_of(&[4, 8])], move |g, x| add(g, Op::Reduce { op, axes: vec![axis], keepdims: false }, &[x[0]]))
     };
-    let row_reductions = [
+    let reductions = [
         (reduce(ReduceOp::Max, 1), "a row max"),
         (reduce(ReduceOp::Sum, 1), "a row sum"),
         (reduce(ReduceOp::Mean, 1), "a row mean"),
@@ -303,7 +299,7 @@ fn the_emitter_takes_what_it_covers_and_leaves_the_rest() {
             assert_eq!(generator(k, true), emitted, "{what} ({})", path.name());
             assert_eq!(generator(k, false), "cranelift", "{what} with set_asm(false)");
         }
-        for (k, what) in &row_reductions {
+        for (k, what) in &reductions {
             assert_eq!(generator(k, true), emitted, "{what} ({})", path.name());
         }
         for (k, what) in &left {
