@@ -395,7 +395,10 @@ mod tests {
     #[test]
     fn the_widest_unrolling_that_fits_is_taken() {
         assert_eq!(copies(&unary(UnaryOp::Exp), MathPath::Avx2), 3);
-        assert_eq!(copies(&unary(UnaryOp::Exp), MathPath::Avx512), 4);
         assert_eq!(copies(&unary(UnaryOp::Neg), MathPath::Avx2), 4);
+        // The AVX-512 path's tail mask needs BMI2 (`plan` leaves a CPU without it to Cranelift).
+        if std::is_x86_feature_detected!("bmi2") {
+            assert_eq!(copies(&unary(UnaryOp::Exp), MathPath::Avx512), 4);
+        }
     }
 }
