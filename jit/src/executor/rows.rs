@@ -15,8 +15,10 @@ use kiln_ir::{Graph, Op};
 use super::{Dest, Mode, ScheduleStep};
 
 /// Bytes of one block's values (all the group's outputs for `block_rows` rows): small
-/// enough for L2 next to the operand rows.
-const BLOCK_BYTES: usize = 64 << 10;
+/// enough for L2 next to the operand rows (Zen 3's is 512 KiB a core). On a Zen 3, W2 ran
+/// 3–4% faster with 256 KiB than with 64 KiB (docs/PERFORMANCE.md, ninth session); 1 MiB
+/// was slower again.
+const BLOCK_BYTES: usize = 256 << 10;
 
 /// Steps `start..end`, run `block_rows` rows at a time.
 #[derive(Clone, Debug)]
