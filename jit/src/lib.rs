@@ -1,8 +1,8 @@
 //! kiln's code generator and executor: each fused kernel of an optimized graph becomes one
 //! function ([`compile`]) — Cranelift's, over 128-bit vectors, or for the f32 kernels it
-//! covers (elementwise, row reductions) the x86 emitter's, 16 or 8 lanes wide ([`set_asm`]) — cached per
-//! process (and on disk when [`disk_cache`] is on), and [`Executable`] runs the graph from
-//! its precomputed buffer plan. `docs/JIT.md` explains the lowering, the vector width, the
+//! covers (elementwise, row and column reductions) the x86 emitter's, 16 or 8 lanes wide
+//! ([`set_asm`]) — cached per process (and on disk when [`disk_cache`] is on), and
+//! [`Executable`] runs the graph from its precomputed buffer plan. `docs/JIT.md` explains the lowering, the vector width, the
 //! emitter, the accuracy of the approximations and the executor.
 
 pub mod arena;

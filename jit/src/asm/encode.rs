@@ -1,8 +1,9 @@
 //! Machine code for a [`Vir`] body: the kernel ABI's loop over `begin..end`, row by row of
 //! the [`Layout`], within a row a full vector (or an unrolled step) at a time and the row's
 //! remainder once under a lane mask; or, for a [`RowReduce`], one reduced row per output;
-//! the constant pool after the code. A reduction keeps its own registers (`AccRegs`) above
-//! its body's.
+//! or, for a [`ColReduce`], the columns a step at a time, each reduced down every row; the
+//! constant pool after the code. A reduction keeps its accumulators above its body's
+//! registers.
 //!
 //! Registers: `rdi` inputs (then scratch), `rsi` the output row, `rdx` the column, `rcx`
 //! the row's end column, `rbp` the elements left after this row (several rows only), `rax`
@@ -17,7 +18,7 @@ use kiln_ir::{Error, ReduceOp, Result};
 
 use super::regalloc::Budget;
 use super::vir::{Arg, Bin, FCmp, ICmp, Inst, Shift, Vir};
-use super::{ColReduce, Layout, Nest, RowReduce};
+use super::{ColReduce, Fold, Layout, Nest, RowReduce};
 use crate::code::{Fixup, Image, Target};
 use crate::lower::{Program, Src};
 
@@ -421,8 +422,8 @@ fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad:
     let mut e = Enc { a, z: vir.avx512, vir, regs: one.regs, pool, iota, slots: Vec::new() };
     let uses_rbp = match nest {
         Nest::Rows(layout) => layout.rows > 1,
-        Nest::Reduce(_) => true,
-        Nest::Columns(_) => false,
+        Nest::Reduce(..) => true,
+        Nest::Columns(..) => false,
     };
     let mut saved = LEAF_GPRS[SAVED_FROM..prog.leaves.len().max(SAVED_FROM)].to_vec();
     if uses_rbp {
@@ -434,8 +435,8 @@ fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad:
     let mut done = e.a.create_label();
     match nest {
         Nest::Rows(layout) => e.rows(layout, one, unrolled, prog, done)?,
-        Nest::Reduce(red) => e.reduce(red, one, unrolled, prog, done)?,
-        Nest::Columns(col) => e.column_reduce(col, one, unrolled, prog, done)?,
+        Nest::Reduce(red, fold) => e.reduce(red, *fold, one, unrolled, prog, done)?,
+        Nest::Columns(col, fold) => e.column_reduce(col, *fold, one, unrolled, prog, done)?,
     }
     e.a.set_label(&mut done)?;
     e.a.vzeroupper()?;
@@ -650,6 +651,7 @@ impl<'v> Enc<'v> {
     fn reduce(
         &mut self,
         red: &RowReduce,
+        fold: Fold,
         one: Body<'v>,
         two: Option<Body<'v>>,
         prog: &Program,
@@ -663,7 +665,6 @@ impl<'v> Enc<'v> {
             }
         };
         let len = End::Len(red.len as i32);
-        let identity = super::identity(red.op);
         // rax: the output; rbp: the end.
         self.a.mov(rbp, rcx)?;
         self.a.mov(rax, rdx)?;
@@ -672,17 +673,11 @@ impl<'v> Enc<'v> {
         self.a.set_label(&mut next)?;
         self.a.cmp(rax, rbp)?;
         self.a.jae(done)?;
-        self.a.mov(edi, identity.to_bits())?;
-        if self.z {
-            self.a.vpbroadcastd(ZMM[r.acc[0]], edi)?;
-        } else {
-            self.a.vmovd(XMM[r.acc[0]], edi)?;
-            self.a.vpbroadcastd(YMM[r.acc[0]], XMM[r.acc[0]])?;
-            self.mov(r.acc[1], r.acc[0])?;
-        }
+        self.load_const(r.acc[0], fold.identity)?;
+        self.mov(r.acc[1], r.acc[0])?;
         self.mov(r.scalar, r.acc[0])?;
         self.a.xor(edx, edx)?;
-        let (fours, ones, mut fold) = (self.a.create_label(), self.a.create_label(), self.a.create_label());
+        let (fours, ones, mut merge) = (self.a.create_label(), self.a.create_label(), self.a.create_label());
         // Sixteen at a time into every lane.
         let step = two.unwrap_or(one);
         let sixteen = self.a.create_label();
@@ -716,12 +711,12 @@ impl<'v> Enc<'v> {
         // One at a time into the scalar accumulator's lane 0.
         self.first_lanes(ones, 1)?;
         let single = self.a.create_label();
-        self.counted(single, 1, len, fold, |e| {
+        self.counted(single, 1, len, merge, |e| {
             e.eval(one, true)?;
             e.combine(red.op, r.masks, r.scalar, e.regs[one.vir.roots[0]])
         })?;
         // The 4-lane accumulators 1, 2, 3 into 0, then its lanes 0..3 into the scalar.
-        self.a.set_label(&mut fold)?;
+        self.a.set_label(&mut merge)?;
         self.mov(r.v, r.acc[0])?;
         for block in 1..4 {
             if self.z {
@@ -742,7 +737,7 @@ impl<'v> Enc<'v> {
             }
             self.combine(red.op, r.masks, r.scalar, r.t)?;
         }
-        if let Some(k) = red.divisor {
+        if let Some(k) = fold.divisor {
             v3!(self, vdivps, vdivps, r.scalar, r.scalar, S::K(k))?;
         }
         // Lane 0 only (the tail mask still has one lane on).
@@ -755,46 +750,29 @@ impl<'v> Enc<'v> {
         self.next_leaf_rows(&red.out_strides)?;
         self.a.jmp(next)
     }
-}
 
-/// The image of the kernel `prog` with loop nest `nest` and bodies `one` and `unrolled`:
-/// code, pool, and a fixup for each constant leaf's address.
-pub(crate) fn image(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
-    let err = |e: IcedError| Error::Compile(format!("x86 assembler: {e}"));
-    let first = assemble(nest, one, unrolled, prog, 0).map_err(err)?;
-    // Code bytes do not move with the padding, which only precedes the data.
-    let pad = ((64 - first.pool % 64) % 64) as usize;
-    let Assembled { bytes, pool, slots } = assemble(nest, one, unrolled, prog, pad).map_err(err)?;
-    debug_assert_eq!(pool % 64, 0, "the constant pool is 64-byte aligned");
-    let fixups =
-        slots.into_iter().map(|(k, off)| Fixup { offset: off as u32, target: Target::Const(k), addend: 0 }).collect();
-    let image = Image { bytes, fixups };
-    image.check(prog.consts.len())?;
-    Ok(image)
-}
-
-impl<'v> Enc<'v> {
     /// A column reduction: output columns `rdx..rcx`, `unrolled` steps while they fit, then
     /// one vector at a time, then the rest under a mask.
     fn column_reduce(
         &mut self,
         col: &ColReduce,
+        fold: Fold,
         one: Body<'v>,
         unrolled: Option<Body<'v>>,
         prog: &Program,
         done: CodeLabel,
     ) -> Asm<()> {
         self.load_leaves(prog, None)?;
-        self.steps(one, unrolled, done, |e, body, tail| e.column_step(col, body, tail))
+        self.steps(one, unrolled, done, |e, body, tail| e.column_step(col, fold, body, tail))
     }
 
     /// The columns from `rdx` on that one step of `body` covers, reduced over every row:
     /// each copy's accumulator combines the body's value row by row (rax counts rows, the
     /// leaf pointers move down a row each and back up after), then it is stored.
-    fn column_step(&mut self, col: &ColReduce, body: Body<'v>, tail: bool) -> Asm<()> {
+    fn column_step(&mut self, col: &ColReduce, fold: Fold, body: Body<'v>, tail: bool) -> Asm<()> {
         let (accs, masks) = column_accs(self.z, body.vir.roots.len());
         for &acc in &accs {
-            self.load_const(acc, col.identity)?;
+            self.load_const(acc, fold.identity)?;
         }
         self.a.xor(eax, eax)?;
         let mut row = self.a.create_label();
@@ -813,11 +791,27 @@ impl<'v> Enc<'v> {
             }
         }
         for (j, &acc) in accs.iter().enumerate() {
-            if let Some(k) = col.divisor {
+            if let Some(k) = fold.divisor {
                 v3!(self, vdivps, vdivps, acc, acc, S::K(k))?;
             }
             self.store(j, acc, tail)?;
         }
         Ok(())
     }
+}
+
+/// The image of the kernel `prog` with loop nest `nest` and bodies `one` and `unrolled`:
+/// code, pool, and a fixup for each constant leaf's address.
+pub(crate) fn image(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
+    let err = |e: IcedError| Error::Compile(format!("x86 assembler: {e}"));
+    let first = assemble(nest, one, unrolled, prog, 0).map_err(err)?;
+    // Code bytes do not move with the padding, which only precedes the data.
+    let pad = ((64 - first.pool % 64) % 64) as usize;
+    let Assembled { bytes, pool, slots } = assemble(nest, one, unrolled, prog, pad).map_err(err)?;
+    debug_assert_eq!(pool % 64, 0, "the constant pool is 64-byte aligned");
+    let fixups =
+        slots.into_iter().map(|(k, off)| Fixup { offset: off as u32, target: Target::Const(k), addend: 0 }).collect();
+    let image = Image { bytes, fixups };
+    image.check(prog.consts.len())?;
+    Ok(image)
 }

@@ -18,10 +18,9 @@ mod vir;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use kiln_ir::Result;
+use kiln_ir::{ReduceOp, Result};
 
 use crate::code::Image;
-use kiln_ir::ReduceOp;
 
 use crate::lower::{index, Program, Tail};
 use crate::math::wide::MathPath;
@@ -102,8 +101,6 @@ pub(crate) struct RowReduce {
     pub op: ReduceOp,
     pub len: usize,
     pub out_strides: Vec<usize>,
-    /// A mean's final divisor: its pool constant (set by [`plan`] with the body's scaling).
-    pub divisor: Option<usize>,
 }
 
 impl RowReduce {
@@ -124,7 +121,7 @@ impl RowReduce {
         if !(fits(red.inner()) && out_strides.iter().all(|&s| fits(s))) {
             return None;
         }
-        Some((RowReduce { op: *op, len: red.inner(), out_strides, divisor: None }, reads))
+        Some((RowReduce { op: *op, len: red.inner(), out_strides }, reads))
     }
 }
 
@@ -149,10 +146,6 @@ pub(crate) struct ColReduce {
     pub op: ReduceOp,
     pub rows: usize,
     pub row_strides: Vec<usize>,
-    /// The accumulators' starting value: its pool constant (set by [`plan`]).
-    pub identity: usize,
-    /// A mean's final divisor: its pool constant (set by [`plan`]).
-    pub divisor: Option<usize>,
 }
 
 impl ColReduce {
@@ -174,7 +167,7 @@ impl ColReduce {
         if !row_strides.iter().all(|&s| s.checked_mul(rows).is_some_and(fits)) {
             return None;
         }
-        Some((ColReduce { op: *op, rows, row_strides, identity: 0, divisor: None }, reads))
+        Some((ColReduce { op: *op, rows, row_strides }, reads))
     }
 }
 
@@ -183,13 +176,26 @@ fn covered(op: ReduceOp) -> bool {
     matches!(op, ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Max | ReduceOp::Min)
 }
 
-/// A reduction's starting value, as the lowering's (`lower/accum.rs`: float sums start
-/// from -0.0 so that a sum of -0.0s stays -0.0).
-pub(crate) fn identity(op: ReduceOp) -> f32 {
-    match op {
-        ReduceOp::Sum | ReduceOp::Mean => -0.0,
-        ReduceOp::Max => f32::NEG_INFINITY,
-        _ => f32::INFINITY,
+/// How a reduction's accumulators start and end, as pool constants of its body: the
+/// identity, and a mean's final divisor.
+#[derive(Clone, Copy)]
+pub(crate) struct Fold {
+    pub identity: usize,
+    pub divisor: Option<usize>,
+}
+
+impl Fold {
+    /// `op` over `count` values of `vir`'s body, as the lowering reduces them
+    /// (`lower/accum.rs`): float sums start from -0.0 so that a sum of -0.0s stays -0.0,
+    /// and a mean scales the body's value ([`vir::Vir::mean_terms`]).
+    fn new(vir: &mut vir::Vir, op: ReduceOp, count: usize) -> Fold {
+        let identity = match op {
+            ReduceOp::Sum | ReduceOp::Mean => -0.0f32,
+            ReduceOp::Max => f32::NEG_INFINITY,
+            _ => f32::INFINITY,
+        };
+        let divisor = (op == ReduceOp::Mean).then(|| vir.mean_terms(count));
+        Fold { identity: vir.konst(identity.to_bits()), divisor }
     }
 }
 
@@ -203,9 +209,9 @@ pub(crate) enum Nest {
     /// Rows of an elementwise kernel's output.
     Rows(Layout),
     /// One reduced row per output.
-    Reduce(RowReduce),
+    Reduce(RowReduce, Fold),
     /// One reduced column per output lane.
-    Columns(ColReduce),
+    Columns(ColReduce, Fold),
 }
 
 /// A kernel's loop nest and bodies: one vector a step, and (when registers allow) several.
@@ -236,12 +242,10 @@ fn plan(prog: &Program) -> Option<Plan> {
     }
     if prog.tail != Tail::None {
         // Sixteen values a step: one zmm body, or two ymm ones.
-        let (mut red, reads) = RowReduce::of(prog)?;
+        let (red, reads) = RowReduce::of(prog)?;
         let budget = encode::reduce_budget(avx512);
         let mut vir = vir::Vir::build(prog, &reads, avx512)?;
-        if red.op == ReduceOp::Mean {
-            red.divisor = Some(vir.mean_terms(red.len));
-        }
+        let fold = Fold::new(&mut vir, red.op, red.len);
         let regs = regalloc::allocate(&vir, &budget)?;
         // AVX2's sixteen values: two interleaved copies where they fit, else one copy twice.
         let two = match avx512 {
@@ -251,7 +255,7 @@ fn plan(prog: &Program) -> Option<Plan> {
                 regalloc::allocate(&v, &budget).map(|r| (v, r))
             }
         };
-        return Some(Plan { nest: Nest::Reduce(red), one: (vir, regs), unrolled: two });
+        return Some(Plan { nest: Nest::Reduce(red, fold), one: (vir, regs), unrolled: two });
     }
     let budget = encode::budget(avx512);
     let (layout, reads) = Layout::of(prog)?;
@@ -266,18 +270,15 @@ fn plan(prog: &Program) -> Option<Plan> {
 }
 
 /// A column reduction's bodies: each copy of the body has an accumulator of its own.
-fn plan_columns(prog: &Program, mut col: ColReduce, reads: &[vir::LeafRead], avx512: bool) -> Option<Plan> {
+fn plan_columns(prog: &Program, col: ColReduce, reads: &[vir::LeafRead], avx512: bool) -> Option<Plan> {
     let mut vir = vir::Vir::build(prog, reads, avx512)?;
-    if col.op == ReduceOp::Mean {
-        col.divisor = Some(vir.mean_terms(col.rows));
-    }
-    col.identity = vir.konst(identity(col.op).to_bits());
+    let fold = Fold::new(&mut vir, col.op, col.rows);
     let regs = regalloc::allocate(&vir, &encode::column_budget(avx512, 1))?;
     let unrolled = UNROLL.iter().find_map(|&u| {
         let v = vir.unroll(u);
         regalloc::allocate(&v, &encode::column_budget(avx512, u)).map(|r| (v, r))
     });
-    Some(Plan { nest: Nest::Columns(col), one: (vir, regs), unrolled })
+    Some(Plan { nest: Nest::Columns(col, fold), one: (vir, regs), unrolled })
 }
 
 fn body((vir, regs): &(vir::Vir, Vec<usize>)) -> encode::Body<'_> {
