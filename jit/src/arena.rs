@@ -18,7 +18,15 @@ struct Line([u8; 64]);
 /// assert_eq!(a.as_mut_ptr() as usize % 64, 0);
 /// ```
 pub struct Arena {
-    lines: Box<[Line]>,
+    backing: Backing,
+}
+
+/// Where an arena's bytes live: small ones on the heap; on Linux, large ones in a mapping of
+/// their own, aligned to and sized in whole huge pages.
+enum Backing {
+    Lines(Box<[Line]>),
+    #[cfg(target_os = "linux")]
+    Mapped(huge::Mapping),
 }
 
 impl Arena {
@@ -34,54 +42,112 @@ impl Arena {
     /// assert!(kiln_jit::arena::Arena::try_new(1 << 60).is_err());
     /// ```
     pub fn try_new(bytes: usize) -> kiln_ir::Result<Arena> {
+        let refused = || kiln_ir::Error::OutOfMemory { op: "executor", bytes, what: "the arena".into() };
+        #[cfg(target_os = "linux")]
+        if bytes >= huge::MIN_BYTES {
+            return huge::Mapping::new(bytes).map(|m| Arena { backing: Backing::Mapped(m) }).ok_or_else(refused);
+        }
         let n = bytes.div_ceil(64);
-        let mut lines = kiln_ir::array::try_with_capacity("executor", n).map_err(|_| kiln_ir::Error::OutOfMemory {
-            op: "executor",
-            bytes,
-            what: "the arena".into(),
-        })?;
-        huge_pages(lines.as_mut_ptr() as *mut u8, n * 64);
+        let mut lines = kiln_ir::array::try_with_capacity("executor", n).map_err(|_| refused())?;
         lines.resize(n, Line([0; 64]));
-        Ok(Arena { lines: lines.into_boxed_slice() })
+        Ok(Arena { backing: Backing::Lines(lines.into_boxed_slice()) })
     }
 
     /// Usable size in bytes.
     pub fn len(&self) -> usize {
-        self.lines.len() * 64
+        match &self.backing {
+            Backing::Lines(lines) => lines.len() * 64,
+            #[cfg(target_os = "linux")]
+            Backing::Mapped(m) => m.len,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.len() == 0
     }
 
-    /// The base address; valid for [`Arena::len`] bytes while `self` is alive and not moved
-    /// out of its box (the lines are heap-allocated, so moving the `Arena` itself is fine).
+    /// The base address; valid for [`Arena::len`] bytes while `self` is alive (the bytes
+    /// are not inside the `Arena` value, so moving it is fine).
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.lines.as_mut_ptr() as *mut u8
+        match &mut self.backing {
+            Backing::Lines(lines) => lines.as_mut_ptr() as *mut u8,
+            #[cfg(target_os = "linux")]
+            Backing::Mapped(m) => m.ptr,
+        }
     }
 }
 
-/// Arenas at least this large ask for transparent huge pages.
-const HUGE_MIN: usize = 4 << 20;
+/// Large arenas as anonymous mappings backed by transparent huge pages.
+///
+/// A fresh arena's first call touches every page of it. A heap allocation is aligned to
+/// 4 KiB, so most of it faults in 4 KiB at a time (about 1.8–2.1 µs a fault on the VMs
+/// measured: W4's first call, docs/PERFORMANCE.md), and it was then zeroed once more by
+/// hand. A mapping of its own aligned to 2 MiB and sized in whole 2 MiB pages faults in a
+/// few huge pages, and comes zeroed from the kernel. Where THP is off, it is an ordinary
+/// mapping of 4 KiB pages, still zeroed.
+#[cfg(target_os = "linux")]
+mod huge {
+    /// Arenas at least this large get a mapping of their own (so at most a third of one is
+    /// the rounding up to whole huge pages).
+    pub(super) const MIN_BYTES: usize = 4 << 20;
+    const HUGE: usize = 2 << 20;
 
-/// Asks Linux to back the 2 MiB-aligned part of a large, not yet touched allocation with
-/// huge pages: zeroing a fresh arena then takes a few 2 MiB faults instead of one fault per
-/// 4 KiB page (on a VM about 1.8 µs each: W4's first call, docs/PERFORMANCE.md). Where THP
-/// is off, or elsewhere than Linux, nothing changes.
-fn huge_pages(ptr: *mut u8, len: usize) {
-    #[cfg(target_os = "linux")]
-    if len >= HUGE_MIN {
-        const HUGE: usize = 2 << 20;
-        let start = (ptr as usize).next_multiple_of(HUGE);
-        let end = (ptr as usize + len) / HUGE * HUGE;
-        if end > start {
-            // SAFETY: the range lies inside this allocation (rounded inwards to 2 MiB), and
-            // MADV_HUGEPAGE only changes how its pages are backed, never their contents.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    pub(super) struct Mapping {
+        pub(super) ptr: *mut u8,
+        pub(super) len: usize,
+    }
+
+    // SAFETY: a `Mapping` owns its pages exclusively, like a `Box<[u8]>`.
+    unsafe impl Send for Mapping {}
+    // SAFETY: `&Mapping` gives access to nothing but the address and length.
+    unsafe impl Sync for Mapping {}
+
+    impl Mapping {
+        /// `bytes` rounded up to whole huge pages at a huge-page boundary, or `None` if the
+        /// kernel refuses.
+        pub(super) fn new(bytes: usize) -> Option<Mapping> {
+            let len = bytes.checked_next_multiple_of(HUGE)?;
+            let reserve = len.checked_add(HUGE)?;
+            // SAFETY: a fresh private anonymous mapping aliases nothing.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    reserve,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let base = base as usize;
+            let start = base.next_multiple_of(HUGE);
+            // SAFETY: the head [base, start) and the tail [start + len, base + reserve) lie
+            // inside the mapping just made and nothing points into them; what is left is
+            // exactly [start, start + len). MADV_HUGEPAGE changes how those pages are backed,
+            // never their contents (its failure leaves 4 KiB pages).
+            unsafe {
+                if start > base {
+                    libc::munmap(base as *mut libc::c_void, start - base);
+                }
+                let tail = base + reserve - (start + len);
+                if tail > 0 {
+                    libc::munmap((start + len) as *mut libc::c_void, tail);
+                }
+                libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            }
+            Some(Mapping { ptr: start as *mut u8, len })
         }
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, len, HUGE_MIN);
+
+    impl Drop for Mapping {
+        fn drop(&mut self) {
+            // SAFETY: [ptr, ptr + len) is the mapping `new` kept, and this is its only owner.
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        }
+    }
 }
 
 /// A free list of per-call states: take one (or make one), give it back when done.
@@ -164,5 +230,42 @@ impl<T> Drop for Pool<T> {
 impl<T> Default for Pool<T> {
     fn default() -> Self {
         Pool::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every size class, on either side of the mapped threshold: at least the bytes asked
+    /// for, aligned, zeroed, and writable to the last byte.
+    #[test]
+    fn arenas_are_zeroed_aligned_and_whole() {
+        for bytes in [1, 64, 4095, (4 << 20) - 1, 4 << 20, (5 << 20) + 3, 9 << 20] {
+            let mut a = Arena::try_new(bytes).unwrap();
+            assert!(a.len() >= bytes);
+            let p = a.as_mut_ptr();
+            assert_eq!(p as usize % 64, 0);
+            #[cfg(target_os = "linux")]
+            if bytes >= huge::MIN_BYTES {
+                assert_eq!(p as usize % (2 << 20), 0, "{bytes} bytes");
+                assert_eq!(a.len() % (2 << 20), 0, "{bytes} bytes");
+            }
+            // SAFETY: the arena is valid for `len()` bytes and nothing else points into it.
+            let s = unsafe { std::slice::from_raw_parts_mut(p, a.len()) };
+            assert!(s.iter().step_by(4093).all(|&b| b == 0) && s[s.len() - 1] == 0);
+            s[0] = 1;
+            let last = s.len() - 1;
+            s[last] = 2;
+            let moved = a; // the bytes do not move with the value
+            drop(moved);
+        }
+    }
+
+    #[test]
+    fn an_impossible_arena_is_refused() {
+        for bytes in [1 << 60, usize::MAX - (1 << 20)] {
+            assert!(matches!(Arena::try_new(bytes), Err(kiln_ir::Error::OutOfMemory { .. })));
+        }
     }
 }
