@@ -81,7 +81,18 @@ pub(crate) fn eval(op: &Op, args: &[&Array], ty: &TensorType) -> Result<Array> {
             return Ok(out.outputs.pop().expect("one output"));
         }
     }
+    if let (Op::MatMul, [a, b]) = (op, args) {
+        return matmul(a, false, b, false);
+    }
     interp::eval(op, args, ty)
+}
+
+/// `a @ b`, each operand's last two axes transposed first where asked
+/// ([`interp::matmul_transposed`]); with compiled eager ops on, large products run on the
+/// executor's pool, so that eager code starts no second set of threads.
+pub(crate) fn matmul(a: &Array, ta: bool, b: &Array, tb: bool) -> Result<Array> {
+    let par: Option<kiln_ir::matmul::ParFor> = compiled_enabled().then_some(&kiln_jit::pool::for_each_default);
+    interp::matmul_transposed_on(a, ta, b, tb, par)
 }
 
 /// The cached executable for `op` on operands `tys`, compiled on first use.

@@ -113,43 +113,131 @@ impl GemmScalar for f64 {
     const ONE: f64 = 1.0;
 }
 
-/// `out = lhs @ rhs` for every batch entry of `s`, with up to `threads` threads for products
-/// of [`PARALLEL_MIN_MACS`] or more.
+/// Spreads work over threads: `par(n, &f)` calls `f(i)` for every `i` in `0..n`, on
+/// whichever threads it has, and returns when all are done (the executor's pool,
+/// `kiln_jit::pool::ThreadPool::for_each`).
+pub type ParFor<'a> = &'a (dyn Fn(usize, &(dyn Fn(usize) + Sync)) + Sync);
+
+/// Along a product's `n` (columns) when its lhs is the smaller operand, else along `m`
+/// (rows): each part of a split product packs the whole of the other operand again.
+fn split_along_n(s: &MatMulShape) -> bool {
+    s.m <= s.n
+}
+
+/// Parts of at least this many rows or columns: packing the shared operand once per part
+/// costs about `1/MIN_PART` of the part's multiply-adds.
+const MIN_PART: usize = 64;
+
+/// How many single-threaded parts a product of `s` runs as with `threads` threads: one
+/// below [`PARALLEL_MIN_MACS`], else up to `threads`, each at least 64 rows or columns.
+///
+/// ```
+/// use kiln_ir::{matmul::{parts, MatMulShape}, DType};
+/// assert_eq!(parts(&MatMulShape::of(DType::F32, &[256, 784], &[784, 512]).unwrap(), 2), 2);
+/// assert_eq!(parts(&MatMulShape::of(DType::F32, &[256, 784], &[784, 512]).unwrap(), 1), 1);
+/// assert_eq!(parts(&MatMulShape::of(DType::F32, &[8, 8], &[8, 8]).unwrap(), 2), 1);
+/// ```
+pub fn parts(s: &MatMulShape, threads: usize) -> usize {
+    if threads <= 1 || s.macs() < PARALLEL_MIN_MACS {
+        return 1;
+    }
+    let len = if split_along_n(s) { s.n } else { s.m };
+    threads.min(len.div_ceil(MIN_PART)).max(1)
+}
+
+/// `out = lhs @ rhs` for every batch entry of `s`. With `par`, a product of more than one
+/// [`parts`] runs as that many single-threaded gemm calls on `par`'s threads, each writing
+/// its own rows or columns of the result; without, gemm spreads a large one over up to
+/// `threads` threads of its own (rayon's).
+///
+/// Every element is the same sum in the same order either way: a part only chooses which
+/// rows or columns a call computes, never how one is accumulated.
 ///
 /// # Safety
 /// `lhs`, `rhs` and `out` point to buffers of `T` holding the full operand and result shapes
 /// `s` was built from (operands transposed as `s` says); `out` does not overlap the operands.
-pub unsafe fn gemm_batched<T: GemmScalar>(s: &MatMulShape, lhs: *const T, rhs: *const T, out: *mut T, threads: usize) {
-    let par = if threads > 1 && s.macs() >= PARALLEL_MIN_MACS {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+pub unsafe fn gemm_batched<T: GemmScalar>(
+    s: &MatMulShape,
+    lhs: *const T,
+    rhs: *const T,
+    out: *mut T,
+    threads: usize,
+    par: Option<ParFor>,
+) {
+    let n = parts(s, threads);
+    match par {
+        Some(par) if n > 1 => {
+            // Addresses, not pointers, cross to the other threads (raw pointers are not Sync).
+            let (lhs, rhs, out) = (lhs as usize, rhs as usize, out as usize);
+            // SAFETY: the caller's contract, and parts write disjoint rows or columns.
+            par(n, &|i| unsafe { gemm_part(s, lhs as *const T, rhs as *const T, out as *mut T, i, n, gemm::Parallelism::None) });
+        }
+        _ => {
+            let par = if n > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+            // SAFETY: the caller's contract.
+            unsafe { gemm_part(s, lhs, rhs, out, 0, 1, par) }
+        }
+    }
+}
+
+/// Part `part` of `parts` of every batch entry's product: the columns (or rows, see
+/// [`split_along_n`]) of that share of the result.
+///
+/// # Safety
+/// As [`gemm_batched`].
+unsafe fn gemm_part<T: GemmScalar>(
+    s: &MatMulShape,
+    lhs: *const T,
+    rhs: *const T,
+    out: *mut T,
+    part: usize,
+    parts: usize,
+    par: gemm::Parallelism,
+) {
     let (m, k, n) = (s.m, s.k, s.n);
     if m == 0 || n == 0 {
         return;
     }
+    let along_n = split_along_n(s);
+    let len = if along_n { n } else { m };
+    let per = len.div_ceil(parts);
+    let (lo, hi) = ((part * per).min(len), ((part + 1) * per).min(len));
+    if lo == hi {
+        return;
+    }
+    let (pm, pn) = if along_n { (m, hi - lo) } else { (hi - lo, n) };
     for b in 0..s.batch {
         // SAFETY: the offsets stay inside the operand and result buffers (caller's contract:
         // the batch indices come from the shapes those buffers hold).
         let (a, bm, d) =
             unsafe { (lhs.add(s.lhs_index[b] * m * k), rhs.add(s.rhs_index[b] * k * n), out.add(b * m * n)) };
-        if k == 0 {
-            // An empty sum: gemm with k = 0 would leave `dst` untouched, so write the zeros.
-            // SAFETY: `d` is valid for m*n elements.
-            unsafe { std::slice::from_raw_parts_mut(d, m * n).fill(T::ZERO) };
-            continue;
-        }
         // (column stride, row stride) of each operand: row-major, or row-major transposed.
         let (a_cs, a_rs) = if s.lhs_transposed { (m as isize, 1) } else { (1, k as isize) };
         let (b_cs, b_rs) = if s.rhs_transposed { (k as isize, 1) } else { (1, n as isize) };
-        // SAFETY: these strides describe exactly the m×k, k×n and m×n blocks above (each
-        // operand block holds m·k or k·n elements either way); `read_dst = false, beta = 1`
-        // overwrites `dst` with lhs·rhs (gemm names alpha/beta the reverse of BLAS).
+        // SAFETY: the part's first column of rhs and of the result, or first row of lhs
+        // and of the result, lie inside the blocks above (lo < n, or lo < m).
+        let (a, bm, d) = unsafe {
+            if along_n {
+                (a, bm.offset(lo as isize * b_cs), d.add(lo))
+            } else {
+                (a.offset(lo as isize * a_rs), bm, d.add(lo * n))
+            }
+        };
+        if k == 0 {
+            // An empty sum: gemm with k = 0 would leave `dst` untouched, so write the zeros.
+            for r in 0..pm {
+                // SAFETY: row `r` of the part holds `pn` elements of the m×n block.
+                unsafe { std::slice::from_raw_parts_mut(d.add(r * n), pn).fill(T::ZERO) };
+            }
+            continue;
+        }
+        // SAFETY: these strides describe exactly the part's pm×k, k×pn and pm×pn blocks
+        // inside the m×k, k×n and m×n ones above; `read_dst = false, beta = 1` overwrites
+        // `dst` with lhs·rhs (gemm names alpha/beta the reverse of BLAS).
         unsafe {
             gemm::gemm(
-                m,
-                n,
+                pm,
+                pn,
                 k,
                 d,
                 1,
@@ -169,5 +257,85 @@ pub unsafe fn gemm_batched<T: GemmScalar>(s: &MatMulShape, lhs: *const T, rhs: *
                 par,
             )
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `lhs @ rhs` for `s`, with `par` a `parts`-way split run on this thread, or gemm alone
+    /// on one thread.
+    fn product<T: GemmScalar + Default>(s: &MatMulShape, lhs: &[T], rhs: &[T], threads: Option<usize>) -> Vec<T> {
+        let mut out = vec![T::default(); s.batch * s.m * s.n];
+        let serial = |n: usize, f: &(dyn Fn(usize) + Sync)| (0..n).rev().for_each(f);
+        let (threads, par): (usize, Option<ParFor>) = match threads {
+            Some(t) => (t, Some(&serial)),
+            None => (1, None),
+        };
+        // SAFETY: the buffers hold the operand and result shapes of `s`.
+        unsafe { gemm_batched(s, lhs.as_ptr(), rhs.as_ptr(), out.as_mut_ptr(), threads, par) };
+        out
+    }
+
+    /// A product split into parts gives every element the same bits as one gemm call: the
+    /// parts only choose which rows or columns each call computes.
+    #[test]
+    fn split_products_are_bitwise_those_of_one_call() {
+        // (m, k, n, lhs transposed, rhs transposed, batch): both split directions, uneven
+        // parts, edges narrower than a microkernel, both transposes, a broadcast batch.
+        let cases = [
+            (256, 784, 512, false, false, 1),
+            (784, 256, 512, true, false, 1),
+            (512, 256, 512, true, false, 1),
+            (256, 512, 512, false, true, 1),
+            (1000, 520, 7, false, false, 1),
+            (9, 700, 997, false, true, 1),
+            (130, 200, 129, true, true, 1),
+            (67, 300, 65, false, false, 3),
+        ];
+        for (m, k, n, ta, tb, batch) in cases {
+            let lhs_shape = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
+            let rhs_shape = if tb { vec![n, k] } else { vec![k, n] };
+            let view = |sh: &[usize], t: bool| {
+                let mut v = sh.to_vec();
+                let r = v.len();
+                if t {
+                    v.swap(r - 2, r - 1);
+                }
+                v
+            };
+            let mut s = MatMulShape::of(DType::F32, &view(&lhs_shape, ta), &view(&rhs_shape, tb)).unwrap();
+            (s.lhs_transposed, s.rhs_transposed) = (ta, tb);
+            // Values whose products round: any change in how a sum is formed shows.
+            let fill = |len: usize, seed: u32| -> Vec<f32> {
+                (0..len as u32).map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0 + 1e-4 * i as f32).collect()
+            };
+            let lhs = fill(batch * m * k, 17);
+            let rhs = fill(k * n, 91);
+            let one = product(&s, &lhs, &rhs, None);
+            for threads in [2, 3, 5] {
+                assert!(parts(&s, threads) > 1 || s.macs() < PARALLEL_MIN_MACS, "{m}x{k}x{n} is not split");
+                let split = product(&s, &lhs, &rhs, Some(threads));
+                let same = one.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{m}x{k}x{n} (transposed {ta}/{tb}, batch {batch}) in {threads} parts");
+            }
+            // f64 goes the same way.
+            let (lhs64, rhs64): (Vec<f64>, Vec<f64>) = (lhs.iter().map(|&v| v as f64).collect(), rhs.iter().map(|&v| v as f64).collect());
+            let mut s64 = s.clone();
+            s64.dtype = DType::F64;
+            let one = product(&s64, &lhs64, &rhs64, None);
+            assert!(one.iter().zip(product(&s64, &lhs64, &rhs64, Some(2))).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    #[test]
+    fn an_empty_sum_writes_zeros() {
+        let s = MatMulShape::of(DType::F32, &[4096, 0], &[0, 1024]).unwrap();
+        let mut out = vec![f32::NAN; 4096 * 1024];
+        let serial = |n: usize, f: &(dyn Fn(usize) + Sync)| (0..n).for_each(f);
+        // SAFETY: k = 0, so the operands are never read; `out` holds m·n elements.
+        unsafe { gemm_batched(&s, [].as_ptr(), [].as_ptr(), out.as_mut_ptr(), 2, Some(&serial)) };
+        assert!(out.iter().all(|&v| v == 0.0));
     }
 }

@@ -161,3 +161,20 @@ pub fn shared(threads: usize) -> Arc<ThreadPool> {
     let mut map = pools.lock().unwrap_or_else(|e| e.into_inner());
     map.entry(threads.max(1)).or_insert_with(|| Arc::new(ThreadPool::new(threads))).clone()
 }
+
+/// [`ThreadPool::for_each`] on the process-wide pool of [`default_threads`] threads: the
+/// [`kiln_ir::matmul::ParFor`] on which eager products run, so that they share the
+/// executor's threads instead of starting gemm's own.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let done = AtomicUsize::new(0);
+/// kiln_jit::pool::for_each_default(4, &|_| {
+///     done.fetch_add(1, Ordering::Relaxed);
+/// });
+/// assert_eq!(done.into_inner(), 4);
+/// ```
+pub fn for_each_default(n: usize, f: &(dyn Fn(usize) + Sync)) {
+    static POOL: OnceLock<Arc<ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| shared(default_threads())).for_each(n, f)
+}

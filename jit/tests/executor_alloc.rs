@@ -110,7 +110,7 @@ fn gemm_allocs(m: usize, k: usize, n: usize) -> f64 {
     let mut product = || {
         // SAFETY: row-major [m, k] @ [k, n] into an [m, n] buffer, the lengths of the
         // vectors and the shapes `shape` was built from; one thread.
-        unsafe { kiln_ir::matmul::gemm_batched(&shape, a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), 1) }
+        unsafe { kiln_ir::matmul::gemm_batched(&shape, a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), 1, None) }
     };
     product(); // gemm's per-thread buffers are set up on first use
     allocs_per_call(product)

@@ -42,7 +42,7 @@ pub mod region;
 mod run;
 mod scalar;
 
-pub use matmul::matmul_transposed;
+pub use matmul::{matmul_transposed, matmul_transposed_on};
 pub use run::{run, Outcome};
 
 use crate::array::Array;

@@ -1,7 +1,7 @@
 //! One call of an [`Executable`]: bind inputs and variables, run the schedule, hand back
 //! outputs and variable writes.
 
-use kiln_ir::matmul::gemm_batched;
+use kiln_ir::matmul::{gemm_batched, ParFor};
 use kiln_ir::{with_data, Array, DType, Data, Error, Result, TensorType, Uninit};
 use smallvec::SmallVec;
 
@@ -396,10 +396,14 @@ fn run_steps(
                 // SAFETY: operands hold the full shapes `shape` was built from (types are
                 // checked at build and at the signature), `output` has room for the result,
                 // and a node's destination never overlaps its live operands.
+                // Large products run as parts on the executor's pool, not on gemm's own
+                // threads (docs/JIT.md, *The executor*).
+                let for_each = |n: usize, f: &(dyn Fn(usize) + Sync)| exe.pool.for_each(n, f);
+                let (threads, par): (usize, Option<ParFor>) = (exe.pool.threads(), Some(&for_each));
                 unsafe {
                     match shape.dtype {
-                        DType::F64 => gemm_batched::<f64>(shape, a.cast(), b.cast(), output.cast(), exe.pool.threads()),
-                        DType::F32 => gemm_batched::<f32>(shape, a.cast(), b.cast(), output.cast(), exe.pool.threads()),
+                        DType::F64 => gemm_batched::<f64>(shape, a.cast(), b.cast(), output.cast(), threads, par),
+                        DType::F32 => gemm_batched::<f32>(shape, a.cast(), b.cast(), output.cast(), threads, par),
                         other => unreachable!("Mode::Gemm is built for floats only, not {other}"),
                     }
                 };
