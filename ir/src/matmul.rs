@@ -113,6 +113,30 @@ impl GemmScalar for f64 {
     const ONE: f64 = 1.0;
 }
 
+/// Starts gemm's one-time set-up on a thread of its own, once per process: `true` for the
+/// call that started it. gemm reads the caches' sizes from sysfs on its first product (about
+/// 1 ms on the machines measured), so a caller that will multiply soon and has other work
+/// first (a trace that has just recorded a product) gets that set-up done meanwhile: W4's
+/// time to first result fell by 0.8 ms (docs/PERFORMANCE.md, tenth session).
+///
+/// ```
+/// assert!(kiln_ir::matmul::warm_up()); // a doc test is a process of its own
+/// assert!(!kiln_ir::matmul::warm_up()); // later calls do nothing
+/// ```
+pub fn warm_up() -> bool {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    let product = || {
+        let a = crate::Array::from_vec(vec![1.0f32; 64 * 64], &[64, 64]).expect("64x64 holds 4096 values");
+        let _ = crate::interp::matmul_transposed(&a, false, &a, false);
+    };
+    // Without a thread (the system refusing one), the set-up waits for the first product.
+    let _ = std::thread::Builder::new().name("kiln-gemm-warm-up".into()).spawn(product);
+    true
+}
+
 /// Spreads work over threads: `par(n, &f)` calls `f(i)` for every `i` in `0..n`, on
 /// whichever threads it has, and returns when all are done (the executor's pool,
 /// `kiln_jit::pool::ThreadPool::for_each`).
@@ -170,7 +194,9 @@ pub unsafe fn gemm_batched<T: GemmScalar>(
             // Addresses, not pointers, cross to the other threads (raw pointers are not Sync).
             let (lhs, rhs, out) = (lhs as usize, rhs as usize, out as usize);
             // SAFETY: the caller's contract, and parts write disjoint rows or columns.
-            par(n, &|i| unsafe { gemm_part(s, lhs as *const T, rhs as *const T, out as *mut T, i, n, gemm::Parallelism::None) });
+            par(n, &|i| unsafe {
+                gemm_part(s, lhs as *const T, rhs as *const T, out as *mut T, i, n, gemm::Parallelism::None)
+            });
         }
         _ => {
             let par = if n > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
@@ -309,7 +335,9 @@ mod tests {
             (s.lhs_transposed, s.rhs_transposed) = (ta, tb);
             // Values whose products round: any change in how a sum is formed shows.
             let fill = |len: usize, seed: u32| -> Vec<f32> {
-                (0..len as u32).map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0 + 1e-4 * i as f32).collect()
+                (0..len as u32)
+                    .map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0 + 1e-4 * i as f32)
+                    .collect()
             };
             let lhs = fill(batch * m * k, 17);
             let rhs = fill(k * n, 91);
@@ -321,12 +349,25 @@ mod tests {
                 assert!(same, "{m}x{k}x{n} (transposed {ta}/{tb}, batch {batch}) in {threads} parts");
             }
             // f64 goes the same way.
-            let (lhs64, rhs64): (Vec<f64>, Vec<f64>) = (lhs.iter().map(|&v| v as f64).collect(), rhs.iter().map(|&v| v as f64).collect());
+            let (lhs64, rhs64): (Vec<f64>, Vec<f64>) =
+                (lhs.iter().map(|&v| v as f64).collect(), rhs.iter().map(|&v| v as f64).collect());
             let mut s64 = s.clone();
             s64.dtype = DType::F64;
             let one = product(&s64, &lhs64, &rhs64, None);
             assert!(one.iter().zip(product(&s64, &lhs64, &rhs64, Some(2))).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
+    }
+
+    #[test]
+    fn warm_up_starts_once_across_threads() {
+        let started: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4).map(|_| s.spawn(warm_up)).collect();
+            hs.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        });
+        // Nothing else in this test binary traces a product, so these four calls are the
+        // process's first.
+        assert_eq!(started, 1);
+        assert!(!warm_up());
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub(crate) use trace::random;
 /// now (`eager::eval`). Records the op on active gradient tapes either way.
 pub(crate) fn apply(op: Op, args: &[&Tensor]) -> Result<Tensor> {
     let out = if args.iter().any(|a| a.is_symbolic()) {
+        if matches!(op, Op::MatMul) {
+            // The trace has a product: gemm's set-up runs on the idle core while tracing goes on.
+            kiln_ir::matmul::warm_up();
+        }
         trace::add_node(&op, args)?
     } else {
         let tys: Vec<TensorType> = args.iter().map(|a| a.tensor_type()).collect();
