@@ -169,6 +169,11 @@ fn matmul_batched_and_broadcast() {
         (rand_f64(&[2, 4, 3], 3), rand_f64(&[3, 5], 4)),
         (rand_f32(&[2, 1, 4, 3], 5), rand_f32(&[3, 3, 2], 6)),
         (rand_f32(&[0, 3], 7), rand_f32(&[3, 2], 8)),
+        // Large enough to be split over the executor's pool (kiln_ir::matmul::parts), along
+        // n, along m, and with a broadcast batch.
+        (rand_f32(&[300, 200], 9), rand_f32(&[200, 257], 10)),
+        (rand_f64(&[520, 400], 11), rand_f64(&[400, 33], 12)),
+        (rand_f32(&[2, 300, 200], 13), rand_f32(&[200, 129], 14)),
     ] {
         assert_equivalent(|a: &[Tensor]| vec![a[0].matmul(&a[1]), (a[0].matmul(&a[1]) + 1.0).relu()], &[x, y], &[]);
     }
