@@ -27,7 +27,8 @@ use std::time::{Duration, SystemTime};
 use crate::code::{host_symbols, Fixup, Image, Target};
 
 /// The layout of an entry; bumped whenever it (or the meaning of the code) changes.
-const FORMAT: u32 = 2;
+/// (3: the entry names the code generator that made it.)
+const FORMAT: u32 = 3;
 const MAGIC: &[u8; 8] = b"KILNKRN\0";
 const SUFFIX: &str = "kk";
 
@@ -193,12 +194,14 @@ fn path_of(dir: &Path, key: &str) -> PathBuf {
 
 /// An entry's bytes: header, key, code, fixups, then a checksum of all of it. (The CLIF
 /// text is not stored: a loaded kernel regenerates it when asked, as a compiled one does.)
-fn encode(key: &str, image: &Image) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + key.len() + image.bytes.len() + 24 * image.fixups.len());
+fn encode(key: &str, image: &Image, generator: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(80 + key.len() + image.bytes.len() + 24 * image.fixups.len());
     out.extend_from_slice(MAGIC);
     for n in [FORMAT as usize, key.len(), image.bytes.len(), image.fixups.len()] {
         out.extend_from_slice(&(n as u64).to_le_bytes());
     }
+    out.push(generator.len() as u8);
+    out.extend_from_slice(generator.as_bytes());
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(&image.bytes);
     for f in &image.fixups {
@@ -239,8 +242,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The image of an entry holding `key`; `None` for anything malformed.
-fn decode(bytes: &[u8], key: &str) -> Option<Image> {
+/// The image of an entry holding `key`, and the code generator it names; `None` for
+/// anything malformed.
+fn decode(bytes: &[u8], key: &str) -> Option<(Image, &'static str)> {
     let body_len = bytes.len().checked_sub(8)?;
     let (body, sum) = bytes.split_at(body_len);
     if hash64(body).to_le_bytes() != sum {
@@ -251,6 +255,9 @@ fn decode(bytes: &[u8], key: &str) -> Option<Image> {
         return None;
     }
     let (key_len, code_len, nfix) = (r.len()?, r.len()?, r.len()?);
+    let n = r.take(1)?[0] as usize;
+    let generator = std::str::from_utf8(r.take(n)?).ok()?;
+    let generator = *crate::kernel::GENERATORS.iter().find(|g| **g == generator)?;
     if r.take(key_len)? != key.as_bytes() {
         return None;
     }
@@ -272,12 +279,13 @@ fn decode(bytes: &[u8], key: &str) -> Option<Image> {
     if !r.0.is_empty() {
         return None;
     }
-    Some(Image { bytes: code, fixups })
+    Some((Image { bytes: code, fixups }, generator))
 }
 
 /// The cached code for `key` in `dir` whose fixups fit a kernel with `consts` constant
-/// operands; `None` (counted as a miss or a rejection) otherwise.
-pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<Image> {
+/// operands, with the name of the generator that made it; `None` (counted as a miss or a
+/// rejection) otherwise.
+pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<(Image, &'static str)> {
     let path = path_of(dir, key);
     let mut bytes = Vec::new();
     // Read-write when allowed, to mark the entry used (eviction drops the least recent).
@@ -288,7 +296,7 @@ pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<Image> {
     };
     let read = trusted(&file).then(|| file.read_to_end(&mut bytes));
     let found = read.and_then(|r| r.ok()).and_then(|_| decode(&bytes, key));
-    match found.filter(|image| image.check(consts).is_ok()) {
+    match found.filter(|(image, _)| image.check(consts).is_ok()) {
         Some(found) => {
             let _ = file.set_modified(SystemTime::now());
             HITS.fetch_add(1, Ordering::Relaxed);
@@ -305,8 +313,8 @@ pub(crate) fn load(dir: &Path, key: &str, consts: usize) -> Option<Image> {
 /// Writes the entry for `key` (atomically: a temporary file renamed over the name), then
 /// trims the directory in the background if it may exceed its bound. Failures only log:
 /// the cache is an optimization.
-pub(crate) fn store(dir: &Path, key: &str, image: &Image) {
-    let bytes = encode(key, image);
+pub(crate) fn store(dir: &Path, key: &str, image: &Image, generator: &str) {
+    let bytes = encode(key, image, generator);
     match write_atomically(dir, &path_of(dir, key), &bytes) {
         Ok(()) => {
             WRITES.fetch_add(1, Ordering::Relaxed);
@@ -436,9 +444,11 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_refuse_every_damage() {
-        let bytes = encode("the key", &image());
-        assert_eq!(decode(&bytes, "the key"), Some(image()));
+        let bytes = encode("the key", &image(), "asm-avx2");
+        assert_eq!(decode(&bytes, "the key"), Some((image(), "asm-avx2")));
         assert_eq!(decode(&bytes, "another key"), None);
+        // A generator kiln does not know, even with a valid checksum, is refused.
+        assert_eq!(decode(&encode("the key", &image(), "asm-sse9"), "the key"), None);
         for cut in 0..bytes.len() {
             assert_eq!(decode(&bytes[..cut], "the key"), None, "truncated to {cut} bytes");
         }

@@ -30,6 +30,13 @@ use crate::{disk_cache, lower};
 /// concurrent calls must not overlap.
 pub type KernelFn = unsafe extern "C" fn(inputs: *const *const u8, output: *mut u8, begin: usize, end: usize);
 
+/// The names [`CompiledKernel::generator`] gives: the x86 emitter's two widths, Cranelift.
+pub(crate) const ASM_AVX512: &str = "asm-avx512";
+pub(crate) const ASM_AVX2: &str = "asm-avx2";
+pub(crate) const CRANELIFT: &str = "cranelift";
+/// Every generator's name (a disk-cache entry naming another is refused).
+pub(crate) const GENERATORS: [&str; 3] = [ASM_AVX512, ASM_AVX2, CRANELIFT];
+
 /// Machine code for one fused kernel, specialized to its static shapes.
 ///
 /// ```
@@ -275,11 +282,9 @@ fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
     let dump = kiln_ir::config::dump_dir().is_some();
     let disk = if dump { None } else { disk_cache::entry(key) };
     if let Some((dir, key)) = &disk {
-        if let Some(image) = disk_cache::load(dir, key, prog.consts.len()) {
+        if let Some((image, generator)) = disk_cache::load(dir, key, prog.consts.len()) {
             // The entry passed every check; only mapping pages can fail now, and compiling
             // would need them too.
-            // The entry does not record who compiled it; the emitter's plan says.
-            let generator = crate::asm::generator(&prog);
             let k = link(prog, Generated { image, disasm: None, generator });
             disk_cache::add_time(true, start.elapsed());
             return k;
@@ -288,7 +293,7 @@ fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
     let start = Instant::now();
     let generated = generate(&prog, dump)?;
     if let Some((dir, key)) = &disk {
-        disk_cache::store(dir, key, &generated.image);
+        disk_cache::store(dir, key, &generated.image, generated.generator);
     }
     let k = link(prog, generated);
     disk_cache::add_time(false, start.elapsed());
@@ -371,7 +376,7 @@ fn codegen(prog: &lower::Program, isa: OwnedTargetIsa, dump: bool) -> Result<Gen
     let compiled = ctx.compiled_code().expect("compiled just above");
     let disasm = compiled.vcode.clone();
     let image = Image::new(compiled.buffer.data(), compiled.buffer.relocs(), &ctx.func.params, &syms)?;
-    Ok(Generated { image, disasm, generator: "cranelift" })
+    Ok(Generated { image, disasm, generator: CRANELIFT })
 }
 
 /// The program lowered to one Cranelift function, and the symbols it refers to.

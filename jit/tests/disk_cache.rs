@@ -89,13 +89,14 @@ fn results() -> String {
             }
         }
         // A loaded kernel's CLIF text (not stored in the entry) is regenerated, the same as
-        // a compiled one's.
+        // a compiled one's, and it names the generator that compiled it (stored).
         let mut g = Graph::new("tanh");
         let x = g.add_input(kiln_ir::TensorType::new(DType::F32, &[300]));
         let y = g.add(Op::Unary(UnaryOp::Tanh), &[x]).unwrap();
         g.set_outputs(vec![y]);
-        let clif = kiln_jit::compile(&kiln_ir::Kernel { body: g }).unwrap().clif().to_string();
-        text.push_str(&format!("{} tanh clif {:016x}\n", path.name(), fnv(clif.as_bytes())));
+        let k = kiln_jit::compile(&kiln_ir::Kernel { body: g }).unwrap();
+        let clif = k.clif().to_string();
+        text.push_str(&format!("{} tanh clif {:016x} by {}\n", path.name(), fnv(clif.as_bytes()), k.generator()));
     }
     text
 }

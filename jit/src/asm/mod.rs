@@ -292,17 +292,11 @@ impl Plan {
     /// [`crate::CompiledKernel::generator`]'s name for the emitter's code.
     fn generator(&self) -> &'static str {
         if self.one.0.avx512 {
-            "asm-avx512"
+            crate::kernel::ASM_AVX512
         } else {
-            "asm-avx2"
+            crate::kernel::ASM_AVX2
         }
     }
-}
-
-/// Which code generator compiles `prog`: `"asm-avx512"`, `"asm-avx2"` or `"cranelift"`
-/// (for a kernel loaded from the disk cache, whose entry does not record it).
-pub(crate) fn generator(prog: &Program) -> &'static str {
-    plan(prog).map_or("cranelift", |p| p.generator())
 }
 
 /// The emitter's code for `prog`, its listing (the body with its registers) and its
