@@ -174,8 +174,9 @@ pub fn parts(s: &MatMulShape, threads: usize) -> usize {
 /// its own rows or columns of the result; without, gemm spreads a large one over up to
 /// `threads` threads of its own (rayon's).
 ///
-/// Every element is the same sum in the same order either way: a part only chooses which
-/// rows or columns a call computes, never how one is accumulated.
+/// A part only chooses which rows or columns a call computes, never how an element is
+/// accumulated: a split product has the bits of one single-threaded call
+/// (`split_products_are_bitwise_those_of_one_call`).
 ///
 /// # Safety
 /// `lhs`, `rhs` and `out` point to buffers of `T` holding the full operand and result shapes

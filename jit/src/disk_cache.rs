@@ -192,7 +192,8 @@ fn path_of(dir: &Path, key: &str) -> PathBuf {
     dir.join(format!("{:016x}.{SUFFIX}", hash64(key.as_bytes())))
 }
 
-/// An entry's bytes: header, key, code, fixups, then a checksum of all of it. (The CLIF
+/// An entry's bytes: header, the generator's name, key, code, fixups, then a checksum of
+/// all of it. (The CLIF
 /// text is not stored: a loaded kernel regenerates it when asked, as a compiled one does.)
 fn encode(key: &str, image: &Image, generator: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(80 + key.len() + image.bytes.len() + 24 * image.fixups.len());

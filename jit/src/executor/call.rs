@@ -393,13 +393,13 @@ fn run_steps(
             Mode::Gemm(shape) => {
                 let (a, b) = (val_ptr(&st.vals[step.args[0]]), val_ptr(&st.vals[step.args[1]]));
                 let output = dest_ptr(st, out, i, step)?;
+                // Large products run as parts on the executor's pool, not on gemm's own
+                // threads (docs/JIT.md, *Threads*).
+                let for_each = |n: usize, f: &(dyn Fn(usize) + Sync)| exe.pool.for_each(n, f);
+                let (threads, par): (usize, Option<ParFor>) = (exe.pool.threads(), Some(&for_each));
                 // SAFETY: operands hold the full shapes `shape` was built from (types are
                 // checked at build and at the signature), `output` has room for the result,
                 // and a node's destination never overlaps its live operands.
-                // Large products run as parts on the executor's pool, not on gemm's own
-                // threads (docs/JIT.md, *The executor*).
-                let for_each = |n: usize, f: &(dyn Fn(usize) + Sync)| exe.pool.for_each(n, f);
-                let (threads, par): (usize, Option<ParFor>) = (exe.pool.threads(), Some(&for_each));
                 unsafe {
                     match shape.dtype {
                         DType::F64 => gemm_batched::<f64>(shape, a.cast(), b.cast(), output.cast(), threads, par),
