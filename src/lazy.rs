@@ -15,8 +15,9 @@
 //! whose division and powers have runtime errors, run at once. Gradient tapes record the op
 //! as before; small tensors, reductions and everything else run at once. Bounds keep the
 //! cost visible: a chain holds at most [`MAX_OPS`] ops and [`MAX_LEAVES`] operands (beyond,
-//! its operands are computed first), and a pending value held elsewhere too is computed once,
-//! not inside every chain that reads it. A value nobody observes is never computed.
+//! its operands are computed first), and a pending value held elsewhere too, or broadcast 16
+//! times or more by the op reading it, is computed once, not inside every chain (or for
+//! every element) that reads it. A value nobody observes is never computed.
 //!
 //! A reduction of a pending chain nothing else holds runs at once, as one kernel with the
 //! chain (`sum(square(a - b))` reads `a` and `b` once and writes only the sum).
@@ -109,9 +110,12 @@ pub(crate) fn defer(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Option
     }
     probe_result(op, ty)?;
     // A pending operand held elsewhere too (another chain, a gradient tape, a second
-    // binding) is computed now, once, rather than inside each chain that reads it.
+    // binding) is computed now, once, rather than inside each chain that reads it; so is
+    // one this op broadcasts, which inside the chain would be computed once per element of
+    // the result (log-softmax's `log` of the row sums, 1,024 times a row).
     for a in args {
-        if a.is_deferred() && Arc::strong_count(&a.0) > 1 {
+        let broadcast = a.shape().iter().product::<usize>().saturating_mul(kiln_passes::MAX_REPEATS) <= ty.numel();
+        if a.is_deferred() && (Arc::strong_count(&a.0) > 1 || broadcast) {
             a.try_array("a shared deferred value")?;
         }
     }

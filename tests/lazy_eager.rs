@@ -240,6 +240,28 @@ fn tapes_variables_and_traced_functions_take_deferred_values() {
 }
 
 #[test]
+fn a_pending_value_broadcast_wide_is_computed_once_not_per_element() {
+    let (lazy, immediate) = both(|| {
+        let x = Tensor::random_normal(&[64, 8192], DType::F32, 6);
+        let w = Tensor::random_normal(&[8192], DType::F32, 7);
+        // Broadcast 64 times: computed when `y` is written, not inside `y`'s chain.
+        let e = w.exp();
+        let y = &x * &e;
+        if kiln::lazy_eager() {
+            assert!(!e.is_deferred() && y.is_deferred());
+        }
+        // Broadcast 8 times (below kiln_passes::MAX_REPEATS): it stays in the chain.
+        let f = (&w * 2.0).exp();
+        let z = &Tensor::random_normal(&[8, 8192], DType::F32, 8) * &f;
+        if kiln::lazy_eager() {
+            assert!(f.is_deferred() && z.is_deferred());
+        }
+        (bits(&y), bits(&z))
+    });
+    assert_eq!(lazy, immediate);
+}
+
+#[test]
 fn small_tensors_and_the_switch() {
     let _guard = MODE.lock().unwrap_or_else(|e| e.into_inner());
     assert!(kiln::lazy_eager() || std::env::var("KILN_EAGER").is_ok());

@@ -16,7 +16,9 @@ use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
 /// **every** user of its value is already in the group. So a group has exactly one value
 /// used outside it (the root), no work is duplicated, and no cycle can appear (a path
 /// leaving the group and coming back would have been a cycle before). A value with users
-/// both inside and outside (softmax's `exp`) ends a group and is materialized.
+/// both inside and outside (softmax's `exp`) ends a group and is materialized. An
+/// expensive producer that the kernel would broadcast many times over (log-softmax's `log`
+/// of the row sums) stays out too, so that it runs once per element of its own.
 ///
 /// Never fused: nodes with order edges (so nothing moves across a variable read/write),
 /// sources other than small constants, movement ops (`reshape`, `transpose`, `slice`,
@@ -126,6 +128,7 @@ fn can_root(g: &Graph, id: NodeId) -> bool {
 /// producer joins when the last of its uses has joined (uses counted, not rescanned), so
 /// growing is linear in the group's edges.
 fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>, cap: usize) -> Vec<NodeId> {
+    let space = iteration_space(g, root);
     let mut members: HashSet<NodeId> = HashSet::from([root]);
     let mut list = vec![root];
     let mut uses_inside: HashMap<NodeId, usize> = HashMap::new();
@@ -137,6 +140,12 @@ fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>, cap: usize) -> Vec<Nod
             if members.contains(&p) || taken.contains(&p) || !is_elementwise(g, p) || g.is_output(p) {
                 continue;
             }
+            if g.node(p).ty.numel().saturating_mul(MAX_REPEATS) <= space && elementwise_cost(g, p) >= EXPENSIVE {
+                // Inside the kernel `p` would run once per element of the iteration space,
+                // not once per element of its own: log-softmax's `log` of the row sums,
+                // 1,024 times a row. It stays a kernel of its own.
+                continue;
+            }
             let inside = uses_inside.entry(p).or_insert(0);
             *inside += 1;
             if *inside == g.users(p).len() && list.len() < cap {
@@ -146,6 +155,40 @@ fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>, cap: usize) -> Vec<Nod
         }
     }
     list
+}
+
+/// Ops at least this costly (transcendentals, integer division, `pow`; see the op table's
+/// costs) are not pulled into a kernel that would repeat each of their results
+/// [`MAX_REPEATS`] times or more by broadcasting it.
+const EXPENSIVE: usize = 8;
+
+/// How many times a kernel may repeat a broadcast value's computation (once per element of
+/// the kernel instead of once per element of its own) before that value is better computed
+/// apart: fewer repeats (a log-softmax over 10 classes) cost less than a kernel of its own,
+/// with its launch, its compile and a buffer. Eager deferred chains use the same bound.
+///
+/// ```
+/// assert_eq!(kiln_passes::MAX_REPEATS, 16);
+/// ```
+pub const MAX_REPEATS: usize = 16;
+
+/// Rough vector instructions per element of an elementwise node (the op table's costs).
+fn elementwise_cost(g: &Graph, id: NodeId) -> usize {
+    let node = g.node(id);
+    match &node.op {
+        Op::Unary(u) => u.cost(),
+        Op::Binary(b) => g.args(id).first().map_or(1, |&a| b.cost(g.node(a).ty.dtype)),
+        _ => 1,
+    }
+}
+
+/// How many elements a kernel rooted at `root` iterates over: its result's, or for a
+/// reduction its operand's.
+fn iteration_space(g: &Graph, root: NodeId) -> usize {
+    match g.node(root).op {
+        Op::Reduce { .. } | Op::ArgReduce { .. } => g.args(root).first().map_or(0, |&a| g.node(a).ty.numel()),
+        _ => g.node(root).ty.numel(),
+    }
 }
 
 impl Fuse {

@@ -28,7 +28,7 @@ pub mod simplify;
 pub use const_fold::ConstFold;
 pub use cse::Cse;
 pub use dce::Dce;
-pub use fuse::{Fuse, MAX_KERNEL_NODES};
+pub use fuse::{Fuse, MAX_KERNEL_NODES, MAX_REPEATS};
 pub use hoist::HoistInvariants;
 pub use inline_case::InlineCase;
 pub use memory_plan::MemoryPlanner;

@@ -86,6 +86,47 @@ fn softmax_is_four_kernels() {
     eprintln!("softmax: {} nodes -> {} nodes", g.len(), opt.len());
 }
 
+/// `x - max - log(sum(exp(x - max)))` over rows of `classes`.
+fn log_softmax(rows: usize, classes: usize) -> Graph {
+    let mut g = Graph::new("log_softmax");
+    let x = g.add_input(TensorType::new(DType::F32, &[rows, classes]));
+    let keep = |op| Op::Reduce { op, axes: vec![1], keepdims: true };
+    let m = g.add(keep(ReduceOp::Max), &[x]).unwrap();
+    let d = bin(&mut g, BinaryOp::Sub, x, m);
+    let e = g.add(Op::Unary(UnaryOp::Exp), &[d]).unwrap();
+    let s = g.add(keep(ReduceOp::Sum), &[e]).unwrap();
+    let lse = g.add(Op::Unary(UnaryOp::Log), &[s]).unwrap();
+    let out = bin(&mut g, BinaryOp::Sub, d, lse);
+    g.set_outputs(vec![out]);
+    g
+}
+
+/// Whether some kernel of `g` computes a `log` over `numel` elements.
+fn has_log_kernel_of(g: &Graph, numel: usize) -> bool {
+    g.node_ids().any(|n| match &g.node(n).op {
+        Op::Fused(k) => {
+            g.node(n).ty.numel() == numel
+                && k.body.node_ids().any(|b| matches!(k.body.node(b).op, Op::Unary(UnaryOp::Log)))
+        }
+        _ => false,
+    })
+}
+
+#[test]
+fn an_expensive_value_broadcast_wide_is_computed_once_per_element_of_its_own() {
+    // 1,024 classes: fused into the subtraction the row's `log` would run 1,024 times, so it
+    // is a kernel of its own over the 8 row sums.
+    let wide = optimize_and_check(&log_softmax(8, 1024), 4);
+    assert_eq!(kernels(&wide), 5, "{}", wide.to_text());
+    assert!(has_log_kernel_of(&wide, 8), "{}", wide.to_text());
+    // 10 classes: repeating the `log` 10 times costs less than a kernel of its own.
+    let narrow = optimize_and_check(&log_softmax(8, 10), 5);
+    assert_eq!(kernels(&narrow), 4, "{}", narrow.to_text());
+    assert!(has_log_kernel_of(&narrow, 80), "{}", narrow.to_text());
+    // A cheap op is fused however wide: `x - max` reads the row max in the kernel.
+    assert!(!wide.node_ids().any(|n| matches!(wide.node(n).op, Op::Binary(_))));
+}
+
 #[test]
 fn sum_of_squares_is_one_kernel_with_the_reduction_as_output() {
     let mut g = Graph::new("t");
