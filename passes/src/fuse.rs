@@ -14,7 +14,7 @@ use crate::pass::{const_value, has_order_edges, remove_if_dead, Changed, Pass};
 /// Groups are grown backwards from a root (an elementwise op, or a `Reduce`/`ArgReduce`),
 /// visited in reverse topological order: a producer joins when it is elementwise and
 /// **every** user of its value is already in the group. So a group has exactly one value
-/// used outside it (the root), no work is duplicated, and no cycle can appear (a path
+/// used outside it (the root), no value is computed by two kernels, and no cycle can appear (a path
 /// leaving the group and coming back would have been a cycle before). A value with users
 /// both inside and outside (softmax's `exp`) ends a group and is materialized. An
 /// expensive producer that the kernel would broadcast many times over (log-softmax's `log`
