@@ -157,10 +157,10 @@ fn grow(g: &Graph, root: NodeId, taken: &HashSet<NodeId>, cap: usize) -> Vec<Nod
     list
 }
 
-/// Ops at least this costly (transcendentals, integer division, `pow`; see the op table's
-/// costs) are not pulled into a kernel that would repeat each of their results
-/// [`MAX_REPEATS`] times or more by broadcasting it.
-const EXPENSIVE: usize = 8;
+/// Ops at least this costly (all but the one-instruction ones: division, square roots,
+/// transcendentals, `pow`; see the op table's costs) are not pulled into a kernel that
+/// would repeat each of their results [`MAX_REPEATS`] times or more by broadcasting it.
+const EXPENSIVE: usize = 3;
 
 /// How many times a kernel may repeat a broadcast value's computation (once per element of
 /// the kernel instead of once per element of its own) before that value is better computed

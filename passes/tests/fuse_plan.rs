@@ -101,13 +101,10 @@ fn log_softmax(rows: usize, classes: usize) -> Graph {
     g
 }
 
-/// Whether some kernel of `g` computes a `log` over `numel` elements.
-fn has_log_kernel_of(g: &Graph, numel: usize) -> bool {
+/// Whether some kernel of `g` over `numel` elements computes `op`.
+fn has_kernel_of(g: &Graph, numel: usize, op: UnaryOp) -> bool {
     g.node_ids().any(|n| match &g.node(n).op {
-        Op::Fused(k) => {
-            g.node(n).ty.numel() == numel
-                && k.body.node_ids().any(|b| matches!(k.body.node(b).op, Op::Unary(UnaryOp::Log)))
-        }
+        Op::Fused(k) => g.node(n).ty.numel() == numel && k.body.node_ids().any(|b| k.body.node(b).op == Op::Unary(op)),
         _ => false,
     })
 }
@@ -118,13 +115,27 @@ fn an_expensive_value_broadcast_wide_is_computed_once_per_element_of_its_own() {
     // is a kernel of its own over the 8 row sums.
     let wide = optimize_and_check(&log_softmax(8, 1024), 4);
     assert_eq!(kernels(&wide), 5, "{}", wide.to_text());
-    assert!(has_log_kernel_of(&wide, 8), "{}", wide.to_text());
+    assert!(has_kernel_of(&wide, 8, UnaryOp::Log), "{}", wide.to_text());
     // 10 classes: repeating the `log` 10 times costs less than a kernel of its own.
     let narrow = optimize_and_check(&log_softmax(8, 10), 5);
     assert_eq!(kernels(&narrow), 4, "{}", narrow.to_text());
-    assert!(has_log_kernel_of(&narrow, 80), "{}", narrow.to_text());
+    assert!(has_kernel_of(&narrow, 80, UnaryOp::Log), "{}", narrow.to_text());
     // A cheap op is fused however wide: `x - max` reads the row max in the kernel.
     assert!(!wide.node_ids().any(|n| matches!(wide.node(n).op, Op::Binary(_))));
+    // Layer norm's `rsqrt(var + eps)`: one per row, in a kernel over the rows.
+    let mut g = Graph::new("layer_norm");
+    let x = g.add_input(TensorType::new(DType::F32, &[8, 1024]));
+    let mean = g.add(Op::Reduce { op: ReduceOp::Mean, axes: vec![1], keepdims: true }, &[x]).unwrap();
+    let c = bin(&mut g, BinaryOp::Sub, x, mean);
+    let sq = bin(&mut g, BinaryOp::Mul, c, c);
+    let var = g.add(Op::Reduce { op: ReduceOp::Mean, axes: vec![1], keepdims: true }, &[sq]).unwrap();
+    let eps = scalar(&mut g, 1e-5);
+    let ve = bin(&mut g, BinaryOp::Add, var, eps);
+    let r = g.add(Op::Unary(UnaryOp::Rsqrt), &[ve]).unwrap();
+    let out = bin(&mut g, BinaryOp::Mul, c, r);
+    g.set_outputs(vec![out]);
+    let ln = optimize_and_check(&g, 6);
+    assert!(has_kernel_of(&ln, 8, UnaryOp::Rsqrt), "{}", ln.to_text());
 }
 
 #[test]
