@@ -76,6 +76,31 @@ fn stop_gradient_cuts_the_path() -> Result<()> {
     Ok(())
 }
 
+/// A product's VJP computes only the operand gradients that lead to a source: the gradient
+/// of `x @ w` with respect to `w` alone multiplies once backward, not twice (eagerly the
+/// other product would run and be thrown away). Counted in the traced graph, where every
+/// product the tape computes is a node before dead-code removal.
+#[test]
+fn a_product_differentiates_only_the_operands_that_lead_to_a_source() -> Result<()> {
+    let w = Variable::new(Tensor::random_normal(&[8, 4], DType::F32, 1));
+    let w2 = w.clone();
+    let f = kiln::function(move |x: &Tensor| {
+        let tape = GradientTape::new();
+        let loss = x.matmul(&w2.read()).sum_all();
+        tape.gradient(&loss, &[&w2]).unwrap().remove(0).unwrap()
+    });
+    let x = Tensor::random_normal(&[16, 8], DType::F32, 2);
+    let products = |g: &kiln_ir::Graph| g.node_ids().filter(|&n| matches!(g.node(n).op, kiln_ir::Op::MatMul)).count();
+    assert_eq!(products(f.concrete_function(&x)?.traced()), 2, "forward and d/dw only");
+    // The gradient itself is unchanged: xᵀ · ones.
+    let tape = GradientTape::new();
+    let loss = x.matmul(&w.read()).sum_all();
+    let g = tape.gradient(&loss, &[&w])?.remove(0).unwrap();
+    let want = x.transpose(&[1, 0]).matmul(&Tensor::ones(&[16, 4], DType::F32));
+    assert_eq!(g.to_vec::<f32>()?, want.to_vec::<f32>()?);
+    Ok(())
+}
+
 #[test]
 fn persistent_tape_answers_twice_plain_tape_once() -> Result<()> {
     let x = Tensor::scalar(3.0f64);

@@ -350,7 +350,8 @@ fn backward(entries: &[Rc<Entry>], target: &Tensor, seed: Tensor, sources: &[Vec
         if gs.iter().all(Option::is_none) {
             continue;
         }
-        let input_grads = vjp::of_entry(e, &gs)?;
+        let needed: Vec<bool> = e.inputs.iter().map(|i| reachable.contains(&i.id())).collect();
+        let input_grads = vjp::of_entry(e, &gs, &needed)?;
         for (input, ig) in e.inputs.iter().zip(input_grads) {
             let Some(ig) = ig else { continue };
             if !reachable.contains(&input.id()) {

@@ -17,11 +17,13 @@ use crate::{Error, Result, Tensor};
 type Grads = Result<Vec<Option<Tensor>>>;
 
 /// The gradients of a recorded entry's inputs, given the gradients of its outputs (`None`:
-/// no gradient reached that output; at least one did).
-pub(crate) fn of_entry(e: &Entry, gs: &[Option<Tensor>]) -> Grads {
+/// no gradient reached that output; at least one did). `needed[i]` says whether input `i`
+/// leads to a source: a product skips the other operand's gradient (eagerly, a gradient
+/// nobody reads is otherwise computed; elementwise ones are deferred and never are).
+pub(crate) fn of_entry(e: &Entry, gs: &[Option<Tensor>], needed: &[bool]) -> Grads {
     match &e.recorded {
         Recorded::Op(op) if !op.regions().is_empty() => super::region::vjp(op, &e.inputs, &e.outputs, gs),
-        Recorded::Op(op) => of_op(op, &e.inputs, &e.outputs[0], only(gs)),
+        Recorded::Op(op) => of_op(op, &e.inputs, &e.outputs[0], only(gs), needed),
         Recorded::Custom(f) => {
             let grads = f(only(gs))?;
             if grads.len() != e.inputs.len() {
@@ -41,7 +43,7 @@ fn only(gs: &[Option<Tensor>]) -> &Tensor {
     gs[0].as_ref().expect("the backward walk visits an entry only when a gradient reached it")
 }
 
-fn of_op(op: &Op, x: &[Tensor], y: &Tensor, g: &Tensor) -> Grads {
+fn of_op(op: &Op, x: &[Tensor], y: &Tensor, g: &Tensor, needed: &[bool]) -> Grads {
     match op {
         Op::Unary(u) => Ok(vec![unary(*u, &x[0], y, g)]),
         Op::Binary(b) => binary(*b, &x[0], &x[1], y, g),
@@ -59,7 +61,7 @@ fn of_op(op: &Op, x: &[Tensor], y: &Tensor, g: &Tensor) -> Grads {
         }
         Op::ScatterAdd { axis, .. } => Ok(vec![Some(apply(Op::Gather { axis: *axis }, &[g, &x[1]])?), None]),
         Op::Reduce { op, axes, .. } => Ok(vec![Some(reduce(*op, axes, &x[0], y, g)?)]),
-        Op::MatMul => matmul(&x[0], &x[1], g),
+        Op::MatMul => matmul(&x[0], &x[1], g, needed),
         // Integer results, random numbers and graph sources carry no gradient.
         Op::ArgReduce { .. } | Op::Random { .. } | Op::Input(_) | Op::Const(_) | Op::ReadVar(_) | Op::AssignVar(_) => {
             Ok(vec![None; x.len()])
@@ -224,10 +226,11 @@ fn prod_grad(axes: &[usize], x: &Tensor, g: &Tensor) -> Result<Tensor> {
 
 /// `[..., m, k] @ [..., k, n]`: dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims
 /// its operand was broadcast along.
-fn matmul(a: &Tensor, b: &Tensor, g: &Tensor) -> Grads {
-    let ga = matmul_t(g, false, b, true)?;
-    let gb = matmul_t(a, true, g, false)?;
-    Ok(vec![Some(unbroadcast(&ga, a.shape())?), Some(unbroadcast(&gb, b.shape())?)])
+/// `a @ b`'s operand gradients, each only where `needed` asks for it.
+fn matmul(a: &Tensor, b: &Tensor, g: &Tensor, needed: &[bool]) -> Grads {
+    let ga = if needed[0] { Some(unbroadcast(&matmul_t(g, false, b, true)?, a.shape())?) } else { None };
+    let gb = if needed[1] { Some(unbroadcast(&matmul_t(a, true, g, false)?, b.shape())?) } else { None };
+    Ok(vec![ga, gb])
 }
 
 /// Undoes numpy broadcasting: sums `g` over the axes along which `shape` was broadcast.
