@@ -18,8 +18,8 @@ type Grads = Result<Vec<Option<Tensor>>>;
 
 /// The gradients of a recorded entry's inputs, given the gradients of its outputs (`None`:
 /// no gradient reached that output; at least one did). `needed[i]` says whether input `i`
-/// leads to a source: a product skips the other operand's gradient (eagerly, a gradient
-/// nobody reads is otherwise computed; elementwise ones are deferred and never are).
+/// leads to a source: a product computes only the needed operands' gradients (eagerly, one
+/// nobody reads would still be computed; elementwise ones are deferred and never are).
 pub(crate) fn of_entry(e: &Entry, gs: &[Option<Tensor>], needed: &[bool]) -> Grads {
     match &e.recorded {
         Recorded::Op(op) if !op.regions().is_empty() => super::region::vjp(op, &e.inputs, &e.outputs, gs),
