@@ -394,8 +394,37 @@ fn check_grad_type(e: &Entry, input: &Tensor, g: &Tensor) -> Result<()> {
         let what = match &e.recorded {
             Recorded::Op(op) => format!("the VJP of `{}`", op.name()),
             Recorded::Custom(_) => "a custom_gradient function".to_string(),
+            Recorded::Unstack => "the VJP of a scan's per-step inputs".to_string(),
         };
         return Err(Error::Gradient(format!("{what} returned a gradient of type {got} for an operand of type {want}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+
+    /// An eager `scan` records its per-step inputs as one `Unstack` entry, whose VJP stacks
+    /// the steps' gradients, not as a gather per step (each of whose VJPs would fill a zero
+    /// tensor of the whole input's shape): and the gradient is the same.
+    #[test]
+    fn an_eager_scan_records_its_inputs_as_one_step() {
+        let tape = GradientTape::new();
+        let xs = Tensor::random_normal(&[64, 4], DType::F32, 0);
+        tape.watch(&xs);
+        let body = |c: &[Tensor], x: &[Tensor]| Ok((vec![&c[0] + &x[0]], vec![&x[0] * 2.0]));
+        let (last, ys) = crate::scan(body, &[Tensor::zeros(&[4], DType::F32)], std::slice::from_ref(&xs)).unwrap();
+        let loss = last[0].sum_all() + ys[0].sum_all();
+        {
+            let st = tape.state.borrow();
+            let count = |f: &dyn Fn(&Recorded) -> bool| st.entries.iter().filter(|e| f(&e.recorded)).count();
+            assert_eq!(count(&|r| matches!(r, Recorded::Unstack)), 1);
+            assert_eq!(count(&|r| matches!(r, Recorded::Op(kiln_ir::Op::Gather { .. }))), 0);
+        }
+        let g = tape.gradient_tensors(&loss, &[&xs]).unwrap().remove(0).unwrap();
+        assert_eq!(g.shape(), &[64, 4]);
+        assert!(g.to_vec::<f32>().unwrap().iter().all(|&v| v == 3.0));
+    }
 }

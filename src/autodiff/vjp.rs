@@ -24,6 +24,7 @@ pub(crate) fn of_entry(e: &Entry, gs: &[Option<Tensor>], needed: &[bool]) -> Gra
     match &e.recorded {
         Recorded::Op(op) if !op.regions().is_empty() => super::region::vjp(op, &e.inputs, &e.outputs, gs),
         Recorded::Op(op) => of_op(op, &e.inputs, &e.outputs[0], only(gs), needed),
+        Recorded::Unstack => unstack(&e.inputs[0], gs),
         Recorded::Custom(f) => {
             let grads = f(only(gs))?;
             if grads.len() != e.inputs.len() {
@@ -222,6 +223,14 @@ fn prod_grad(axes: &[usize], x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let others =
         no_zero.select(&(&nonzero_prod / &nonzero_x), &one_zero.logical_and(&is_zero).select(&nonzero_prod, &zero));
     Ok(&others * g)
+}
+
+/// The rows of `x` along axis 0: their gradients `gs` stacked, zeros where none reached a
+/// row.
+fn unstack(x: &Tensor, gs: &[Option<Tensor>]) -> Grads {
+    let zeros = Tensor::zeros(&x.shape()[1..], x.dtype());
+    let parts: Vec<&Tensor> = gs.iter().map(|g| g.as_ref().unwrap_or(&zeros)).collect();
+    Ok(vec![Some(Tensor::try_stack(&parts, 0)?)])
 }
 
 /// `[..., m, k] @ [..., k, n]`: dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims

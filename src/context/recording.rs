@@ -18,9 +18,15 @@ pub(crate) type GradFn = Rc<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>>>;
 pub(crate) enum Recorded {
     Op(Op),
     Custom(GradFn),
+    /// The input's rows along axis 0, one output each (an eager `scan`'s per-step inputs).
+    /// One entry whose VJP stacks the rows' gradients: a gather per row would scatter each
+    /// row's gradient into a zero tensor of the whole input's shape, and the tape would add
+    /// those up, work quadratic in the sequence's length.
+    Unstack,
 }
 
-/// One recorded step: `outputs = recorded(inputs)` (one output, except for region ops).
+/// One recorded step: `outputs = recorded(inputs)` (one output, except for region ops and
+/// `Unstack`).
 /// Shared by every tape that recorded it.
 pub(crate) struct Entry {
     pub(crate) recorded: Recorded,

@@ -6,8 +6,9 @@ use kiln_ir::{DType, Op, ScanOp, TensorType, WhileOp};
 
 use super::{check_carries, check_scalar, types};
 use crate::context::body::{emit_region, trace_body};
-use crate::context::is_tracing;
+use crate::context::recording::{record_many, Recorded};
 use crate::context::trace::{add_input, run_in_trace, TraceState};
+use crate::context::{is_tracing, without_tapes};
 use crate::{Error, Result, Tensor};
 
 /// Runs `body` on the loop variables while `cond` holds (TF's `tf.while_loop`, JAX's
@@ -168,9 +169,9 @@ pub fn scan(
     if !is_tracing() {
         let mut v = init.to_vec();
         let mut steps: Vec<Vec<Tensor>> = Vec::with_capacity(length);
+        let per_x = xs.iter().map(|x| unstack(x, length)).collect::<Result<Vec<_>>>()?;
         for i in 0..length {
-            let index = Tensor::scalar(i as i64);
-            let rows = xs.iter().map(|x| x.try_gather(&index, 0)).collect::<Result<Vec<_>>>()?;
+            let rows: Vec<Tensor> = per_x.iter().map(|r| r[i].clone()).collect();
             let (next, ys) = f(&v, &rows)?;
             check_carries("scan", &want, &types(&next))?;
             if let Some(first) = steps.first() {
@@ -237,6 +238,15 @@ fn ys_types(
 }
 
 /// The common leading size of the `xs`.
+/// `x`'s first `length` rows along axis 0, recorded on gradient tapes as one step
+/// (`Recorded::Unstack`, whose VJP stacks the rows' gradients) rather than a gather per row.
+fn unstack(x: &Tensor, length: usize) -> Result<Vec<Tensor>> {
+    let rows =
+        without_tapes(|| (0..length).map(|i| x.try_gather(&Tensor::scalar(i as i64), 0)).collect::<Result<Vec<_>>>())?;
+    record_many(Recorded::Unstack, &[x], &rows);
+    Ok(rows)
+}
+
 fn scan_length(xs: &[Tensor]) -> Result<usize> {
     let first = xs
         .first()
