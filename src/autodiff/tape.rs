@@ -352,11 +352,8 @@ fn backward(entries: &[Rc<Entry>], target: &Tensor, seed: Tensor, sources: &[Vec
         }
         let needed: Vec<bool> = e.inputs.iter().map(|i| reachable.contains(&i.id())).collect();
         let input_grads = vjp::of_entry(e, &gs, &needed)?;
-        for (input, ig) in e.inputs.iter().zip(input_grads) {
-            let Some(ig) = ig else { continue };
-            if !reachable.contains(&input.id()) {
-                continue;
-            }
+        for ((input, ig), needed) in e.inputs.iter().zip(input_grads).zip(needed) {
+            let (Some(ig), true) = (ig, needed) else { continue };
             check_grad_type(e, input, &ig)?;
             accumulate(&mut grads, input.id(), ig)?;
         }

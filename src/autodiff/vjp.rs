@@ -234,8 +234,7 @@ fn unstack(x: &Tensor, gs: &[Option<Tensor>]) -> Grads {
 }
 
 /// `[..., m, k] @ [..., k, n]`: dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims
-/// its operand was broadcast along.
-/// `a @ b`'s operand gradients, each only where `needed` asks for it.
+/// its operand was broadcast along, and each only where `needed` asks for it.
 fn matmul(a: &Tensor, b: &Tensor, g: &Tensor, needed: &[bool]) -> Grads {
     let ga = if needed[0] { Some(unbroadcast(&matmul_t(g, false, b, true)?, a.shape())?) } else { None };
     let gb = if needed[1] { Some(unbroadcast(&matmul_t(a, true, g, false)?, b.shape())?) } else { None };
