@@ -3,7 +3,7 @@
 //! writes of a call commit together only if the call succeeds.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockWriteGuard, TryLockError};
 
 use kiln_ir::{Array, DType, TensorType};
 
@@ -227,6 +227,17 @@ impl Variable {
         self.check(op, &new)?;
         *guard = new.try_array(op)?.clone();
         Ok(())
+    }
+
+    /// The value under the write lock, if no other thread holds the lock now: a compiled
+    /// call that updates the Variable in place holds it for the whole call, so no reader
+    /// sees a half-written value (it waits for the call instead). Never waits itself.
+    pub(crate) fn try_hold(&self) -> Option<RwLockWriteGuard<'_, Array>> {
+        match self.0.value.try_write() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Sets the value without checks or tracing: the commit step of a compiled call.

@@ -170,12 +170,40 @@ impl ConcreteFunction {
         for t in args {
             inputs.push(t.try_array("call")?);
         }
-        let values: SmallVec<[Array; 4]> = self.vars.iter().map(Variable::value).collect();
+        let values = self.bind_vars();
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut out) => self.call_into::<O>(&inputs, &values, &mut out),
+            Ok(mut out) => self.call_into::<O>(&inputs, values, &mut out),
             // A call nested in this thread's call (none today) gets vectors of its own.
-            Err(_) => self.call_into::<O>(&inputs, &values, &mut Outcome { outputs: Vec::new(), writes: Vec::new() }),
+            Err(_) => self.call_into::<O>(&inputs, values, &mut Outcome { outputs: Vec::new(), writes: Vec::new() }),
         })
+    }
+
+    /// The Variables' values for a call: those the executable may update in place
+    /// ([`kiln_jit::Executable::updates_in_place`]) held under their write locks if every
+    /// one of them is free now, the others (and all of them otherwise) read. Locks are only
+    /// tried once the reads are done, so a call never waits for a lock while holding one.
+    fn bind_vars(&self) -> SmallVec<[Bound<'_>; 4]> {
+        let mut values: SmallVec<[Bound<'_>; 4]> = SmallVec::new();
+        let in_place = self.executable().map_or(&[][..], |exe| exe.updates_in_place());
+        for (k, v) in self.vars.iter().enumerate() {
+            values.push(if in_place.contains(&k) { Bound::Later } else { Bound::Read(v.value()) });
+        }
+        for &k in in_place {
+            match self.vars[k].try_hold() {
+                Some(guard) => values[k] = Bound::Held(guard),
+                None => {
+                    // Release the held locks before reading (which may wait).
+                    values.iter_mut().filter(|b| !matches!(b, Bound::Read(_))).for_each(|b| *b = Bound::Later);
+                    for (b, v) in values.iter_mut().zip(&self.vars) {
+                        if matches!(b, Bound::Later) {
+                            *b = Bound::Read(v.value());
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        values
     }
 
     /// A tiny call (see [`ConcreteFunction::is_tiny`]) writing each output into the tensor
@@ -212,16 +240,34 @@ impl ConcreteFunction {
 
     /// Runs into `out` (empty, and left empty: the kept vectors hold no array alive
     /// between calls), then commits the writes and wraps the outputs.
-    fn call_into<O: Outputs>(&self, inputs: &[&Array], values: &[Array], out: &mut Outcome) -> Result<O::Value> {
+    fn call_into<O: Outputs>(
+        &self,
+        inputs: &[&Array],
+        mut values: SmallVec<[Bound<'_>; 4]>,
+        out: &mut Outcome,
+    ) -> Result<O::Value> {
         let ran = match &self.run {
             Runner::Interpreter { .. } => {
                 let owned: Arrays = inputs.iter().map(|&a| a.clone()).collect();
-                interp::run(&self.traced, &owned, values).map(|o| *out = o)
+                let values: Arrays = values.iter_mut().map(|b| b.array().clone()).collect();
+                interp::run(&self.traced, &owned, &values).map(|o| *out = o)
             }
-            Runner::Compiled(exe) => exe.run_borrowed(inputs, values, out),
+            Runner::Compiled(exe) => {
+                let mut arrays: SmallVec<[&mut Array; 4]> = values.iter_mut().map(Bound::array).collect();
+                exe.run_updating(inputs, &mut arrays, out)
+            }
         };
         let result = ran.map(|()| {
+            // Held Variables first, then the locks released before committing the others.
+            let mut rest: SmallVec<[(u32, Array); 4]> = SmallVec::new();
             for (id, value) in out.writes.drain(..) {
+                match &mut values[id as usize] {
+                    Bound::Held(guard) => **guard = value,
+                    _ => rest.push((id, value)),
+                }
+            }
+            drop(values);
+            for (id, value) in rest {
                 self.vars[id as usize].commit(value);
             }
             O::unflatten_iter(out.outputs.drain(..).map(Tensor::from_array))
@@ -229,6 +275,26 @@ impl ConcreteFunction {
         out.outputs.clear();
         out.writes.clear();
         result
+    }
+}
+
+/// A Variable's value bound for a call.
+enum Bound<'a> {
+    /// Read (shared with the Variable, so never written in place).
+    Read(Array),
+    /// Held under the Variable's write lock: the executor may write over it.
+    Held(std::sync::RwLockWriteGuard<'a, Array>),
+    /// Not bound yet (only while binding).
+    Later,
+}
+
+impl Bound<'_> {
+    fn array(&mut self) -> &mut Array {
+        match self {
+            Bound::Read(a) => a,
+            Bound::Held(guard) => guard,
+            Bound::Later => unreachable!("`bind_vars` binds every Variable"),
+        }
     }
 }
 

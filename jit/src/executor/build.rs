@@ -132,6 +132,7 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
     } else {
         vec![]
     };
+    let in_place = super::in_place::plan(&graph, &mut steps, &outputs, &groups);
     let mut exe = Executable {
         graph,
         steps,
@@ -139,6 +140,7 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
         arena_bytes,
         fallbacks,
         groups,
+        in_place: Box::new(in_place),
         states: Pool::new(),
         direct: false,
         pool,

@@ -34,10 +34,16 @@ pub(crate) struct CallState {
     ptrs: Vec<*const u8>,
     /// Which outputs were written in place this call.
     direct: Vec<bool>,
+    /// Where each output is written this call, once chosen (null before).
+    out_ptr: Vec<*mut u8>,
     /// Output buffers allocated this call: (output, step, buffer).
     fresh: Vec<(usize, usize, Fresh)>,
-    /// Per step with `Dest::Fresh`: its buffer until the Variable write takes it.
+    /// Per step with `Dest::Fresh` (or an undonated `Dest::Var`): its buffer until the
+    /// Variable write takes it.
     pending: Vec<Option<Fresh>>,
+    /// Per variable: the buffer its new value is written over this call (`Dest::Var`), or
+    /// null.
+    donor: Vec<*mut u8>,
 }
 
 impl Val {
@@ -71,8 +77,10 @@ impl CallState {
             vars: vec![None; exe.graph.vars().len()],
             ptrs: Vec::with_capacity(max_args),
             direct: vec![false; exe.outputs.len()],
+            out_ptr: vec![std::ptr::null_mut(); exe.outputs.len()],
             fresh: Vec::with_capacity(exe.outputs.len()),
             pending: (0..n).map(|_| None).collect(),
+            donor: vec![std::ptr::null_mut(); exe.graph.vars().len()],
         })
     }
 
@@ -80,9 +88,11 @@ impl CallState {
         self.vals.iter_mut().for_each(|v| *v = Val::None);
         self.vars.iter_mut().for_each(|v| *v = None);
         self.direct.iter_mut().for_each(|d| *d = false);
+        self.out_ptr.iter_mut().for_each(|p| *p = std::ptr::null_mut());
         self.ptrs.clear();
         self.fresh.clear();
         self.pending.iter_mut().for_each(|p| *p = None);
+        self.donor.iter_mut().for_each(|p| *p = std::ptr::null_mut());
     }
 }
 
@@ -95,12 +105,30 @@ pub(super) fn run(
     out: &mut Outcome,
     times: Option<&mut Vec<std::time::Duration>>,
 ) -> Result<()> {
+    let vars: SmallVec<[&Array; 8]> = vars.iter().collect();
+    run_donating(exe, inputs, &vars, &[], out, times)
+}
+
+/// [`run`] with the buffers of the Variables of `exe.in_place` handed over (`donors`, in
+/// that order), or none of them (`donors` empty): `Dest::Var` steps write over them.
+pub(super) fn run_donating(
+    exe: &Executable,
+    inputs: &[&Array],
+    vars: &[&Array],
+    donors: &[*mut u8],
+    out: &mut Outcome,
+    times: Option<&mut Vec<std::time::Duration>>,
+) -> Result<()> {
     check_signature(exe, inputs, vars)?;
     if exe.direct && times.is_none() {
         return super::direct::run(exe, inputs, out);
     }
     let mut st = exe.states.try_take(|| CallState::new(exe))?;
-    let r = run_steps(exe, &mut st, inputs, vars, out, times)
+    for (&v, &p) in exe.in_place.vars.iter().zip(donors) {
+        st.donor[v] = p;
+    }
+    let r = early_outputs(exe, &mut st, out, donors)
+        .and_then(|()| run_steps(exe, &mut st, inputs, vars, out, times))
         // SAFETY: `run_steps` returned, so every step it started has completed.
         .and_then(|()| unsafe { finish(exe, &mut st, out) });
     st.clear();
@@ -108,11 +136,22 @@ pub(super) fn run(
     r
 }
 
+/// With the Variables handed over, the buffers of outputs written after the first in-place
+/// update, chosen now: from then on nothing may fail (`in_place.rs`).
+fn early_outputs(exe: &Executable, st: &mut CallState, out: &mut Outcome, donors: &[*mut u8]) -> Result<()> {
+    if !donors.is_empty() {
+        for &i in &exe.in_place.early_outputs {
+            dest_ptr(st, out, i, &exe.steps[i])?;
+        }
+    }
+    Ok(())
+}
+
 fn signature_error(exe: &Executable, msg: String) -> Error {
     Error::Signature { function: exe.graph.name().to_string(), msg }
 }
 
-pub(super) fn check_signature(exe: &Executable, inputs: &[&Array], vars: &[Array]) -> Result<()> {
+pub(super) fn check_signature(exe: &Executable, inputs: &[&Array], vars: &[&Array]) -> Result<()> {
     let g = &exe.graph;
     if inputs.len() != g.inputs().len() {
         return Err(signature_error(exe, format!("expected {} inputs, got {}", g.inputs().len(), inputs.len())));
@@ -264,8 +303,12 @@ fn output_ptr(st: &mut CallState, out: &mut Outcome, j: usize, i: usize, ty: &Te
 /// overwritten in place.
 pub(super) fn out_buffer(out: &mut Outcome, j: usize, ty: &TensorType) -> Option<*mut u8> {
     let fits = |a: &Array| a.dtype() == ty.dtype && a.shape() == ty.shape.as_slice();
-    let data = out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut())?;
-    Some(with_data!(data, v => v.as_mut_ptr() as *mut u8))
+    out.outputs.get_mut(j).filter(|a| fits(a)).and_then(|a| a.data_mut()).map(data_ptr)
+}
+
+/// The address of an unshared array's first byte, for writing over it.
+pub(super) fn data_ptr(data: &mut Data) -> *mut u8 {
+    with_data!(data, v => v.as_mut_ptr() as *mut u8)
 }
 
 /// Sets output `j`, appending it if `out` has fewer (outputs are placed in order).
@@ -308,10 +351,16 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &ScheduleStep
         // SAFETY: the slot lies inside the arena (checked at build: `offset + bytes <= arena_bytes`).
         Dest::Slot(off) => unsafe { st.arena.as_mut_ptr().add(off) },
         Dest::Output(j) => {
-            st.direct[j] = true;
-            output_ptr(st, out, j, i, &step.ty)?
+            if st.out_ptr[j].is_null() {
+                st.direct[j] = true;
+                st.out_ptr[j] = output_ptr(st, out, j, i, &step.ty)?;
+            }
+            st.out_ptr[j]
         }
-        Dest::Fresh => {
+        // SAFETY (of the kernel writing there): the caller handed the buffer over unshared,
+        // and the plan runs every reader of the old value first (`in_place.rs`).
+        Dest::Var(v) if !st.donor[v].is_null() => st.donor[v],
+        Dest::Fresh | Dest::Var(_) => {
             let mut fresh = Fresh::try_new(&step.ty)?;
             let p = fresh.as_mut_ptr();
             st.pending[i] = Some(fresh);
@@ -327,7 +376,7 @@ fn run_steps(
     exe: &Executable,
     st: &mut CallState,
     inputs: &[&Array],
-    vars: &[Array],
+    vars: &[&Array],
     out: &mut Outcome,
     mut times: Option<&mut Vec<std::time::Duration>>,
 ) -> Result<()> {
@@ -353,13 +402,17 @@ fn run_steps(
             // A value written earlier in this call is cloned: a later write replaces it.
             Mode::ReadVar(v) => match &st.vars[*v] {
                 Some(a) => Val::Arr(a.clone()),
-                None => Val::Ref(&vars[*v]),
+                None => Val::Ref(vars[*v]),
             },
             Mode::AssignVar(v) => {
                 let a = match st.pending[step.args[0]].take() {
                     // SAFETY: the step that owns this buffer ran to completion before us (the
                     // schedule runs operands first) and wrote all of it.
                     Some(fresh) => Array::new(unsafe { fresh.assume_init() }, &step.ty.shape)?,
+                    // Written over the Variable's old buffer: the array handed over.
+                    None if !st.donor[*v].is_null() && exe.steps[step.args[0]].dest == Dest::Var(*v) => {
+                        vars[*v].clone()
+                    }
                     // Materialized now: the operand's arena slot may be reused by later nodes.
                     None => val_array(&st.vals[step.args[0]], &step.ty)?,
                 };
@@ -579,7 +632,7 @@ unsafe fn finish(exe: &Executable, st: &mut CallState, out: &mut Outcome) -> Res
 fn run_region(
     exe: &Executable,
     st: &mut CallState,
-    vars: &[Array],
+    vars: &[&Array],
     r: &super::RegionExec,
     args: &[usize],
 ) -> Result<Vec<Array>> {
@@ -588,7 +641,7 @@ fn run_region(
     if let Some(native) = &r.native {
         return native.run(&operands);
     }
-    let now: Vec<Array> = st.vars.iter().zip(vars).map(|(w, v)| w.clone().unwrap_or_else(|| v.clone())).collect();
+    let now: Vec<Array> = st.vars.iter().zip(vars).map(|(w, &v)| w.clone().unwrap_or_else(|| v.clone())).collect();
     let mut state = VarState::new(now);
     let regions = r.op.regions();
     let mut scratch = Outcome { outputs: Vec::new(), writes: Vec::new() };

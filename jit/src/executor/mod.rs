@@ -20,6 +20,7 @@
 mod build;
 mod call;
 mod direct;
+mod in_place;
 mod native_loop;
 mod rows;
 
@@ -129,6 +130,9 @@ pub(crate) enum Dest {
     Block(usize),
     /// In a buffer of its own, handed to the Variable write that reads it.
     Fresh,
+    /// Over the buffer of Variable `v`'s old value when the caller hands it over
+    /// ([`Executable::run_updating`], `in_place.rs`), else as `Fresh`.
+    Var(usize),
 }
 
 /// One node of the schedule with everything a call needs precomputed.
@@ -171,6 +175,9 @@ pub struct Executable {
     arena_bytes: usize,
     fallbacks: Vec<Fallback>,
     groups: Vec<rows::RowGroup>,
+    /// The Variables whose new value may be written over the old, and the outputs chosen
+    /// before such a call starts (`in_place.rs`).
+    in_place: Box<in_place::InPlace>,
     states: Pool<call::CallState>,
     /// Whether calls take the direct path (`direct.rs`): no call state needed.
     direct: bool,
@@ -250,6 +257,59 @@ impl Executable {
     /// ```
     pub fn run_borrowed(&self, inputs: &[&Array], vars: &[Array], out: &mut Outcome) -> Result<()> {
         call::run(self, inputs, vars, out, None)
+    }
+
+    /// [`Executable::run_borrowed`] with the Variables' arrays handed over: if every
+    /// Variable of [`Executable::updates_in_place`] has an unshared array, their new values
+    /// are written over the old buffers, and the writes in `out` are those same arrays.
+    /// Otherwise the call runs as `run_borrowed` does. Either way `vars` is unchanged if the
+    /// call fails, and the caller commits the writes on success.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kiln_ir::{interp::Outcome, Array, BinaryOp, DType, Graph, Kernel, Op, TensorType};
+    /// // w <- w * w, as one compiled kernel.
+    /// let ty = TensorType::new(DType::F32, &[2]);
+    /// let mut g = Graph::new("step");
+    /// let v = g.declare_var("w", ty.clone());
+    /// let w = g.add_read_var(v).unwrap();
+    /// let k = Kernel::of_op(&Op::Binary(BinaryOp::Mul), &[ty.clone(), ty]).unwrap();
+    /// let w2 = g.add(Op::Fused(Arc::new(k)), &[w, w]).unwrap();
+    /// g.add(Op::AssignVar(v), &[w2]).unwrap();
+    /// let exe = kiln_jit::Executable::new(g).unwrap();
+    /// assert_eq!(exe.updates_in_place(), &[0]);
+    ///
+    /// let mut a = Array::from_vec(vec![3.0f32, 4.0], &[2]).unwrap();
+    /// let before = a.as_slice::<f32>().unwrap().as_ptr();
+    /// let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
+    /// exe.run_updating(&[], &mut [&mut a], &mut out).unwrap();
+    /// let new = &out.writes[0].1;
+    /// assert_eq!(new.to_vec::<f32>().unwrap(), vec![9.0, 16.0]);
+    /// assert_eq!(new.as_slice::<f32>().unwrap().as_ptr(), before); // the same buffer
+    ///
+    /// // A shared array is left alone: the new value goes to a fresh buffer.
+    /// let mut b = Array::from_vec(vec![3.0f32, 4.0], &[2]).unwrap();
+    /// let held = b.clone();
+    /// exe.run_updating(&[], &mut [&mut b], &mut out).unwrap();
+    /// assert_eq!(out.writes[0].1.to_vec::<f32>().unwrap(), vec![9.0, 16.0]);
+    /// assert_eq!(held.to_vec::<f32>().unwrap(), vec![3.0, 4.0]);
+    /// ```
+    pub fn run_updating(&self, inputs: &[&Array], vars: &mut [&mut Array], out: &mut Outcome) -> Result<()> {
+        let donors: SmallVec<[*mut u8; 4]> = self
+            .in_place
+            .vars
+            .iter()
+            .map_while(|&v| vars.get_mut(v).and_then(|a| a.data_mut()).map(call::data_ptr))
+            .collect();
+        let shared: SmallVec<[&Array; 8]> = vars.iter().map(|a| &**a).collect();
+        let donors = if donors.len() == self.in_place.vars.len() { &donors[..] } else { &[] };
+        call::run_donating(self, inputs, &shared, donors, out, None)
+    }
+
+    /// The Variables (by `VarId`) whose new value [`Executable::run_updating`] may write
+    /// over the old one, ascending (`in_place.rs` says when).
+    pub fn updates_in_place(&self) -> &[usize] {
+        &self.in_place.vars
     }
 
     /// A call on the direct path (see [`Executable::is_direct`]) writing output `j` into
@@ -426,6 +486,7 @@ impl Executable {
                 Dest::Output(j) => format!(" -> output {j}"),
                 Dest::Block(o) => format!(" -> block+{o}"),
                 Dest::Fresh => " -> fresh buffer".into(),
+                Dest::Var(v) => format!(" -> over var @{v} when handed over, else fresh buffer"),
             };
             if let Some(g) = self.groups.iter().find(|g| g.start == i) {
                 let _ = writeln!(

@@ -73,7 +73,7 @@ impl Body {
                             extra = (off + st.ty.bytes()).next_multiple_of(super::build::ALIGN);
                             off
                         }
-                        Dest::Block(_) | Dest::Fresh => return None,
+                        Dest::Block(_) | Dest::Fresh | Dest::Var(_) => return None,
                     };
                     let args = st.args.iter().map(|&a| srcs[a]).collect();
                     steps.push(Step { func: kernel.func(), args, dest, numel });

@@ -114,7 +114,7 @@ fn place(
             work += step.ty.numel().saturating_mul(kernel.cost_per_element());
         }
         match step.dest {
-            Dest::Output(_) | Dest::Fresh => {}
+            Dest::Output(_) | Dest::Fresh | Dest::Var(_) => {}
             _ if used_outside => {
                 let offset = arena.next_multiple_of(super::build::ALIGN);
                 *arena = offset + step.ty.bytes();
