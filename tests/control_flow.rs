@@ -865,3 +865,58 @@ fn creating_a_variable_inside_a_body_names_the_construct() {
     assert!(e.contains("inside a control-flow body"), "{e}");
     assert!(!e.contains("first trace"), "{e}");
 }
+
+/// A TensorArray filled by a Rust loop holds its elements as a list: traced, the graph has a
+/// stack of the rows and no masked select over the whole array per write (what made such a
+/// loop quadratic); eagerly, its gradient is the one of the rows themselves.
+#[test]
+fn a_tensor_array_filled_by_a_rust_loop_is_a_list_of_its_rows() {
+    const STEPS: usize = 40;
+    let program = |x: &[Tensor]| {
+        let mut ta = TensorArray::new(DType::F64, STEPS);
+        let mut h = x[0].clone();
+        for i in 0..STEPS {
+            h = (&h * &x[1]).tanh();
+            ta = ta.write(i, &h).unwrap();
+        }
+        let every_other = (0..STEPS).step_by(2).map(|i| ta.read(i).unwrap()).collect::<Vec<_>>();
+        vec![ta.stack().unwrap(), Tensor::stack(&every_other.iter().collect::<Vec<_>>(), 0)]
+    };
+    let x = [rand_f64(&[3], 20), rand_f64(&[3], 21)];
+    assert_equivalent(program, &x, &[]);
+    let graph = kiln::function(move |x: &[Tensor]| program(x)).graph(&x[..]).unwrap().to_text();
+    assert!(!graph.contains("select"), "{graph}");
+
+    // Eagerly under a tape: the gradient through the array equals the one through its rows.
+    let w = Variable::new(x[1].clone());
+    let loss = |through_array: bool| {
+        let tape = GradientTape::new();
+        let (mut h, mut ta, mut rows) = (x[0].clone(), TensorArray::new(DType::F64, STEPS), Vec::new());
+        for i in 0..STEPS {
+            h = (&h * &w.read()).tanh();
+            ta = ta.write(i, &h).unwrap();
+            rows.push(h.clone());
+        }
+        let y = if through_array { ta.stack().unwrap() } else { Tensor::stack(&rows.iter().collect::<Vec<_>>(), 0) };
+        tape.gradient(&y.square().sum_all(), &[&w]).unwrap().remove(0).unwrap()
+    };
+    assert_eq!(loss(true).to_vec::<f64>().unwrap(), loss(false).to_vec::<f64>().unwrap());
+}
+
+#[test]
+fn tensor_array_misuse_is_an_error() {
+    let ta = TensorArray::new(DType::F32, 2);
+    assert!(ta.stack().is_err(), "nothing written: the element shape is unknown");
+    assert!(ta.read(0).is_err(), "nothing written: the element shape is unknown");
+    let ta = ta.write(1, &Tensor::new(&[1.0f32, 2.0])).unwrap();
+    assert_eq!(ta.read(0).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0]);
+    assert!(ta.write(2, &Tensor::new(&[1.0f32, 2.0])).is_err(), "index out of range");
+    assert!(ta.write(0, &Tensor::new(&[1.0f32])).is_err(), "another element shape");
+    assert!(ta.write(0, &Tensor::new(&[1.0f64, 2.0])).is_err(), "another dtype");
+    assert!(ta.read_at(&Tensor::scalar(-1i64)).is_err());
+    assert!(ta.read_at(&Tensor::scalar(2i64)).is_err());
+    assert!(ta.read_at(&Tensor::scalar(1i32)).is_err(), "an index is an i64 scalar");
+    let unchanged = ta.write_at(&Tensor::scalar(-1i64), &Tensor::new(&[7.0f32, 7.0])).unwrap();
+    assert_eq!(unchanged.stack().unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0, 1.0, 2.0]);
+    assert!(TensorArray::with_element_shape(DType::F32, usize::MAX, &[2]).is_err(), "too large");
+}

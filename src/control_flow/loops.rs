@@ -237,7 +237,6 @@ fn ys_types(
     ys
 }
 
-/// The common leading size of the `xs`.
 /// `x`'s first `length` rows along axis 0, recorded on gradient tapes as one step
 /// (`Recorded::Unstack`, whose VJP stacks the rows' gradients) rather than a gather per row.
 fn unstack(x: &Tensor, length: usize) -> Result<Vec<Tensor>> {
@@ -247,6 +246,7 @@ fn unstack(x: &Tensor, length: usize) -> Result<Vec<Tensor>> {
     Ok(rows)
 }
 
+/// The common leading size of the `xs`.
 fn scan_length(xs: &[Tensor]) -> Result<usize> {
     let first = xs
         .first()

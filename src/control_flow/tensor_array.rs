@@ -1,12 +1,20 @@
 //! `TensorArray`: TF's list of same-shaped tensors that loops write into.
 
-use kiln_ir::DType;
+use std::sync::Arc;
+
+use kiln_ir::{DType, TensorType};
 
 use crate::{Error, Result, Tensor};
 
-/// A fixed-size array of tensors of one dtype and shape (TF's `tf.TensorArray`), kept as
-/// one stacked tensor `[size, ...]` so it can be a loop variable and is differentiable.
-/// Like TF's, it is a value: [`TensorArray::write`] returns the new array.
+/// A fixed-size array of tensors of one dtype and shape (TF's `tf.TensorArray`). Like TF's,
+/// it is a value: [`TensorArray::write`] returns the new array.
+///
+/// It holds its elements as a list of tensors, so writing and reading element `i` cost
+/// nothing but the element (TF's eager `TensorArray` is a list too), and a gradient tape
+/// sees each element as the tensor written. An array made by [`TensorArray::unstack`] is one
+/// stacked tensor `[size, ...]` instead: that is how an array travels through a traced loop
+/// as a loop variable, and `write_at` / `read_at` with an index known only when the graph runs
+/// (a loop counter) work on it as a masked select and a gather over the whole array.
 ///
 /// An element never written reads as zeros; the element shape is fixed by the first write
 /// (or by [`TensorArray::with_element_shape`]).
@@ -26,27 +34,37 @@ use crate::{Error, Result, Tensor};
 pub struct TensorArray {
     dtype: DType,
     size: usize,
-    stacked: Option<Tensor>,
+    elements: Elements,
+}
+
+#[derive(Clone, Debug)]
+enum Elements {
+    /// Element `i`, if written, and the element shape once known. Shared, so a write copies
+    /// `size` pointers and no element.
+    List(Arc<Vec<Option<Tensor>>>, Option<Vec<usize>>),
+    /// All elements stacked into `[size, ...]`.
+    Stacked(Tensor),
 }
 
 impl TensorArray {
     /// An empty array of `size` elements of `dtype`.
     pub fn new(dtype: DType, size: usize) -> TensorArray {
-        TensorArray { dtype, size, stacked: None }
+        TensorArray { dtype, size, elements: Elements::List(Arc::new(vec![None; size]), None) }
     }
 
     /// An array of zeros of `size` elements of shape `shape`.
     pub fn with_element_shape(dtype: DType, size: usize, shape: &[usize]) -> Result<TensorArray> {
         let mut full = vec![size];
         full.extend_from_slice(shape);
-        Ok(TensorArray { dtype, size, stacked: Some(Tensor::try_zeros(&full, dtype)?) })
+        TensorType::new(dtype, &full).check_size("TensorArray")?;
+        Ok(TensorArray { dtype, size, elements: Elements::List(Arc::new(vec![None; size]), Some(shape.to_vec())) })
     }
 
-    /// The array whose elements are the rows of `t` (TF's `unstack`).
+    /// The array whose elements are the rows of `t` (TF's `unstack`), kept stacked.
     pub fn unstack(t: &Tensor) -> Result<TensorArray> {
         let size =
             *t.shape().first().ok_or_else(|| Error::invalid("TensorArray::unstack", "needs a tensor of rank >= 1"))?;
-        Ok(TensorArray { dtype: t.dtype(), size, stacked: Some(t.clone()) })
+        Ok(TensorArray { dtype: t.dtype(), size, elements: Elements::Stacked(t.clone()) })
     }
 
     /// The number of elements.
@@ -61,58 +79,87 @@ impl TensorArray {
     /// The array with element `index` set to `value`.
     pub fn write(&self, index: usize, value: &Tensor) -> Result<TensorArray> {
         self.check_index(index)?;
-        self.write_at(&Tensor::scalar(index as i64), value)
+        self.check_value(value)?;
+        match &self.elements {
+            Elements::List(list, _) => {
+                let mut list = Vec::clone(list);
+                list[index] = Some(value.clone());
+                let shape = Some(value.shape().to_vec());
+                Ok(TensorArray { dtype: self.dtype, size: self.size, elements: Elements::List(Arc::new(list), shape) })
+            }
+            Elements::Stacked(_) => self.write_at(&Tensor::scalar(index as i64), value),
+        }
     }
 
     /// [`TensorArray::write`] at an index given as an `i64` scalar tensor (a loop counter,
     /// say). An index outside `0..size` changes nothing.
     pub fn write_at(&self, index: &Tensor, value: &Tensor) -> Result<TensorArray> {
-        if value.dtype() != self.dtype {
-            return Err(Error::invalid(
-                "TensorArray::write",
-                format!("the array holds {}, got {}", self.dtype, value.tensor_type()),
-            ));
+        self.check_value(value)?;
+        if let (Elements::List(..), Some(i)) = (&self.elements, concrete_index(index)?) {
+            return match usize::try_from(i) {
+                Ok(i) if i < self.size => self.write(i, value),
+                _ => Ok(self.clone()),
+            };
         }
-        let stacked = match &self.stacked {
-            Some(s) => {
-                if &s.shape()[1..] != value.shape() {
-                    return Err(Error::invalid(
-                        "TensorArray::write",
-                        format!("elements are {:?}, got {}", &s.shape()[1..], value.tensor_type()),
-                    ));
-                }
-                s.clone()
-            }
-            None => {
-                let mut full = vec![self.size];
-                full.extend_from_slice(value.shape());
-                Tensor::try_zeros(&full, self.dtype)?
-            }
+        let stacked = match &self.elements {
+            Elements::Stacked(s) => s.clone(),
+            Elements::List(..) => self.stack_or_zeros(value.shape())?,
         };
         let mut mask_shape = vec![self.size];
         mask_shape.extend(std::iter::repeat_n(1, value.rank()));
         let mask =
             Tensor::try_arange(0.0, self.size as f64, 1.0, DType::I64)?.try_equal(index)?.try_reshape(mask_shape)?;
         let stacked = mask.try_select(&value.try_expand_dims(0)?, &stacked)?;
-        Ok(TensorArray { dtype: self.dtype, size: self.size, stacked: Some(stacked) })
+        Ok(TensorArray { dtype: self.dtype, size: self.size, elements: Elements::Stacked(stacked) })
     }
 
     /// Element `index`.
     pub fn read(&self, index: usize) -> Result<Tensor> {
         self.check_index(index)?;
-        self.read_at(&Tensor::scalar(index as i64))
+        match &self.elements {
+            Elements::List(list, shape) => match (&list[index], shape) {
+                (Some(t), _) => Ok(t.clone()),
+                (None, Some(shape)) => Tensor::try_zeros(shape, self.dtype),
+                (None, None) => Err(unknown_shape("TensorArray::read")),
+            },
+            Elements::Stacked(s) => s.try_gather(&Tensor::scalar(index as i64), 0),
+        }
     }
 
     /// Element at an `i64` scalar index (an index out of range is a runtime error).
     pub fn read_at(&self, index: &Tensor) -> Result<Tensor> {
+        if let (Elements::List(..), Some(i)) = (&self.elements, concrete_index(index)?) {
+            return match usize::try_from(i) {
+                Ok(i) => self.read(i),
+                Err(_) => {
+                    Err(Error::invalid("TensorArray", format!("index {i} is out of range for size {}", self.size)))
+                }
+            };
+        }
         self.stack()?.try_gather(index, 0)
     }
 
     /// All elements stacked into `[size, ...]`.
     pub fn stack(&self) -> Result<Tensor> {
-        self.stacked.clone().ok_or_else(|| {
-            Error::invalid("TensorArray::stack", "nothing was written yet, so the element shape is unknown")
-        })
+        match &self.elements {
+            Elements::Stacked(s) => Ok(s.clone()),
+            Elements::List(_, None) => Err(unknown_shape("TensorArray::stack")),
+            Elements::List(_, Some(shape)) => self.stack_or_zeros(shape),
+        }
+    }
+
+    /// The list stacked, unwritten elements as zeros of `shape`: one zeros tensor if none
+    /// was written (an array that starts a traced loop is one node, not `size`).
+    fn stack_or_zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        let Elements::List(list, _) = &self.elements else { return self.stack() };
+        let mut full = vec![self.size];
+        full.extend_from_slice(shape);
+        if list.iter().all(Option::is_none) || self.size == 0 {
+            return Tensor::try_zeros(&full, self.dtype);
+        }
+        let zeros = Tensor::try_zeros(shape, self.dtype)?;
+        let rows: Vec<&Tensor> = list.iter().map(|t| t.as_ref().unwrap_or(&zeros)).collect();
+        Tensor::try_stack(&rows, 0)
     }
 
     fn check_index(&self, index: usize) -> Result<()> {
@@ -121,4 +168,37 @@ impl TensorArray {
         }
         Ok(())
     }
+
+    /// `value` has the array's dtype and, once known, its element shape.
+    fn check_value(&self, value: &Tensor) -> Result<()> {
+        if value.dtype() != self.dtype {
+            return Err(Error::invalid(
+                "TensorArray::write",
+                format!("the array holds {}, got {}", self.dtype, value.tensor_type()),
+            ));
+        }
+        let shape = match &self.elements {
+            Elements::List(_, shape) => shape.as_deref(),
+            Elements::Stacked(s) => Some(&s.shape()[1..]),
+        };
+        match shape {
+            Some(shape) if shape != value.shape() => Err(Error::invalid(
+                "TensorArray::write",
+                format!("elements are {shape:?}, got {}", value.tensor_type()),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The value of a concrete `i64` scalar index, `None` if it is known only when a graph runs.
+fn concrete_index(index: &Tensor) -> Result<Option<i64>> {
+    if index.dtype() != DType::I64 || index.rank() != 0 {
+        return Err(Error::invalid("TensorArray", format!("an index is an i64 scalar, got {}", index.tensor_type())));
+    }
+    Ok(index.array().and_then(|a| a.as_slice::<i64>()).map(|v| v[0]))
+}
+
+fn unknown_shape(op: &'static str) -> Error {
+    Error::invalid(op, "nothing was written yet, so the element shape is unknown")
 }
