@@ -168,3 +168,23 @@ fn an_output_written_after_the_update_is_allocated_first() {
     let twice: Vec<f32> = data(N, 2).iter().zip(data(N, 1)).map(|(w, d)| w - 0.5 * d - 0.5 * d).collect();
     assert_eq!(w.to_vec::<f32>().unwrap(), twice);
 }
+
+/// A view of an input returned after the update shares the input's array, never a buffer
+/// chosen before the call (which nothing would write).
+#[test]
+fn a_view_returned_after_the_update_is_the_viewed_array() {
+    let mut g = Graph::new("view_after");
+    let grad = input(&mut g, &[N]);
+    let v = declare(&mut g);
+    sgd(&mut g, v, grad);
+    let view = g.add(Op::Reshape(kiln_ir::Shape::from_slice(&[64, N / 64])), &[grad]).unwrap();
+    g.set_outputs(vec![view]);
+    let exe = Executable::new(g).unwrap();
+    let text = exe.schedule_text();
+    assert!(text.find("over var @0") < text.find("= reshape"), "the view comes after the update:\n{text}");
+    let gr = f32s(&data(N, 1), &[N]);
+    let mut w = f32s(&data(N, 2), &[N]);
+    let out = run(&exe, &[&gr], &mut w).unwrap();
+    assert_eq!(out.outputs[0].shape(), &[64, N / 64]);
+    assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), data(N, 1));
+}

@@ -52,7 +52,9 @@ pub(super) fn plan(g: &Graph, steps: &mut [ScheduleStep], outputs: &[OutSrc], gr
     }
     vars.sort_unstable();
     let first = steps.iter().position(|s| matches!(s.dest, Dest::Var(_))).unwrap_or(steps.len());
-    let early_outputs = (first..steps.len()).filter(|&i| matches!(steps[i].dest, Dest::Output(_))).collect();
+    let early_outputs = (first..steps.len())
+        .filter(|&i| matches!(steps[i].dest, Dest::Output(_)) && matches!(steps[i].mode, Mode::Kernel { .. } | Mode::Gemm(_)))
+        .collect();
     InPlace { vars, early_outputs }
 }
 
@@ -106,14 +108,18 @@ fn sharing_old_value(g: &Graph, steps: &[ScheduleStep], v: usize, write: usize) 
 }
 
 /// Whether step `i` cannot fail (nor allocate) once the call's early outputs are allocated:
-/// kernels, products and views writing the arena or an output, reads of arrays, and
-/// Variable writes that take a buffer as it is (a fresh one, allocated by its kernel, or an
-/// array) rather than copying it out.
+/// kernels and products writing the arena, a Variable or an output, views within the arena,
+/// reads of arrays, and Variable writes that take a buffer as it is (a fresh one, allocated
+/// by its kernel, or an array) rather than copying it out. (A view writing an output may
+/// have to copy into a buffer allocated then, or none at all: it is not chosen early.)
 fn cannot_fail(steps: &[ScheduleStep], i: usize) -> bool {
-    let in_memory = |d: Dest| matches!(d, Dest::Slot(_) | Dest::Block(_) | Dest::Var(_) | Dest::Output(_));
+    let dest = steps[i].dest;
     match &steps[i].mode {
         Mode::Input(_) | Mode::Const(_) | Mode::ReadVar(_) | Mode::Elided | Mode::Get(_) => true,
-        Mode::Kernel { .. } | Mode::Gemm(_) | Mode::View => in_memory(steps[i].dest),
+        Mode::Kernel { .. } | Mode::Gemm(_) => {
+            matches!(dest, Dest::Slot(_) | Dest::Block(_) | Dest::Var(_) | Dest::Output(_))
+        }
+        Mode::View => matches!(dest, Dest::Slot(_) | Dest::Block(_)),
         Mode::AssignVar(_) => !matches!(steps[steps[i].args[0]].dest, Dest::Slot(_) | Dest::Output(_) | Dest::Block(_)),
         Mode::Library | Mode::Fallback(_) | Mode::Region(_) => false,
     }
