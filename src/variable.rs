@@ -15,7 +15,10 @@ use crate::{Error, Result};
 ///
 /// Its dtype and shape are fixed at creation: an assignment of another shape or dtype is
 /// an `Err` and leaves the value unchanged. Clones share the same state; a `Variable` is
-/// `Send + Sync` and concurrent writers never tear a value.
+/// `Send + Sync` and concurrent writers never tear a value. A compiled call that writes the
+/// new value over the old buffer (docs/JIT.md, *Variables updated in place*) holds the
+/// Variable for the call: a read on another thread waits for it, and a tensor already read
+/// keeps its value (the call then writes a new buffer).
 ///
 /// ```
 /// use kiln::{DType, Tensor, Variable};

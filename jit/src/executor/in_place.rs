@@ -52,9 +52,9 @@ pub(super) fn plan(g: &Graph, steps: &mut [ScheduleStep], outputs: &[OutSrc], gr
     }
     vars.sort_unstable();
     let first = steps.iter().position(|s| matches!(s.dest, Dest::Var(_))).unwrap_or(steps.len());
-    let early_outputs = (first..steps.len())
-        .filter(|&i| matches!(steps[i].dest, Dest::Output(_)) && matches!(steps[i].mode, Mode::Kernel { .. } | Mode::Gemm(_)))
-        .collect();
+    let writes_output =
+        |s: &ScheduleStep| matches!(s.dest, Dest::Output(_)) && matches!(s.mode, Mode::Kernel { .. } | Mode::Gemm(_));
+    let early_outputs = (first..steps.len()).filter(|&i| writes_output(&steps[i])).collect();
     InPlace { vars, early_outputs }
 }
 
