@@ -19,6 +19,15 @@ fn sgd_step(w: &Variable) -> kiln::Function<kiln::Result<Tensor>> {
     })
 }
 
+/// A Variable of zeros, an SGD step by a gradient of ones, and the step taken once.
+fn zeros_after_one_step() -> (Tensor, Variable, kiln::Function<kiln::Result<Tensor>>) {
+    let g = Tensor::ones(&[N], DType::F32);
+    let w = Variable::new(Tensor::zeros(&[N], DType::F32));
+    let step = sgd_step(&w);
+    step.call(&g).unwrap();
+    (g, w, step)
+}
+
 #[test]
 fn a_compiled_step_updates_its_variable_in_place() {
     let init = Tensor::random_normal(&[N], DType::F32, 1);
@@ -41,10 +50,7 @@ fn a_compiled_step_updates_its_variable_in_place() {
 
 #[test]
 fn a_tensor_read_before_the_step_keeps_its_value() {
-    let g = Tensor::ones(&[N], DType::F32);
-    let w = Variable::new(Tensor::zeros(&[N], DType::F32));
-    let step = sgd_step(&w);
-    step.call(&g).unwrap();
+    let (g, w, step) = zeros_after_one_step();
     let held = w.read();
     let address_held = address(&w);
     step.call(&g).unwrap();
@@ -60,10 +66,7 @@ fn a_tensor_read_before_the_step_keeps_its_value() {
 
 #[test]
 fn readers_on_other_threads_never_see_half_a_step() {
-    let g = Tensor::ones(&[N], DType::F32);
-    let w = Variable::new(Tensor::zeros(&[N], DType::F32));
-    let step = sgd_step(&w);
-    step.call(&g).unwrap();
+    let (g, w, step) = zeros_after_one_step();
     let steps = 200;
     std::thread::scope(|s| {
         let reader = s.spawn(|| {

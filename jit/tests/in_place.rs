@@ -10,21 +10,38 @@ use kiln_jit::{Executable, Outcome};
 
 const N: usize = 4096;
 
-/// `w <- w - 0.5 * g` for an input `g` (an SGD step), returning the node of the new value.
-fn sgd(g: &mut Graph, v: u32, grad: NodeId) -> (NodeId, NodeId) {
+/// A graph with an input `grad` and an SGD step `w <- w - 0.5 * grad` of its Variable `v`
+/// (read as `w`, the new value `new`).
+struct Sgd {
+    g: Graph,
+    grad: NodeId,
+    v: u32,
+    w: NodeId,
+    new: NodeId,
+}
+
+fn sgd(name: &str) -> Sgd {
+    let mut g = Graph::new(name);
+    let grad = input(&mut g, &[N]);
+    let v = declare(&mut g);
     let w = g.add_read_var(v).unwrap();
     let half = g.add_const(Array::scalar(0.5f32));
-    let new = fused(g, &[w, grad, half], |b, i| {
+    let new = fused(&mut g, &[w, grad, half], |b, i| {
         let step = bin(b, BinaryOp::Mul, i[1], i[2]);
         bin(b, BinaryOp::Sub, i[0], step)
     });
     let write = g.add(Op::AssignVar(v), &[new]).unwrap();
     g.add_order(w, write);
-    (w, new)
+    Sgd { g, grad, v, w, new }
 }
 
 fn declare(g: &mut Graph) -> u32 {
     g.declare_var("w", TensorType::new(DType::F32, &[N]))
+}
+
+/// The gradient and the Variable's array every test runs with.
+fn operands() -> (Array, Array) {
+    (f32s(&data(N, 1), &[N]), f32s(&data(N, 2), &[N]))
 }
 
 fn first_ptr(a: &Array) -> *const f32 {
@@ -39,15 +56,11 @@ fn run(exe: &Executable, inputs: &[&Array], w: &mut Array) -> kiln_ir::Result<Ou
 
 #[test]
 fn an_sgd_step_writes_over_the_variable_and_matches_the_interpreter() {
-    let mut g = Graph::new("sgd");
-    let grad = input(&mut g, &[N]);
-    let v = declare(&mut g);
-    sgd(&mut g, v, grad);
+    let Sgd { g, v, .. } = sgd("sgd");
     let exe = Executable::new(g.clone()).unwrap();
     assert_eq!(exe.updates_in_place(), &[v as usize], "{}", exe.schedule_text());
 
-    let gr = f32s(&data(N, 1), &[N]);
-    let mut w = f32s(&data(N, 2), &[N]);
+    let (gr, mut w) = operands();
     let want = reference::run(&g, std::slice::from_ref(&gr), std::slice::from_ref(&w)).unwrap();
     let before = first_ptr(&w);
     let out = run(&exe, &[&gr], &mut w).unwrap();
@@ -58,13 +71,8 @@ fn an_sgd_step_writes_over_the_variable_and_matches_the_interpreter() {
 
 #[test]
 fn a_shared_array_keeps_its_value() {
-    let mut g = Graph::new("sgd");
-    let grad = input(&mut g, &[N]);
-    let v = declare(&mut g);
-    sgd(&mut g, v, grad);
-    let exe = Executable::new(g).unwrap();
-    let gr = f32s(&data(N, 1), &[N]);
-    let mut w = f32s(&data(N, 2), &[N]);
+    let exe = Executable::new(sgd("sgd").g).unwrap();
+    let (gr, mut w) = operands();
     let held = w.clone();
     let out = run(&exe, &[&gr], &mut w).unwrap();
     assert_ne!(first_ptr(&out.writes[0].1), first_ptr(&held));
@@ -76,10 +84,7 @@ fn a_shared_array_keeps_its_value() {
 /// must still be there: no in-place write.
 #[test]
 fn an_old_value_read_later_is_not_overwritten() {
-    let mut g = Graph::new("read_after");
-    let grad = input(&mut g, &[N]);
-    let v = declare(&mut g);
-    let (w, _) = sgd(&mut g, v, grad);
+    let Sgd { mut g, w, .. } = sgd("read_after");
     let later = fused(&mut g, &[w], |b, i| bin(b, BinaryOp::Add, i[0], i[0]));
     g.set_outputs(vec![later]);
     let exe = Executable::new(g).unwrap();
@@ -87,8 +92,7 @@ fn an_old_value_read_later_is_not_overwritten() {
     let (kernel, reader) = (text.find("-> fresh buffer"), text.find("-> output 0"));
     assert!(kernel.is_some() && kernel < reader, "the reader runs after the update:\n{text}");
     assert!(exe.updates_in_place().is_empty(), "{text}");
-    let gr = f32s(&data(N, 1), &[N]);
-    let mut w = f32s(&data(N, 2), &[N]);
+    let (gr, mut w) = operands();
     let out = run(&exe, &[&gr], &mut w).unwrap();
     let doubled: Vec<f32> = data(N, 2).iter().map(|x| x + x).collect();
     assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), doubled);
@@ -99,18 +103,12 @@ fn an_old_value_read_later_is_not_overwritten() {
 /// another Variable rules the update out too.
 #[test]
 fn an_old_value_that_leaves_the_call_is_not_overwritten() {
-    let mut g = Graph::new("returned");
-    let grad = input(&mut g, &[N]);
-    let v = declare(&mut g);
-    let (w, _) = sgd(&mut g, v, grad);
+    let Sgd { mut g, w, .. } = sgd("returned");
     g.set_outputs(vec![w]);
     assert!(Executable::new(g).unwrap().updates_in_place().is_empty());
 
-    let mut g = Graph::new("copied");
-    let grad = input(&mut g, &[N]);
-    let v = declare(&mut g);
+    let Sgd { mut g, w, .. } = sgd("copied");
     let other = declare(&mut g);
-    let (w, _) = sgd(&mut g, v, grad);
     let copy = g.add(Op::AssignVar(other), &[w]).unwrap();
     g.add_order(w, copy);
     assert!(Executable::new(g).unwrap().updates_in_place().is_empty());
@@ -120,19 +118,15 @@ fn an_old_value_that_leaves_the_call_is_not_overwritten() {
 /// it out of place, so a failed call leaves the Variable as it was.
 #[test]
 fn a_step_that_can_fail_after_the_update_keeps_the_old_value() {
-    let mut g = Graph::new("fails_later");
-    let grad = input(&mut g, &[N]);
+    let Sgd { mut g, new, .. } = sgd("fails_later");
     let index = g.add_input(TensorType::new(DType::I64, &[]));
-    let v = declare(&mut g);
-    let (_, new) = sgd(&mut g, v, grad);
     let picked = g.add(Op::Gather { axis: 0 }, &[new, index]).unwrap();
     g.set_outputs(vec![picked]);
     let exe = Executable::new(g).unwrap();
     let text = exe.schedule_text();
     assert!(text.find("-> fresh buffer") < text.find("library"), "the gather runs after the update:\n{text}");
     assert!(exe.updates_in_place().is_empty(), "{text}");
-    let gr = f32s(&data(N, 1), &[N]);
-    let mut w = f32s(&data(N, 2), &[N]);
+    let (gr, mut w) = operands();
     assert!(run(&exe, &[&gr, &Array::scalar(N as i64)], &mut w).is_err());
     assert_eq!(w.to_vec::<f32>().unwrap(), data(N, 2));
     let out = run(&exe, &[&gr, &Array::scalar(3i64)], &mut w).unwrap();
@@ -143,18 +137,14 @@ fn a_step_that_can_fail_after_the_update_keeps_the_old_value() {
 /// buffer is chosen before the call's first step, so nothing after the update allocates.
 #[test]
 fn an_output_written_after_the_update_is_allocated_first() {
-    let mut g = Graph::new("loss_after");
-    let grad = input(&mut g, &[N]);
-    let v = declare(&mut g);
-    sgd(&mut g, v, grad);
+    let Sgd { mut g, grad, v, .. } = sgd("loss_after");
     let loss = fused(&mut g, &[grad], |b, i| bin(b, BinaryOp::Mul, i[0], i[0]));
     g.set_outputs(vec![loss]);
     let exe = Executable::new(g).unwrap();
     let text = exe.schedule_text();
     assert!(text.find("over var @0") < text.find("-> output 0"), "the output is written after the update:\n{text}");
     assert_eq!(exe.updates_in_place(), &[v as usize], "{text}");
-    let gr = f32s(&data(N, 1), &[N]);
-    let mut w = f32s(&data(N, 2), &[N]);
+    let (gr, mut w) = operands();
     let before = first_ptr(&w);
     let mut out = Outcome { outputs: Vec::new(), writes: Vec::new() };
     for _ in 0..2 {
@@ -173,17 +163,13 @@ fn an_output_written_after_the_update_is_allocated_first() {
 /// chosen before the call (which nothing would write).
 #[test]
 fn a_view_returned_after_the_update_is_the_viewed_array() {
-    let mut g = Graph::new("view_after");
-    let grad = input(&mut g, &[N]);
-    let v = declare(&mut g);
-    sgd(&mut g, v, grad);
+    let Sgd { mut g, grad, .. } = sgd("view_after");
     let view = g.add(Op::Reshape(kiln_ir::Shape::from_slice(&[64, N / 64])), &[grad]).unwrap();
     g.set_outputs(vec![view]);
     let exe = Executable::new(g).unwrap();
     let text = exe.schedule_text();
     assert!(text.find("over var @0") < text.find("= reshape"), "the view comes after the update:\n{text}");
-    let gr = f32s(&data(N, 1), &[N]);
-    let mut w = f32s(&data(N, 2), &[N]);
+    let (gr, mut w) = operands();
     let out = run(&exe, &[&gr], &mut w).unwrap();
     assert_eq!(out.outputs[0].shape(), &[64, N / 64]);
     assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), data(N, 1));
