@@ -159,48 +159,76 @@ impl Image {
     }
 }
 
-/// Executable memory holding one linked kernel; unmapped on drop.
+/// Pages of executable memory holding one or more linked kernels; unmapped on drop.
+struct Pages(region::Allocation);
+
+// SAFETY: the mapping is immutable (read + execute) after `Code::load_all`, and only its
+// address is shared; unmapping happens once, in drop.
+unsafe impl Send for Pages {}
+// SAFETY: as above: no interior mutation after loading.
+unsafe impl Sync for Pages {}
+
+/// One linked kernel: its place in pages it may share with the kernels loaded with it,
+/// which stay mapped while any of them is alive.
 pub(crate) struct Code {
-    mem: region::Allocation,
+    pages: std::sync::Arc<Pages>,
+    offset: usize,
 }
 
-// SAFETY: the mapping is immutable (read + execute) after `load`, and only its address is
-// shared; unmapping happens once, in drop.
-unsafe impl Send for Code {}
-// SAFETY: as above: no interior mutation after `load`.
-unsafe impl Sync for Code {}
+/// Where each kernel of a batch starts: a cache line apart.
+const KERNEL_ALIGN: usize = 64;
 
 impl Code {
-    /// Copies the image into fresh pages, patches every fixup with this process's address
-    /// (`consts` are the kernel's constant operands, which must outlive the code), and makes
-    /// the pages executable. The entry point is the first byte.
+    /// [`Code::load_all`] of one image.
     pub fn load(image: &Image, consts: &[Vec<u8>]) -> Result<Code> {
-        image.check(consts.len())?;
+        let mut codes = Code::load_all(&[(image, consts)])?;
+        Ok(codes.pop().expect("one image, one code"))
+    }
+
+    /// Copies each image into one run of fresh pages, patches every fixup with this
+    /// process's address (an image's `consts` are its kernel's constant operands, which must
+    /// outlive its code's use), and makes the pages executable: one `mmap` and one
+    /// `mprotect` for the batch, where each costs a TLB shootdown on the other cores when
+    /// threads run. The entry point of each is its first byte.
+    pub fn load_all(images: &[(&Image, &[Vec<u8>])]) -> Result<Vec<Code>> {
+        let mut offsets = Vec::with_capacity(images.len());
+        let mut total = 0usize;
+        for (image, consts) in images {
+            image.check(consts.len())?;
+            let offset = total.next_multiple_of(KERNEL_ALIGN);
+            offsets.push(offset);
+            total = offset + image.bytes.len();
+        }
         let err = |e: region::Error| Error::Compile(format!("kernel memory: {e}"));
-        let mut mem = region::alloc(image.bytes.len(), region::Protection::READ_WRITE).map_err(err)?;
+        let mut mem = region::alloc(total.max(1), region::Protection::READ_WRITE).map_err(err)?;
         let base = mem.as_mut_ptr::<u8>();
-        // SAFETY: the allocation is at least `bytes.len()` long (rounded up to pages),
-        // writable, and nothing else refers to it yet.
-        unsafe { std::ptr::copy_nonoverlapping(image.bytes.as_ptr(), base, image.bytes.len()) };
-        for f in &image.fixups {
-            let addr = match f.target {
-                Target::Const(k) => consts[k].as_ptr() as usize,
-                Target::Host(name) => host_addr(name).expect("checked above"),
-            };
-            let value = (addr as u64).wrapping_add(f.addend as u64);
-            // SAFETY: `check` put `offset + 8` within the copied bytes; the write may be unaligned.
-            unsafe { std::ptr::write_unaligned(base.add(f.offset as usize) as *mut u64, value) };
+        for ((image, consts), &offset) in images.iter().zip(&offsets) {
+            // SAFETY: the allocation is at least `total` bytes long (rounded up to pages),
+            // writable, nothing else refers to it yet, and `offset + bytes.len() <= total`.
+            let at = unsafe { base.add(offset) };
+            // SAFETY: as above.
+            unsafe { std::ptr::copy_nonoverlapping(image.bytes.as_ptr(), at, image.bytes.len()) };
+            for f in &image.fixups {
+                let addr = match f.target {
+                    Target::Const(k) => consts[k].as_ptr() as usize,
+                    Target::Host(name) => host_addr(name).expect("checked above"),
+                };
+                let value = (addr as u64).wrapping_add(f.addend as u64);
+                // SAFETY: `check` put `offset + 8` within the image's bytes; the write may be
+                // unaligned.
+                unsafe { std::ptr::write_unaligned(at.add(f.offset as usize) as *mut u64, value) };
+            }
         }
         // SAFETY: the pages are ours; after this no one writes them again. x86-64 keeps
         // instruction fetch coherent with these stores, so no cache flush is needed.
-        unsafe { region::protect(base as *const u8, image.bytes.len(), region::Protection::READ_EXECUTE) }
-            .map_err(err)?;
-        Ok(Code { mem })
+        unsafe { region::protect(base as *const u8, total.max(1), region::Protection::READ_EXECUTE) }.map_err(err)?;
+        let pages = std::sync::Arc::new(Pages(mem));
+        Ok(offsets.into_iter().map(|offset| Code { pages: pages.clone(), offset }).collect())
     }
 
     /// The address of the first instruction.
     pub fn entry(&self) -> *const u8 {
-        self.mem.as_ptr::<u8>()
+        self.pages.0.as_ptr::<u8>().wrapping_add(self.offset)
     }
 }
 

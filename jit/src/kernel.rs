@@ -1,5 +1,6 @@
-//! Compiled kernels: one Cranelift function per fused kernel, linked into its own
-//! executable pages (kept alive, and freed, by the [`CompiledKernel`]), the process-wide
+//! Compiled kernels: one Cranelift function per fused kernel, linked into executable pages
+//! shared with the kernels compiled with it (kept alive, and freed, by the
+//! [`CompiledKernel`]s), the process-wide
 //! compile cache, and the way through the on-disk cache (`disk_cache.rs`).
 
 use std::collections::{HashMap, VecDeque};
@@ -63,7 +64,8 @@ pub struct CompiledKernel {
     disasm: Option<String>,
     generator: &'static str,
     cost: usize,
-    /// The executable pages; unmapped on drop.
+    /// The executable code; its pages (shared with the kernels linked with it) are unmapped
+    /// when the last of those kernels drops.
     _code: Code,
     /// The analyzed body. Its constant operands, whose addresses are patched into the
     /// code, live here.
@@ -262,32 +264,98 @@ pub fn live_kernels() -> usize {
 /// `Err(Error::Compile)` for a body outside the fused-kernel contract; the executor then
 /// runs the kernel in the interpreter.
 pub fn compile(kernel: &Kernel) -> Result<Arc<CompiledKernel>> {
+    match prepare(kernel)? {
+        Prepared::Ready(k) => Ok(k),
+        Prepared::Unlinked(u) => link_all(vec![*u]).pop().expect("one kernel linked"),
+    }
+}
+
+/// [`compile`] for the kernels of one executable: their code is generated (or loaded) by
+/// `for_each(n, f)`, which runs `f(0..n)` on the thread pool, then linked together into one
+/// run of executable pages (`Code::load_all`).
+pub(crate) fn compile_batch(
+    kernels: &[&Kernel],
+    for_each: impl Fn(usize, &(dyn Fn(usize) + Sync)),
+) -> Vec<Result<Arc<CompiledKernel>>> {
+    let prepared: Vec<Mutex<Option<Result<Prepared>>>> = kernels.iter().map(|_| Mutex::new(None)).collect();
+    for_each(kernels.len(), &|i| {
+        *prepared[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(prepare(kernels[i]));
+    });
+    let mut results: Vec<Option<Result<Arc<CompiledKernel>>>> = Vec::with_capacity(kernels.len());
+    let mut unlinked = Vec::new();
+    for p in prepared {
+        match p.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(Prepared::Ready(k))) => results.push(Some(Ok(k))),
+            Some(Ok(Prepared::Unlinked(u))) => {
+                unlinked.push((results.len(), *u));
+                results.push(None);
+            }
+            Some(Err(e)) => results.push(Some(Err(e))),
+            None => results.push(Some(Err(Error::Compile("kernel compilation did not run".into())))),
+        }
+    }
+    let (at, items): (Vec<usize>, Vec<Unlinked>) = unlinked.into_iter().unzip();
+    for (i, linked) in at.into_iter().zip(link_all(items)) {
+        results[i] = Some(linked);
+    }
+    results.into_iter().map(|r| r.expect("every kernel prepared or linked")).collect()
+}
+
+/// A kernel found in the compile cache, or its code generated (or read from the disk
+/// cache) and not yet in executable memory.
+enum Prepared {
+    Ready(Arc<CompiledKernel>),
+    Unlinked(Box<Unlinked>),
+}
+
+struct Unlinked {
+    key: String,
+    prog: lower::Program,
+    generated: Generated,
+}
+
+fn prepare(kernel: &Kernel) -> Result<Prepared> {
     let key = cache_key(kernel)?;
     if let Some(k) = cache().lock().map_err(|_| poisoned())?.get(&key) {
-        return Ok(k);
+        return Ok(Prepared::Ready(k));
     }
-    let compiled = Arc::new(compile_through_disk(kernel, &key)?);
-    Ok(cache().lock().map_err(|_| poisoned())?.insert(key, compiled))
+    let (prog, generated) = through_disk(kernel, &key)?;
+    Ok(Prepared::Unlinked(Box::new(Unlinked { key, prog, generated })))
+}
+
+/// Loads the kernels into one run of executable pages and enters each in the compile cache
+/// (which returns an identical kernel another thread entered meanwhile instead).
+fn link_all(items: Vec<Unlinked>) -> Vec<Result<Arc<CompiledKernel>>> {
+    let images: Vec<(&Image, &[Vec<u8>])> = items.iter().map(|u| (&u.generated.image, &u.prog.consts[..])).collect();
+    let codes = match Code::load_all(&images) {
+        Ok(codes) => codes,
+        Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
+    };
+    items
+        .into_iter()
+        .zip(codes)
+        .map(|(u, code)| {
+            let k = Arc::new(link(u.prog, u.generated, code));
+            Ok(cache().lock().map_err(|_| poisoned())?.insert(u.key, k))
+        })
+        .collect()
 }
 
 fn poisoned() -> Error {
     Error::Compile("kernel cache poisoned by a panic".into())
 }
 
-/// Loads the kernel from the on-disk cache when it is on and holds a valid entry, else
-/// compiles it (and writes the entry). Dumps (`KILN_DUMP`) always compile, for the disassembly.
-fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
+/// The kernel's code from the on-disk cache when it is on and holds a valid entry, else
+/// generated (and written there). Dumps (`KILN_DUMP`) always compile, for the disassembly.
+fn through_disk(kernel: &Kernel, key: &str) -> Result<(lower::Program, Generated)> {
     let start = Instant::now();
     let prog = lower::analyze(kernel)?;
     let dump = kiln_ir::config::dump_dir().is_some();
     let disk = if dump { None } else { disk_cache::entry(key) };
     if let Some((dir, key)) = &disk {
         if let Some((image, generator)) = disk_cache::load(dir, key, prog.consts.len()) {
-            // The entry passed every check; only mapping pages can fail now, and compiling
-            // would need them too.
-            let k = link(prog, Generated { image, disasm: None, generator });
             disk_cache::add_time(true, start.elapsed());
-            return k;
+            return Ok((prog, Generated { image, disasm: None, generator }));
         }
     }
     let start = Instant::now();
@@ -295,16 +363,16 @@ fn compile_through_disk(kernel: &Kernel, key: &str) -> Result<CompiledKernel> {
     if let Some((dir, key)) = &disk {
         disk_cache::store(dir, key, &generated.image, generated.generator);
     }
-    let k = link(prog, generated);
     disk_cache::add_time(false, start.elapsed());
-    k
+    Ok((prog, generated))
 }
 
 /// Compiles without looking at either cache (benchmarks of compile latency use this).
 pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
     let prog = lower::analyze(kernel)?;
     let generated = generate(&prog, kiln_ir::config::dump_dir().is_some())?;
-    link(prog, generated)
+    let code = Code::load(&generated.image, &prog.consts)?;
+    Ok(link(prog, generated, code))
 }
 
 /// The x86 emitter's code for the program where it covers it (`asm`), else Cranelift's.
@@ -330,9 +398,8 @@ fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
     }
 }
 
-/// Loads generated code into executable memory, linked to the program's constants.
-fn link(prog: lower::Program, generated: Generated) -> Result<CompiledKernel> {
-    let code = Code::load(&generated.image, &prog.consts)?;
+/// The kernel of generated code loaded as `code` (linked to the program's constants).
+fn link(prog: lower::Program, generated: Generated, code: Code) -> CompiledKernel {
     let generator = generated.generator;
     crate::perf_map::record(code.entry(), generated.image.bytes.len(), generator, &prog);
     // SAFETY: the code is a function with the KernelFn ABI (Cranelift's from
@@ -340,7 +407,7 @@ fn link(prog: lower::Program, generated: Generated) -> Result<CompiledKernel> {
     // parameters, no result, the host's C calling convention), starting at its first byte,
     // and lives as long as the CompiledKernel.
     let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code.entry()) };
-    Ok(CompiledKernel {
+    CompiledKernel {
         func,
         clif: OnceLock::new(),
         disasm: generated.disasm,
@@ -348,7 +415,7 @@ fn link(prog: lower::Program, generated: Generated) -> Result<CompiledKernel> {
         cost: lower::cost_per_element(&prog),
         _code: code,
         prog,
-    })
+    }
 }
 
 fn host_sig(call_conv: CallConv, f32: bool) -> Signature {
@@ -426,5 +493,46 @@ mod tests {
             assert_eq!(has_flag(&with, "has_avx2"), has_flag(&without, "has_avx2"));
             assert_eq!(has_flag(&with, "has_fma"), has_flag(&without, "has_fma"));
         }
+    }
+
+    /// `x * c` on `n` f32s, a body no other test compiles (so the cache misses).
+    fn scale(n: usize, c: f32) -> Kernel {
+        use kiln_ir::{Array, BinaryOp, DType, Graph, Op, TensorType};
+        let mut g = Graph::new("scale");
+        let x = g.add_input(TensorType::new(DType::F32, &[n]));
+        let k = g.add_const(Array::scalar(c));
+        let y = g.add(Op::Binary(BinaryOp::Mul), &[x, k]).unwrap();
+        g.set_outputs(vec![y]);
+        Kernel { body: g }
+    }
+
+    fn run(k: &CompiledKernel, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; x.len()];
+        let ptrs = [x.as_ptr() as *const u8];
+        // SAFETY: one operand of x.len() f32s, an output of as many, the whole range.
+        unsafe { (k.func())(ptrs.as_ptr(), out.as_mut_ptr() as *mut u8, 0, x.len()) };
+        out
+    }
+
+    /// A batch shares one run of pages, a cache line apart, which outlives any of its
+    /// kernels being dropped; the same body twice in a batch is one kernel.
+    #[test]
+    fn a_batch_is_linked_into_shared_pages() {
+        let bodies = [scale(37, 3.0), scale(37, 5.0), scale(37, 7.0), scale(37, 3.0)];
+        let refs: Vec<&Kernel> = bodies.iter().collect();
+        let mut ks: Vec<Arc<CompiledKernel>> =
+            compile_batch(&refs, |n, f| (0..n).for_each(f)).into_iter().collect::<Result<_>>().unwrap();
+        assert!(Arc::ptr_eq(&ks[0], &ks[3]), "one body, one kernel");
+        let entries: Vec<usize> = ks[..3].iter().map(|k| k.func() as usize).collect();
+        let lowest = *entries.iter().min().unwrap();
+        for &e in &entries {
+            assert_eq!((e - lowest) % 64, 0, "kernels start a cache line apart");
+            // Three small kernels fit one page; mapped one by one they would be pages apart.
+            assert!(e - lowest < 4096, "one run of pages: {entries:x?}");
+        }
+        let x: Vec<f32> = (0..37).map(|i| i as f32).collect();
+        let survivor = ks.remove(1);
+        drop(ks);
+        assert_eq!(run(&survivor, &x), x.iter().map(|v| v * 5.0).collect::<Vec<_>>());
     }
 }

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use kiln_ir::{Error, Graph, Kernel, MemoryPlan, NodeId, Op, Result};
 
-use super::{compile, CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, RegionExec, ScheduleStep};
+use super::{CompiledKernel, Dest, Executable, Fallback, Mode, Options, OutSrc, RegionExec, ScheduleStep};
 use crate::arena::Pool;
 use crate::pool::ThreadPool;
 use kiln_ir::matmul::MatMulShape;
@@ -168,7 +168,7 @@ fn write_assigned_values_fresh(steps: &mut [ScheduleStep]) {
 }
 
 /// Compiles every fused kernel the executor runs compiled, spread over the thread pool
-/// (Cranelift is the bulk of a first call: W4).
+/// (Cranelift is the bulk of a first call: W4), and links them into one run of pages.
 fn compile_all(g: &Graph, schedule: &[NodeId], pool: &ThreadPool) -> HashMap<NodeId, Result<Arc<CompiledKernel>>> {
     let kernels: Vec<(NodeId, &Kernel)> = schedule
         .iter()
@@ -177,19 +177,9 @@ fn compile_all(g: &Graph, schedule: &[NodeId], pool: &ThreadPool) -> HashMap<Nod
             _ => None,
         })
         .collect();
-    let results: Vec<Mutex<Option<Result<Arc<CompiledKernel>>>>> = kernels.iter().map(|_| Mutex::new(None)).collect();
-    pool.for_each(kernels.len(), &|i| {
-        let r = compile(kernels[i].1);
-        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-    });
-    kernels
-        .iter()
-        .zip(results)
-        .map(|(&(id, _), r)| {
-            let r = r.into_inner().unwrap_or_else(|e| e.into_inner());
-            (id, r.unwrap_or_else(|| Err(Error::Compile("kernel compilation did not run".into()))))
-        })
-        .collect()
+    let bodies: Vec<&Kernel> = kernels.iter().map(|&(_, k)| k).collect();
+    let compiled = crate::kernel::compile_batch(&bodies, |n, f| pool.for_each(n, f));
+    kernels.iter().map(|&(id, _)| id).zip(compiled).collect()
 }
 
 /// gemm reads a transposed operand through swapped strides: a matmul operand made by a

@@ -35,7 +35,7 @@ use crate::arena::Pool;
 use crate::pool::ThreadPool;
 use kiln_ir::matmul::MatMulShape;
 
-pub(crate) use crate::kernel::{compile, CompiledKernel, KernelFn};
+pub(crate) use crate::kernel::{CompiledKernel, KernelFn};
 pub(crate) use kiln_ir::interp::eval as interp_eval;
 pub use kiln_ir::interp::Outcome;
 
