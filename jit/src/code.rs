@@ -191,6 +191,9 @@ impl Code {
     /// `mprotect` for the batch, where each costs a TLB shootdown on the other cores when
     /// threads run. The entry point of each is its first byte.
     pub fn load_all(images: &[(&Image, &[Vec<u8>])]) -> Result<Vec<Code>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut offsets = Vec::with_capacity(images.len());
         let mut total = 0usize;
         for (image, consts) in images {
@@ -200,7 +203,7 @@ impl Code {
             total = offset + image.bytes.len();
         }
         let err = |e: region::Error| Error::Compile(format!("kernel memory: {e}"));
-        let mut mem = region::alloc(total.max(1), region::Protection::READ_WRITE).map_err(err)?;
+        let mut mem = region::alloc(total, region::Protection::READ_WRITE).map_err(err)?;
         let base = mem.as_mut_ptr::<u8>();
         for ((image, consts), &offset) in images.iter().zip(&offsets) {
             // SAFETY: the allocation is at least `total` bytes long (rounded up to pages),
@@ -221,7 +224,7 @@ impl Code {
         }
         // SAFETY: the pages are ours; after this no one writes them again. x86-64 keeps
         // instruction fetch coherent with these stores, so no cache flush is needed.
-        unsafe { region::protect(base as *const u8, total.max(1), region::Protection::READ_EXECUTE) }.map_err(err)?;
+        unsafe { region::protect(base as *const u8, total, region::Protection::READ_EXECUTE) }.map_err(err)?;
         let pages = std::sync::Arc::new(Pages(mem));
         Ok(offsets.into_iter().map(|offset| Code { pages: pages.clone(), offset }).collect())
     }

@@ -264,81 +264,111 @@ pub fn live_kernels() -> usize {
 /// `Err(Error::Compile)` for a body outside the fused-kernel contract; the executor then
 /// runs the kernel in the interpreter.
 pub fn compile(kernel: &Kernel) -> Result<Arc<CompiledKernel>> {
-    match prepare(kernel)? {
-        Prepared::Ready(k) => Ok(k),
-        Prepared::Unlinked(u) => link_all(vec![*u]).pop().expect("one kernel linked"),
-    }
+    let key = match lookup(kernel)? {
+        Found::Ready(k) => return Ok(k),
+        Found::Missing(key) => key,
+    };
+    let (prog, generated) = through_disk(kernel, &key)?;
+    link_all(std::iter::once(Ok(Unlinked { key, prog, generated }))).pop().expect("one kernel")
 }
 
-/// [`compile`] for the kernels of one executable: their code is generated (or loaded) by
-/// `for_each(n, f)`, which runs `f(0..n)` on the thread pool, then linked together into one
-/// run of executable pages (`Code::load_all`).
+/// [`compile`] for the kernels of one executable. `for_each(n, f)` runs `f(0..n)` on the
+/// thread pool: first for the cache keys and the kernels the compile cache already has,
+/// then to generate (or load from disk) the code of each distinct missing body once (one
+/// body at several places of a graph compiles once), which is then linked together into
+/// one run of executable pages (`Code::load_all`).
 pub(crate) fn compile_batch(
     kernels: &[&Kernel],
     for_each: impl Fn(usize, &(dyn Fn(usize) + Sync)),
 ) -> Vec<Result<Arc<CompiledKernel>>> {
-    let prepared: Vec<Mutex<Option<Result<Prepared>>>> = kernels.iter().map(|_| Mutex::new(None)).collect();
-    for_each(kernels.len(), &|i| {
-        *prepared[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(prepare(kernels[i]));
-    });
-    let mut results: Vec<Option<Result<Arc<CompiledKernel>>>> = Vec::with_capacity(kernels.len());
-    let mut unlinked = Vec::new();
-    for p in prepared {
-        match p.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok(Prepared::Ready(k))) => results.push(Some(Ok(k))),
-            Some(Ok(Prepared::Unlinked(u))) => {
-                unlinked.push((results.len(), *u));
-                results.push(None);
-            }
-            Some(Err(e)) => results.push(Some(Err(e))),
-            None => results.push(Some(Err(Error::Compile("kernel compilation did not run".into())))),
-        }
+    let looked_up = on_pool(kernels.len(), &for_each, |i| lookup(kernels[i]));
+    // Per kernel: its result, or the index of its body among those to generate.
+    let mut todo: Vec<(usize, String)> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    let mut plan: Vec<std::result::Result<Result<Arc<CompiledKernel>>, usize>> = Vec::with_capacity(kernels.len());
+    for (i, found) in looked_up.into_iter().enumerate() {
+        plan.push(match found {
+            Ok(Found::Ready(k)) => Ok(Ok(k)),
+            Ok(Found::Missing(key)) => Err(*by_key.entry(key.clone()).or_insert_with(|| {
+                todo.push((i, key));
+                todo.len() - 1
+            })),
+            Err(e) => Ok(Err(e)),
+        });
     }
-    let (at, items): (Vec<usize>, Vec<Unlinked>) = unlinked.into_iter().unzip();
-    for (i, linked) in at.into_iter().zip(link_all(items)) {
-        results[i] = Some(linked);
-    }
-    results.into_iter().map(|r| r.expect("every kernel prepared or linked")).collect()
+    let generated = on_pool(todo.len(), &for_each, |t| through_disk(kernels[todo[t].0], &todo[t].1));
+    let linked = link_all(
+        todo.into_iter()
+            .zip(generated)
+            .map(|((_, key), g)| g.map(|(prog, generated)| Unlinked { key, prog, generated })),
+    );
+    plan.into_iter().map(|p| p.unwrap_or_else(|t| linked[t].clone())).collect()
 }
 
-/// A kernel found in the compile cache, or its code generated (or read from the disk
-/// cache) and not yet in executable memory.
-enum Prepared {
+/// `f(0..n)` run by `for_each`, the results in order.
+fn on_pool<T: Send>(
+    n: usize,
+    for_each: &impl Fn(usize, &(dyn Fn(usize) + Sync)),
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    let out: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    for_each(n, &|i| *out[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(f(i)));
+    out.into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).expect("`for_each` ran every index"))
+        .collect()
+}
+
+/// A kernel the compile cache has, or the key of one it lacks.
+enum Found {
     Ready(Arc<CompiledKernel>),
-    Unlinked(Box<Unlinked>),
+    Missing(String),
 }
 
+fn lookup(kernel: &Kernel) -> Result<Found> {
+    let key = cache_key(kernel)?;
+    let found = cache().lock().map_err(|_| poisoned())?.get(&key);
+    Ok(found.map_or(Found::Missing(key), Found::Ready))
+}
+
+/// A kernel's generated code, not yet in executable memory.
 struct Unlinked {
     key: String,
     prog: lower::Program,
     generated: Generated,
 }
 
-fn prepare(kernel: &Kernel) -> Result<Prepared> {
-    let key = cache_key(kernel)?;
-    if let Some(k) = cache().lock().map_err(|_| poisoned())?.get(&key) {
-        return Ok(Prepared::Ready(k));
+/// Loads the kernels generated without error into one run of executable pages and enters
+/// each in the compile cache (which returns an identical kernel another thread entered
+/// meanwhile instead).
+fn link_all(items: impl Iterator<Item = Result<Unlinked>>) -> Vec<Result<Arc<CompiledKernel>>> {
+    let items: Vec<Result<Unlinked>> = items.collect();
+    // An image that fails its checks fails alone, not the pages of the others.
+    let checked = |u: &Unlinked| u.generated.image.check(u.prog.consts.len());
+    let mut results: Vec<Result<Arc<CompiledKernel>>> = Vec::with_capacity(items.len());
+    let mut good: Vec<(usize, Unlinked)> = Vec::new();
+    for item in items {
+        match item.and_then(|u| checked(&u).map(|()| u)) {
+            Ok(u) => {
+                good.push((results.len(), u));
+                results.push(Err(Error::Compile("not linked".into())));
+            }
+            Err(e) => results.push(Err(e)),
+        }
     }
-    let (prog, generated) = through_disk(kernel, &key)?;
-    Ok(Prepared::Unlinked(Box::new(Unlinked { key, prog, generated })))
-}
-
-/// Loads the kernels into one run of executable pages and enters each in the compile cache
-/// (which returns an identical kernel another thread entered meanwhile instead).
-fn link_all(items: Vec<Unlinked>) -> Vec<Result<Arc<CompiledKernel>>> {
-    let images: Vec<(&Image, &[Vec<u8>])> = items.iter().map(|u| (&u.generated.image, &u.prog.consts[..])).collect();
-    let codes = match Code::load_all(&images) {
-        Ok(codes) => codes,
-        Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
-    };
-    items
-        .into_iter()
-        .zip(codes)
-        .map(|(u, code)| {
-            let k = Arc::new(link(u.prog, u.generated, code));
-            Ok(cache().lock().map_err(|_| poisoned())?.insert(u.key, k))
-        })
-        .collect()
+    let images: Vec<(&Image, &[Vec<u8>])> =
+        good.iter().map(|(_, u)| (&u.generated.image, &u.prog.consts[..])).collect();
+    let codes = Code::load_all(&images);
+    drop(images);
+    match codes {
+        Ok(codes) => {
+            for ((i, u), code) in good.into_iter().zip(codes) {
+                let k = Arc::new(link(u.prog, u.generated, code));
+                results[i] = cache().lock().map_err(|_| poisoned()).map(|mut c| c.insert(u.key, k));
+            }
+        }
+        Err(e) => good.iter().for_each(|&(i, _)| results[i] = Err(e.clone())),
+    }
+    results
 }
 
 fn poisoned() -> Error {
