@@ -282,18 +282,17 @@ pub(crate) fn compile_batch(
     for_each: impl Fn(usize, &(dyn Fn(usize) + Sync)),
 ) -> Vec<Result<Arc<CompiledKernel>>> {
     let looked_up = on_pool(kernels.len(), &for_each, |i| lookup(kernels[i]));
-    // Per kernel: its result, or the index of its body among those to generate.
     let mut todo: Vec<(usize, String)> = Vec::new();
     let mut by_key: HashMap<String, usize> = HashMap::new();
-    let mut plan: Vec<std::result::Result<Result<Arc<CompiledKernel>>, usize>> = Vec::with_capacity(kernels.len());
+    let mut plan: Vec<Planned> = Vec::with_capacity(kernels.len());
     for (i, found) in looked_up.into_iter().enumerate() {
         plan.push(match found {
-            Ok(Found::Ready(k)) => Ok(Ok(k)),
-            Ok(Found::Missing(key)) => Err(*by_key.entry(key.clone()).or_insert_with(|| {
+            Ok(Found::Ready(k)) => Planned::Done(Ok(k)),
+            Ok(Found::Missing(key)) => Planned::Generate(*by_key.entry(key.clone()).or_insert_with(|| {
                 todo.push((i, key));
                 todo.len() - 1
             })),
-            Err(e) => Ok(Err(e)),
+            Err(e) => Planned::Done(Err(e)),
         });
     }
     let generated = on_pool(todo.len(), &for_each, |t| through_disk(kernels[todo[t].0], &todo[t].1));
@@ -302,19 +301,34 @@ pub(crate) fn compile_batch(
             .zip(generated)
             .map(|((_, key), g)| g.map(|(prog, generated)| Unlinked { key, prog, generated })),
     );
-    plan.into_iter().map(|p| p.unwrap_or_else(|t| linked[t].clone())).collect()
+    plan.into_iter()
+        .map(|p| match p {
+            Planned::Done(r) => r,
+            Planned::Generate(t) => linked[t].clone(),
+        })
+        .collect()
 }
 
-/// `f(0..n)` run by `for_each`, the results in order.
+/// What becomes of one kernel of a batch.
+enum Planned {
+    Done(Result<Arc<CompiledKernel>>),
+    /// Its body is number `t` of those generated.
+    Generate(usize),
+}
+
+/// `f(0..n)` run by `for_each`, the results in order (an `Err` for any index it skipped).
 fn on_pool<T: Send>(
     n: usize,
     for_each: &impl Fn(usize, &(dyn Fn(usize) + Sync)),
-    f: impl Fn(usize) -> T + Sync,
-) -> Vec<T> {
-    let out: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    f: impl Fn(usize) -> Result<T> + Sync,
+) -> Vec<Result<T>> {
+    let out: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
     for_each(n, &|i| *out[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(f(i)));
     out.into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).expect("`for_each` ran every index"))
+        .map(|m| {
+            let r = m.into_inner().unwrap_or_else(|e| e.into_inner());
+            r.unwrap_or_else(|| Err(Error::Compile("kernel compilation did not run".into())))
+        })
         .collect()
 }
 
