@@ -919,4 +919,8 @@ fn tensor_array_misuse_is_an_error() {
     let unchanged = ta.write_at(&Tensor::scalar(-1i64), &Tensor::new(&[7.0f32, 7.0])).unwrap();
     assert_eq!(unchanged.stack().unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0, 1.0, 2.0]);
     assert!(TensorArray::with_element_shape(DType::F32, usize::MAX, &[2]).is_err(), "too large");
+    // A huge array of empty elements costs nothing until written near its end.
+    let huge = TensorArray::with_element_shape(DType::F32, usize::MAX, &[0]).unwrap();
+    assert!(huge.write(usize::MAX - 1, &Tensor::zeros(&[0], DType::F32)).is_err(), "no room for the list");
+    assert!(TensorArray::new(DType::F32, usize::MAX).write(3, &Tensor::new(&[1.0f32])).is_ok());
 }

@@ -217,8 +217,8 @@ impl Code {
                     Target::Host(name) => host_addr(name).expect("checked above"),
                 };
                 let value = (addr as u64).wrapping_add(f.addend as u64);
-                // SAFETY: `check` put `offset + 8` within the image's bytes; the write may be
-                // unaligned.
+                // SAFETY: `check` put the fixup's `offset + 8` within its image's bytes, which
+                // were copied to `at`; the write may be unaligned.
                 unsafe { std::ptr::write_unaligned(at.add(f.offset as usize) as *mut u64, value) };
             }
         }

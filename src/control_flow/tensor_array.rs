@@ -39,8 +39,8 @@ pub struct TensorArray {
 
 #[derive(Clone, Debug)]
 enum Elements {
-    /// Element `i`, if written, and the element shape once known. Shared, so a write copies
-    /// `size` pointers and no element.
+    /// Element `i`, if written (the list ends after the last element written), and the
+    /// element shape once known. Shared, so a write copies pointers and no element.
     List(Arc<Vec<Option<Tensor>>>, Option<Vec<usize>>),
     /// All elements stacked into `[size, ...]`.
     Stacked(Tensor),
@@ -49,7 +49,7 @@ enum Elements {
 impl TensorArray {
     /// An empty array of `size` elements of `dtype`.
     pub fn new(dtype: DType, size: usize) -> TensorArray {
-        TensorArray { dtype, size, elements: Elements::List(Arc::new(vec![None; size]), None) }
+        TensorArray { dtype, size, elements: Elements::List(Arc::default(), None) }
     }
 
     /// An array of zeros of `size` elements of shape `shape`.
@@ -57,7 +57,7 @@ impl TensorArray {
         let mut full = vec![size];
         full.extend_from_slice(shape);
         TensorType::new(dtype, &full).check_size("TensorArray")?;
-        Ok(TensorArray { dtype, size, elements: Elements::List(Arc::new(vec![None; size]), Some(shape.to_vec())) })
+        Ok(TensorArray { dtype, size, elements: Elements::List(Arc::default(), Some(shape.to_vec())) })
     }
 
     /// The array whose elements are the rows of `t` (TF's `unstack`), kept stacked.
@@ -81,8 +81,12 @@ impl TensorArray {
         self.check_index(index)?;
         self.check_value(value)?;
         match &self.elements {
-            Elements::List(list, _) => {
-                let mut list = Vec::clone(list);
+            Elements::List(old, _) => {
+                let len = old.len().max(index + 1);
+                let mut list = Vec::new();
+                list.try_reserve_exact(len).map_err(|_| too_large(self.size))?;
+                list.extend(old.iter().cloned());
+                list.resize(len, None);
                 list[index] = Some(value.clone());
                 let shape = Some(value.shape().to_vec());
                 Ok(TensorArray { dtype: self.dtype, size: self.size, elements: Elements::List(Arc::new(list), shape) })
@@ -117,7 +121,7 @@ impl TensorArray {
     pub fn read(&self, index: usize) -> Result<Tensor> {
         self.check_index(index)?;
         match &self.elements {
-            Elements::List(list, shape) => match (&list[index], shape) {
+            Elements::List(list, shape) => match (list.get(index).and_then(Option::as_ref), shape) {
                 (Some(t), _) => Ok(t.clone()),
                 (None, Some(shape)) => Tensor::try_zeros(shape, self.dtype),
                 (None, None) => Err(unknown_shape("TensorArray::read")),
@@ -157,8 +161,11 @@ impl TensorArray {
         if list.iter().all(Option::is_none) || self.size == 0 {
             return Tensor::try_zeros(&full, self.dtype);
         }
+        TensorType::new(self.dtype, &full).check_size("TensorArray::stack")?;
         let zeros = Tensor::try_zeros(shape, self.dtype)?;
-        let rows: Vec<&Tensor> = list.iter().map(|t| t.as_ref().unwrap_or(&zeros)).collect();
+        let mut rows: Vec<&Tensor> = Vec::new();
+        rows.try_reserve_exact(self.size).map_err(|_| too_large(self.size))?;
+        rows.extend((0..self.size).map(|i| list.get(i).and_then(Option::as_ref).unwrap_or(&zeros)));
         Tensor::try_stack(&rows, 0)
     }
 
@@ -197,6 +204,10 @@ fn concrete_index(index: &Tensor) -> Result<Option<i64>> {
         return Err(Error::invalid("TensorArray", format!("an index is an i64 scalar, got {}", index.tensor_type())));
     }
     Ok(index.array().and_then(|a| a.as_slice::<i64>()).map(|v| v[0]))
+}
+
+fn too_large(size: usize) -> Error {
+    Error::invalid("TensorArray", format!("{size} elements do not fit in memory"))
 }
 
 fn unknown_shape(op: &'static str) -> Error {
