@@ -170,11 +170,14 @@ impl ConcreteFunction {
         for t in args {
             inputs.push(t.try_array("call")?);
         }
-        let values = self.bind_vars();
+        // Most calls bind no Variable: nothing to bind or commit.
+        let mut values = if self.vars.is_empty() { SmallVec::new() } else { self.bind_vars() };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut out) => self.call_into::<O>(&inputs, values, &mut out),
+            Ok(mut out) => self.call_into::<O>(&inputs, &mut values, &mut out),
             // A call nested in this thread's call (none today) gets vectors of its own.
-            Err(_) => self.call_into::<O>(&inputs, values, &mut Outcome { outputs: Vec::new(), writes: Vec::new() }),
+            Err(_) => {
+                self.call_into::<O>(&inputs, &mut values, &mut Outcome { outputs: Vec::new(), writes: Vec::new() })
+            }
         })
     }
 
@@ -243,7 +246,7 @@ impl ConcreteFunction {
     fn call_into<O: Outputs>(
         &self,
         inputs: &[&Array],
-        mut values: SmallVec<[Bound<'_>; 4]>,
+        values: &mut [Bound<'_>],
         out: &mut Outcome,
     ) -> Result<O::Value> {
         let ran = match &self.run {
@@ -258,23 +261,32 @@ impl ConcreteFunction {
             }
         };
         let result = ran.map(|()| {
-            // Held Variables first, then the locks released before committing the others.
-            let mut rest: SmallVec<[(u32, Array); 4]> = SmallVec::new();
-            for (id, value) in out.writes.drain(..) {
-                match &mut values[id as usize] {
-                    Bound::Held(guard) => **guard = value,
-                    _ => rest.push((id, value)),
-                }
-            }
-            drop(values);
-            for (id, value) in rest {
-                self.vars[id as usize].commit(value);
+            if !out.writes.is_empty() {
+                self.commit(values, out);
             }
             O::unflatten_iter(out.outputs.drain(..).map(Tensor::from_array))
         });
         out.outputs.clear();
         out.writes.clear();
         result
+    }
+}
+
+impl ConcreteFunction {
+    /// Commits a call's Variable writes: the held Variables first, then, with their locks
+    /// released, the others.
+    fn commit(&self, values: &mut [Bound<'_>], out: &mut Outcome) {
+        let mut rest: SmallVec<[(u32, Array); 4]> = SmallVec::new();
+        for (id, value) in out.writes.drain(..) {
+            match &mut values[id as usize] {
+                Bound::Held(guard) => **guard = value,
+                _ => rest.push((id, value)),
+            }
+        }
+        values.iter_mut().filter(|b| matches!(b, Bound::Held(_))).for_each(|b| *b = Bound::Later);
+        for (id, value) in rest {
+            self.vars[id as usize].commit(value);
+        }
     }
 }
 

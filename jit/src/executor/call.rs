@@ -105,6 +105,9 @@ pub(super) fn run(
     out: &mut Outcome,
     times: Option<&mut Vec<std::time::Duration>>,
 ) -> Result<()> {
+    if vars.is_empty() {
+        return run_donating(exe, inputs, &[], &[], out, times);
+    }
     let vars: SmallVec<[&Array; 8]> = vars.iter().collect();
     run_donating(exe, inputs, &vars, &[], out, times)
 }
