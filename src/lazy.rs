@@ -114,8 +114,8 @@ pub(crate) fn defer(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Option
     // one this op broadcasts, which inside the chain would be computed once per element of
     // the result (log-softmax's `log` of the row sums, 1,024 times a row).
     for a in args {
-        let broadcast = a.shape().iter().product::<usize>().saturating_mul(kiln_passes::MAX_REPEATS) <= ty.numel();
-        if a.is_deferred() && (Arc::strong_count(&a.0) > 1 || broadcast) {
+        let broadcast = || a.numel().saturating_mul(kiln_passes::MAX_REPEATS) <= ty.numel();
+        if a.is_deferred() && (Arc::strong_count(&a.0) > 1 || broadcast()) {
             a.try_array("a shared deferred value")?;
         }
     }

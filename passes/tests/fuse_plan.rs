@@ -86,17 +86,22 @@ fn softmax_is_four_kernels() {
     eprintln!("softmax: {} nodes -> {} nodes", g.len(), opt.len());
 }
 
-/// `x - max - log(sum(exp(x - max)))` over rows of `classes`.
-fn log_softmax(rows: usize, classes: usize) -> Graph {
-    let mut g = Graph::new("log_softmax");
-    let x = g.add_input(TensorType::new(DType::F32, &[rows, classes]));
+/// `x - max - log(sum(exp(x - max)))` over the rows of a rank-2 `x`.
+fn add_log_softmax(g: &mut Graph, x: NodeId) -> NodeId {
     let keep = |op| Op::Reduce { op, axes: vec![1], keepdims: true };
     let m = g.add(keep(ReduceOp::Max), &[x]).unwrap();
-    let d = bin(&mut g, BinaryOp::Sub, x, m);
+    let d = bin(g, BinaryOp::Sub, x, m);
     let e = g.add(Op::Unary(UnaryOp::Exp), &[d]).unwrap();
     let s = g.add(keep(ReduceOp::Sum), &[e]).unwrap();
     let lse = g.add(Op::Unary(UnaryOp::Log), &[s]).unwrap();
-    let out = bin(&mut g, BinaryOp::Sub, d, lse);
+    bin(g, BinaryOp::Sub, d, lse)
+}
+
+/// [`add_log_softmax`] alone, over rows of `classes`.
+fn log_softmax(rows: usize, classes: usize) -> Graph {
+    let mut g = Graph::new("log_softmax");
+    let x = g.add_input(TensorType::new(DType::F32, &[rows, classes]));
+    let out = add_log_softmax(&mut g, x);
     g.set_outputs(vec![out]);
     g
 }
@@ -307,13 +312,7 @@ fn mlp_forward(batch: usize, inp: usize, hidden: usize, classes: usize) -> Graph
         }
         width = out;
     }
-    let keep = |op| Op::Reduce { op, axes: vec![1], keepdims: true };
-    let m = g.add(keep(ReduceOp::Max), &[h]).unwrap();
-    let d = bin(&mut g, BinaryOp::Sub, h, m);
-    let e = g.add(Op::Unary(UnaryOp::Exp), &[d]).unwrap();
-    let s = g.add(keep(ReduceOp::Sum), &[e]).unwrap();
-    let lse = g.add(Op::Unary(UnaryOp::Log), &[s]).unwrap();
-    let logp = bin(&mut g, BinaryOp::Sub, d, lse);
+    let logp = add_log_softmax(&mut g, h);
     let yl = bin(&mut g, BinaryOp::Mul, y, logp);
     let per = g.add(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdims: false }, &[yl]).unwrap();
     let neg = g.add(Op::Unary(UnaryOp::Neg), &[per]).unwrap();
