@@ -10,9 +10,11 @@ use crate::error::{Error, Result};
 use crate::shape::{broadcast_shapes, broadcast_strides, Shape};
 
 /// Multiply-adds below which a product runs on one thread. gemm's own threshold is too low
-/// on a 2-core machine: the small products of an MLP step got slower on two threads
-/// (docs/BACKGROUND.md measured the crossover at 2-4 M multiply-adds).
-pub const PARALLEL_MIN_MACS: usize = 3 << 20;
+/// on a 2-core machine: the small products of an MLP step got slower on two threads. With
+/// gemm's threads (docs/BACKGROUND.md) the crossover was 2-4 M multiply-adds; on the
+/// executor's pool, whose idle workers poll for the next job, W3's 1.3 M products
+/// (`256×512×10`) gain from two (docs/PERFORMANCE.md, twelfth session).
+pub const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// The shape of one (batched) matrix product.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,35 @@
 //! Nothing is allocated per job.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a worker with nothing to do (and a caller waiting for its chunks) polls before
+/// sleeping. A compiled call posts its parallel steps tens of µs apart; a worker that slept
+/// between them woke up tens of µs late each time (a virtual CPU's wake-up), while the
+/// caller, having finished its own share, waited for it.
+const SPIN: Duration = Duration::from_micros(30);
+
+/// Polls `done` until it holds or [`SPIN`] has passed; `true` when it held.
+fn spin_until(done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            return false;
+        }
+        // Another thread ready to run on this core (a first call's page faults, gemm's
+        // set-up) gets it.
+        std::thread::yield_now();
+    }
+}
 
 /// The job being run: a borrowed closure with its lifetime erased (see [`ThreadPool::for_each`]).
 type JobPtr = *const (dyn Fn(usize) + Sync);
@@ -19,17 +46,24 @@ struct State {
     n: usize,
     /// Next chunk to hand out.
     next: usize,
-    /// Chunks handed out or waiting that have not finished.
-    pending: usize,
     shutdown: bool,
+    /// The caller is asleep on `done`, waiting for the workers' chunks.
+    waiting: bool,
+    /// Workers asleep on `work`: posting a job wakes them only if there are any.
+    sleepers: usize,
 }
 
 // SAFETY: the job pointer is only dereferenced while its `for_each` call is blocked waiting
-// for `pending == 0`, so the closure (which is `Sync`) outlives every use on other threads.
+// for `left == 0`, so the closure (which is `Sync`) outlives every use on other threads.
 unsafe impl Send for State {}
 
 struct Shared {
     state: Mutex<State>,
+    /// Jobs posted so far: what an idle worker polls before it sleeps.
+    posted: AtomicUsize,
+    /// Chunks of the current job handed out or waiting that have not finished: what a caller
+    /// done with its own chunks polls before it sleeps.
+    left: AtomicUsize,
     work: Condvar,
     done: Condvar,
 }
@@ -58,7 +92,9 @@ impl ThreadPool {
     pub fn new(threads: usize) -> ThreadPool {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { job: None, n: 0, next: 0, pending: 0, shutdown: false }),
+            state: Mutex::new(State { job: None, n: 0, next: 0, shutdown: false, waiting: false, sleepers: 0 }),
+            posted: AtomicUsize::new(0),
+            left: AtomicUsize::new(0),
             work: Condvar::new(),
             done: Condvar::new(),
         });
@@ -88,27 +124,36 @@ impl ThreadPool {
             return;
         };
         // SAFETY: only the lifetime is erased. The pointer is cleared below before this
-        // function returns, and workers only call it for chunks counted in `pending`, which
-        // we wait to reach zero first, so no call outlives the borrow of `f`.
+        // function returns, and workers only call it for chunks counted in `left`, which we
+        // wait to reach zero first, so no call outlives the borrow of `f`.
         let job: JobPtr = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), JobPtr>(f) };
-        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = &*self.shared;
+        let mut st = s.state.lock().unwrap_or_else(|e| e.into_inner());
         st.job = Some(job);
         st.n = n;
         st.next = 0;
-        st.pending = n;
-        self.shared.work.notify_all();
+        s.left.store(n, Ordering::Relaxed);
+        s.posted.fetch_add(1, Ordering::Release);
+        if st.sleepers > 0 {
+            s.work.notify_all();
+        }
         // The caller works too, claiming chunks like any worker.
         while st.next < st.n {
             let i = st.next;
             st.next += 1;
             drop(st);
             f(i);
-            st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.pending -= 1;
+            s.left.fetch_sub(1, Ordering::AcqRel);
+            st = s.state.lock().unwrap_or_else(|e| e.into_inner());
         }
-        while st.pending > 0 {
-            st = self.shared.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        drop(st);
+        spin_until(|| s.left.load(Ordering::Acquire) == 0);
+        let mut st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.waiting = true;
+        while s.left.load(Ordering::Acquire) > 0 {
+            st = s.done.wait(st).unwrap_or_else(|e| e.into_inner());
         }
+        st.waiting = false;
         st.job = None;
     }
 }
@@ -125,16 +170,29 @@ fn worker(s: &Shared) {
                 st.next += 1;
                 drop(st);
                 // SAFETY: chunk `i` was claimed under the lock while the job was live, and
-                // `for_each` keeps the closure borrowed until `pending` (which counts this
+                // `for_each` keeps the closure borrowed until `left` (which counts this
                 // chunk) reaches zero.
                 unsafe { (*job)(i) };
+                let last = s.left.fetch_sub(1, Ordering::AcqRel) == 1;
                 st = s.state.lock().unwrap_or_else(|e| e.into_inner());
-                st.pending -= 1;
-                if st.pending == 0 {
+                // The caller checks `left` under the lock before it sleeps, so it either saw
+                // zero or is asleep now.
+                if last && st.waiting {
                     s.done.notify_all();
                 }
             }
-            _ => st = s.work.wait(st).unwrap_or_else(|e| e.into_inner()),
+            _ => {
+                // A job posted from here on changes `posted`; poll it a while, then sleep.
+                let seen = s.posted.load(Ordering::Acquire);
+                drop(st);
+                spin_until(|| s.posted.load(Ordering::Acquire) != seen);
+                st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+                if s.posted.load(Ordering::Acquire) == seen && !st.shutdown {
+                    st.sleepers += 1;
+                    st = s.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                    st.sleepers -= 1;
+                }
+            }
         }
     }
 }
@@ -142,6 +200,7 @@ fn worker(s: &Shared) {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).shutdown = true;
+        self.shared.posted.fetch_add(1, Ordering::Release);
         self.shared.work.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();
@@ -177,4 +236,73 @@ pub fn shared(threads: usize) -> Arc<ThreadPool> {
 pub fn for_each_default(n: usize, f: &(dyn Fn(usize) + Sync)) {
     static POOL: OnceLock<Arc<ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| shared(default_threads())).for_each(n, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// Runs a two-chunk job whose chunks each wait (up to 10 s) until both have started:
+    /// both finish in time only if a worker ran one beside the caller. Returns how many
+    /// times each chunk ran and whether both met.
+    fn job_needing_a_worker(pool: &ThreadPool) -> ([usize; 2], bool) {
+        let runs = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        let started = AtomicUsize::new(0);
+        let met = AtomicBool::new(true);
+        pool.for_each(2, &|i| {
+            runs[i].fetch_add(1, Ordering::Relaxed);
+            started.fetch_add(1, Ordering::AcqRel);
+            let t = Instant::now();
+            while started.load(Ordering::Acquire) < 2 {
+                if t.elapsed() > Duration::from_secs(10) {
+                    met.store(false, Ordering::Relaxed);
+                    return;
+                }
+                std::thread::yield_now();
+            }
+        });
+        (runs.map(|r| r.into_inner()), met.into_inner())
+    }
+
+    /// A worker takes jobs posted while it polls (back to back) and jobs posted after it has
+    /// gone to sleep, and runs each chunk once.
+    #[test]
+    fn a_worker_takes_jobs_while_polling_and_after_sleeping() {
+        let pool = ThreadPool::new(2);
+        for round in 0..50 {
+            assert_eq!(job_needing_a_worker(&pool), ([1, 1], true));
+            if round % 10 == 9 {
+                std::thread::sleep(SPIN * 5);
+            }
+        }
+    }
+
+    /// Callers on several threads share one pool: each gets every chunk of its own job run
+    /// exactly once (a caller finding the pool busy runs its job inline).
+    #[test]
+    fn concurrent_callers_each_run_all_their_chunks() {
+        let pool = ThreadPool::new(3);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for n in [1, 2, 7, 64] {
+                        let runs: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                        pool.for_each(n, &|i| {
+                            runs[i].fetch_add(1, Ordering::Relaxed);
+                        });
+                        assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+                    }
+                });
+            }
+        });
+    }
+
+    /// Dropping a pool whose worker is polling for the next job joins it.
+    #[test]
+    fn a_pool_drops_while_its_worker_polls() {
+        let pool = ThreadPool::new(2);
+        assert_eq!(job_needing_a_worker(&pool), ([1, 1], true));
+        drop(pool);
+    }
 }
