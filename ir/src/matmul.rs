@@ -102,7 +102,7 @@ fn flat_index(i: usize, shape: &[usize], bs: &[usize]) -> usize {
 }
 
 /// Element types gemm multiplies.
-pub trait GemmScalar: Copy + 'static {
+pub trait GemmScalar: Copy + Send + Sync + 'static {
     const ZERO: Self;
     const ONE: Self;
 }
@@ -191,6 +191,44 @@ pub unsafe fn gemm_batched<T: GemmScalar>(
     threads: usize,
     par: Option<ParFor>,
 ) {
+    // SAFETY: the caller's contract.
+    unsafe { gemm_parts(s, lhs, rhs, out, None, threads, par) }
+}
+
+/// `out += beta · (lhs @ rhs)` for every batch entry of `s`, split as [`gemm_batched`]
+/// splits: gemm adds the product into `out` as it stores it, so an optimizer's
+/// `w - lr · (xᵀ @ dz)` costs no pass over `w` of its own (the executor's
+/// `gemm_update.rs`). Each element is `out + beta · p` for a product `p` accumulated as
+/// [`gemm_batched`] accumulates it, up to where gemm rounds `beta · p`.
+///
+/// # Safety
+/// As [`gemm_batched`], with `out` holding the values to add to.
+pub unsafe fn gemm_batched_update<T: GemmScalar>(
+    s: &MatMulShape,
+    lhs: *const T,
+    rhs: *const T,
+    out: *mut T,
+    beta: T,
+    threads: usize,
+    par: Option<ParFor>,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { gemm_parts(s, lhs, rhs, out, Some(beta), threads, par) }
+}
+
+/// [`gemm_batched`] (`update: None`) or [`gemm_batched_update`] (`Some(beta)`).
+///
+/// # Safety
+/// As [`gemm_batched_update`].
+unsafe fn gemm_parts<T: GemmScalar>(
+    s: &MatMulShape,
+    lhs: *const T,
+    rhs: *const T,
+    out: *mut T,
+    update: Option<T>,
+    threads: usize,
+    par: Option<ParFor>,
+) {
     let n = parts(s, threads);
     match par {
         Some(par) if n > 1 => {
@@ -198,27 +236,30 @@ pub unsafe fn gemm_batched<T: GemmScalar>(
             let (lhs, rhs, out) = (lhs as usize, rhs as usize, out as usize);
             // SAFETY: the caller's contract, and parts write disjoint rows or columns.
             par(n, &|i| unsafe {
-                gemm_part(s, lhs as *const T, rhs as *const T, out as *mut T, i, n, gemm::Parallelism::None)
+                gemm_part(s, lhs as *const T, rhs as *const T, out as *mut T, update, i, n, gemm::Parallelism::None)
             });
         }
         _ => {
             let par = if n > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
             // SAFETY: the caller's contract.
-            unsafe { gemm_part(s, lhs, rhs, out, 0, 1, par) }
+            unsafe { gemm_part(s, lhs, rhs, out, update, 0, 1, par) }
         }
     }
 }
 
 /// Part `part` of `parts` of every batch entry's product: the columns (or rows, see
-/// [`split_along_n`]) of that share of the result.
+/// [`split_along_n`]) of that share of the result, written, or added times `beta` with
+/// `update: Some(beta)`.
 ///
 /// # Safety
-/// As [`gemm_batched`].
+/// As [`gemm_batched_update`].
+#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_part<T: GemmScalar>(
     s: &MatMulShape,
     lhs: *const T,
     rhs: *const T,
     out: *mut T,
+    update: Option<T>,
     part: usize,
     parts: usize,
     par: gemm::Parallelism,
@@ -253,7 +294,11 @@ unsafe fn gemm_part<T: GemmScalar>(
             }
         };
         if k == 0 {
-            // An empty sum: gemm with k = 0 would leave `dst` untouched, so write the zeros.
+            // An empty sum: gemm with k = 0 would leave `dst` untouched, which is right for
+            // an update; a product writes the zeros.
+            if update.is_some() {
+                continue;
+            }
             for r in 0..pm {
                 // SAFETY: row `r` of the part holds `pn` elements of the m×n block.
                 unsafe { std::slice::from_raw_parts_mut(d.add(r * n), pn).fill(T::ZERO) };
@@ -261,8 +306,9 @@ unsafe fn gemm_part<T: GemmScalar>(
             continue;
         }
         // SAFETY: these strides describe exactly the part's pm×k, k×pn and pm×pn blocks
-        // inside the m×k, k×n and m×n ones above; `read_dst = false, beta = 1` overwrites
-        // `dst` with lhs·rhs (gemm names alpha/beta the reverse of BLAS).
+        // inside the m×k, k×n and m×n ones above. gemm computes `dst = alpha·dst +
+        // beta·lhs·rhs` (alpha and beta named the reverse of BLAS), reading `dst` only with
+        // `read_dst`.
         unsafe {
             gemm::gemm(
                 pm,
@@ -271,15 +317,15 @@ unsafe fn gemm_part<T: GemmScalar>(
                 d,
                 1,
                 n as isize,
-                false,
+                update.is_some(),
                 a,
                 a_cs,
                 a_rs,
                 bm,
                 b_cs,
                 b_rs,
-                T::ZERO,
                 T::ONE,
+                update.unwrap_or(T::ONE),
                 false,
                 false,
                 false,
@@ -371,6 +417,37 @@ mod tests {
         // process's first.
         assert_eq!(started, 1);
         assert!(!warm_up());
+    }
+
+    /// An update adds `beta ·` the product to what `out` held, element for element, split
+    /// into parts or not (within an f32 rounding or two of `out + beta · p`), and an empty
+    /// sum leaves `out` as it was.
+    #[test]
+    fn an_update_adds_beta_times_the_product() {
+        for (m, k, n, ta) in [(784, 256, 512, true), (256, 512, 10, false), (37, 1000, 3, false), (8, 0, 8, false)] {
+            // A transposed lhs is stored `[k, m]`; these values only fill it.
+            let mut s = MatMulShape::of(DType::F32, &[m, k], &[k, n]).unwrap();
+            s.lhs_transposed = ta;
+            let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+            let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+            let acc: Vec<f32> = (0..m * n).map(|i| (i % 13) as f32 - 6.5).collect();
+            let p = product(&s, &lhs, &rhs, None);
+            for threads in [1, 2] {
+                let mut out = acc.clone();
+                let serial = |n: usize, f: &(dyn Fn(usize) + Sync)| (0..n).for_each(f);
+                // SAFETY: the buffers hold the operand and result shapes of `s`.
+                unsafe {
+                    gemm_batched_update(&s, lhs.as_ptr(), rhs.as_ptr(), out.as_mut_ptr(), -0.01, threads, Some(&serial))
+                };
+                for ((o, a), p) in out.iter().zip(&acc).zip(&p) {
+                    let want = a - 0.01 * p;
+                    assert!(
+                        (o - want).abs() <= 2.0 * f32::EPSILON * (a.abs() + (0.01 * p).abs()),
+                        "{m}x{k}x{n}: {o} vs {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

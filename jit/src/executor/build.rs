@@ -127,6 +127,7 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
     }
     absorb_transposes(&graph, &mut steps, &outputs);
     write_assigned_values_fresh(&mut steps);
+    super::gemm_update::plan(&graph, &mut steps);
     let groups = if options.row_groups {
         super::rows::plan(&graph, &mut steps, &mut arena_bytes, pool.threads())
     } else {

@@ -1,7 +1,7 @@
 //! One call of an [`Executable`]: bind inputs and variables, run the schedule, hand back
 //! outputs and variable writes.
 
-use kiln_ir::matmul::{gemm_batched, ParFor};
+use kiln_ir::matmul::{gemm_batched, gemm_batched_update, ParFor};
 use kiln_ir::{with_data, Array, DType, Data, Error, Result, TensorType, Uninit};
 use smallvec::SmallVec;
 
@@ -464,6 +464,50 @@ fn run_steps(
                     }
                 };
                 Val::Ptr(output)
+            }
+            Mode::GemmUpdate(u) => {
+                let (a, b, acc) =
+                    (val_ptr(&st.vals[step.args[0]]), val_ptr(&st.vals[step.args[1]]), val_ptr(&st.vals[step.args[2]]));
+                let into = &exe.steps[u.into];
+                let output = dest_ptr(st, out, u.into, into)?;
+                if output.cast_const() != acc {
+                    // SAFETY: `acc` and the destination both hold `into.ty` (checked at
+                    // build), and are distinct buffers (the destination is fresh).
+                    unsafe { std::ptr::copy_nonoverlapping(acc, output, into.ty.bytes()) };
+                }
+                let for_each = |n: usize, f: &(dyn Fn(usize) + Sync)| exe.pool.for_each(n, f);
+                let (threads, par): (usize, Option<ParFor>) = (exe.pool.threads(), Some(&for_each));
+                // SAFETY: as for `Mode::Gemm`; the destination, which holds `acc` now, is
+                // the update's own buffer (fresh, or the Variable's handed over after its
+                // every other reader ran: `in_place.rs`), never an operand of the product.
+                unsafe {
+                    match u.shape.dtype {
+                        DType::F64 => gemm_batched_update::<f64>(
+                            &u.shape,
+                            a.cast(),
+                            b.cast(),
+                            output.cast(),
+                            u.beta,
+                            threads,
+                            par,
+                        ),
+                        DType::F32 => gemm_batched_update::<f32>(
+                            &u.shape,
+                            a.cast(),
+                            b.cast(),
+                            output.cast(),
+                            u.beta as f32,
+                            threads,
+                            par,
+                        ),
+                        other => unreachable!("Mode::GemmUpdate is built for floats only, not {other}"),
+                    }
+                };
+                st.vals[u.into] = Val::Ptr(output);
+                Val::None
+            }
+            Mode::Computed(_) => {
+                unreachable!("a computed step's value is set by the step computing it, which runs first")
             }
             Mode::View => match &st.vals[step.args[0]] {
                 Val::Arr(_) | Val::Ref(_) => {

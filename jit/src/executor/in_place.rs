@@ -6,10 +6,11 @@
 //! the Variable's own buffer instead (`Dest::Var`).
 //!
 //! The plan allows it only where nobody can tell the difference:
-//! - the value is computed by a compiled elementwise kernel outside any row group, whose
-//!   only reader is the graph's one write of the Variable, and which reads the Variable's
-//!   old value (if at all) element for element at its own index, so each element is read
-//!   before it is overwritten;
+//! - the value is computed by a compiled elementwise kernel outside any row group, or by a
+//!   product added into it (`gemm_update.rs`), whose only reader is the graph's one write of
+//!   the Variable, and which reads the Variable's old value (if at all) element for element
+//!   at its own index, so each element is read before it is overwritten (a product's
+//!   operands are not the old value);
 //! - everything that reads the old value, or an array that may share its buffer (a view,
 //!   a library or region result), runs before the kernel; no such array is a graph output
 //!   or written to another Variable;
@@ -41,34 +42,54 @@ pub(super) fn plan(g: &Graph, steps: &mut [ScheduleStep], outputs: &[OutSrc], gr
     // From the end: a candidate is kept only if every step after it cannot fail.
     let mut safe_after = true;
     let mut vars = Vec::new();
+    let mut first = steps.len();
     for i in (0..steps.len()).rev() {
         match candidates[i] {
             Some(v) if safe_after => {
-                steps[i].dest = Dest::Var(v);
+                steps[valued(steps, i)].dest = Dest::Var(v);
                 vars.push(v);
+                first = i;
             }
             _ => safe_after &= cannot_fail(steps, i),
         }
     }
     vars.sort_unstable();
-    let first = steps.iter().position(|s| matches!(s.dest, Dest::Var(_))).unwrap_or(steps.len());
     let writes_output =
         |s: &ScheduleStep| matches!(s.dest, Dest::Output(_)) && matches!(s.mode, Mode::Kernel { .. } | Mode::Gemm(_));
     let early_outputs = (first..steps.len()).filter(|&i| writes_output(&steps[i])).collect();
     InPlace { vars, early_outputs }
 }
 
+/// The step whose value step `i` writes: `i` itself, or for a product added into an update
+/// (`Mode::GemmUpdate`), the update kernel's step it replaced, which holds the destination.
+fn valued(steps: &[ScheduleStep], i: usize) -> usize {
+    match &steps[i].mode {
+        Mode::GemmUpdate(u) => u.into,
+        _ => i,
+    }
+}
+
 /// The Variable step `i` may update in place, if the rules of the module docs allow it
 /// (all but the last, which `plan` checks).
 fn candidate(g: &Graph, steps: &[ScheduleStep], outputs: &[OutSrc], groups: &[RowGroup], i: usize) -> Option<usize> {
     let step = &steps[i];
-    let Mode::Kernel { .. } = step.mode else { return None };
-    if step.dest != Dest::Fresh || groups.iter().any(|gr| gr.contains(i)) {
+    let value = valued(steps, i);
+    let elementwise = match &step.mode {
+        Mode::Kernel { .. } => {
+            let Op::Fused(kernel) = &g.node(step.node).op else { return None };
+            kernel.body.node_ids().all(|n| {
+                let op = &kernel.body.node(n).op;
+                op.is_elementwise() || matches!(op, Op::Input(_) | Op::Const(_))
+            })
+        }
+        Mode::GemmUpdate(_) => true,
+        _ => return None,
+    };
+    if steps[value].dest != Dest::Fresh || groups.iter().any(|gr| gr.contains(i)) {
         return None;
     }
-    let Op::Fused(kernel) = &g.node(step.node).op else { return None };
     // `Dest::Fresh` means the write is the value's only reader.
-    let write = steps.iter().position(|s| s.args.contains(&i))?;
+    let write = steps.iter().position(|s| s.args.contains(&value))?;
     let Mode::AssignVar(v) = steps[write].mode else { return None };
     if steps.iter().filter(|s| matches!(s.mode, Mode::AssignVar(w) if w == v)).count() != 1 {
         return None;
@@ -79,11 +100,12 @@ fn candidate(g: &Graph, steps: &[ScheduleStep], outputs: &[OutSrc], groups: &[Ro
     if shared.iter().any(|&j| leaks(j) || read_later(j)) {
         return None;
     }
-    let elementwise = kernel.body.node_ids().all(|n| {
-        let op = &kernel.body.node(n).op;
-        op.is_elementwise() || matches!(op, Op::Input(_) | Op::Const(_))
+    // A product reads its operands (`args[..2]`) at every index; the value it adds to, and
+    // a kernel's operands of its own type, at its own.
+    let at_own_index = step.args.iter().enumerate().all(|(k, a)| {
+        let whole = matches!(step.mode, Mode::GemmUpdate(_)) && k < 2;
+        !shared.contains(a) || (!whole && steps[*a].ty == steps[value].ty)
     });
-    let at_own_index = step.args.iter().all(|a| !shared.contains(a) || steps[*a].ty == step.ty);
     (elementwise && at_own_index).then_some(v)
 }
 
@@ -99,7 +121,10 @@ fn sharing_old_value(g: &Graph, steps: &[ScheduleStep], v: usize, write: usize) 
             Mode::Region(_) => g.node(s.node).op.regions().iter().any(|r| r.vars.contains(&(v as u32))),
             _ => false,
         };
-        let passes = !matches!(s.mode, Mode::Kernel { .. } | Mode::Gemm(_) | Mode::Elided);
+        let passes = !matches!(
+            s.mode,
+            Mode::Kernel { .. } | Mode::Gemm(_) | Mode::GemmUpdate(_) | Mode::Computed(_) | Mode::Elided
+        );
         if root || (passes && s.args.iter().any(|a| shared.contains(a))) {
             shared.push(j);
         }
@@ -115,10 +140,11 @@ fn sharing_old_value(g: &Graph, steps: &[ScheduleStep], v: usize, write: usize) 
 fn cannot_fail(steps: &[ScheduleStep], i: usize) -> bool {
     let dest = steps[i].dest;
     match &steps[i].mode {
-        Mode::Input(_) | Mode::Const(_) | Mode::ReadVar(_) | Mode::Elided | Mode::Get(_) => true,
+        Mode::Input(_) | Mode::Const(_) | Mode::ReadVar(_) | Mode::Elided | Mode::Get(_) | Mode::Computed(_) => true,
         Mode::Kernel { .. } | Mode::Gemm(_) => {
             matches!(dest, Dest::Slot(_) | Dest::Block(_) | Dest::Var(_) | Dest::Output(_))
         }
+        Mode::GemmUpdate(u) => matches!(steps[u.into].dest, Dest::Var(_)),
         Mode::View => matches!(dest, Dest::Slot(_) | Dest::Block(_)),
         Mode::AssignVar(_) => !matches!(steps[steps[i].args[0]].dest, Dest::Slot(_) | Dest::Output(_) | Dest::Block(_)),
         Mode::Library | Mode::Fallback(_) | Mode::Region(_) => false,

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `Fused` | `kernel`: the compiled function writes into the node's arena slot (or straight into the output tensor); big kernels are split across the thread pool |
 //! | `Fused` that failed to compile | `INTERPRETER FALLBACK`: `interp::eval` of the kernel, listed by [`Executable::fallbacks`] |
-//! | `MatMul` f32/f64 | `gemm`: written straight into its slot |
+//! | `MatMul` f32/f64 | `gemm`: written straight into its slot, or added into the destination of the optimizer update that is its only reader (`gemm_update.rs`; the update's step is then `computed by`) |
 //! | `Reshape` | `view`: the same buffer with another shape (a copy only if the operand lives in the arena) |
 //! | `Input`, `Const`, `ReadVar`, `AssignVar` | `source` / `var`: bound at call time |
 //! | anything else (transpose, slice, concat, gather, random, unfused reductions, int matmul...) | `library`: `interp::eval` into a fresh array |
@@ -20,6 +20,7 @@
 mod build;
 mod call;
 mod direct;
+mod gemm_update;
 mod in_place;
 mod native_loop;
 mod rows;
@@ -86,6 +87,11 @@ pub(crate) enum Mode {
         number: usize,
     },
     Gemm(MatMulShape),
+    /// A product added into the destination of the update kernel that was its only reader
+    /// (`gemm_update.rs`); operands: lhs, rhs, then the value added to.
+    GemmUpdate(Box<GemmUpdate>),
+    /// A value computed by an earlier step (the update kernel a `GemmUpdate` replaced).
+    Computed(usize),
     View,
     /// A transpose every reader takes through gemm's strides: nothing to compute.
     Elided,
@@ -95,6 +101,14 @@ pub(crate) enum Mode {
     Region(Box<RegionExec>),
     /// Result `i` of a region step.
     Get(usize),
+}
+
+/// `into`'s value as `acc + beta · (lhs @ rhs)`, written into `into`'s destination.
+pub(crate) struct GemmUpdate {
+    pub shape: MatMulShape,
+    pub beta: f64,
+    /// The schedule index of the kernel step replaced.
+    pub into: usize,
 }
 
 /// A region op ready to run: the op (for the control flow) and one executable per body,
@@ -457,18 +471,17 @@ impl Executable {
                 Mode::Kernel { number, kernel } => {
                     format!("kernel{number:02} (cost {}/element)", kernel.cost_per_element())
                 }
-                Mode::Gemm(m) => {
-                    let t = |on: bool, side: &str| if on { format!(", {side} transposed") } else { String::new() };
-                    format!(
-                        "gemm {}x{}x{} batch {}{}{}",
-                        m.m,
-                        m.k,
-                        m.n,
-                        m.batch,
-                        t(m.lhs_transposed, "lhs"),
-                        t(m.rhs_transposed, "rhs")
-                    )
+                Mode::Gemm(m) => gemm_mode(m),
+                Mode::GemmUpdate(u) => {
+                    // beta as the product's type holds it (an f32 0.01 is not f64's).
+                    let beta = if u.shape.dtype == kiln_ir::DType::F32 {
+                        (u.beta as f32).to_string()
+                    } else {
+                        u.beta.to_string()
+                    };
+                    format!("{}, computing %{} = %{} + {beta}·product", gemm_mode(&u.shape), u.into, st.args[2])
                 }
+                Mode::Computed(j) => format!("computed by %{j}"),
                 Mode::Elided => "elided (read transposed by gemm)".into(),
                 Mode::View => "view".into(),
                 Mode::Library => "library (interp::eval)".into(),
@@ -528,4 +541,18 @@ impl Executable {
             _ => None,
         })
     }
+}
+
+/// A product's mode in the dump: `gemm MxKxN batch B`, and which operand gemm reads transposed.
+fn gemm_mode(m: &MatMulShape) -> String {
+    let t = |on: bool, side: &str| if on { format!(", {side} transposed") } else { String::new() };
+    format!(
+        "gemm {}x{}x{} batch {}{}{}",
+        m.m,
+        m.k,
+        m.n,
+        m.batch,
+        t(m.lhs_transposed, "lhs"),
+        t(m.rhs_transposed, "rhs")
+    )
 }
