@@ -80,6 +80,11 @@ pub(crate) struct Symbol {
 
 impl Tensor {
     pub(crate) fn from_array(a: Array) -> Tensor {
+        if a.rank() >= 2 && a.dtype().is_float() {
+            // The process's first matrix: products are likely to follow, so gemm's one-time
+            // set-up starts now on a thread of its own, long before a first call needs it.
+            kiln_ir::matmul::warm_up();
+        }
         Tensor(Arc::new(Inner { id: fresh_id(), value: Value::Concrete(a) }))
     }
 

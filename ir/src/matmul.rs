@@ -117,9 +117,11 @@ impl GemmScalar for f64 {
 
 /// Starts gemm's one-time set-up on a thread of its own, once per process: `true` for the
 /// call that started it. gemm reads the caches' sizes from sysfs on its first product (about
-/// 1 ms on the machines measured), so a caller that will multiply soon and has other work
-/// first (a trace that has just recorded a product) gets that set-up done meanwhile: W4's
-/// time to first result fell by 0.8 ms (docs/PERFORMANCE.md, tenth session).
+/// 1.3 ms of CPU on the machines measured), so a caller that will multiply later and has
+/// other work first gets that set-up done meanwhile. kiln calls it when the process creates
+/// its first float matrix and when a trace records a product: started at the first matrix,
+/// the set-up is over before a first call, instead of sharing the two cores with the trace
+/// and the compile (W4 3.95 → 3.42 ms, docs/PERFORMANCE.md, twelfth session).
 ///
 /// ```
 /// assert!(kiln_ir::matmul::warm_up()); // a doc test is a process of its own
@@ -127,7 +129,8 @@ impl GemmScalar for f64 {
 /// ```
 pub fn warm_up() -> bool {
     static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+    // A load first: callers on hot paths (every new matrix) then share the flag's cache line.
+    if STARTED.load(std::sync::atomic::Ordering::Relaxed) || STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         return false;
     }
     let product = || {
