@@ -1,8 +1,9 @@
 //! A persistent thread pool for splitting one kernel's output range across cores.
 //!
-//! Workers are started once and sleep on a condition variable between jobs, so a parallel
-//! kernel costs a wake-up, not a thread spawn (a fresh `std::thread::scope` costs tens of
-//! µs). One job runs at a time: a caller that finds the pool busy (another thread's kernel)
+//! Workers are started once; between jobs they poll for the next one for up to [`SPIN`],
+//! then sleep on a condition variable, so a parallel kernel costs at most a wake-up, not a
+//! thread spawn (a fresh `std::thread::scope` costs tens of µs), and the parallel steps of
+//! one call, posted µs apart, not even that. One job runs at a time: a caller that finds the pool busy (another thread's kernel)
 //! runs its job inline instead of queueing, so concurrent calls never wait on each other.
 //! Nothing is allocated per job.
 
@@ -18,18 +19,18 @@ use std::time::{Duration, Instant};
 /// caller, having finished its own share, waited for it.
 const SPIN: Duration = Duration::from_micros(30);
 
-/// Polls `done` until it holds or [`SPIN`] has passed; `true` when it held.
-fn spin_until(done: impl Fn() -> bool) -> bool {
+/// Polls `done` until it holds or [`SPIN`] has passed.
+fn spin_until(done: impl Fn() -> bool) {
     let start = Instant::now();
     loop {
         for _ in 0..64 {
             if done() {
-                return true;
+                return;
             }
             std::hint::spin_loop();
         }
         if start.elapsed() >= SPIN {
-            return false;
+            return;
         }
         // Another thread ready to run on this core (a first call's page faults, gemm's
         // set-up) gets it.

@@ -1,7 +1,7 @@
 //! One call of an [`Executable`]: bind inputs and variables, run the schedule, hand back
 //! outputs and variable writes.
 
-use kiln_ir::matmul::{gemm_batched, gemm_batched_update, ParFor};
+use kiln_ir::matmul::{gemm_batched, gemm_batched_update, MatMulShape, ParFor};
 use kiln_ir::{with_data, Array, DType, Data, Error, Result, TensorType, Uninit};
 use smallvec::SmallVec;
 
@@ -375,6 +375,38 @@ fn dest_ptr(st: &mut CallState, out: &mut Outcome, i: usize, step: &ScheduleStep
     })
 }
 
+/// `out = a @ b`, or `out += beta · (a @ b)` with `update: Some(beta)`, as the products of
+/// `shape`, split on the executor's pool (docs/JIT.md, *Threads*).
+///
+/// # Safety
+/// `a` and `b` hold the full operands `shape` was built from, `out` has room for the result
+/// (holding the values to add to, for an update) and overlaps neither operand.
+unsafe fn product(
+    exe: &Executable,
+    shape: &MatMulShape,
+    a: *const u8,
+    b: *const u8,
+    out: *mut u8,
+    update: Option<f64>,
+) {
+    let for_each = |n: usize, f: &(dyn Fn(usize) + Sync)| exe.pool.for_each(n, f);
+    let (threads, par): (usize, Option<ParFor>) = (exe.pool.threads(), Some(&for_each));
+    // SAFETY: the caller's contract; `beta` read from an f32 constant converts back exactly.
+    unsafe {
+        match (shape.dtype, update) {
+            (DType::F64, None) => gemm_batched::<f64>(shape, a.cast(), b.cast(), out.cast(), threads, par),
+            (DType::F64, Some(beta)) => {
+                gemm_batched_update::<f64>(shape, a.cast(), b.cast(), out.cast(), beta, threads, par)
+            }
+            (DType::F32, None) => gemm_batched::<f32>(shape, a.cast(), b.cast(), out.cast(), threads, par),
+            (DType::F32, Some(beta)) => {
+                gemm_batched_update::<f32>(shape, a.cast(), b.cast(), out.cast(), beta as f32, threads, par)
+            }
+            (other, _) => unreachable!("products are built for floats only, not {other}"),
+        }
+    }
+}
+
 fn run_steps(
     exe: &Executable,
     st: &mut CallState,
@@ -449,20 +481,10 @@ fn run_steps(
             Mode::Gemm(shape) => {
                 let (a, b) = (val_ptr(&st.vals[step.args[0]]), val_ptr(&st.vals[step.args[1]]));
                 let output = dest_ptr(st, out, i, step)?;
-                // Large products run as parts on the executor's pool, not on gemm's own
-                // threads (docs/JIT.md, *Threads*).
-                let for_each = |n: usize, f: &(dyn Fn(usize) + Sync)| exe.pool.for_each(n, f);
-                let (threads, par): (usize, Option<ParFor>) = (exe.pool.threads(), Some(&for_each));
                 // SAFETY: operands hold the full shapes `shape` was built from (types are
                 // checked at build and at the signature), `output` has room for the result,
                 // and a node's destination never overlaps its live operands.
-                unsafe {
-                    match shape.dtype {
-                        DType::F64 => gemm_batched::<f64>(shape, a.cast(), b.cast(), output.cast(), threads, par),
-                        DType::F32 => gemm_batched::<f32>(shape, a.cast(), b.cast(), output.cast(), threads, par),
-                        other => unreachable!("Mode::Gemm is built for floats only, not {other}"),
-                    }
-                };
+                unsafe { product(exe, shape, a, b, output, None) };
                 Val::Ptr(output)
             }
             Mode::GemmUpdate(u) => {
@@ -475,34 +497,10 @@ fn run_steps(
                     // build), and are distinct buffers (the destination is fresh).
                     unsafe { std::ptr::copy_nonoverlapping(acc, output, into.ty.bytes()) };
                 }
-                let for_each = |n: usize, f: &(dyn Fn(usize) + Sync)| exe.pool.for_each(n, f);
-                let (threads, par): (usize, Option<ParFor>) = (exe.pool.threads(), Some(&for_each));
                 // SAFETY: as for `Mode::Gemm`; the destination, which holds `acc` now, is
                 // the update's own buffer (fresh, or the Variable's handed over after its
                 // every other reader ran: `in_place.rs`), never an operand of the product.
-                unsafe {
-                    match u.shape.dtype {
-                        DType::F64 => gemm_batched_update::<f64>(
-                            &u.shape,
-                            a.cast(),
-                            b.cast(),
-                            output.cast(),
-                            u.beta,
-                            threads,
-                            par,
-                        ),
-                        DType::F32 => gemm_batched_update::<f32>(
-                            &u.shape,
-                            a.cast(),
-                            b.cast(),
-                            output.cast(),
-                            u.beta as f32,
-                            threads,
-                            par,
-                        ),
-                        other => unreachable!("Mode::GemmUpdate is built for floats only, not {other}"),
-                    }
-                };
+                unsafe { product(exe, &u.shape, a, b, output, Some(u.beta)) };
                 st.vals[u.into] = Val::Ptr(output);
                 Val::None
             }
