@@ -924,3 +924,46 @@ fn tensor_array_misuse_is_an_error() {
     assert!(huge.write(usize::MAX - 1, &Tensor::zeros(&[0], DType::F32)).is_err(), "no room for the list");
     assert!(TensorArray::new(DType::F32, usize::MAX).write(3, &Tensor::new(&[1.0f32])).is_ok());
 }
+
+/// An array filled one write at a time across several chunks of its list: each array keeps
+/// the elements it was written with (a later write to a shared chunk does not show in an
+/// earlier array), elements never written read as zeros, and 30,000 eager writes take
+/// milliseconds (each copies chunk pointers and one chunk, not the whole list).
+#[test]
+fn tensor_array_writes_across_chunks_keep_earlier_arrays() {
+    let row = |v: f32| Tensor::new(&[v, -v]);
+    let mut ta = TensorArray::new(DType::F32, 300);
+    let mut kept = Vec::new();
+    for i in [0usize, 63, 64, 65, 127, 128, 299] {
+        ta = ta.write(i, &row(i as f32)).unwrap();
+        kept.push((i, ta.clone()));
+    }
+    let rewritten = ta.write(64, &row(1000.0)).unwrap();
+    for (i, t) in &kept {
+        assert_eq!(t.read(*i).unwrap().to_vec::<f32>().unwrap(), vec![*i as f32, -(*i as f32)]);
+        assert_eq!(t.read(64).unwrap().to_vec::<f32>().unwrap()[0], if *i >= 64 { 64.0 } else { 0.0 });
+    }
+    assert_eq!(rewritten.read(64).unwrap().to_vec::<f32>().unwrap(), vec![1000.0, -1000.0]);
+    assert_eq!(rewritten.read(200).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0]);
+    let stacked = rewritten.stack().unwrap().to_vec::<f32>().unwrap();
+    let want: Vec<f32> = (0..300)
+        .flat_map(|i| match i {
+            64 => [1000.0, -1000.0],
+            0 | 63 | 65 | 127 | 128 | 299 => [i as f32, -(i as f32)],
+            _ => [0.0, 0.0],
+        })
+        .collect();
+    assert_eq!(stacked, want);
+
+    let n = 30_000;
+    let start = std::time::Instant::now();
+    let mut ta = TensorArray::new(DType::F32, n);
+    let one = Tensor::new(&[1.0f32]);
+    for i in 0..n {
+        ta = ta.write(i, &one).unwrap();
+    }
+    let took = start.elapsed();
+    assert_eq!(ta.stack().unwrap().sum_all().to_vec::<f32>().unwrap(), vec![n as f32]);
+    // Copying the whole list on each write took 2.6 s here (AMD EPYC, Zen 3); chunks 0.08 s.
+    assert!(took < std::time::Duration::from_secs(1), "{n} writes took {took:?}");
+}
