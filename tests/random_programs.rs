@@ -25,6 +25,9 @@ enum Step {
     MatMul(usize, usize),
     ReadVar,
     AssignVar(usize),
+    /// `var <- var - 0.25 · (x @ yᵀy)`: an optimizer-like update by a product, which the
+    /// executor adds into the update (docs/JIT.md, *Products added into updates*).
+    UpdateByProduct(usize, usize),
     Cast(usize),
     /// `cond` on the sign of a value's sum; the true branch may assign the Variable.
     Cond(usize, usize, usize, bool),
@@ -47,6 +50,7 @@ fn step() -> impl Strategy<Value = Step> {
         (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Step::MatMul(i, j)),
         Just(Step::ReadVar),
         any::<usize>().prop_map(Step::AssignVar),
+        (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Step::UpdateByProduct(i, j)),
         any::<usize>().prop_map(Step::Cast),
         (any::<usize>(), any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(c, i, j, w)| Step::Cond(c, i, j, w)),
         (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(i, j, n)| Step::Scan(i, j, n)),
@@ -146,6 +150,13 @@ fn run(
             Step::AssignVar(i) => {
                 let x = pick(&pool, i).broadcast_to(&[a, b]).tanh();
                 var.assign(&(var.read() * 0.5 + x)).unwrap();
+                var.read()
+            }
+            Step::UpdateByProduct(i, j) => {
+                let x = pick(&pool, i).broadcast_to(&[a, b]).tanh();
+                let y = pick(&pool, j).broadcast_to(&[a, b]).tanh();
+                let p = x.matmul(&y.transpose(&[1, 0]).matmul(&y));
+                var.assign(&(var.read() - p * 0.25)).unwrap();
                 var.read()
             }
             Step::Cast(i) => pick(&pool, i).cast(DType::F64).cast(DType::F32),
@@ -279,8 +290,10 @@ fn check_program(a: usize, b: usize, seed: u64, steps: &[Step]) -> Result<(), Te
 /// boundary: not compared, not failed; reported at the end of a run.
 static FLIPPED: AtomicUsize = AtomicUsize::new(0);
 
-/// Compiled programs that updated the Variable in place.
+/// Compiled programs that updated the Variable in place, and that added a product into an
+/// update.
 static IN_PLACE: AtomicUsize = AtomicUsize::new(0);
+static PRODUCT_UPDATES: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs the program traced on each backend and compares outputs and the Variable's final
 /// state with the eager run's `want`.
@@ -307,6 +320,9 @@ fn compare_traced(
         if concrete.executable().is_some_and(|e| !e.updates_in_place().is_empty()) {
             IN_PLACE.fetch_add(1, Ordering::Relaxed);
         }
+        if concrete.executable().is_some_and(|e| e.schedule_text().contains("·product")) {
+            PRODUCT_UPDATES.fetch_add(1, Ordering::Relaxed);
+        }
         for (i, (w, g)) in want.iter().zip(&got).enumerate() {
             assert_normwise(w, g, &format!("{backend:?} output {i}"))?;
         }
@@ -327,13 +343,17 @@ fn random_programs_agree() {
     let cases = config.cases;
     let programs = (1usize..5, 1usize..6, any::<u32>(), prop::collection::vec(step(), 1..14));
     let result = TestRunner::new(config).run(&programs, |(a, b, seed, steps)| check_program(a, b, seed as u64, &steps));
-    let in_place = IN_PLACE.load(Ordering::Relaxed);
+    let (in_place, product_updates) = (IN_PLACE.load(Ordering::Relaxed), PRODUCT_UPDATES.load(Ordering::Relaxed));
     eprintln!(
-        "{cases} programs; {} differed only past a decision at its boundary; {in_place} updated the Variable in place",
+        "{cases} programs; {} differed only past a decision at its boundary; {in_place} updated the Variable in place; \
+         {product_updates} added a product into an update",
         FLIPPED.load(Ordering::Relaxed)
     );
-    // The fixed set must exercise the in-place path (18 of the 256 programs do).
-    assert!(cases < 256 || in_place > 0, "no program updated its Variable in place");
+    // The fixed set must exercise the in-place path and products added into updates.
+    assert!(
+        cases < 256 || (in_place > 0 && product_updates > 0),
+        "{in_place} in place, {product_updates} product updates"
+    );
     if let Err(e) = result {
         panic!("{e}");
     }
