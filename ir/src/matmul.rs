@@ -101,6 +101,69 @@ fn flat_index(i: usize, shape: &[usize], bs: &[usize]) -> usize {
     idx
 }
 
+/// A kernel adding a product to a value: `acc + c·p`, `c·p + acc`, `acc - c·p`, `acc + p`,
+/// `p + acc` or `acc - p`, and nothing else, from two inputs of the kernel's own type (no
+/// broadcast), with `c` a scalar constant. `is_product(k)` says whether the kernel's input
+/// `k` is a product. Returns the inputs of `acc` and of `p`, and `beta` (`±c` or `±1`): the
+/// kernel is `acc + beta·p`, which gemm computes as it stores the product
+/// ([`gemm_batched_update`]; the executor's `gemm_update.rs`, and the memory plan, which
+/// gives such a product no slot).
+///
+/// ```
+/// use kiln_ir::{matmul::added_product, Array, BinaryOp, DType, Graph, Kernel, Op, TensorType};
+/// let mut body = Graph::new("update");
+/// let t = TensorType::new(DType::F32, &[4, 3]);
+/// let (w, g) = (body.add_input(t.clone()), body.add_input(t));
+/// let lr = body.add_const(Array::scalar(0.5f32));
+/// let step = body.add(Op::Binary(BinaryOp::Mul), &[g, lr]).unwrap();
+/// let new = body.add(Op::Binary(BinaryOp::Sub), &[w, step]).unwrap();
+/// body.set_outputs(vec![new]);
+/// assert_eq!(added_product(&Kernel { body }, |k| k == 1), Some((0, 1, -0.5)));
+/// ```
+pub fn added_product(kernel: &crate::Kernel, is_product: impl Fn(usize) -> bool) -> Option<(usize, usize, f64)> {
+    use crate::{BinaryOp, Op};
+    let body = &kernel.body;
+    let inputs = body.inputs();
+    let &[out] = body.outputs() else { return None };
+    if inputs.len() != 2 || inputs.iter().any(|&n| body.node(n).ty != body.node(out).ty) {
+        return None;
+    }
+    let input = |n| inputs.iter().position(|&x| x == n);
+    let scalar = |n| match &body.node(n).op {
+        Op::Const(a) if a.shape().is_empty() && a.dtype().is_float() => Some(a.get_f64(0)),
+        _ => None,
+    };
+    // The product's term: input `p` (beta 1) or `p` times a scalar constant, and how many
+    // nodes the body then holds (inputs, constant, term and output), so that it computes
+    // nothing else.
+    let term = |n| match (input(n), &body.node(n).op) {
+        (Some(p), _) => Some((p, 1.0, 3)),
+        (None, Op::Binary(BinaryOp::Mul)) => match body.args(n)[..] {
+            [x, y] => match (input(x), input(y)) {
+                (Some(p), None) => Some((p, scalar(y)?, 5)),
+                (None, Some(p)) => Some((p, scalar(x)?, 5)),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    let [l, r] = body.args(out)[..] else { return None };
+    // `acc + term` in either order, or `acc - term`.
+    let (acc, (p, c, nodes), sign) = match body.node(out).op {
+        Op::Binary(BinaryOp::Add) => match (input(l), term(r)) {
+            (Some(a), Some(t)) if is_product(t.0) && a != t.0 => (a, t, 1.0),
+            _ => (input(r)?, term(l)?, 1.0),
+        },
+        Op::Binary(BinaryOp::Sub) => (input(l)?, term(r)?, -1.0),
+        _ => return None,
+    };
+    if p == acc || !is_product(p) || body.node_ids().count() != nodes {
+        return None;
+    }
+    Some((acc, p, sign * c))
+}
+
 /// Element types gemm multiplies.
 pub trait GemmScalar: Copy + Send + Sync + 'static {
     const ZERO: Self;

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use kiln_ir::matmul::added_product;
 use kiln_ir::{Graph, MemoryPlan, NodeId, Op, Result, Slot};
 
 use crate::pass::{Changed, Pass};
@@ -13,11 +14,14 @@ pub const ALIGN: usize = 64;
 /// Sets `g.plan`: schedule = topological order; arena slots by liveness, best fit.
 ///
 /// Values with no slot: inputs, constants, variable reads (the executor owns those
-/// buffers), graph outputs (returned to the caller, so they outlive the arena), and
-/// `AssignVar` nodes (their value is their operand's). Everything else, random numbers
-/// and operands of `AssignVar` included, lives in the arena. An operand of `AssignVar`
-/// stays live to the end of the schedule, so the executor may commit the write from the
-/// arena after the whole call succeeded (commit-on-success).
+/// buffers), graph outputs (returned to the caller, so they outlive the arena), `AssignVar`
+/// nodes (their value is their operand's), values whose only reader is an `AssignVar` (the
+/// executor computes them into a buffer that becomes the Variable's array, or over the
+/// Variable's old one), and products the executor adds into such a value
+/// (`kiln_ir::matmul::added_product`). Everything else, random numbers included, lives in
+/// the arena. An operand of `AssignVar` that has other readers stays live to the end of the
+/// schedule, so the executor may commit the write from the arena after the whole call
+/// succeeded (commit-on-success).
 ///
 /// A value is live from the step that computes it to its last reader. In-place reuse:
 /// an elementwise fused kernel (its body's output is not a reduction) whose operand has
@@ -66,9 +70,36 @@ fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-fn needs_slot(g: &Graph, id: NodeId) -> bool {
+fn needs_slot(g: &Graph, id: NodeId, step: &HashMap<NodeId, usize>) -> bool {
     let op = &g.node(id).op;
-    !matches!(op, Op::Input(_) | Op::Const(_) | Op::ReadVar(_) | Op::AssignVar(_)) && !g.is_output(id)
+    !matches!(op, Op::Input(_) | Op::Const(_) | Op::ReadVar(_) | Op::AssignVar(_))
+        && !g.is_output(id)
+        && !only_assigned(g, id)
+        && !added_into_update(g, id, step)
+}
+
+/// A value whose one reader is a Variable write: the executor computes it into a buffer of
+/// its own that becomes the Variable's new array (or over the Variable's old one), never
+/// into the arena.
+fn only_assigned(g: &Graph, id: NodeId) -> bool {
+    matches!(g.users(id).as_slice(), [(user, _)] if matches!(g.node(*user).op, Op::AssignVar(_)))
+}
+
+/// A float product whose one reader is a Variable's update `acc + beta·p` (with `acc`
+/// computed first): the executor adds it into the update's own buffer
+/// (`kiln_ir::matmul::added_product`). Should the executor decide otherwise, it gives the
+/// product a slot of its own past the arena.
+fn added_into_update(g: &Graph, id: NodeId, step: &HashMap<NodeId, usize>) -> bool {
+    if !matches!(g.node(id).op, Op::MatMul) || !g.node(id).ty.dtype.is_float() {
+        return false;
+    }
+    let [(update, _)] = g.users(id)[..] else { return false };
+    let Op::Fused(kernel) = &g.node(update).op else { return false };
+    let args = g.args(update);
+    match added_product(kernel, |k| args.get(k) == Some(&id)) {
+        Some((acc, _, _)) => only_assigned(g, update) && step[&args[acc]] < step[&id],
+        None => false,
+    }
 }
 
 /// An elementwise (non-reduction) fused kernel.
@@ -100,7 +131,7 @@ pub fn plan(g: &Graph) -> Result<MemoryPlan> {
     let mut dying: HashMap<usize, Vec<NodeId>> = HashMap::new();
     let mut donors: HashSet<NodeId> = HashSet::new();
     for (i, &id) in schedule.iter().enumerate() {
-        if needs_slot(g, id) {
+        if needs_slot(g, id, &step) {
             let bytes = g.node(id).ty.bytes();
             plan.naive_bytes += align(bytes);
             let donor = in_place_donor(g, id, i, &plan.slots, &last_use);

@@ -270,6 +270,8 @@ fn memory_plan_reuses_dead_buffers() {
     assert_eq!(plan.arena_bytes, 2 * 64);
 }
 
+/// An operand of a Variable write that something else reads too keeps its slot to the end
+/// (the executor may commit the write from the arena).
 #[test]
 fn assign_operands_stay_live_to_the_end() {
     let mut g = Graph::new("t");
@@ -277,7 +279,7 @@ fn assign_operands_stay_live_to_the_end() {
     let v = g.declare_var("v", TensorType::new(DType::F32, &[16]));
     let a = g.add(Op::Transpose(vec![0]), &[x]).unwrap();
     g.add(Op::AssignVar(v), &[a]).unwrap();
-    let mut y = x;
+    let mut y = a;
     for _ in 0..3 {
         y = g.add(Op::Transpose(vec![0]), &[y]).unwrap();
     }
@@ -290,6 +292,42 @@ fn assign_operands_stay_live_to_the_end() {
         if n != a {
             assert!(s.offset >= a_slot.offset + 64 || s.offset + 64 <= a_slot.offset, "nothing reuses a's slot");
         }
+    }
+}
+
+/// An SGD update `w - 0.5·(x @ dz)` written to a Variable: neither the update (the executor
+/// writes it into a buffer that becomes the Variable's) nor the product (added into that
+/// buffer) gets a slot. Returned as well, both get one.
+#[test]
+fn an_update_and_the_product_added_into_it_get_no_slot() {
+    for returned in [false, true] {
+        let mut g = Graph::new("t");
+        let x = g.add_input(TensorType::new(DType::F32, &[8, 16]));
+        let dz = g.add_input(TensorType::new(DType::F32, &[16, 32]));
+        let v = g.declare_var("w", TensorType::new(DType::F32, &[8, 32]));
+        let w = g.add_read_var(v).unwrap();
+        let p = g.add(Op::MatMul, &[x, dz]).unwrap();
+        let half = scalar(&mut g, 0.5);
+        let step = bin(&mut g, BinaryOp::Mul, p, half);
+        let new = bin(&mut g, BinaryOp::Sub, w, step);
+        let write = g.add(Op::AssignVar(v), &[new]).unwrap();
+        g.add_order(w, write);
+        // A second reader of the update: a sum returned as well.
+        let outs = if returned {
+            vec![g.add(Op::Reduce { op: ReduceOp::Sum, axes: vec![0, 1], keepdims: false }, &[new]).unwrap()]
+        } else {
+            vec![]
+        };
+        g.set_outputs(outs);
+        Fuse::default().run(&mut g).unwrap();
+        MemoryPlanner.run(&mut g).unwrap();
+        check_plan(&g);
+        let plan = g.plan.as_ref().unwrap();
+        let p = g.node_ids().find(|&n| matches!(g.node(n).op, Op::MatMul)).unwrap();
+        let [(update, _)] = g.users(p)[..] else { panic!("the product has one reader") };
+        assert!(matches!(g.node(update).op, Op::Fused(_)), "{}", g.to_text());
+        assert_eq!(plan.slots.contains_key(&p), returned, "{}", g.to_text());
+        assert_eq!(plan.slots.contains_key(&update), returned, "{}", g.to_text());
     }
 }
 

@@ -14,12 +14,15 @@ use kiln_ir::matmul::MatMulShape;
 /// Slot alignment for buffers the executor places itself (a cache line).
 pub(super) const ALIGN: usize = 64;
 
+/// The provisional destination of a step whose node the memory plan gave no slot.
+const UNPLANNED: usize = usize::MAX;
+
 pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
     // The executor trusts node types to size buffers and kernels to index them: a graph
     // whose types disagree with its ops (a parsed, unverified file) would run out of bounds.
     graph.verify()?;
     check_arena_fits(&graph, options.threads)?;
-    let (schedule, mut slots, mut arena_bytes) = match &graph.plan {
+    let (schedule, slots, mut arena_bytes) = match &graph.plan {
         Some(p) => {
             check_plan(&graph, p)?;
             (p.schedule.clone(), p.slots.clone(), p.arena_bytes)
@@ -46,6 +49,8 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
     let pool = crate::pool::shared(options.threads);
     let mut compiled = compile_all(&graph, &schedule, &pool);
     let mut steps = Vec::with_capacity(schedule.len());
+    // Steps without a planned slot; their `Dest::Slot(UNPLANNED)` is replaced below.
+    let mut unplanned = Vec::new();
     let mut fallbacks = Vec::new();
     let mut kernels = 0;
     for &id in &schedule {
@@ -109,25 +114,33 @@ pub(super) fn build(graph: Graph, options: Options) -> Result<Executable> {
             Op::AllReduce(_) | Op::Broadcast(_) | Op::AllGather(_) => Mode::Library,
         };
         // Nodes computed into memory need a destination: the output tensor if the node is a
-        // graph output, else its planned slot, else a slot of our own past the planned arena.
+        // graph output, else its planned slot, else a slot of our own (given below).
         let writes_memory = matches!(mode, Mode::Kernel { .. } | Mode::Gemm(_) | Mode::View);
         let dest = if !writes_memory {
             Dest::None
         } else if let Some(&j) = first_output.get(&id) {
             Dest::Output(j)
-        } else {
-            let slot = slots.entry(id).or_insert_with(|| {
-                let offset = arena_bytes.next_multiple_of(ALIGN);
-                arena_bytes = offset + node.ty.bytes();
-                kiln_ir::Slot { offset, bytes: node.ty.bytes() }
-            });
+        } else if let Some(slot) = slots.get(&id) {
             Dest::Slot(slot.offset)
+        } else {
+            unplanned.push(steps.len());
+            Dest::Slot(UNPLANNED)
         };
         steps.push(ScheduleStep { node: id, mode, args, dest, ty: node.ty.clone() });
     }
     absorb_transposes(&graph, &mut steps, &outputs);
     write_assigned_values_fresh(&mut steps);
     super::gemm_update::plan(&graph, &mut steps);
+    // Slots of our own, past the planned arena, only for what still writes to the arena now
+    // that values for Variable writes and products added into updates have theirs (the
+    // memory plan gives those no slot).
+    for i in unplanned {
+        if steps[i].dest == Dest::Slot(UNPLANNED) {
+            let offset = arena_bytes.next_multiple_of(ALIGN);
+            arena_bytes = offset + steps[i].ty.bytes();
+            steps[i].dest = Dest::Slot(offset);
+        }
+    }
     let groups = if options.row_groups {
         super::rows::plan(&graph, &mut steps, &mut arena_bytes, pool.threads())
     } else {

@@ -15,12 +15,17 @@
 //!   between `j` and `i`;
 //! - `acc` is computed before `j`. Its buffer stays live until `i`, its last reader.
 //!
+//! The memory plan gives neither the product nor the update a slot (it recognizes the same
+//! kernels, `kiln_ir::matmul::added_product`); a product the plan here declines gets a slot
+//! of its own past the arena.
+//!
 //! The product then runs at `j`, into the kernel's destination (copying `acc` there first
 //! unless it is already there: a Variable updated in place), and the kernel step `i` takes
 //! that value (`Mode::Computed`). Rounding: gemm forms `acc + beta · p` from the unrounded
 //! sum `p`, where the kernel rounded `p` first (`an_update_adds_beta_times_the_product`).
 
-use kiln_ir::{BinaryOp, Graph, Op};
+use kiln_ir::matmul::added_product;
+use kiln_ir::{Graph, Op};
 
 use super::{Dest, GemmUpdate, Mode, ScheduleStep};
 
@@ -52,44 +57,7 @@ fn update_of(g: &Graph, steps: &[ScheduleStep], i: usize) -> Option<(usize, usiz
     let step = &steps[i];
     let Mode::Kernel { .. } = step.mode else { return None };
     let Op::Fused(kernel) = &g.node(step.node).op else { return None };
-    let body = &kernel.body;
-    let inputs = body.inputs();
-    if inputs.len() != 2 || step.args.len() != 2 || inputs.iter().any(|&n| body.node(n).ty != step.ty) {
-        return None;
-    }
-    let input = |n| inputs.iter().position(|&x| x == n);
-    let is_product = |k: usize| matches!(steps[step.args[k]].mode, Mode::Gemm(_));
-    let scalar = |n| match &body.node(n).op {
-        Op::Const(a) if a.shape().is_empty() && a.dtype().is_float() => Some(a.get_f64(0)),
-        _ => None,
-    };
-    // The product's term: input `p` (beta 1) or `p` times a scalar constant.
-    let term = |n| match (input(n), &body.node(n).op) {
-        (Some(p), _) => Some((p, 1.0, 3)),
-        (None, Op::Binary(BinaryOp::Mul)) => match body.args(n)[..] {
-            [x, y] => match (input(x), input(y)) {
-                (Some(p), None) => Some((p, scalar(y)?, 5)),
-                (None, Some(p)) => Some((p, scalar(x)?, 5)),
-                _ => None,
-            },
-            _ => None,
-        },
-        _ => None,
-    };
-    let &[out] = body.outputs() else { return None };
-    let [l, r] = body.args(out)[..] else { return None };
-    // `acc + term` in either order, or `acc - term`; `nodes`: how many the body holds
-    // (inputs, constant, product and output), so that it computes nothing else.
-    let (acc, (p, c, nodes), sign) = match body.node(out).op {
-        Op::Binary(BinaryOp::Add) => match (input(l), term(r)) {
-            (Some(a), Some(t)) if is_product(t.0) && a != t.0 => (a, t, 1.0),
-            _ => (input(r)?, term(l)?, 1.0),
-        },
-        Op::Binary(BinaryOp::Sub) => (input(l)?, term(r)?, -1.0),
-        _ => return None,
-    };
-    if p == acc || !is_product(p) || body.node_ids().count() != nodes {
-        return None;
-    }
-    Some((step.args[acc], step.args[p], sign * c))
+    let is_product = |k: usize| step.args.get(k).is_some_and(|&a| matches!(steps[a].mode, Mode::Gemm(_)));
+    let (acc, p, beta) = added_product(kernel, is_product)?;
+    Some((step.args[acc], step.args[p], beta))
 }
