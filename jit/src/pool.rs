@@ -3,9 +3,9 @@
 //! Workers are started once; between jobs they poll for the next one for up to [`SPIN`],
 //! then sleep on a condition variable, so a parallel kernel costs at most a wake-up, not a
 //! thread spawn (a fresh `std::thread::scope` costs tens of µs), and the parallel steps of
-//! one call, posted µs apart, not even that. One job runs at a time: a caller that finds the pool busy (another thread's kernel)
-//! runs its job inline instead of queueing, so concurrent calls never wait on each other.
-//! Nothing is allocated per job.
+//! one call, posted µs apart, not even that. One job runs at a time: a caller that finds
+//! the pool busy (another thread's kernel) runs its job inline instead of queueing, so
+//! concurrent calls never wait on each other. Nothing is allocated per job.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a worker with nothing to do (and a caller waiting for its chunks) polls before
-/// sleeping. A compiled call posts its parallel steps tens of µs apart; a worker that slept
+/// sleeping. A compiled call posts its parallel steps a few µs apart; a worker that slept
 /// between them woke up tens of µs late each time (a virtual CPU's wake-up), while the
 /// caller, having finished its own share, waited for it.
 const SPIN: Duration = Duration::from_micros(30);

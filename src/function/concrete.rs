@@ -270,9 +270,7 @@ impl ConcreteFunction {
         out.writes.clear();
         result
     }
-}
 
-impl ConcreteFunction {
     /// Commits a call's Variable writes: the held Variables first, then, with their locks
     /// released, the others.
     fn commit(&self, values: &mut [Bound<'_>], out: &mut Outcome) {

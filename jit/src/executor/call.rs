@@ -494,7 +494,9 @@ fn run_steps(
                 let output = dest_ptr(st, out, u.into, into)?;
                 if output.cast_const() != acc {
                     // SAFETY: `acc` and the destination both hold `into.ty` (checked at
-                    // build), and are distinct buffers (the destination is fresh).
+                    // build), and do not overlap: the destination is a fresh buffer or the
+                    // Variable's handed over, and `acc` starting elsewhere is not the
+                    // Variable's value (`in_place.rs` lets only that share its buffer).
                     unsafe { std::ptr::copy_nonoverlapping(acc, output, into.ty.bytes()) };
                 }
                 // SAFETY: as for `Mode::Gemm`; the destination, which holds `acc` now, is
