@@ -210,10 +210,16 @@ pub fn warm_up() -> bool {
 /// `kiln_jit::pool::ThreadPool::for_each`).
 pub type ParFor<'a> = &'a (dyn Fn(usize, &(dyn Fn(usize) + Sync)) + Sync);
 
-/// Along a product's `n` (columns) when its lhs is the smaller operand, else along `m`
-/// (rows): each part of a split product packs the whole of the other operand again.
+/// Along a product's `n` (columns) when its lhs costs less to pack than its rhs, else along
+/// `m` (rows): each part of a split product packs the whole of the other operand again. An
+/// operand read transposed (a weight gradient's `xᵀ`, a backward product's `Wᵀ`) counts
+/// twice its size: gemm gathers it across rows instead of copying runs along them, and on
+/// the Zen 3 measured, splitting away from it was 2–4% faster for products of W3's sizes
+/// (docs/PERFORMANCE.md, thirteenth session).
 fn split_along_n(s: &MatMulShape) -> bool {
-    s.m <= s.n
+    let weight = |transposed: bool| if transposed { 2 } else { 1 };
+    // Both operands hold `k` rows or columns: compare the other dimension, weighted.
+    s.m * weight(s.lhs_transposed) <= s.n * weight(s.rhs_transposed)
 }
 
 /// Parts of at least this many rows or columns: packing the shared operand once per part
@@ -417,6 +423,28 @@ mod tests {
         // SAFETY: the buffers hold the operand and result shapes of `s`.
         unsafe { gemm_batched(s, lhs.as_ptr(), rhs.as_ptr(), out.as_mut_ptr(), threads, par) };
         out
+    }
+
+    /// Each part packs the whole of the operand the split does not cut: the split spares the
+    /// one that costs more, a transposed operand counting twice its size.
+    #[test]
+    fn a_split_spares_the_operand_dearer_to_pack() {
+        let along_n = |m: usize, n: usize, ta: bool, tb: bool| {
+            let mut s = MatMulShape::of(DType::F32, &[m, 256], &[256, n]).unwrap();
+            (s.lhs_transposed, s.rhs_transposed) = (ta, tb);
+            split_along_n(&s)
+        };
+        // Row-major operands: the smaller lhs is packed again, ties along `n`.
+        assert!(along_n(256, 512, false, false) && along_n(512, 512, false, false));
+        assert!(!along_n(784, 512, false, false));
+        // A transposed lhs (W3's weight gradients) is cut unless it is at most half the rhs.
+        assert!(!along_n(512, 512, true, false) && !along_n(384, 512, true, false));
+        assert!(along_n(256, 512, true, false));
+        // A transposed rhs is cut unless the lhs is more than twice its size.
+        assert!(along_n(768, 512, false, true) && along_n(1024, 512, false, true));
+        assert!(!along_n(1100, 512, false, true));
+        // Both transposed: as neither.
+        assert!(along_n(512, 512, true, true) && !along_n(513, 512, true, true));
     }
 
     /// A product split into parts gives every element the same bits as one gemm call: the
