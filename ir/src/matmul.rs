@@ -213,9 +213,9 @@ pub type ParFor<'a> = &'a (dyn Fn(usize, &(dyn Fn(usize) + Sync)) + Sync);
 /// Along a product's `n` (columns) when its lhs costs less to pack than its rhs, else along
 /// `m` (rows): each part of a split product packs the whole of the other operand again. An
 /// operand read transposed (a weight gradient's `xᵀ`, a backward product's `Wᵀ`) counts
-/// twice its size: gemm gathers it across rows instead of copying runs along them, and on
-/// the Zen 3 measured, splitting away from it was 2–4% faster for products of W3's sizes
-/// (docs/PERFORMANCE.md, thirteenth session).
+/// twice its size, as measured rather than derived: on the Zen 3 measured, splitting away
+/// from it was 2–4% faster for products of W3's sizes, and splitting away from the larger
+/// row-major operand instead was no faster (docs/PERFORMANCE.md, thirteenth session).
 fn split_along_n(s: &MatMulShape) -> bool {
     let weight = |transposed: bool| if transposed { 2 } else { 1 };
     // Both operands hold `k` rows or columns: compare the other dimension, weighted.
