@@ -421,9 +421,9 @@ pub fn compile_uncached(kernel: &Kernel) -> Result<CompiledKernel> {
 
 /// The x86 emitter's code for the program where it covers it (`asm`), else Cranelift's.
 fn generate(prog: &lower::Program, dump: bool) -> Result<Generated> {
-    if let Some(emitted) = crate::asm::compile(prog) {
+    if let Some(emitted) = crate::asm::compile(prog, dump) {
         let (image, listing, generator) = emitted?;
-        return Ok(Generated { image, disasm: dump.then_some(listing), generator });
+        return Ok(Generated { image, disasm: listing, generator });
     }
     let verify = VERIFY.load(Ordering::Relaxed);
     let isa = isa(verify, prog.avx512())?;

@@ -2,8 +2,8 @@
 //! the [`Layout`], within a row a full vector (or an unrolled step) at a time and the row's
 //! remainder once under a lane mask; or, for a [`RowReduce`], one reduced row per output;
 //! or, for a [`ColReduce`], the columns a step at a time, each reduced down every row; the
-//! constant pool after the code. A reduction keeps its accumulators above its body's
-//! registers.
+//! constant pool ahead of the code, jumped over at the entry. A reduction keeps its
+//! accumulators above its body's registers.
 //!
 //! Registers: `rdi` inputs (then scratch), `rsi` the output row, `rdx` the column, `rcx`
 //! the row's end column, `rbp` the elements left after this row (several rows only), `rax`
@@ -404,22 +404,47 @@ impl<'v> Enc<'v> {
     }
 }
 
-/// An assembled kernel: its bytes, where the pool starts, and each constant leaf's address
-/// slot (constant number, offset).
+/// An assembled kernel: its bytes and each constant leaf's address slot (constant number,
+/// offset).
 struct Assembled {
     bytes: Vec<u8>,
-    pool: u64,
     slots: Vec<(usize, u64)>,
+    /// Where the code starts, and where the entry jump goes.
+    code: (u64, u64),
 }
 
-/// The kernel's code, with `pad` bytes between the code and the pool (to align it): the
-/// loops of `nest` around the bodies.
-fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad: usize) -> Asm<Assembled> {
+/// Where the constant pool starts: one cache line in, after the jump over it.
+const POOL_AT: usize = 64;
+
+/// The kernel's image: a jump over the constant pool, the pool (each constant in every
+/// lane, then the lane numbers; from [`POOL_AT`], so 64-byte aligned), the code (the loops
+/// of `nest` around the bodies), and each constant leaf's address slot. With the pool ahead
+/// of the code its place is known before anything is assembled, so a kernel is assembled
+/// once; a pool after the code could only be aligned by assembling twice, the first time to
+/// learn the code's length (the emitter's compile time was a quarter iced's encoder).
+fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program) -> Asm<Assembled> {
     let vir = one.vir;
     let mut a = CodeAssembler::new(64)?;
     let pool: Vec<CodeLabel> = vir.consts.iter().map(|_| a.create_label()).collect();
     let iota = a.create_label();
     let mut e = Enc { a, z: vir.avx512, vir, regs: one.regs, pool, iota, slots: Vec::new() };
+    let lanes = e.lanes() as usize;
+    let code_at = POOL_AT + (vir.consts.len() + 1) * lanes * 4;
+    // `jmp rel32` as bytes: the assembler may shorten a jump it writes, which would move the
+    // pool.
+    let rel = (code_at - 5) as u32;
+    e.a.db(&[&[0xe9][..], &rel.to_le_bytes()].concat())?;
+    e.a.db(&[0xcc; POOL_AT - 5])?;
+    let mut labels = std::mem::take(&mut e.pool);
+    for (k, &bits) in vir.consts.iter().enumerate() {
+        e.a.set_label(&mut labels[k])?;
+        e.a.dd(&vec![bits; lanes])?;
+    }
+    e.pool = labels;
+    e.a.set_label(&mut e.iota)?;
+    e.a.dd(&(0..lanes as u32).collect::<Vec<_>>())?;
+    let mut code = e.a.create_label();
+    e.a.set_label(&mut code)?;
     let uses_rbp = match nest {
         Nest::Rows(layout) => layout.rows > 1,
         Nest::Reduce(..) => true,
@@ -444,25 +469,15 @@ fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program, pad:
         e.a.pop(g)?;
     }
     e.a.ret()?;
-    // The pool: each constant in every lane, 64-byte aligned through `pad`.
-    let lanes = e.lanes() as usize;
-    e.a.db(&vec![0xcc; pad])?;
-    let mut labels = std::mem::take(&mut e.pool);
-    for (k, &bits) in vir.consts.iter().enumerate() {
-        e.a.set_label(&mut labels[k])?;
-        e.a.dd(&vec![bits; lanes])?;
-    }
-    e.a.set_label(&mut e.iota)?;
-    e.a.dd(&(0..lanes as u32).collect::<Vec<_>>())?;
     let mut slots = std::mem::take(&mut e.slots);
     for (_, slot) in slots.iter_mut() {
         e.a.set_label(slot)?;
         e.a.dq(&[0])?;
     }
     let out = e.a.assemble_options(0, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
-    let pool = out.label_ip(labels.first().unwrap_or(&e.iota))?;
     let slots = slots.iter().map(|(k, l)| out.label_ip(l).map(|ip| (*k, ip))).collect::<Asm<_>>()?;
-    Ok(Assembled { bytes: out.inner.code_buffer, pool, slots })
+    let code = (out.label_ip(&code)?, code_at as u64);
+    Ok(Assembled { bytes: out.inner.code_buffer, slots, code })
 }
 
 impl<'v> Enc<'v> {
@@ -801,14 +816,16 @@ impl<'v> Enc<'v> {
 }
 
 /// The image of the kernel `prog` with loop nest `nest` and bodies `one` and `unrolled`:
-/// code, pool, and a fixup for each constant leaf's address.
+/// pool, code, and a fixup for each constant leaf's address.
 pub(crate) fn image(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program) -> Result<Image> {
-    let err = |e: IcedError| Error::Compile(format!("x86 assembler: {e}"));
-    let first = assemble(nest, one, unrolled, prog, 0).map_err(err)?;
-    // Code bytes do not move with the padding, which only precedes the data.
-    let pad = ((64 - first.pool % 64) % 64) as usize;
-    let Assembled { bytes, pool, slots } = assemble(nest, one, unrolled, prog, pad).map_err(err)?;
-    debug_assert_eq!(pool % 64, 0, "the constant pool is 64-byte aligned");
+    let Assembled { bytes, slots, code } =
+        assemble(nest, one, unrolled, prog).map_err(|e| Error::Compile(format!("x86 assembler: {e}")))?;
+    if code.0 != code.1 {
+        return Err(Error::Compile(format!(
+            "x86 assembler: the code starts at {}, the entry jumps to {}",
+            code.0, code.1
+        )));
+    }
     let fixups =
         slots.into_iter().map(|(k, off)| Fixup { offset: off as u32, target: Target::Const(k), addend: 0 }).collect();
     let image = Image { bytes, fixups };
