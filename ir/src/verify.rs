@@ -8,7 +8,7 @@ use petgraph::Direction;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::format::numbering;
+use crate::format::print_order;
 use crate::graph::{Edge, Graph, NodeId};
 use crate::infer::{infer, TensorType};
 use crate::op::{Kernel, Op, VarId};
@@ -61,18 +61,23 @@ impl Graph {
 
 struct Verifier<'g> {
     g: &'g Graph,
-    num: std::collections::HashMap<NodeId, usize>,
+    /// The nodes in the order the text form numbers them (`%0`, `%1`, …).
     order: Vec<NodeId>,
 }
 
 impl<'g> Verifier<'g> {
     fn new(g: &'g Graph) -> Self {
-        let (order, num) = numbering(g);
-        Verifier { g, num, order }
+        Verifier { g, order: print_order(g) }
+    }
+
+    /// `id`'s number in the text form: only a failure's message needs one, so it is looked
+    /// up then rather than tabled for every node of every graph verified.
+    fn num(&self, id: NodeId) -> usize {
+        self.order.iter().position(|&n| n == id).expect("every node is in the order")
     }
 
     fn fail<T>(&self, id: NodeId, msg: impl std::fmt::Display) -> std::result::Result<T, (Option<NodeId>, String)> {
-        let label = format!("%{} = {}", self.num[&id], self.g.node(id).op.name());
+        let label = format!("%{} = {}", self.num(id), self.g.node(id).op.name());
         Err((Some(id), format!("{label}: {msg}")))
     }
 
@@ -293,7 +298,7 @@ impl<'g> Verifier<'g> {
         let [out] = body.outputs() else {
             return self.fail(id, format!("the body has {} outputs; a kernel has exactly one", body.outputs().len()));
         };
-        let (_, num) = numbering(body);
+        let num = |n: NodeId| Verifier::new(body).num(n);
         let mut reductions = 0;
         for n in body.node_ids() {
             let op = &body.node(n).op;
@@ -302,17 +307,15 @@ impl<'g> Verifier<'g> {
             if reduction {
                 reductions += 1;
                 if n != *out {
-                    return self.fail(
-                        id,
-                        format!("body: %{} = {}: a reduction must be the body's output", num[&n], op.name()),
-                    );
+                    return self
+                        .fail(id, format!("body: %{} = {}: a reduction must be the body's output", num(n), op.name()));
                 }
             } else if !allowed {
                 return self.fail(
                     id,
                     format!(
                         "body: %{} = {} is not allowed in a kernel (only const, inputs, elementwise ops and one final reduction)",
-                        num[&n],
+                        num(n),
                         op.name()
                     ),
                 );
@@ -354,7 +357,7 @@ impl<'g> Verifier<'g> {
                     if !write_reach[i].contains(w2.index()) && !write_reach[j].contains(w1.index()) {
                         return self.fail(
                             w2,
-                            format!("write of @{v} `{name}` is not ordered against the write %{}", self.num[&w1]),
+                            format!("write of @{v} `{name}` is not ordered against the write %{}", self.num(w1)),
                         );
                     }
                 }
@@ -365,7 +368,7 @@ impl<'g> Verifier<'g> {
                     if !write_reach[j].contains(r.index()) && !read_reach.contains(w.index()) {
                         return self.fail(
                             r,
-                            format!("read of @{v} `{name}` is not ordered against the write %{}", self.num[&w]),
+                            format!("read of @{v} `{name}` is not ordered against the write %{}", self.num(w)),
                         );
                     }
                 }

@@ -26,10 +26,15 @@ pub(crate) const MAX_DEPTH: usize = 8;
 /// Constants with more elements than this are printed as base64 bytes.
 pub(super) const FULL_CONST_LIMIT: usize = 64;
 
-/// The print order of a graph's nodes and each node's number: `topo_order()` (index
-/// order if the graph has a cycle, so printing never fails).
+/// The print order of a graph's nodes: `topo_order()` (index order if the graph has a
+/// cycle, so printing never fails).
+pub(crate) fn print_order(g: &Graph) -> Vec<NodeId> {
+    g.topo_order().unwrap_or_else(|_| g.node_ids().collect())
+}
+
+/// [`print_order`] and each node's number in it.
 pub(crate) fn numbering(g: &Graph) -> (Vec<NodeId>, HashMap<NodeId, usize>) {
-    let order = g.topo_order().unwrap_or_else(|_| g.node_ids().collect());
+    let order = print_order(g);
     let num = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     (order, num)
 }
