@@ -412,17 +412,22 @@ impl Graph {
     /// ready nodes the smallest index goes first, so the order is deterministic and
     /// follows creation order. `Err` if the graph has a cycle.
     pub fn topo_order(&self) -> Result<Vec<NodeId>> {
-        let mut indegree: HashMap<NodeId, usize> = HashMap::with_capacity(self.len());
+        // In-degrees by node index (a removed node's slot stays unused): every pass, the
+        // verifier and the build ask for this order, and a hash map of it was most of its cost.
+        let mut indegree = vec![0usize; petgraph::visit::NodeIndexable::node_bound(&self.g)];
+        let mut ready = BinaryHeap::new();
         for id in self.g.node_indices() {
-            indegree.insert(id, self.g.edges_directed(id, Direction::Incoming).count());
+            let d = self.g.edges_directed(id, Direction::Incoming).count();
+            indegree[id.index()] = d;
+            if d == 0 {
+                ready.push(Reverse(id));
+            }
         }
-        let mut ready: BinaryHeap<Reverse<NodeId>> =
-            indegree.iter().filter(|(_, &d)| d == 0).map(|(&id, _)| Reverse(id)).collect();
         let mut order = Vec::with_capacity(self.len());
         while let Some(Reverse(id)) = ready.pop() {
             order.push(id);
             for e in self.g.edges_directed(id, Direction::Outgoing) {
-                let d = indegree.get_mut(&e.target()).expect("node");
+                let d = &mut indegree[e.target().index()];
                 *d -= 1;
                 if *d == 0 {
                     ready.push(Reverse(e.target()));
