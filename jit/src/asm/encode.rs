@@ -421,7 +421,7 @@ const POOL_AT: usize = 64;
 /// of `nest` around the bodies), and each constant leaf's address slot. With the pool ahead
 /// of the code its place is known before anything is assembled, so a kernel is assembled
 /// once; a pool after the code could only be aligned by assembling twice, the first time to
-/// learn the code's length (the emitter's compile time was a quarter iced's encoder).
+/// learn the code's length (iced's encoder was then a quarter of a cold build's CPU).
 fn assemble(nest: &Nest, one: Body, unrolled: Option<Body>, prog: &Program) -> Asm<Assembled> {
     let vir = one.vir;
     let mut a = CodeAssembler::new(64)?;
