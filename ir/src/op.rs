@@ -90,17 +90,27 @@ impl Kernel {
         use std::fmt::Write as _;
         let g = &self.body;
         let order = g.topo_order()?;
-        let pos: std::collections::HashMap<_, _> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-        let at = |ids: &[crate::NodeId]| -> Vec<usize> { ids.iter().map(|i| pos[i]).collect() };
+        // Each node's position by node index (a removed node's slot stays unused).
+        let mut pos = vec![usize::MAX; order.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
+        for (i, n) in order.iter().enumerate() {
+            pos[n.index()] = i;
+        }
+        let at = |ids: &[crate::NodeId]| -> Vec<usize> { ids.iter().map(|i| pos[i.index()]).collect() };
         let mut key = String::new();
         for &id in &order {
             let node = g.node(id);
             match &node.op {
                 Op::Const(a) => {
                     let _ = write!(key, "const {}{:?} ", a.dtype(), a.shape());
-                    for b in a.data().as_bytes() {
-                        let _ = write!(key, "{b:02x}");
-                    }
+                    // Hex by table, not a `write!` per byte.
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    key.extend(
+                        a.data()
+                            .as_bytes()
+                            .iter()
+                            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+                            .map(char::from),
+                    );
                 }
                 op => {
                     let _ = write!(key, "{op:?}");
