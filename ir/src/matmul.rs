@@ -178,6 +178,21 @@ impl GemmScalar for f64 {
     const ONE: f64 = 1.0;
 }
 
+/// Whether a transpose's permutation swaps the last two axes and keeps the others: gemm
+/// then reads its operand with swapped strides, so the executor hands a product that
+/// operand instead of computing the transpose, and the memory plan keeps the operand live
+/// until that product.
+///
+/// ```
+/// use kiln_ir::matmul::swaps_last_two;
+/// assert!(swaps_last_two(&[1, 0]) && swaps_last_two(&[0, 2, 1]));
+/// assert!(!swaps_last_two(&[2, 1, 0]) && !swaps_last_two(&[0]));
+/// ```
+pub fn swaps_last_two(perm: &[usize]) -> bool {
+    let r = perm.len();
+    r >= 2 && perm[r - 2] == r - 1 && perm[r - 1] == r - 2 && perm[..r - 2].iter().enumerate().all(|(i, &p)| p == i)
+}
+
 /// Starts gemm's one-time set-up on a thread of its own, once per process: `true` for the
 /// call that started it. gemm reads the caches' sizes from sysfs on its first product (about
 /// 1.3 ms of CPU on the machines measured), so a caller that will multiply later and has

@@ -13,17 +13,22 @@ pub const ALIGN: usize = 64;
 
 /// Sets `g.plan`: schedule = topological order; arena slots by liveness, best fit.
 ///
-/// Values with no slot: inputs, constants, variable reads (the executor owns those
-/// buffers), graph outputs (returned to the caller, so they outlive the arena), `AssignVar`
-/// nodes (their value is their operand's), values whose only reader is an `AssignVar` (the
-/// executor computes them into a buffer that becomes the Variable's array, or over the
-/// Variable's old one), and products the executor adds into such a value
-/// (`kiln_ir::matmul::added_product`). Everything else, random numbers included, lives in
-/// the arena. An operand of `AssignVar` that has other readers stays live to the end of the
-/// schedule, so the executor may commit the write from the arena after the whole call
-/// succeeded (commit-on-success).
+/// Only values the executor computes into memory it gives them have slots: fused kernels,
+/// float products and reshapes. Inputs, constants and variable reads are the executor's own
+/// buffers; transposes and other movement, reductions, unfused ops, random numbers and
+/// control flow run on the interpreter's kernels, which return arrays of their own. Of the
+/// rest, these get no slot either: graph outputs (returned to the caller, so they outlive
+/// the arena), values whose only reader is an `AssignVar` (the executor computes them into a
+/// buffer that becomes the Variable's array, or over the Variable's old one), and products
+/// the executor adds into such a value (`kiln_ir::matmul::added_product`). An operand of
+/// `AssignVar` that has other readers stays live to the end of the schedule, so the
+/// executor may commit the write from the arena after the whole call succeeded
+/// (commit-on-success).
 ///
-/// A value is live from the step that computes it to its last reader. In-place reuse:
+/// A value is live from the step that computes it to its last reader; a transpose of the
+/// last two axes reads its operand until the products that read the transpose, since gemm
+/// reads that operand itself with swapped strides (the executor never computes such a
+/// transpose). In-place reuse:
 /// an elementwise fused kernel (its body's output is not a reduction) whose operand has
 /// the result's exact shape and element size, is an arena value, and dies at this very
 /// kernel writes over that operand's slot (`plan.in_place`). This also gives the
@@ -41,8 +46,9 @@ pub const ALIGN: usize = 64;
 /// Fuse::default().run(&mut g).unwrap();
 /// MemoryPlanner.run(&mut g).unwrap();
 /// let plan = g.plan.as_ref().unwrap();
-/// assert_eq!(plan.slots.len(), 2); // exp and transpose; the output has no slot
-/// assert_eq!(plan.arena_bytes, 128);
+/// // The exp kernel: the transpose owns its array, and the output is the caller's.
+/// assert_eq!(plan.slots.len(), 1);
+/// assert_eq!(plan.arena_bytes, 64);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MemoryPlanner;
@@ -71,11 +77,37 @@ fn align(n: usize) -> usize {
 }
 
 fn needs_slot(g: &Graph, id: NodeId, step: &HashMap<NodeId, usize>) -> bool {
-    let op = &g.node(id).op;
-    !matches!(op, Op::Input(_) | Op::Const(_) | Op::ReadVar(_) | Op::AssignVar(_))
-        && !g.is_output(id)
-        && !only_assigned(g, id)
-        && !added_into_update(g, id, step)
+    computed_into_memory(g, id) && !g.is_output(id) && !only_assigned(g, id) && !added_into_update(g, id, step)
+}
+
+/// The values the executor computes into memory it is given: fused kernels, float products
+/// and reshapes (a reshape of an arena value is copied). Every other op (unfused elementwise
+/// ops, transposes and other movement, reductions, random numbers, control flow) runs on the
+/// interpreter's kernels, which return arrays of their own, so a slot for it would only
+/// widen the arena: with slots for its transposes (read transposed by gemm, never computed)
+/// W3's arena was 2.6 MB, without them 1.6 (`kiln_jit::executor`, `Mode::Library` and
+/// `Mode::Elided`).
+fn computed_into_memory(g: &Graph, id: NodeId) -> bool {
+    match &g.node(id).op {
+        Op::Fused(_) | Op::Reshape(_) => true,
+        Op::MatMul => g.node(id).ty.dtype.is_float(),
+        _ => false,
+    }
+}
+
+/// The last step reading `id`'s value, where `reader` reads it at step `at`: a transpose
+/// of the last two axes is read at the float products that read it, since the executor
+/// hands them `id` itself with swapped strides (`kiln_ir::matmul::swaps_last_two`).
+fn read_until(g: &Graph, reader: NodeId, at: usize, step: &HashMap<NodeId, usize>) -> usize {
+    let Op::Transpose(perm) = &g.node(reader).op else { return at };
+    if !kiln_ir::matmul::swaps_last_two(perm) {
+        return at;
+    }
+    g.users(reader)
+        .iter()
+        .filter(|(u, _)| matches!(g.node(*u).op, Op::MatMul) && g.node(*u).ty.dtype.is_float())
+        .map(|(u, _)| step[u])
+        .fold(at, usize::max)
 }
 
 /// A value whose one reader is a Variable write: the executor computes it into a buffer of
@@ -120,9 +152,10 @@ pub fn plan(g: &Graph) -> Result<MemoryPlan> {
     for &id in &schedule {
         let s = step[&id];
         let keep_to_end = g.node(id).op.has_side_effect();
+        let reads_until = if keep_to_end { end } else { read_until(g, id, s, &step) };
         for a in g.args(id) {
             let l = last_use.entry(a).or_insert(step[&a]);
-            *l = (*l).max(if keep_to_end { end } else { s });
+            *l = (*l).max(reads_until);
         }
     }
     let mut arena = Arena::default();

@@ -207,13 +207,8 @@ fn absorb_transposes(g: &Graph, steps: &mut [ScheduleStep], outputs: &[OutSrc]) 
             }
             let t = steps[mm].args[side];
             let Op::Transpose(perm) = &g.node(steps[t].node).op else { continue };
-            let r = perm.len();
-            let swaps_last_two = r >= 2
-                && perm[r - 2] == r - 1
-                && perm[r - 1] == r - 2
-                && perm[..r - 2].iter().enumerate().all(|(i, &p)| p == i);
             let src = steps[t].args[0];
-            if !swaps_last_two || overwritten(steps, src, t + 1..mm + 1) {
+            if !kiln_ir::matmul::swaps_last_two(perm) || overwritten(steps, src, t + 1..mm + 1) {
                 continue;
             }
             if let Mode::Gemm(shape) = &mut steps[mm].mode {
@@ -234,9 +229,10 @@ fn absorb_transposes(g: &Graph, steps: &mut [ScheduleStep], outputs: &[OutSrc]) 
     }
 }
 
-/// Whether a step in `range` writes over the arena slot of step `src`'s value: the plan
-/// considers a transpose's operand dead after the transpose, so a gemm reading it later
-/// must make sure nothing reused its slot in between (its own output included).
+/// Whether a step in `range` writes over the arena slot of step `src`'s value. kiln's memory
+/// plan keeps a transpose's operand live until the products that may read it transposed
+/// (`kiln_passes::MemoryPlanner`), but a plan read from a file need not, so a gemm reading
+/// it later makes sure nothing reused its slot in between (its own output included).
 fn overwritten(steps: &[ScheduleStep], src: usize, range: std::ops::Range<usize>) -> bool {
     let Dest::Slot(off) = steps[src].dest else { return false };
     let end = off + steps[src].ty.bytes();
