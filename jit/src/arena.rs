@@ -90,8 +90,8 @@ mod huge {
     /// Arenas at least this large get a mapping of their own (so at most half of one is the
     /// rounding up to whole huge pages, which a call touches only if it writes there). At
     /// 2.7 MB, W3's arena as a heap block faulted in 4 KiB at a time: 1,056 first-call
-    /// faults and W4 4.5 ms, against ~400 and 3.3 ms as two huge pages. Its 1.6 MB since
-    /// the plan stopped giving slots to values the executor never writes there are one.
+    /// faults and W4 4.5 ms, against ~400 and 3.3 ms as two huge pages. Since the plan gives
+    /// slots only to values the executor writes there, it is 1.6 MB: one huge page.
     pub(super) const MIN_BYTES: usize = 1 << 20;
     const HUGE: usize = 2 << 20;
 

@@ -80,13 +80,10 @@ fn needs_slot(g: &Graph, id: NodeId, step: &HashMap<NodeId, usize>) -> bool {
     computed_into_memory(g, id) && !g.is_output(id) && !only_assigned(g, id) && !added_into_update(g, id, step)
 }
 
-/// The values the executor computes into memory it is given: fused kernels, float products
-/// and reshapes (a reshape of an arena value is copied). Every other op (unfused elementwise
-/// ops, transposes and other movement, reductions, random numbers, control flow) runs on the
-/// interpreter's kernels, which return arrays of their own, so a slot for it would only
-/// widen the arena: with slots for its transposes (read transposed by gemm, never computed)
-/// W3's arena was 2.6 MB, without them 1.6 (`kiln_jit::executor`, `Mode::Library` and
-/// `Mode::Elided`).
+/// A value the executor computes into memory it is given ([`MemoryPlanner`] lists them; a
+/// reshape of an arena value is copied). A slot for any other would only widen the arena:
+/// with slots for its transposes (read transposed by gemm, never computed) W3's arena was
+/// 2.6 MB, without them 1.6 (`kiln_jit::executor`, `Mode::Library` and `Mode::Elided`).
 fn computed_into_memory(g: &Graph, id: NodeId) -> bool {
     match &g.node(id).op {
         Op::Fused(_) | Op::Reshape(_) => true,
