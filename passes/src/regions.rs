@@ -32,7 +32,6 @@ use crate::pipeline::Pipeline;
 /// assert_eq!(c.get("bodies_optimized"), 1);
 /// assert!(c.get("body_nodes_removed") >= 1); // x * 1 is gone
 /// ```
-/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OptimizeRegions;
 
