@@ -85,11 +85,12 @@ fn needs_slot(g: &Graph, id: NodeId, step: &HashMap<NodeId, usize>) -> bool {
 /// with slots for its transposes (read transposed by gemm, never computed) W3's arena was
 /// 2.6 MB, without them 1.6 (`kiln_jit::executor`, `Mode::Library` and `Mode::Elided`).
 fn computed_into_memory(g: &Graph, id: NodeId) -> bool {
-    match &g.node(id).op {
-        Op::Fused(_) | Op::Reshape(_) => true,
-        Op::MatMul => g.node(id).ty.dtype.is_float(),
-        _ => false,
-    }
+    matches!(g.node(id).op, Op::Fused(_) | Op::Reshape(_)) || float_product(g, id)
+}
+
+/// A product gemm computes (integer products run on the interpreter's loop).
+fn float_product(g: &Graph, id: NodeId) -> bool {
+    matches!(g.node(id).op, Op::MatMul) && g.node(id).ty.dtype.is_float()
 }
 
 /// The last step reading `id`'s value, where `reader` reads it at step `at`: a transpose
@@ -100,11 +101,7 @@ fn read_until(g: &Graph, reader: NodeId, at: usize, step: &HashMap<NodeId, usize
     if !kiln_ir::matmul::swaps_last_two(perm) {
         return at;
     }
-    g.users(reader)
-        .iter()
-        .filter(|(u, _)| matches!(g.node(*u).op, Op::MatMul) && g.node(*u).ty.dtype.is_float())
-        .map(|(u, _)| step[u])
-        .fold(at, usize::max)
+    g.users(reader).iter().filter(|(u, _)| float_product(g, *u)).map(|(u, _)| step[u]).fold(at, usize::max)
 }
 
 /// A value whose one reader is a Variable write: the executor computes it into a buffer of
@@ -119,7 +116,7 @@ fn only_assigned(g: &Graph, id: NodeId) -> bool {
 /// (`kiln_ir::matmul::added_product`). Should the executor decide otherwise, it gives the
 /// product a slot of its own past the arena.
 fn added_into_update(g: &Graph, id: NodeId, step: &HashMap<NodeId, usize>) -> bool {
-    if !matches!(g.node(id).op, Op::MatMul) || !g.node(id).ty.dtype.is_float() {
+    if !float_product(g, id) {
         return false;
     }
     let [(update, _)] = g.users(id)[..] else { return false };
